@@ -1,0 +1,39 @@
+"""edgecls: export Keras image classifiers to TFLite and ONNX, and run them at the edge.
+
+Public names resolve lazily, so ``import edgecls`` stays cheap and never pulls
+in TensorFlow: ``edgecls.Classifier`` loads only the runtime, ``edgecls.export``
+loads the converters (and TensorFlow) on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Classifier": "edgecls.runtime",
+    "ClassifierOptions": "edgecls.runtime",
+    "ClassifyOptions": "edgecls.runtime",
+    "ClassificationResult": "edgecls.runtime",
+    "Category": "edgecls.runtime",
+    "ModelCard": "edgecls.runtime",
+    "EdgeclsError": "edgecls.runtime",
+    "export": "edgecls.converters",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgecls' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,48 @@
+"""edgecls.runtime: run exported image classifiers with LiteRT or ONNX Runtime.
+
+Needs only numpy, OpenCV and one engine (``pip install 'edgecls[tflite]'`` or
+``'edgecls[onnx]'``); it never imports TensorFlow.
+
+    from edgecls.runtime import Classifier
+    with Classifier.from_path("model_int8.tflite") as clf:
+        result = clf.classify(frame_bgr)
+        print(result.top.label, result.top.score)
+"""
+
+from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance, Quantization
+from edgecls.runtime.classifier import Classifier
+from edgecls.runtime.errors import (
+    BackendUnavailableError,
+    CardError,
+    DeviceUnavailableError,
+    EdgeclsError,
+    ImageError,
+    ModelLoadError,
+    OptionError,
+    UnsupportedFormatError,
+)
+from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
+from edgecls.runtime.results import Category, ClassificationResult, Timings
+
+__all__ = [
+    "Classifier",
+    "ClassifierOptions",
+    "ClassifyOptions",
+    "ClassificationResult",
+    "Category",
+    "Timings",
+    "ModelCard",
+    "InputSpec",
+    "OutputSpec",
+    "Normalization",
+    "Quantization",
+    "Provenance",
+    "EdgeclsError",
+    "ModelLoadError",
+    "UnsupportedFormatError",
+    "BackendUnavailableError",
+    "DeviceUnavailableError",
+    "ImageError",
+    "OptionError",
+    "CardError",
+]

@@ -1,0 +1,98 @@
+"""Registry of inference backends, keyed by name and by model-file suffix.
+
+New engines plug in with :func:`register`; nothing else in the runtime knows
+which engines exist. Engine packages are imported only when a model is opened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgecls.runtime.backends.base import DEVICES, Backend, BackendConfig, BackendSpec
+from edgecls.runtime.errors import ModelLoadError, OptionError, UnsupportedFormatError
+
+__all__ = [
+    "Backend",
+    "BackendConfig",
+    "BackendSpec",
+    "register",
+    "registered",
+    "spec_for",
+    "open_backend",
+]
+
+_REGISTRY: dict[str, BackendSpec] = {}
+
+
+def register(spec: BackendSpec) -> None:
+    """Add (or replace) a backend under its name and aliases."""
+    for key in (spec.name, *spec.aliases):
+        _REGISTRY[key] = spec
+
+
+def registered() -> tuple[BackendSpec, ...]:
+    """The distinct registered backends, in registration order."""
+    return tuple(dict.fromkeys(_REGISTRY.values()))
+
+
+def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
+    """The backend that opens ``path``.
+
+    Raises:
+        OptionError: ``backend`` is not a registered name.
+        UnsupportedFormatError: no backend handles the suffix, or the named one does not.
+    """
+    suffix = path.suffix.lower()
+    if backend != "auto":
+        spec = _REGISTRY.get(backend)
+        if spec is None:
+            names = ", ".join(sorted(_REGISTRY))
+            raise OptionError(f"unknown backend {backend!r}; choose auto or one of: {names}")
+        if suffix not in spec.suffixes:
+            raise UnsupportedFormatError(
+                f"{path}: backend {backend!r} reads {', '.join(spec.suffixes)} files, not {suffix or 'files without a suffix'}"
+            )
+        return spec
+    for spec in registered():
+        if suffix in spec.suffixes:
+            return spec
+    known = ", ".join(s for spec in registered() for s in spec.suffixes)
+    raise UnsupportedFormatError(f"{path}: unsupported model format {suffix or '(no suffix)'}; edgecls runs {known}")
+
+
+def open_backend(path: str | Path, backend: str = "auto", config: BackendConfig | None = None) -> Backend:
+    """Open a model file with the right engine.
+
+    Raises:
+        ModelLoadError: the file is missing, a folder, empty, or the engine rejects it.
+        UnsupportedFormatError: see :func:`spec_for`.
+        OptionError: unknown backend, device or thread count.
+        BackendUnavailableError: the engine is not installed (names the pip extra).
+        DeviceUnavailableError: ``device="gpu"`` but no usable GPU path.
+    """
+    config = config or BackendConfig()
+    if config.device not in DEVICES:
+        raise OptionError(f"device must be one of {', '.join(DEVICES)}, got {config.device!r}")
+    if config.num_threads is not None and (
+        isinstance(config.num_threads, bool) or not isinstance(config.num_threads, int) or config.num_threads <= 0
+    ):
+        raise OptionError(f"num_threads must be a positive integer, got {config.num_threads!r}")
+    path = Path(path)
+    spec = spec_for(path, backend)
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such model file")
+    if path.is_dir():
+        raise ModelLoadError(f"{path}: is a folder, not a model file")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"{path}: model file is empty (0 bytes)")
+    return spec.open(path, config)
+
+
+def _register_builtins() -> None:
+    from edgecls.runtime.backends import litert, onnxrt
+
+    register(BackendSpec("litert", ("tflite",), (".tflite",), "tflite", litert.open_litert))
+    register(BackendSpec("onnxruntime", ("onnx", "ort"), (".onnx",), "onnx", onnxrt.open_onnxruntime))
+
+
+_register_builtins()

@@ -1,0 +1,67 @@
+"""The backend protocol: the small surface behind which inference engines plug in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from edgecls.runtime.tensors import TensorInfo
+
+__all__ = ["Backend", "BackendConfig", "BackendSpec", "DEVICES"]
+
+DEVICES = ("cpu", "gpu", "auto")
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """What the caller asked of the engine."""
+
+    num_threads: int | None = None
+    device: str = "cpu"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A loaded model ready to run.
+
+    Implementations must make :meth:`run` safe to call from several threads at
+    once (serializing internally where the engine is not thread-safe).
+    """
+
+    name: str
+    """Engine name, e.g. ``"litert"`` or ``"onnxruntime"``."""
+    device: str
+    """``"cpu"`` or ``"gpu"``: where inference actually runs."""
+    accelerators: tuple[str, ...]
+    """Providers or delegates in use, most preferred first."""
+    input: TensorInfo
+    output: TensorInfo
+    notes: tuple[str, ...]
+    """What the backend decided on the caller's behalf (fallbacks)."""
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Run one batch (N, ...) of input tensors; returns the raw (N, classes) output."""
+        ...
+
+    def embedded_card(self) -> str | None:
+        """The model card JSON stored in the model file, if any."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's resources; further runs are errors."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A registry entry: how to open files of some suffixes with one engine."""
+
+    name: str
+    aliases: tuple[str, ...]
+    suffixes: tuple[str, ...]
+    extra: str
+    """The pip extra that installs the engine: ``pip install 'edgecls[EXTRA]'``."""
+    open: Callable[[Path, BackendConfig], Backend]

@@ -1,0 +1,188 @@
+"""LiteRT (TFLite) backend: ``ai_edge_litert``, else ``tflite_runtime``, else ``tensorflow.lite``.
+
+CPU inference uses the LiteRT ``Interpreter`` (XNNPACK). ``device="gpu"`` uses
+LiteRT's ``CompiledModel`` with the GPU accelerator (ai-edge-litert only).
+The Interpreter is not thread-safe, so :meth:`run` holds a lock around
+set-input / invoke / get-output; preprocessing in other threads still overlaps.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecls.runtime.backends.base import BackendConfig
+from edgecls.runtime.card import CARD_FILE_NAME, Quantization
+from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, first_line
+from edgecls.runtime.tensors import TensorInfo
+
+__all__ = ["open_litert", "LiteRTBackend", "LiteRTGpuBackend", "read_appended_card"]
+
+_INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+_INSTALL_HINT = "pip install 'edgecls[tflite]' (installs ai-edge-litert)"
+
+
+def _interpreter_class() -> tuple[type, str]:
+    errors = []
+    for module_name in _INTERPRETER_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+            return module.Interpreter, module_name.split(".")[0]
+        except Exception as exc:  # a broken install (e.g. tflite_runtime on numpy 2) is not usable either
+            errors.append(f"{module_name}: {exc.__class__.__name__}")
+    raise BackendUnavailableError(
+        f"no TFLite engine is installed ({'; '.join(errors)}); {_INSTALL_HINT}", extra="tflite"
+    )
+
+
+def read_appended_card(path: Path) -> str | None:
+    """The ``edgecls_card.json`` from the zip appended to a .tflite file, if any."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if CARD_FILE_NAME not in archive.namelist():
+                return None
+            return archive.read(CARD_FILE_NAME).decode("utf-8")
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, KeyError, ValueError):
+        return None
+
+
+def _tensor_info(details: dict[str, Any]) -> TensorInfo:
+    shape_sig = details.get("shape_signature", details["shape"])
+    shape = tuple(None if int(d) < 0 else int(d) for d in shape_sig)
+    scale, zero_point = details.get("quantization", (0.0, 0))
+    quant = Quantization(float(scale), int(zero_point)) if scale else None
+    return TensorInfo(details["name"], shape, np.dtype(details["dtype"]), quant)
+
+
+def _check_flatbuffer(path: Path) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise ModelLoadError(f"{path}: not a TFLite model (no TFL3 flatbuffer identifier)")
+
+
+def _load_interpreter(path: Path, threads: int) -> tuple[Any, str]:
+    interpreter_cls, engine = _interpreter_class()
+    try:
+        interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
+        interpreter.allocate_tensors()
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot load TFLite model ({first_line(exc)})") from None
+    if len(interpreter.get_input_details()) != 1 or len(interpreter.get_output_details()) != 1:
+        raise ModelLoadError(f"{path}: an image classifier needs exactly one input and one output tensor")
+    return interpreter, engine
+
+
+class LiteRTBackend:
+    """CPU inference through the LiteRT Interpreter."""
+
+    device = "cpu"
+
+    def __init__(self, path: Path, config: BackendConfig, notes: tuple[str, ...] = ()) -> None:
+        self._path = path
+        self._threads = config.num_threads or os.cpu_count() or 1
+        self._interpreter, engine = _load_interpreter(path, self._threads)
+        self.name = "litert" if engine == "ai_edge_litert" else engine
+        self.accelerators = ("XNNPACK",)
+        self.notes = notes
+        self._in = self._interpreter.get_input_details()[0]
+        self._out = self._interpreter.get_output_details()[0]
+        self.input = _tensor_info(self._in)
+        self.output = _tensor_info(self._out)
+        self._batch = int(self._in["shape"][0])
+        self._lock = threading.Lock()
+
+    @property
+    def num_threads(self) -> int:
+        return self._threads
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if self._interpreter is None:
+                raise RuntimeError("backend is closed")
+            if batch.shape[0] != self._batch:
+                self._interpreter.resize_tensor_input(self._in["index"], list(batch.shape))
+                self._interpreter.allocate_tensors()
+                self._batch = batch.shape[0]
+            self._interpreter.set_tensor(self._in["index"], batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._out["index"])
+
+    def embedded_card(self) -> str | None:
+        return read_appended_card(self._path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._interpreter = None
+
+
+class LiteRTGpuBackend:
+    """GPU inference through LiteRT's CompiledModel (ai-edge-litert only)."""
+
+    device = "gpu"
+    name = "litert"
+
+    def __init__(self, path: Path, config: BackendConfig) -> None:
+        try:
+            from ai_edge_litert.compiled_model import CompiledModel
+            from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        except ImportError:
+            raise DeviceUnavailableError(
+                f"{path}: the LiteRT GPU accelerator needs ai-edge-litert; pip install 'edgecls[tflite]'",
+                extra="tflite",
+            ) from None
+        interpreter, _ = _load_interpreter(path, 1)  # tensor details with quantization
+        self.input = _tensor_info(interpreter.get_input_details()[0])
+        self.output = _tensor_info(interpreter.get_output_details()[0])
+        del interpreter
+        try:
+            self._model = CompiledModel.from_file(str(path), hardware_accel=HardwareAccelerator.GPU)
+        except Exception as exc:
+            raise DeviceUnavailableError(
+                f"{path}: LiteRT found no usable GPU ({first_line(exc)}); "
+                "use device='cpu', or device='auto' to fall back"
+            ) from None
+        self.accelerators = ("GPU",) if self._model.is_fully_accelerated() else ("GPU", "CPU")
+        self.notes: tuple[str, ...] = ()
+        self._path = path
+        self._lock = threading.Lock()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        rows = []
+        with self._lock:
+            if self._model is None:
+                raise RuntimeError("backend is closed")
+            inputs = self._model.create_input_buffers(0)
+            outputs = self._model.create_output_buffers(0)
+            classes = self.output.shape[-1]
+            for item in batch:
+                inputs[0].write(np.ascontiguousarray(item[None]))
+                self._model.run_by_index(0, inputs, outputs)
+                rows.append(outputs[0].read(classes, self.output.dtype))
+        return np.stack(rows)
+
+    def embedded_card(self) -> str | None:
+        return read_appended_card(self._path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._model = None
+
+
+def open_litert(path: Path, config: BackendConfig):
+    """Open a .tflite file. Raises ModelLoadError, BackendUnavailableError, DeviceUnavailableError."""
+    _check_flatbuffer(path)
+    if config.device == "cpu":
+        return LiteRTBackend(path, config)
+    try:
+        return LiteRTGpuBackend(path, config)
+    except DeviceUnavailableError as exc:
+        if config.device == "gpu":
+            raise
+        return LiteRTBackend(path, config, notes=(f"device='auto': no GPU, running on CPU ({exc})",))

@@ -1,0 +1,127 @@
+"""ONNX Runtime backend with an ordered execution-provider list.
+
+``InferenceSession.run`` is thread-safe, so no lock is taken: concurrent
+``classify`` calls run in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecls.runtime.backends.base import BackendConfig
+from edgecls.runtime.card import CARD_METADATA_KEY
+from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, first_line
+from edgecls.runtime.tensors import TensorInfo
+
+__all__ = ["open_onnxruntime", "OnnxRuntimeBackend", "GPU_PROVIDERS"]
+
+GPU_PROVIDERS = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "ROCMExecutionProvider",
+    "MIGraphXExecutionProvider",
+    "DmlExecutionProvider",
+    "CoreMLExecutionProvider",
+)
+
+_ONNX_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8,
+    "tensor(int8)": np.int8,
+}
+
+
+def _import_ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise BackendUnavailableError(
+            "ONNX Runtime is not installed; pip install 'edgecls[onnx]' (or onnxruntime-gpu for CUDA)",
+            extra="onnx",
+        ) from None
+    return onnxruntime
+
+
+def _providers(ort: Any, device: str, path: Path) -> list[str]:
+    available = ort.get_available_providers()
+    gpu = [p for p in GPU_PROVIDERS if p in available]
+    if device == "gpu" and not gpu:
+        raise DeviceUnavailableError(
+            f"{path}: this onnxruntime has no GPU execution provider (available: {', '.join(available)}); "
+            "pip install onnxruntime-gpu (CUDA/TensorRT), onnxruntime-directml or onnxruntime-rocm"
+        )
+    return (gpu if device != "cpu" else []) + ["CPUExecutionProvider"]
+
+
+def _tensor_info(arg: Any, path: Path) -> TensorInfo:
+    dtype = _ONNX_DTYPES.get(arg.type)
+    if dtype is None:
+        raise ModelLoadError(f"{path}: tensor {arg.name!r} has type {arg.type}, not an image or score tensor")
+    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in arg.shape)
+    return TensorInfo(arg.name, shape, np.dtype(dtype), None)
+
+
+class OnnxRuntimeBackend:
+    """Inference through an ``onnxruntime.InferenceSession``."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, config: BackendConfig) -> None:
+        ort = _import_ort()
+        providers = _providers(ort, config.device, path)
+        options = ort.SessionOptions()
+        self._threads = config.num_threads or os.cpu_count() or 1
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:
+            raise ModelLoadError(f"{path}: cannot load ONNX model ({first_line(exc)})") from None
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelLoadError(f"{path}: an image classifier needs exactly one input and one output tensor")
+        self.input = _tensor_info(inputs[0], path)
+        self.output = _tensor_info(outputs[0], path)
+        self.accelerators = tuple(self._session.get_providers())
+        used_gpu = any(p in GPU_PROVIDERS for p in self.accelerators)
+        if config.device == "gpu" and not used_gpu:
+            raise DeviceUnavailableError(
+                f"{path}: onnxruntime could not start a GPU provider (check the CUDA/cuDNN install)"
+            )
+        self.device = "gpu" if used_gpu else "cpu"
+        self.notes: tuple[str, ...] = ()
+        if config.device == "auto" and not used_gpu:
+            self.notes = ("device='auto': no GPU execution provider, running on CPU",)
+        self._path = path
+
+    @property
+    def num_threads(self) -> int:
+        return self._threads
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        session = self._session
+        if session is None:
+            raise RuntimeError("backend is closed")
+        fixed = self.input.shape[0]
+        if fixed is not None and fixed != batch.shape[0]:  # static batch size: one call per item
+            return np.concatenate([session.run(None, {self.input.name: batch[i : i + fixed]})[0]
+                                   for i in range(0, batch.shape[0], fixed)])
+        return session.run(None, {self.input.name: batch})[0]
+
+    def embedded_card(self) -> str | None:
+        return self._session.get_modelmeta().custom_metadata_map.get(CARD_METADATA_KEY)
+
+    def close(self) -> None:
+        self._session = None
+
+
+def open_onnxruntime(path: Path, config: BackendConfig) -> OnnxRuntimeBackend:
+    """Open an .onnx file. Raises ModelLoadError, BackendUnavailableError, DeviceUnavailableError."""
+    return OnnxRuntimeBackend(path, config)

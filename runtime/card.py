@@ -1,0 +1,247 @@
+"""The model card: the versioned metadata contract between converters and runtime.
+
+A card travels inside every exported model file (see ``README.md``, "Model card"):
+in a ``.tflite`` file as ``edgecls_card.json`` in the zip archive appended to the
+flatbuffer (next to the standard TFLite metadata), in an ``.onnx`` file as the
+``edgecls.card`` entry of ``metadata_props``. It is plain JSON so any reader can
+use it without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from edgecls.runtime.errors import CardError
+
+__all__ = [
+    "CARD_SCHEMA_VERSION",
+    "CARD_FILE_NAME",
+    "CARD_METADATA_KEY",
+    "LAYOUTS",
+    "COLORS",
+    "RESIZE_MODES",
+    "SCORE_KINDS",
+    "Quantization",
+    "Normalization",
+    "InputSpec",
+    "OutputSpec",
+    "Provenance",
+    "ModelCard",
+]
+
+CARD_SCHEMA_VERSION = 1
+CARD_FILE_NAME = "edgecls_card.json"
+CARD_METADATA_KEY = "edgecls.card"
+
+LAYOUTS = ("NHWC", "NCHW")
+COLORS = ("rgb", "bgr", "gray")
+RESIZE_MODES = ("stretch", "crop", "letterbox")
+SCORE_KINDS = ("probabilities", "logits")
+DTYPES = ("uint8", "int8", "float32", "float16")
+
+
+def _choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise CardError(f"card field {name!r} is {value!r}; expected one of {', '.join(allowed)}")
+    return value
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise CardError(f"card field {name!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def _floats(value: Any, name: str) -> tuple[float, ...]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise CardError(f"card field {name!r} must be a list of numbers, got {value!r}") from None
+    if not out:
+        raise CardError(f"card field {name!r} must not be empty")
+    return out
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization of a tensor: ``real = scale * (q - zero_point)``."""
+
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, name: str) -> "Quantization | None":
+        if data is None:
+            return None
+        try:
+            scale, zero_point = float(data["scale"]), int(data["zero_point"])
+        except (KeyError, TypeError, ValueError):
+            raise CardError(f"card field {name!r} needs numeric 'scale' and 'zero_point'") from None
+        if not scale > 0:
+            raise CardError(f"card field {name!r} has a non-positive scale {scale}")
+        return cls(scale, zero_point)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How 0-255 pixels become model input: ``(pixel - mean) / std`` per channel.
+
+    ``baked=True`` means the graph applies it itself (edgecls exports do), so the
+    runtime feeds raw pixels and ``mean``/``std`` only record what was baked.
+    """
+
+    baked: bool = True
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Normalization":
+        std = _floats(data.get("std", (1.0,)), "input.normalization.std")
+        if any(s == 0 for s in std):
+            raise CardError("card field 'input.normalization.std' must not contain 0")
+        return cls(
+            baked=bool(data.get("baked", True)),
+            mean=_floats(data.get("mean", (0.0,)), "input.normalization.mean"),
+            std=std,
+        )
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model's image input expects."""
+
+    height: int
+    width: int
+    channels: int = 3
+    layout: str = "NHWC"
+    dtype: str = "float32"
+    quantization: Quantization | None = None
+    color: str = "rgb"
+    resize: str = "stretch"
+    normalization: Normalization = field(default_factory=Normalization)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
+        channels = _positive_int(data.get("channels", 3), "input.channels")
+        if channels not in (1, 3):
+            raise CardError(f"card field 'input.channels' must be 1 or 3, got {channels}")
+        return cls(
+            height=_positive_int(data.get("height"), "input.height"),
+            width=_positive_int(data.get("width"), "input.width"),
+            channels=channels,
+            layout=_choice(data.get("layout", "NHWC"), LAYOUTS, "input.layout"),
+            dtype=_choice(data.get("dtype", "float32"), DTYPES, "input.dtype"),
+            quantization=Quantization.from_dict(data.get("quantization"), "input.quantization"),
+            color=_choice(data.get("color", "rgb"), COLORS, "input.color"),
+            resize=_choice(data.get("resize", "stretch"), RESIZE_MODES, "input.resize"),
+            normalization=Normalization.from_dict(data.get("normalization") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the model's classification output holds."""
+
+    num_classes: int
+    dtype: str = "float32"
+    quantization: Quantization | None = None
+    scores: str = "probabilities"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "OutputSpec":
+        return cls(
+            num_classes=_positive_int(data.get("num_classes"), "output.num_classes"),
+            dtype=_choice(data.get("dtype", "float32"), DTYPES, "output.dtype"),
+            quantization=Quantization.from_dict(data.get("quantization"), "output.quantization"),
+            scores=_choice(data.get("scores", "probabilities"), SCORE_KINDS, "output.scores"),
+        )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model came from and how it was checked; filled by the converters."""
+
+    edgecls_version: str = ""
+    created: str = ""
+    source_file: str = ""
+    source_sha256: str = ""
+    format: str = ""
+    quantization: str = ""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Provenance":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for key in ("calibration", "validation"):
+            if not isinstance(known.get(key, {}), dict):
+                raise CardError(f"card field 'provenance.{key}' must be an object")
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything a runtime needs to use a model, plus where it came from.
+
+    Build one directly, or parse one with :meth:`from_json` / :meth:`from_dict`,
+    which raise :class:`~edgecls.runtime.errors.CardError` on malformed input.
+    """
+
+    labels: tuple[str, ...]
+    input: InputSpec
+    output: OutputSpec
+    name: str = ""
+    provenance: Provenance = field(default_factory=Provenance)
+    schema_version: int = CARD_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != self.output.num_classes:
+            raise CardError(
+                f"card has {len(self.labels)} labels but output.num_classes is {self.output.num_classes}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as JSON-ready data (tuples become lists)."""
+        return json.loads(self.to_json())
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Serialize to JSON text."""
+        return json.dumps(asdict(self), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "ModelCard":
+        """Parse card data. Raises CardError when a field is missing or invalid."""
+        if not isinstance(data, dict):
+            raise CardError(f"a model card must be a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version")
+        if version != CARD_SCHEMA_VERSION:
+            raise CardError(
+                f"card schema_version {version!r} is not supported (this edgecls reads {CARD_SCHEMA_VERSION})"
+            )
+        try:
+            labels = tuple(str(label) for label in data["labels"])
+            inp, out = data["input"], data["output"]
+        except (KeyError, TypeError):
+            raise CardError("a model card needs 'labels', 'input' and 'output'") from None
+        if not isinstance(inp, dict) or not isinstance(out, dict):
+            raise CardError("card fields 'input' and 'output' must be objects")
+        return cls(
+            labels=labels,
+            input=InputSpec.from_dict(inp),
+            output=OutputSpec.from_dict(out),
+            name=str(data.get("name", "")),
+            provenance=Provenance.from_dict(data.get("provenance") or {}),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "ModelCard":
+        """Parse JSON text. Raises CardError when it is not valid JSON or not a card."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CardError(f"model card is not valid JSON: {exc}") from None
+        return cls.from_dict(data)

@@ -1,0 +1,218 @@
+"""The Classifier: load an exported model and classify images with it.
+
+Thread safety: one :class:`Classifier` may be shared by several threads.
+Preprocessing and postprocessing run concurrently; inference is serialized
+per model for LiteRT (its Interpreter is not thread-safe) and concurrent for
+ONNX Runtime (its session is). For parallel LiteRT inference, create one
+Classifier per thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from edgecls.runtime.backends import Backend, BackendConfig, open_backend
+from edgecls.runtime.card import ModelCard
+from edgecls.runtime.images import ImageInput, to_pixels
+from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
+from edgecls.runtime.postprocess import Postprocessor
+from edgecls.runtime.preprocess import Preprocessor
+from edgecls.runtime.resolve import resolve_card
+from edgecls.runtime.results import ClassificationResult, Timings
+
+__all__ = ["Classifier"]
+
+logger = logging.getLogger("edgecls")
+
+
+def _ms(start: float, end: float) -> float:
+    return (end - start) * 1000.0
+
+
+class Classifier:
+    """An image classifier backed by LiteRT or ONNX Runtime.
+
+    Create it with :meth:`from_path` or :meth:`from_options`; use it as a
+    context manager or call :meth:`close`.
+    """
+
+    def __init__(self, backend: Backend, card: ModelCard, *, path: Path, has_card: bool,
+                 notes: Sequence[str], defaults: ClassifyOptions) -> None:
+        self._backend = backend
+        self._card = card
+        self._path = path
+        self._has_card = has_card
+        self._notes = tuple(notes)
+        self._defaults = defaults
+        self._pre = Preprocessor(card.input)
+        self._post = Postprocessor(card, backend.output, infer_kind=not has_card)
+        self._post.check(defaults)
+        for note in self._notes:
+            logger.info("%s", note)
+
+    # -- construction ---------------------------------------------------------------
+    @classmethod
+    def from_options(cls, options: ClassifierOptions) -> "Classifier":
+        """Load a model as ``options`` say.
+
+        Raises:
+            ModelLoadError: missing, empty, corrupt or non-classifier model file.
+            UnsupportedFormatError: a suffix no backend reads (or the named backend does not).
+            BackendUnavailableError: the engine is not installed (``.extra`` names the pip extra).
+            DeviceUnavailableError: ``device="gpu"`` without a usable GPU.
+            CardError: the embedded model card contradicts the model.
+            OptionError: invalid backend, device, threads, labels, mean/std, resize or classify options.
+        """
+        path = Path(options.model_path)
+        backend = open_backend(path, options.backend, BackendConfig(options.num_threads, options.device))
+        try:
+            card, has_card, notes = resolve_card(
+                backend, path, labels=options.labels, mean=options.mean, std=options.std, resize=options.resize
+            )
+            return cls(backend, card, path=path, has_card=has_card, notes=(*backend.notes, *notes),
+                       defaults=options.classify)
+        except BaseException:
+            backend.close()
+            raise
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path,
+        *,
+        backend: str = "auto",
+        num_threads: int | None = None,
+        device: str = "cpu",
+        labels: Sequence[str] | None = None,
+        mean: Sequence[float] | float | None = None,
+        std: Sequence[float] | float | None = None,
+        resize: str | None = None,
+    ) -> "Classifier":
+        """Load ``path`` (``.tflite`` or ``.onnx``). Raises as :meth:`from_options`."""
+        return cls.from_options(ClassifierOptions(
+            model_path=path, backend=backend, device=device, num_threads=num_threads,
+            labels=labels, mean=mean, std=std, resize=resize,
+        ))
+
+    # -- properties -----------------------------------------------------------------
+    @property
+    def card(self) -> ModelCard:
+        """The effective model card (embedded, or inferred for a model without one)."""
+        return self._card
+
+    @property
+    def has_card(self) -> bool:
+        """Whether the model file carries an edgecls model card."""
+        return self._has_card
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._card.labels
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What was assumed or decided on the caller's behalf (also logged at INFO)."""
+        return self._notes
+
+    @property
+    def backend(self) -> Backend:
+        """The engine running the model (name, device, accelerators, tensors)."""
+        return self._backend
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # -- running --------------------------------------------------------------------
+    def _options(self, max_results, score_threshold, allowlist, denylist) -> ClassifyOptions:
+        d = self._defaults
+        if max_results is None and score_threshold is None and allowlist is None and denylist is None:
+            return d
+        options = ClassifyOptions(
+            max_results=d.max_results if max_results is None else max_results,
+            score_threshold=d.score_threshold if score_threshold is None else score_threshold,
+            allowlist=d.allowlist if allowlist is None else allowlist,
+            denylist=d.denylist if denylist is None else denylist,
+        )
+        self._post.check(options)
+        return options
+
+    def preprocess(self, image: ImageInput, *, color: str = "bgr") -> np.ndarray:
+        """The model input for ``image`` (no batch axis). Raises ImageError, OptionError."""
+        return self._pre(to_pixels(image, color=color))
+
+    def classify(
+        self,
+        image: ImageInput,
+        *,
+        max_results: int | None = None,
+        score_threshold: float | None = None,
+        allowlist: Iterable[str] | None = None,
+        denylist: Iterable[str] | None = None,
+        color: str = "bgr",
+    ) -> ClassificationResult:
+        """Classify one image (BGR ndarray by default, ``color="rgb"`` for RGB; or a path or bytes).
+
+        Raises:
+            ImageError: unreadable image, bad shape or dtype.
+            OptionError: invalid options, unknown labels in allowlist/denylist, both lists.
+        """
+        return self.classify_batch([image], max_results=max_results, score_threshold=score_threshold,
+                                   allowlist=allowlist, denylist=denylist, color=color)[0]
+
+    def classify_batch(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        max_results: int | None = None,
+        score_threshold: float | None = None,
+        allowlist: Iterable[str] | None = None,
+        denylist: Iterable[str] | None = None,
+        color: str = "bgr",
+    ) -> list[ClassificationResult]:
+        """Classify several images in one inference call when the model allows a batch.
+
+        Raises as :meth:`classify`; the first bad image raises and nothing is returned.
+        """
+        options = self._options(max_results, score_threshold, allowlist, denylist)
+        if len(images) == 0:
+            return []
+        t0 = time.perf_counter()
+        batch = np.stack([self.preprocess(image, color=color) for image in images])
+        t1 = time.perf_counter()
+        raw = self._backend.run(batch)
+        t2 = time.perf_counter()
+        scores = self._post.scores(raw)
+        results = []
+        n = len(images)
+        for row in scores:
+            t3 = time.perf_counter()
+            categories = self._post.categories(row, options)
+            timings = Timings(_ms(t0, t1) / n, _ms(t1, t2) / n, _ms(t2, t3) / n + _ms(t3, time.perf_counter()))
+            results.append(ClassificationResult(categories, timings))
+        return results
+
+    def scores(self, image: ImageInput, *, color: str = "bgr") -> np.ndarray:
+        """All class scores (float32, one per label) for ``image``. Raises as :meth:`classify`."""
+        batch = self.preprocess(image, color=color)[None]
+        return self._post.scores(self._backend.run(batch))[0]
+
+    # -- lifetime -------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the engine. Calling it twice is harmless."""
+        self._backend.close()
+
+    def __enter__(self) -> "Classifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        b = self._backend
+        return f"Classifier({str(self._path)!r}, backend={b.name!r}, device={b.device!r}, classes={len(self.labels)})"

@@ -1,0 +1,110 @@
+"""Turning what callers pass as an image into a uint8 pixel array.
+
+Accepted: an OpenCV-style ``ndarray`` (H×W gray, H×W×1, H×W×3 BGR or RGB,
+H×W×4 BGRA or RGBA; uint8, or uint16 scaled to 8 bits), a file path, or encoded
+bytes (anything OpenCV decodes). Files are decoded with EXIF orientation honoured.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+
+from edgecls.runtime.errors import ImageError, OptionError
+
+__all__ = ["ImageInput", "Pixels", "to_pixels"]
+
+ImageInput = Union[np.ndarray, str, os.PathLike, bytes, bytearray, memoryview]
+
+_DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """A uint8 image (H×W×C, C in 1, 3, 4) and the channel order of its colours."""
+
+    array: np.ndarray
+    order: str  # "bgr" or "rgb"; gray images ignore it
+
+
+def _to_uint8(array: np.ndarray, source: str) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        # 65535 maps to 255: divide by 257, rounding, without a float copy of the frame.
+        return cv2.convertScaleAbs(array, alpha=1.0 / 257.0)
+    raise ImageError(
+        f"{source}: unsupported pixel dtype {array.dtype}; pass uint8 (or uint16) pixels, "
+        "e.g. (image * 255).clip(0, 255).astype(np.uint8) for a float image in [0, 1]"
+    )
+
+
+def _check_shape(array: np.ndarray, source: str) -> np.ndarray:
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ImageError(
+            f"{source}: expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape {tuple(array.shape)}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageError(f"{source}: image is empty (shape {tuple(array.shape)})")
+    return array
+
+
+def _decode(data: bytes | bytearray | memoryview, source: str) -> np.ndarray:
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if buffer.size == 0:
+        raise ImageError(f"{source}: file is empty")
+    try:
+        decoded = cv2.imdecode(buffer, _DECODE_FLAGS)
+    except cv2.error as exc:
+        raise ImageError(f"{source}: cannot decode image ({exc.msg.strip() or exc})") from None
+    if decoded is None:
+        raise ImageError(f"{source}: not a decodable image (corrupt, truncated or not an image format)")
+    return decoded
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such image file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image file") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read image ({exc.strerror or exc})") from None
+
+
+def to_pixels(image: ImageInput, *, color: str = "bgr") -> Pixels:
+    """Convert ``image`` to :class:`Pixels`.
+
+    Args:
+        image: an ndarray, a file path, or encoded image bytes.
+        color: channel order of an ndarray's colours, ``"bgr"`` (OpenCV's) or
+            ``"rgb"``. Decoded files are always BGR.
+
+    Raises:
+        ImageError: missing or unreadable file, undecodable data, empty image,
+            unsupported shape or dtype, or ``None``.
+        OptionError: ``color`` is not ``"bgr"`` or ``"rgb"``.
+    """
+    if color not in ("bgr", "rgb"):
+        raise OptionError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    if isinstance(image, np.ndarray):
+        array = _to_uint8(_check_shape(image, "image array"), "image array")
+        return Pixels(array, color)
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        array = _decode(_read_file(path), str(path))
+        return Pixels(_to_uint8(_check_shape(array, str(path)), str(path)), "bgr")
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        array = _decode(image, "image bytes")
+        return Pixels(_to_uint8(_check_shape(array, "image bytes"), "image bytes"), "bgr")
+    if image is None:
+        raise ImageError("image is None (a failed cv2.imread or camera read returns None)")
+    raise ImageError(f"unsupported image type {type(image).__name__}; pass an ndarray, a path or bytes")

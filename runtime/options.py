@@ -1,0 +1,85 @@
+"""Options for creating a classifier and for each classification call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from edgecls.runtime.backends.base import DEVICES
+from edgecls.runtime.errors import OptionError
+
+__all__ = ["ClassifyOptions", "ClassifierOptions"]
+
+
+def _labels(values: Iterable[str] | None, name: str) -> frozenset[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        raise OptionError(f"{name} must be a list of labels, not the string {values!r}")
+    return frozenset(str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class ClassifyOptions:
+    """Which categories a classification returns.
+
+    Raises:
+        OptionError: ``max_results`` is not a positive integer, ``score_threshold``
+            is outside [0, 1], or both ``allowlist`` and ``denylist`` are given.
+    """
+
+    max_results: int = 5
+    score_threshold: float = 0.0
+    allowlist: frozenset[str] | None = None
+    denylist: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_results, bool) or not isinstance(self.max_results, int) or self.max_results <= 0:
+            raise OptionError(f"max_results must be a positive integer, got {self.max_results!r}")
+        try:
+            threshold = float(self.score_threshold)
+        except (TypeError, ValueError):
+            raise OptionError(f"score_threshold must be a number in [0, 1], got {self.score_threshold!r}") from None
+        if not 0.0 <= threshold <= 1.0:
+            raise OptionError(f"score_threshold must be in [0, 1], got {self.score_threshold!r}")
+        object.__setattr__(self, "score_threshold", threshold)
+        object.__setattr__(self, "allowlist", _labels(self.allowlist, "allowlist"))
+        object.__setattr__(self, "denylist", _labels(self.denylist, "denylist"))
+        if self.allowlist is not None and self.denylist is not None:
+            raise OptionError("allowlist and denylist are mutually exclusive; give one of them")
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    """How to load a model (see :meth:`Classifier.from_options`).
+
+    Attributes:
+        model_path: a ``.tflite`` or ``.onnx`` file.
+        backend: ``"auto"`` (by suffix) or a registered backend name
+            (``"litert"``/``"tflite"``, ``"onnxruntime"``/``"onnx"``).
+        device: ``"cpu"``, ``"gpu"`` (error if unavailable) or ``"auto"``
+            (GPU when available, else CPU, recorded in ``Classifier.notes``).
+        num_threads: engine threads; None uses every core.
+        labels: override or supply class labels (one per output).
+        mean, std: normalization for a model without a card whose graph does
+            not normalize (per channel, on 0-255 pixels in the model's colour order).
+        resize: override the card's resize mode (``stretch``, ``crop``, ``letterbox``).
+        classify: default :class:`ClassifyOptions` for every call.
+    """
+
+    model_path: str | Path
+    backend: str = "auto"
+    device: str = "cpu"
+    num_threads: int | None = None
+    labels: Sequence[str] | None = None
+    mean: Sequence[float] | float | None = None
+    std: Sequence[float] | float | None = None
+    resize: str | None = None
+    classify: ClassifyOptions = field(default_factory=ClassifyOptions)
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise OptionError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if (self.mean is None) != (self.std is None):
+            raise OptionError("give mean and std together")

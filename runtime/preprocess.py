@@ -1,0 +1,103 @@
+"""Frame → input tensor, driven by the model card's :class:`InputSpec`.
+
+Pipeline (all OpenCV, no float round trip unless the model wants floats):
+resize by mode on the source pixels → colour conversion on the small image →
+one ``cv2.LUT`` that applies normalization and quantization → layout.
+Normalization and quantization of 8-bit pixels are a per-channel function of
+256 possible values, so a lookup table does both exactly in one pass; a
+uint8-input model that takes raw pixels skips even that.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edgecls.runtime.card import InputSpec
+from edgecls.runtime.images import Pixels
+from edgecls.runtime.resize import fit
+
+__all__ = ["Preprocessor", "build_lut"]
+
+# (source channels, source order, target colour) -> cv2 conversion code or None.
+_COLOR_CODES: dict[tuple[int, str, str], int | None] = {
+    (1, "bgr", "gray"): None,
+    (1, "bgr", "rgb"): cv2.COLOR_GRAY2RGB,
+    (1, "bgr", "bgr"): cv2.COLOR_GRAY2BGR,
+    (3, "bgr", "rgb"): cv2.COLOR_BGR2RGB,
+    (3, "bgr", "bgr"): None,
+    (3, "bgr", "gray"): cv2.COLOR_BGR2GRAY,
+    (3, "rgb", "rgb"): None,
+    (3, "rgb", "bgr"): cv2.COLOR_RGB2BGR,
+    (3, "rgb", "gray"): cv2.COLOR_RGB2GRAY,
+    (4, "bgr", "rgb"): cv2.COLOR_BGRA2RGB,
+    (4, "bgr", "bgr"): cv2.COLOR_BGRA2BGR,
+    (4, "bgr", "gray"): cv2.COLOR_BGRA2GRAY,
+    (4, "rgb", "rgb"): cv2.COLOR_RGBA2RGB,
+    (4, "rgb", "bgr"): cv2.COLOR_RGBA2BGR,
+    (4, "rgb", "gray"): cv2.COLOR_RGBA2GRAY,
+}
+
+_INT_RANGES = {"uint8": (0, 255), "int8": (-128, 127)}
+
+
+def build_lut(spec: InputSpec) -> np.ndarray | None:
+    """The 256-entry table mapping a pixel to the model's input value, per channel.
+
+    Returns None when the model takes raw uint8 pixels (identity). The table has
+    shape (1, 256, C) and the model's input dtype (float16 inputs get a float32
+    table; the caller casts).
+    """
+    channels = spec.channels
+    values = np.arange(256, dtype=np.float64)[:, None].repeat(channels, axis=1)
+    norm = spec.normalization
+    if not norm.baked:
+        mean = np.broadcast_to(np.asarray(norm.mean, dtype=np.float64), (channels,))
+        std = np.broadcast_to(np.asarray(norm.std, dtype=np.float64), (channels,))
+        values = (values - mean) / std
+    if spec.dtype in _INT_RANGES:
+        low, high = _INT_RANGES[spec.dtype]
+        if spec.quantization is not None:
+            q = spec.quantization
+            values = np.round(values / q.scale + q.zero_point)
+        table = np.clip(values, low, high).astype(spec.dtype)
+        if spec.dtype == "uint8" and np.array_equal(table[:, 0], np.arange(256)) and (
+            table == table[:, :1]
+        ).all():
+            return None
+    else:
+        table = values.astype(np.float32)
+    return np.ascontiguousarray(table[None, :, :])
+
+
+class Preprocessor:
+    """Callable turning :class:`Pixels` into one model input (no batch axis)."""
+
+    def __init__(self, spec: InputSpec) -> None:
+        self.spec = spec
+        self._lut = build_lut(spec)
+        self._cast = np.float16 if spec.dtype == "float16" else None
+
+    @property
+    def passthrough(self) -> bool:
+        """True when resized uint8 pixels go to the model untouched (the fast path)."""
+        return self._lut is None
+
+    def __call__(self, pixels: Pixels) -> np.ndarray:
+        spec = self.spec
+        image = fit(pixels.array, spec.width, spec.height, spec.resize)
+        order = pixels.order if image.shape[2] > 1 else "bgr"
+        code = _COLOR_CODES[(image.shape[2], order, spec.color)]
+        if code is not None:
+            image = cv2.cvtColor(image, code)
+            if image.ndim == 2:
+                image = image[:, :, None]
+        if self._lut is not None:
+            image = cv2.LUT(image, self._lut)
+            if image.ndim == 2:
+                image = image[:, :, None]
+        if self._cast is not None:
+            image = image.astype(self._cast)
+        if spec.layout == "NCHW":
+            image = image.transpose(2, 0, 1)
+        return np.ascontiguousarray(image)

@@ -1,0 +1,145 @@
+"""Decide the effective model card: the embedded one, checked against the tensors,
+or one inferred from the tensors for a foreign model, plus the caller's overrides.
+
+The tensors are the truth for sizes, dtype and quantization; the card adds what
+tensors cannot say (labels, colour order, normalization, resize mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+from edgecls.runtime.backends.base import Backend
+from edgecls.runtime.card import RESIZE_MODES, InputSpec, ModelCard, Normalization, OutputSpec
+from edgecls.runtime.errors import CardError, ModelLoadError, OptionError
+from edgecls.runtime.tensors import TensorInfo
+
+__all__ = ["resolve_card", "DEFAULT_SIZE"]
+
+DEFAULT_SIZE = 224
+
+
+def _layout_and_size(info: TensorInfo, path: Path) -> tuple[str, int | None, int | None, int]:
+    shape = info.shape
+    if len(shape) != 4:
+        raise ModelLoadError(f"{path}: input {info.name!r} has shape {shape}; an image input has rank 4")
+    if shape[3] in (1, 3):
+        return "NHWC", shape[1], shape[2], shape[3]
+    if shape[1] in (1, 3):
+        return "NCHW", shape[2], shape[3], shape[1]
+    raise ModelLoadError(f"{path}: input {info.name!r} with shape {shape} has no 1- or 3-channel axis; not an image input")
+
+
+def _num_classes(info: TensorInfo, path: Path) -> int:
+    shape = info.shape
+    if not shape or shape[-1] is None or any(d not in (1, None) for d in shape[1:-1]) or len(shape) > 4:
+        raise ModelLoadError(f"{path}: output {info.name!r} with shape {shape} is not a (batch, classes) score tensor")
+    return shape[-1]
+
+
+def _infer_card(backend: Backend, path: Path, notes: list[str]) -> ModelCard:
+    inp, out = backend.input, backend.output
+    layout, height, width, channels = _layout_and_size(inp, path)
+    classes = _num_classes(out, path)
+    if inp.dtype_name == "uint8":
+        normalization = Normalization(baked=True)
+        notes.append("no model card: uint8 input, feeding raw 0-255 pixels")
+    else:
+        normalization = Normalization(baked=False, mean=(0.0,), std=(255.0,))
+        notes.append("no model card: assuming the model wants pixels scaled to [0, 1] (mean=0, std=255); pass mean=/std= otherwise")
+    notes.append("no model card: assuming RGB input, 'stretch' resize, and probabilities unless the scores are not a distribution")
+    return ModelCard(
+        labels=tuple(f"class_{i}" for i in range(classes)),
+        input=InputSpec(
+            height=height or DEFAULT_SIZE,
+            width=width or DEFAULT_SIZE,
+            channels=channels,
+            layout=layout,
+            dtype=inp.dtype_name,
+            color="gray" if channels == 1 else "rgb",
+            normalization=normalization,
+        ),
+        output=OutputSpec(num_classes=classes, dtype=out.dtype_name),
+        name=path.stem,
+    )
+
+
+def _match_tensors(card: ModelCard, backend: Backend, path: Path, embedded: bool) -> ModelCard:
+    layout, height, width, channels = _layout_and_size(backend.input, path)
+    classes = _num_classes(backend.output, path)
+    spec = card.input
+    if embedded and (
+        (height is not None and height != spec.height)
+        or (width is not None and width != spec.width)
+        or channels != spec.channels
+    ):
+        raise CardError(
+            f"{path}: model card says input {spec.height}x{spec.width}x{spec.channels} "
+            f"but the model's input tensor is {backend.input.shape}"
+        )
+    if embedded and classes != card.output.num_classes:
+        raise CardError(
+            f"{path}: model card has {card.output.num_classes} labels but the model outputs {classes} scores"
+        )
+    in_dtype = backend.input.dtype_name
+    quant = backend.input.quantization
+    if in_dtype == "uint8" and not embedded:
+        quant = None  # MediaPipe's convention: a uint8 input takes raw pixels
+    spec = replace(spec, layout=layout, channels=channels, dtype=in_dtype, quantization=quant,
+                   color="gray" if channels == 1 else spec.color)
+    output = replace(card.output, dtype=backend.output.dtype_name, quantization=backend.output.quantization)
+    return replace(card, input=spec, output=output)
+
+
+def resolve_card(
+    backend: Backend,
+    path: Path,
+    *,
+    labels: Sequence[str] | None = None,
+    mean: Sequence[float] | float | None = None,
+    std: Sequence[float] | float | None = None,
+    resize: str | None = None,
+) -> tuple[ModelCard, bool, tuple[str, ...]]:
+    """Return (effective card, whether it was embedded, notes on what was assumed).
+
+    Raises:
+        CardError: the embedded card contradicts the model's tensors.
+        ModelLoadError: the tensors are not an image classifier's.
+        OptionError: ``labels`` has the wrong count, ``mean``/``std`` given for a
+            model whose card says normalization is baked in, or unknown ``resize``.
+    """
+    notes: list[str] = []
+    card: ModelCard | None = None
+    text = backend.embedded_card()
+    if text:
+        try:
+            card = ModelCard.from_json(text)
+        except CardError as exc:
+            notes.append(f"{path}: ignoring its malformed model card ({exc}); using defaults")
+    embedded = card is not None
+    if card is None:
+        card = _infer_card(backend, path, notes)
+    card = _match_tensors(card, backend, path, embedded)
+    if labels is not None:
+        labels = tuple(str(label) for label in labels)
+        if len(labels) != card.output.num_classes:
+            raise OptionError(f"{path}: {len(labels)} labels given but the model outputs {card.output.num_classes} scores")
+        card = replace(card, labels=labels)
+    if mean is not None and std is not None:
+        if embedded and card.input.normalization.baked:
+            raise OptionError(f"{path}: its model card says normalization is baked into the graph; do not pass mean/std")
+        try:
+            norm = Normalization.from_dict({"baked": False, "mean": mean, "std": std})
+        except CardError as exc:
+            raise OptionError(f"mean/std: {exc}") from None
+        if len(norm.mean) not in (1, card.input.channels) or len(norm.std) not in (1, card.input.channels):
+            raise OptionError(f"mean/std need 1 or {card.input.channels} values")
+        card = replace(card, input=replace(card.input, normalization=norm))
+        notes = [n for n in notes if "mean=0, std=255" not in n]
+    if resize is not None:
+        if resize not in RESIZE_MODES:
+            raise OptionError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+        card = replace(card, input=replace(card.input, resize=resize))
+    return card, embedded, tuple(notes)

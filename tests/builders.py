@@ -1,0 +1,129 @@
+"""Builders of the fixture models and data the tests use (real digits, tiny models).
+
+Until the converters issue lands, Keras models are exported here with the plain
+TFLiteConverter and tf2onnx; the color model is built with ``onnx.helper`` so
+runtime tests need no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance
+
+DIGIT_LABELS = tuple(str(i) for i in range(10))
+COLOR_LABELS = ("red", "green", "blue", "gray")
+
+
+def digits_rgb(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's real handwritten digits as (N, size, size, 3) uint8 RGB and labels."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = (data.images * (255.0 / 16.0)).astype(np.uint8)
+    big = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_CUBIC) for im in images])
+    rgb = np.repeat(big[..., None], 3, axis=-1)
+    return rgb, data.target.astype(np.int64)
+
+
+def seed_cnn():
+    """The seed's CNN (Conv2D 32 → MaxPool → Conv2D 64 → MaxPool → Flatten → Dense 128 → Dense 10)."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(32, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(64, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+
+
+def train_seed_cnn(images: np.ndarray, labels: np.ndarray, epochs: int = 3):
+    """Train the seed CNN on x/255 inputs; return it wrapped with the scaling baked in."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = seed_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images.astype("float32") / 255.0, labels, epochs=epochs, batch_size=32, verbose=0)
+    inputs = keras.Input((32, 32, 3))
+    outputs = model(keras.layers.Rescaling(1.0 / 255.0)(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def card_for(labels, *, size=32, dtype="float32", quant=None, fmt="", scheme="fp32") -> ModelCard:
+    return ModelCard(
+        labels=tuple(labels),
+        input=InputSpec(height=size, width=size, dtype=dtype, quantization=quant,
+                        normalization=Normalization(baked=True, mean=(0.0,), std=(255.0,))),
+        output=OutputSpec(num_classes=len(labels)),
+        name="seed_cnn",
+        provenance=Provenance(edgecls_version="test", format=fmt, quantization=scheme),
+    )
+
+
+def export_tflite(model, path: Path, calib: np.ndarray | None = None) -> Path:
+    """Plain TFLiteConverter export; full-integer uint8 I/O when ``calib`` is given."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if calib is not None:
+        def representative():
+            for image in calib:
+                yield [image[None].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    path.write_bytes(converter.convert())
+    return path
+
+
+def export_onnx(model, path: Path) -> Path:
+    """tf2onnx ``from_function`` export (``from_keras`` fails with Keras 3)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="image"),)
+    function = tf.function(lambda x: model(x, training=False), input_signature=spec)
+    proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=17)
+    path.write_bytes(proto.SerializeToString())
+    return path
+
+
+def color_onnx(path: Path, *, layout: str = "NHWC", dtype: str = "float32", batch: int | None = None) -> Path:
+    """A 4-class colour classifier (mean colour → linear → softmax) taking raw 0-255 RGB."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.array([[1, -1, -1, 0], [-1, 1, -1, 0], [-1, -1, 1, 0]], np.float32) * 0.05
+    axes = [1, 2] if layout == "NHWC" else [2, 3]
+    shape = [batch or "N", 8, 8, 3] if layout == "NHWC" else [batch or "N", 3, 8, 8]
+    elem = TensorProto.FLOAT if dtype == "float32" else TensorProto.UINT8
+    nodes = [] if dtype == "float32" else [helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT)]
+    src = "image" if dtype == "float32" else "x"
+    nodes += [
+        helper.make_node("ReduceMean", [src, "axes"], ["mean"], keepdims=0),
+        helper.make_node("MatMul", ["mean", "w"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["scores"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes, "color",
+        [helper.make_tensor_value_info("image", elem, shape)],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [batch or "N", 4])],
+        [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array(axes, np.int64), "axes")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path
