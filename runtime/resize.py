@@ -21,6 +21,7 @@ def fast_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     h, w = image.shape[:2]
     if (w, h) == (width, height):
         return image
+    channels = image.shape[2] if image.ndim == 3 else None
     factor = min(w // width, h // height)
     if factor >= 2:
         # Crop to a multiple of the factor (at most factor-1 edge pixels) so OpenCV
@@ -33,7 +34,7 @@ def fast_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
             interpolation=cv2.INTER_AREA,
         )
     out = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return out if out.ndim == image.ndim else out[:, :, None]
+    return out[:, :, None] if channels == 1 and out.ndim == 2 else out
 
 
 def fit(image: np.ndarray, width: int, height: int, mode: str) -> np.ndarray:

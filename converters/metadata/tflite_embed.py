@@ -90,14 +90,18 @@ def embed_card_tflite(model: bytes, card: ModelCard) -> bytes:
         raise ExportError("not a TFLite flatbuffer (no TFL3 identifier)")
     schema, flatbuffer_utils = _flatbuffer_tools()
     obj = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    obj.metadata = [m for m in (obj.metadata or []) if m.name not in (METADATA_NAME, METADATA_NAME.encode())]
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(_metadata_bytes(card), dtype=np.uint8)
-    obj.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name = METADATA_NAME
-    entry.buffer = len(obj.buffers) - 1
-    obj.metadata.append(entry)
+    data = np.frombuffer(_metadata_bytes(card), dtype=np.uint8)
+    existing = [m for m in (obj.metadata or []) if m.name in (METADATA_NAME, METADATA_NAME.encode())]
+    if existing:  # reuse the old entry's buffer: removing a buffer would renumber the tensors' ones
+        obj.buffers[existing[0].buffer].data = data
+    else:
+        buffer = schema.BufferT()
+        buffer.data = data
+        obj.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name = METADATA_NAME
+        entry.buffer = len(obj.buffers) - 1
+        obj.metadata = [*(obj.metadata or []), entry]
     stream = io.BytesIO()
     stream.write(bytes(flatbuffer_utils.convert_object_to_bytearray(obj)))
     with zipfile.ZipFile(stream, "a", compression=zipfile.ZIP_STORED) as archive:

@@ -1,0 +1,57 @@
+"""Shared fixtures: real digits, the trained seed CNN and its exports, a TF-free ONNX model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import builders  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """(images uint8 RGB N×32×32×3, labels) of scikit-learn's handwritten digits."""
+    return builders.digits_rgb()
+
+
+@pytest.fixture(scope="session")
+def color_model(tmp_path_factory) -> Path:
+    """A 4-class colour classifier in ONNX with an embedded card (no TensorFlow)."""
+    from edgecls.converters.metadata import embed_card_file
+
+    path = builders.color_onnx(tmp_path_factory.mktemp("color") / "color.onnx")
+    embed_card_file(path, builders.card_for(builders.COLOR_LABELS, size=8))
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_exports(tmp_path_factory, digits):
+    """The seed CNN trained on digits, and its fp32/int8 TFLite and fp32 ONNX exports with cards.
+
+    Returns (keras_model, {"tflite_fp32": path, "tflite_int8": path, "onnx_fp32": path}, (x_val, y_val)).
+    """
+    pytest.importorskip("tensorflow")
+    from edgecls.converters.metadata import embed_card_file
+    from edgecls.runtime.backends import open_backend
+
+    images, labels = digits
+    model = builders.train_seed_cnn(images[:1400], labels[:1400], epochs=3)
+    out = tmp_path_factory.mktemp("seed")
+    paths = {
+        "tflite_fp32": builders.export_tflite(model, out / "seed_fp32.tflite"),
+        "tflite_int8": builders.export_tflite(model, out / "seed_int8.tflite", calib=images[:200]),
+        "onnx_fp32": builders.export_onnx(model, out / "seed_fp32.onnx"),
+    }
+    for name, path in paths.items():
+        backend = open_backend(path)
+        card = builders.card_for(builders.DIGIT_LABELS, dtype=backend.input.dtype_name,
+                                 quant=backend.input.quantization, fmt=path.suffix[1:],
+                                 scheme=name.split("_")[1])
+        backend.close()
+        embed_card_file(path, card)
+    return model, paths, (images[1400:], labels[1400:])

@@ -1,0 +1,48 @@
+"""Locate the separate MediaPipe virtual environment (mediapipe pins its own OpenCV).
+
+``.ci/run`` creates it at ``.cache/mediapipe-venv``; ``EDGECLS_MEDIAPIPE_PYTHON``
+points elsewhere. Outside CI a missing environment skips the test; in CI it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / ".cache" / "mediapipe-venv" / "bin" / "python"
+
+CLASSIFY = """
+import json, sys
+import mediapipe as mp
+from mediapipe.tasks import python as mpt
+from mediapipe.tasks.python import vision
+out = {}
+for model in sys.argv[2:]:
+    options = vision.ImageClassifierOptions(base_options=mpt.BaseOptions(model_asset_path=model), max_results=3)
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        result = classifier.classify(mp.Image.create_from_file(sys.argv[1]))
+        out[model] = [[c.category_name, c.score] for c in result.classifications[0].categories]
+print(json.dumps(out))
+"""
+
+
+def mediapipe_python() -> Path:
+    path = Path(os.environ.get("EDGECLS_MEDIAPIPE_PYTHON", DEFAULT))
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"MediaPipe environment missing at {path}; .ci/run should have created it")
+        pytest.skip(f"no MediaPipe environment at {path} (bash .ci/run creates it)")
+    return path
+
+
+def mediapipe_classify(image: Path, models: list[Path]) -> dict[str, list]:
+    """Top-3 [label, score] per model from MediaPipe Tasks' ImageClassifier."""
+    proc = subprocess.run([str(mediapipe_python()), "-c", CLASSIFY, str(image), *map(str, models)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

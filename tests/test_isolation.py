@@ -1,0 +1,91 @@
+"""The runtime never imports TensorFlow, and a missing engine is a clear error."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+BLOCKER = """
+import importlib.abc, sys
+class _Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"blocked for the test: {name}")
+        return None
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def run_python(code: str, blocked: tuple[str, ...] = ()) -> dict:
+    script = f"BLOCKED = {blocked!r}\n" + BLOCKER + textwrap.dedent(code)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_classifying_leaves_tensorflow_out(seed_exports, color_model):
+    _, paths, _ = seed_exports
+    models = [str(paths["tflite_int8"]), str(paths["onnx_fp32"]), str(color_model)]
+    out = run_python(f"""
+        import json, sys
+        import numpy as np
+        import edgecls.runtime
+        from edgecls.runtime import Classifier
+        labels = []
+        for path in {models!r}:
+            with Classifier.from_path(path) as clf:
+                labels.append(clf.classify(np.zeros((40, 40, 3), np.uint8)).top.label)
+        print(json.dumps({{"tf": "tensorflow" in sys.modules, "keras": "keras" in sys.modules, "labels": labels}}))
+    """)
+    assert out["tf"] is False and out["keras"] is False
+    assert len(out["labels"]) == 3
+
+
+def test_runtime_works_with_tensorflow_blocked(seed_exports):
+    _, paths, _ = seed_exports
+    out = run_python(f"""
+        import json
+        import numpy as np
+        from edgecls.runtime import Classifier
+        with Classifier.from_path({str(paths["tflite_fp32"])!r}) as clf:
+            print(json.dumps({{"label": clf.classify(np.zeros((32, 32, 3), np.uint8)).top.label,
+                              "engine": clf.backend.name}}))
+    """, blocked=("tensorflow", "keras"))
+    assert out["engine"] == "litert" and out["label"] in [str(i) for i in range(10)]
+
+
+@pytest.mark.parametrize(
+    "blocked, suffix, extra",
+    [
+        (("ai_edge_litert", "tflite_runtime", "tensorflow"), "tflite", "tflite"),
+        (("onnxruntime",), "onnx", "onnx"),
+    ],
+)
+def test_missing_engine_names_the_extra(seed_exports, blocked, suffix, extra):
+    _, paths, _ = seed_exports
+    path = paths[f"{suffix}_fp32"]
+    out = run_python(f"""
+        import json
+        from edgecls.runtime import Classifier, BackendUnavailableError
+        try:
+            Classifier.from_path({str(path)!r})
+        except BackendUnavailableError as exc:
+            print(json.dumps({{"message": str(exc), "extra": exc.extra}}))
+    """, blocked=blocked)
+    assert out["extra"] == extra
+    assert f"pip install 'edgecls[{extra}]'" in out["message"]
+
+
+def test_package_imports_lazily():
+    out = run_python("""
+        import json, sys
+        import edgecls
+        before = sorted(m for m in ("edgecls.runtime", "edgecls.converters", "tensorflow") if m in sys.modules)
+        edgecls.Classifier
+        after = sorted(m for m in ("edgecls.runtime", "edgecls.converters", "tensorflow") if m in sys.modules)
+        print(json.dumps({"before": before, "after": after}))
+    """)
+    assert out["before"] == []
+    assert out["after"] == ["edgecls.runtime"]
