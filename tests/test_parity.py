@@ -69,3 +69,25 @@ def test_encoded_files_classify_like_arrays(reference, tmp_path):
     cv2.imwrite(str(path), images[3][:, :, ::-1])
     with Classifier.from_path(paths["onnx_fp32"]) as clf:
         assert clf.classify(path).categories == clf.classify(images[3], color="rgb").categories
+
+
+def test_litert_shared_across_threads_matches_sequential(reference):
+    import threading
+
+    paths, images, _, _ = reference
+    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
+        expected = [clf.scores(image, color="rgb") for image in images[:12]]
+        failures = []
+
+        def worker(offset):
+            for i in range(30):
+                k = (i + offset) % 12
+                if not np.array_equal(clf.scores(images[k], color="rgb"), expected[k]):
+                    failures.append(k)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
