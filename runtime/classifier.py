@@ -199,8 +199,12 @@ class Classifier:
 
     def scores(self, image: ImageInput, *, color: str = "bgr") -> np.ndarray:
         """All class scores (float32, one per label) for ``image``. Raises as :meth:`classify`."""
-        batch = self.preprocess(image, color=color)[None]
-        return self._post.scores(self._backend.run(batch))[0]
+        return self.scores_batch([image], color=color)[0]
+
+    def scores_batch(self, images: Sequence[ImageInput], *, color: str = "bgr") -> np.ndarray:
+        """All class scores for each image, shape (N, classes). Raises as :meth:`classify`."""
+        batch = np.stack([self.preprocess(image, color=color) for image in images])
+        return self._post.scores(self._backend.run(batch))
 
     # -- lifetime -------------------------------------------------------------------
     def close(self) -> None:

@@ -1,0 +1,82 @@
+"""Keras → TFLite with ``tf.lite.TFLiteConverter``: fp32, fp16, dynamic-range and full-integer int8."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from edgecls.converters.errors import ExportError
+from edgecls.converters.formats.base import ConvertJob
+from edgecls.converters.metadata.tflite_embed import embed_card_tflite
+from edgecls.runtime.card import ModelCard
+
+__all__ = ["TFLiteFormat"]
+
+
+def _fp32(converter: Any, job: ConvertJob, tf: Any) -> None:
+    pass
+
+
+def _fp16(converter: Any, job: ConvertJob, tf: Any) -> None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+
+
+def _dynamic(converter: Any, job: ConvertJob, tf: Any) -> None:
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+
+def _int8(converter: Any, job: ConvertJob, tf: Any) -> None:
+    if job.calibration is None:
+        raise ExportError("int8 needs calibration images")
+    reader = job.calibration
+
+    def representative():
+        for image in reader:
+            yield [image[None].astype(np.float32)]
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+
+
+_STEPS: dict[str, Callable[[Any, ConvertJob, Any], None]] = {
+    "fp32": _fp32, "fp16": _fp16, "dynamic": _dynamic, "int8": _int8,
+}
+
+
+class TFLiteFormat:
+    name = "tflite"
+    suffix = ".tflite"
+    quantizations = {
+        "fp32": "float32 weights and activations",
+        "fp16": "float16 weights (half the size; float32 compute on CPU)",
+        "dynamic": "int8 weights, float activations (slower than fp32 on x86: dequantizes at run time)",
+        "int8": "full integer, uint8 input and output, calibrated",
+    }
+
+    def _converter(self, job: ConvertJob, tf: Any) -> Any:
+        try:
+            return tf.lite.TFLiteConverter.from_keras_model(job.model)
+        except Exception:
+            saved = job.workdir / "saved_model"
+            if not saved.exists():
+                job.model.export(str(saved))
+            return tf.lite.TFLiteConverter.from_saved_model(str(saved))
+
+    def convert(self, job: ConvertJob, quantization: str) -> bytes:
+        import tensorflow as tf
+
+        converter = self._converter(job, tf)
+        _STEPS[quantization](converter, job, tf)
+        try:
+            return bytes(converter.convert())
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            raise ExportError(f"TFLite conversion ({quantization}) failed: {text[-1] if text else exc.__class__.__name__}") from None
+
+    def embed(self, data: bytes, card: ModelCard) -> bytes:
+        return embed_card_tflite(data, card)

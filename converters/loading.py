@@ -1,0 +1,176 @@
+"""Load a trained Keras image classifier safely and check that it is one.
+
+Accepted: ``.h5`` (Keras 2 / tf_keras or Keras 3), ``.keras`` and a SavedModel
+folder. Keras ``safe_mode`` stays on unless the caller passes ``unsafe=True``,
+so a Lambda layer's Python code is never deserialized from an untrusted file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgecls.converters.errors import ExportError
+
+__all__ = ["LoadedModel", "load_keras_model", "load_custom_objects", "check_classifier"]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A Keras model and what was learned about it while loading."""
+
+    model: Any
+    source: Path | None
+    height: int
+    width: int
+    channels: int
+    num_classes: int
+    notes: tuple[str, ...] = ()
+
+
+def load_custom_objects(module_path: str | Path) -> dict[str, Any]:
+    """Import a Python file and return its public classes and functions by name.
+
+    Raises:
+        ExportError: the file is missing or fails to import.
+    """
+    path = Path(module_path)
+    if not path.is_file():
+        raise ExportError(f"{path}: custom-objects module not found")
+    spec = importlib.util.spec_from_file_location(f"edgecls_custom_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ExportError(f"{path}: cannot import custom-objects module ({exc.__class__.__name__}: {exc})") from None
+    sys.modules[spec.name] = module
+    return {name: value for name, value in vars(module).items() if not name.startswith("_") and callable(value)}
+
+
+def _explain(path: Path, exc: Exception) -> ExportError:
+    text = str(exc)
+    if "Lambda" in text and ("safe_mode" in text or "arbitrary code" in text):
+        return ExportError(
+            f"{path}: the model has a Lambda layer, whose Python code Keras will not load in safe mode; "
+            "re-run with --unsafe (unsafe=True) only if you trust this file"
+        )
+    match = re.search(r"Unknown (?:layer|object|class)[^'\"]*['\"]?(\w+)", text)
+    if match:
+        return ExportError(
+            f"{path}: unknown custom layer or object {match.group(1)!r}; pass --custom-objects module.py "
+            "(custom_objects=) with its class"
+        )
+    first = text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
+    return ExportError(f"{path}: cannot load the Keras model ({first})")
+
+
+def _load_saved_model(path: Path) -> Any:
+    import keras
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as exc:
+        raise ExportError(f"{path}: not a loadable SavedModel folder ({exc.__class__.__name__})") from None
+    endpoints = [k for k in ("serving_default", "serve") if k in getattr(loaded, "signatures", {})]
+    if not endpoints:
+        raise ExportError(f"{path}: SavedModel has no 'serving_default' or 'serve' signature")
+    signature = loaded.signatures[endpoints[0]]
+    specs = list(signature.structured_input_signature[1].values()) or list(signature.structured_input_signature[0])
+    if len(specs) != 1:
+        raise ExportError(f"{path}: the SavedModel signature has {len(specs)} inputs; an image classifier has one")
+    shape = specs[0].shape
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint=endpoints[0])
+    inputs = keras.Input(tuple(shape[1:]), name="image")
+    outputs = layer(inputs)
+    if isinstance(outputs, dict):
+        if len(outputs) != 1:
+            raise ExportError(f"{path}: the SavedModel has {len(outputs)} outputs; an image classifier has one")
+        outputs = next(iter(outputs.values()))
+    return keras.Model(inputs, outputs, name=path.name)
+
+
+def _load_file(path: Path, unsafe: bool, custom_objects: dict[str, Any] | None) -> tuple[Any, list[str]]:
+    import keras
+
+    notes: list[str] = []
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=not unsafe,
+                                       custom_objects=custom_objects), notes
+    except Exception as exc:
+        error = _explain(path, exc)
+        if "Lambda layer" in str(error) or "unknown custom" in str(error) or path.suffix != ".h5":
+            raise error from None
+        try:  # an older .h5 that Keras 3 refuses: tf_keras reads Keras 2 files
+            import tf_keras
+        except ImportError:
+            raise ExportError(f"{error}; it may be an old Keras 2 file: pip install tf_keras and retry") from None
+        try:
+            model = tf_keras.models.load_model(path, compile=False, custom_objects=custom_objects, safe_mode=not unsafe)
+        except Exception as exc2:
+            raise _explain(path, exc2) from None
+        notes.append("loaded with tf_keras (Keras 2 file)")
+        return model, notes
+
+
+def check_classifier(model: Any, source: Path | str, input_size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+    """Return (height, width, channels, classes) of a one-image-input, one-output model.
+
+    Raises:
+        ExportError: several inputs or outputs, an input that is not rank 4, a
+            non-classification output, or free spatial dims without ``input_size``.
+    """
+    inputs, outputs = list(model.inputs), list(model.outputs)
+    if len(inputs) != 1:
+        raise ExportError(f"{source}: the model has {len(inputs)} inputs; an image classifier has exactly one")
+    if len(outputs) != 1:
+        raise ExportError(f"{source}: the model has {len(outputs)} outputs; an image classifier has exactly one")
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 4:
+        raise ExportError(f"{source}: the input has shape {shape}; an image input has rank 4 (batch, H, W, C)")
+    _, height, width, channels = shape
+    if channels not in (1, 3):
+        raise ExportError(f"{source}: the input has {channels} channels; edgecls exports 1- or 3-channel image models")
+    if height is None or width is None:
+        if input_size is None:
+            raise ExportError(f"{source}: the input size is free ({shape}); pass --input-size HxW")
+        height, width = input_size
+    elif input_size is not None and tuple(input_size) != (height, width):
+        raise ExportError(f"{source}: --input-size {input_size[0]}x{input_size[1]} contradicts the model's fixed {height}x{width}")
+    out_shape = tuple(outputs[0].shape)
+    if len(out_shape) != 2 or not out_shape[1] or out_shape[1] < 2:
+        raise ExportError(f"{source}: the output has shape {out_shape}; a classifier outputs (batch, classes) with 2 or more classes")
+    return int(height), int(width), int(channels), int(out_shape[1])
+
+
+def load_keras_model(path: str | Path, *, unsafe: bool = False, custom_objects: dict[str, Any] | None = None,
+                     input_size: tuple[int, int] | None = None) -> LoadedModel:
+    """Load and check a Keras classifier from ``path``.
+
+    Raises:
+        ExportError: missing path, not a model, Lambda layer in safe mode, unknown
+            custom layer, or not an image classifier (see :func:`check_classifier`).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ExportError(f"{path}: no such model file or folder")
+    if path.is_dir():
+        if not (path / "saved_model.pb").exists():
+            raise ExportError(f"{path}: a folder without saved_model.pb is not a SavedModel")
+        model, notes = _load_saved_model(path), ["loaded a SavedModel through keras.layers.TFSMLayer"]
+    elif path.suffix.lower() in (".h5", ".hdf5", ".keras"):
+        model, notes = _load_file(path, unsafe, custom_objects)
+    else:
+        raise ExportError(f"{path}: unsupported model file {path.suffix or '(no suffix)'}; give .h5, .keras or a SavedModel folder")
+    return from_model(model, path, input_size=input_size, notes=notes)
+
+
+def from_model(model: Any, source: Path | None, *, input_size: tuple[int, int] | None = None,
+               notes: list[str] | tuple[str, ...] = ()) -> LoadedModel:
+    """Wrap an in-memory Keras model as a :class:`LoadedModel`. Raises ExportError."""
+    height, width, channels, classes = check_classifier(model, source or "model", input_size)
+    return LoadedModel(model, source, height, width, channels, classes, tuple(notes))

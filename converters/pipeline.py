@@ -1,0 +1,213 @@
+"""``export()``: Keras classifier → validated TFLite/ONNX files with embedded model cards."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from edgecls.converters.atomic import atomic_write_bytes
+from edgecls.converters.data import ArrayReader, ImageFolder, synthetic_images
+from edgecls.converters.errors import ExportError, OutputExistsError
+from edgecls.converters.formats.base import QUANTIZATIONS, ConvertJob, get_format
+from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
+from edgecls.converters.normalization import choose_normalization, wrap_with_normalization
+from edgecls.converters.provenance import make_card, resolve_labels, sha256_of, targets_for
+from edgecls.converters.report import REPORT_NAME, ExportedFile, ExportReport
+from edgecls.converters.validate import keras_scores, validate_file
+from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
+
+__all__ = ["ExportOptions", "export"]
+
+SYNTHETIC_IMAGES = 64
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Options of :func:`export` (the CLI flags of ``edgecls export``).
+
+    Raises:
+        ExportError: unknown format, quantization or resize mode, or a bad size.
+    """
+
+    formats: Sequence[str] = ("tflite", "onnx")
+    quantize: Sequence[str] = ("fp32",)
+    calibration: str | Path | np.ndarray | None = None
+    calib_size: int = 300
+    validation: str | Path | None = None
+    labels: str | Path | Sequence[str] | None = None
+    pixels: str | None = None
+    mean: Sequence[float] | None = None
+    std: Sequence[float] | None = None
+    resize: str = "stretch"
+    input_size: tuple[int, int] | None = None
+    opset: int = 17
+    force: bool = False
+    unsafe: bool = False
+    custom_objects: str | Path | dict[str, Any] | None = None
+    min_agreement: float | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "formats", tuple(dict.fromkeys(self.formats)))
+        object.__setattr__(self, "quantize", tuple(dict.fromkeys(self.quantize)))
+        for fmt in self.formats:
+            get_format(fmt)
+        for q in self.quantize:
+            if q not in QUANTIZATIONS:
+                raise ExportError(f"unknown quantization {q!r}; choose from {', '.join(QUANTIZATIONS)}")
+        if not self.formats or not self.quantize:
+            raise ExportError("give at least one format and one quantization")
+        if self.resize not in RESIZE_MODES:
+            raise ExportError(f"unknown resize mode {self.resize!r}; choose from {', '.join(RESIZE_MODES)}")
+        if self.calib_size <= 0:
+            raise ExportError(f"calib_size must be positive, got {self.calib_size}")
+        if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
+            raise ExportError(f"min_agreement must be in [0, 1], got {self.min_agreement}")
+
+    def agreement_for(self, quantization: str) -> float:
+        if self.min_agreement is not None:
+            return self.min_agreement
+        return 0.999 if quantization == "fp32" else 0.98
+
+
+def _load(model: Any, opts: ExportOptions) -> LoadedModel:
+    if isinstance(model, (str, Path)):
+        custom = opts.custom_objects
+        if isinstance(custom, (str, Path)):
+            custom = load_custom_objects(custom)
+        return load_keras_model(model, unsafe=opts.unsafe, custom_objects=custom, input_size=opts.input_size)
+    return from_model(model, None, input_size=opts.input_size)
+
+
+def _targets(opts: ExportOptions, stem: str, out_dir: Path) -> list[tuple[Any, str, Path]]:
+    targets = [(get_format(f), q, out_dir / f"{stem}_{q}{get_format(f).suffix}") for f in opts.formats for q in opts.quantize]
+    if not opts.force:
+        existing = [str(p) for _, _, p in targets if p.exists()] + ([str(out_dir / REPORT_NAME)] if (out_dir / REPORT_NAME).exists() else [])
+        if existing:
+            raise OutputExistsError(f"{existing[0]}: already exists; pass --force (force=True) to overwrite"
+                                    + (f" ({len(existing)} files)" if len(existing) > 1 else ""))
+    return targets
+
+
+def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | None, ImageFolder | None, dict]:
+    source = opts.calibration
+    if source is None:
+        if "int8" in opts.quantize:
+            raise ExportError("int8 needs calibration images: pass --calib DIR (a folder of representative images, "
+                              "class sub-folders allowed) or calibration=array in Python")
+        return None, None, {}
+    if isinstance(source, np.ndarray):
+        images = source[: opts.calib_size]
+        if images.ndim != 4 or images.shape[1:] != (spec.height, spec.width, spec.channels) or images.dtype != np.uint8:
+            raise ExportError(f"calibration array must be uint8 N×{spec.height}×{spec.width}×{spec.channels}, "
+                              f"got {images.dtype} {images.shape}")
+        return ArrayReader(images), None, {"source": "array", "images": len(images)}
+    folder = ImageFolder.scan(source, limit=opts.calib_size)
+    summary = {"source": str(folder.root), "images": len(folder.files), "classes": len(folder.classes)}
+    return ArrayReader(folder.load(spec)), folder, summary
+
+
+def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[str], None] | None = None,
+           **options: Any) -> ExportReport:
+    """Export a Keras image classifier to every requested format × quantization, and validate each file.
+
+    Args:
+        model: a path (``.h5``, ``.keras``, SavedModel folder) or an in-memory Keras model.
+        out_dir: output folder (default: next to the model file, else the current folder).
+        on_step: called with a short message as each step starts (for progress display).
+        **options: see :class:`ExportOptions`.
+
+    Returns:
+        The :class:`ExportReport`; ``report.ok`` is False when a file missed its
+        minimum top-1 agreement (the file is kept, marked failed).
+
+    Raises:
+        ExportError: bad options, unloadable or unsupported model, labels that do
+            not match, int8 without calibration data, conversion failure.
+        OutputExistsError: an output exists and ``force`` is False.
+    """
+    from edgecls import __version__
+
+    step = on_step or (lambda message: None)
+    start = time.perf_counter()
+    opts = ExportOptions(**options)
+    step("loading the Keras model")
+    loaded = _load(model, opts)
+    notes = list(loaded.notes)
+    out_dir = Path(out_dir) if out_dir is not None else (loaded.source.parent if loaded.source else Path.cwd())
+    stem = opts.name or (loaded.source.stem if loaded.source else "model")
+    targets = _targets(opts, stem, out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
+
+    norm, norm_notes = choose_normalization(loaded.model, pixels=opts.pixels, mean=opts.mean, std=opts.std,
+                                            channels=loaded.channels)
+    notes += norm_notes
+    spec = InputSpec(height=loaded.height, width=loaded.width, channels=loaded.channels,
+                     color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize,
+                     normalization=Normalization(baked=True, mean=norm.mean, std=norm.std))
+    step("reading calibration images")
+    reader, calib_folder, calib_summary = _calibration(opts, spec)
+    val_folder = ImageFolder.scan(opts.validation) if opts.validation is not None else None
+    labels = resolve_labels(opts.labels, [val_folder, calib_folder], loaded.num_classes, notes)
+
+    if val_folder is not None:
+        val_images, targets_idx, val_source = val_folder.load(spec), targets_for(val_folder, labels), str(val_folder.root)
+    elif calib_folder is not None or reader is not None:
+        val_images = np.stack(list(reader))
+        targets_idx = targets_for(calib_folder, labels) if calib_folder is not None else None
+        val_source = f"calibration images ({calib_summary['source']})"
+        notes.append("validated on the calibration images: pass --val DIR for a held-out set")
+    else:
+        val_images, targets_idx, val_source = synthetic_images(SYNTHETIC_IMAGES, spec), None, "synthetic images"
+        notes.append(f"validated on {SYNTHETIC_IMAGES} synthetic images: pass --val DIR for real ones")
+
+    wrapped = wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels)
+    step("running the Keras model on the validation images")
+    reference = keras_scores(wrapped, val_images)
+    sha = sha256_of(loaded.source)
+    report = ExportReport(source=str(loaded.source or "in-memory model"), source_sha256=sha, out_dir=out_dir,
+                          labels=labels, normalization=asdict(norm), validation_source=val_source,
+                          calibration=calib_summary, notes=notes)
+    if "dynamic" in opts.quantize:
+        notes.append("dynamic-range models dequantize weights at run time: on x86 they are slower than fp32")
+
+    with tempfile.TemporaryDirectory(prefix="edgecls-export-") as work:
+        job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, opts.opset, Path(work))
+        for converter, quantization, path in targets:
+            t0 = time.perf_counter()
+            step(f"converting to {converter.name} {quantization}")
+            data = converter.convert(job, quantization)
+            probe = Path(work) / f"probe{converter.suffix}"
+            probe.write_bytes(data)
+            card = make_card(name=stem, labels=labels, spec=spec, tensors=_tensors(probe), fmt=converter.name,
+                             scheme=quantization, source=loaded.source, sha256=sha, version=__version__,
+                             calibration=calib_summary, validation={})
+            probe.write_bytes(converter.embed(data, card))
+            step(f"validating {path.name}")
+            validation = validate_file(probe, val_images, reference, targets_idx, val_source)
+            card = replace(card, provenance=replace(card.provenance, validation=validation.to_dict()))
+            final = converter.embed(data, card)
+            atomic_write_bytes(path, final, overwrite=opts.force)
+            report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
+                                             opts.agreement_for(quantization), time.perf_counter() - t0))
+    report.seconds = time.perf_counter() - start
+    atomic_write_bytes(out_dir / REPORT_NAME, report.to_json().encode(), overwrite=True)
+    return report
+
+
+def _tensors(path: Path):
+    from edgecls.runtime.backends import open_backend
+
+    backend = open_backend(path)
+    try:
+        return backend.input, backend.output
+    finally:
+        backend.close()

@@ -1,0 +1,102 @@
+"""Source fingerprints, label resolution and the model card of each exported file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any, Sequence
+
+from edgecls.converters.data import ImageFolder
+from edgecls.converters.errors import ExportError
+from edgecls.runtime.card import InputSpec, ModelCard, OutputSpec, Provenance
+from edgecls.runtime.tensors import TensorInfo
+
+__all__ = ["sha256_of", "resolve_labels", "targets_for", "make_card"]
+
+
+def sha256_of(path: Path | None) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents, sorted); '' for None."""
+    if path is None:
+        return ""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if file is not path:
+            digest.update(str(file.relative_to(path)).encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[ImageFolder | None],
+                   num_classes: int, notes: list[str]) -> list[str]:
+    """Labels from a file or list, else class sub-folders, else ``class_0..N-1`` (noted).
+
+    Raises:
+        ExportError: unreadable labels file, or a count that differs from the model's outputs.
+    """
+    origin = "--labels"
+    if isinstance(labels, (str, Path)):
+        path = Path(labels)
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as exc:
+            raise ExportError(f"{path}: cannot read labels file ({exc.strerror or exc})") from None
+        origin = str(path)
+    elif labels is not None:
+        names = [str(label) for label in labels]
+    else:
+        folder = next((f for f in folders if f is not None and f.classes), None)
+        if folder is None:
+            notes.append(f"warning: no labels given; using class_0..class_{num_classes - 1} (pass --labels FILE)")
+            return [f"class_{i}" for i in range(num_classes)]
+        names, origin = list(folder.classes), f"class folders of {folder.root}"
+    if len(names) != num_classes:
+        raise ExportError(f"{origin}: {len(names)} labels but the model outputs {num_classes} classes")
+    if len(set(names)) != len(names):
+        raise ExportError(f"{origin}: labels must be unique")
+    return names
+
+
+def targets_for(folder: ImageFolder, labels: Sequence[str]):
+    """Label indices of a class-folder dataset's files (None without class folders).
+
+    Raises:
+        ExportError: a class folder whose name is not a label.
+    """
+    import numpy as np
+
+    if not folder.classes:
+        return None
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = [c for c in folder.classes if c not in index]
+    if unknown:
+        raise ExportError(f"{folder.root}: class folders {', '.join(unknown[:5])} are not among the model's labels")
+    return np.array([index[folder.classes[t]] for t in folder.targets], dtype=np.int64)
+
+
+def make_card(*, name: str, labels: Sequence[str], spec: InputSpec, tensors: tuple[TensorInfo, TensorInfo],
+              fmt: str, scheme: str, source: Path | None, sha256: str, version: str,
+              calibration: dict[str, Any], validation: dict[str, Any]) -> ModelCard:
+    """The card embedded in one exported file."""
+    from dataclasses import replace
+
+    inp, out = tensors
+    return ModelCard(
+        labels=tuple(labels),
+        input=replace(spec, dtype=inp.dtype_name, quantization=inp.quantization),
+        output=OutputSpec(num_classes=len(labels), dtype=out.dtype_name, quantization=out.quantization),
+        name=name,
+        provenance=Provenance(
+            edgecls_version=version,
+            created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            source_file=source.name if source else "",
+            source_sha256=sha256,
+            format=fmt,
+            quantization=scheme,
+            calibration=calibration,
+            validation=validation,
+        ),
+    )

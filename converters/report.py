@@ -1,0 +1,86 @@
+"""The export report: what was written, how it validated, what was decided."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgecls.converters.validate import Validation
+
+__all__ = ["ExportedFile", "ExportReport", "REPORT_NAME"]
+
+REPORT_NAME = "report.json"
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """One written model file and its validation against the Keras model."""
+
+    path: Path
+    format: str
+    quantization: str
+    size_bytes: int
+    validation: Validation
+    min_agreement: float
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.validation.top1_agreement >= self.min_agreement
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "quantization": self.quantization,
+            "size_bytes": self.size_bytes,
+            "seconds": round(self.seconds, 3),
+            "min_agreement": self.min_agreement,
+            "passed": self.passed,
+            "validation": self.validation.to_dict(),
+        }
+
+
+@dataclass
+class ExportReport:
+    """Returned by :func:`edgecls.converters.export` and written as ``report.json``."""
+
+    source: str
+    source_sha256: str
+    out_dir: Path
+    labels: list[str]
+    normalization: dict[str, Any]
+    validation_source: str
+    calibration: dict[str, Any]
+    files: list[ExportedFile] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every file met its minimum top-1 agreement."""
+        return all(f.passed for f in self.files)
+
+    @property
+    def failed(self) -> list[ExportedFile]:
+        return [f for f in self.files if not f.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "source_sha256": self.source_sha256,
+            "out_dir": str(self.out_dir),
+            "ok": self.ok,
+            "labels": self.labels,
+            "normalization": self.normalization,
+            "calibration": self.calibration,
+            "validation_source": self.validation_source,
+            "files": [f.to_dict() for f in self.files],
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)

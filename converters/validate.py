@@ -1,0 +1,77 @@
+"""Prove an exported file still classifies like the Keras model, through the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Validation", "compare", "validate_file", "keras_scores"]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """How an exported file's scores compare with the Keras model's on the same images."""
+
+    images: int
+    source: str
+    top1_agreement: float
+    max_abs_diff: float
+    mean_abs_diff: float
+    accuracy: float | None = None
+    keras_accuracy: float | None = None
+
+    @property
+    def accuracy_drop(self) -> float | None:
+        if self.accuracy is None or self.keras_accuracy is None:
+            return None
+        return self.keras_accuracy - self.accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["accuracy_drop"] = self.accuracy_drop
+        return data
+
+
+def keras_scores(model: Any, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The Keras model's scores for raw-pixel images (float32)."""
+    out = [np.asarray(model(images[i : i + batch_size].astype(np.float32), training=False))
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out).astype(np.float32)
+
+
+def compare(scores: np.ndarray, reference: np.ndarray, targets: np.ndarray | None, source: str) -> Validation:
+    """Agreement and score differences of ``scores`` against ``reference``."""
+    diff = np.abs(scores - reference)
+    accuracy = keras_accuracy = None
+    if targets is not None and (targets >= 0).all():
+        accuracy = float((scores.argmax(1) == targets).mean())
+        keras_accuracy = float((reference.argmax(1) == targets).mean())
+    return Validation(
+        images=len(scores),
+        source=source,
+        top1_agreement=float((scores.argmax(1) == reference.argmax(1)).mean()),
+        max_abs_diff=float(diff.max()),
+        mean_abs_diff=float(diff.mean()),
+        accuracy=accuracy,
+        keras_accuracy=keras_accuracy,
+    )
+
+
+def validate_file(path: Path, images: np.ndarray, reference: np.ndarray, targets: np.ndarray | None,
+                  source: str, batch_size: int = 64) -> Validation:
+    """Load ``path`` with :mod:`edgecls.runtime` and compare its scores with ``reference``.
+
+    ``images`` are uint8 at the model's input size, in its colour order, so the
+    runtime's preprocessing is the identity resize and the comparison isolates
+    the conversion. Raises EdgeclsError when the file does not load.
+    """
+    from edgecls.runtime import Classifier
+
+    with Classifier.from_path(path) as clf:
+        color = "rgb" if clf.card.input.color != "bgr" else "bgr"
+        scores = np.concatenate([clf.scores_batch(list(images[i : i + batch_size]), color=color)
+                                 for i in range(0, len(images), batch_size)])
+    return compare(scores, reference, targets, source)
