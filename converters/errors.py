@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgecls.runtime.errors import EdgeclsError
 
-__all__ = ["ExportError", "OutputExistsError"]
+__all__ = ["ExportError", "OutputExistsError", "ValidationFailedError"]
 
 
 class ExportError(EdgeclsError):
@@ -13,3 +13,7 @@ class ExportError(EdgeclsError):
 
 class OutputExistsError(ExportError):
     """An output file exists and ``force`` was not given."""
+
+
+class ValidationFailedError(ExportError):
+    """An exported file missed its minimum top-1 agreement with the Keras model (the file is kept)."""

@@ -127,3 +127,29 @@ def color_onnx(path: Path, *, layout: str = "NHWC", dtype: str = "float32", batc
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def write_image_folder(root: Path, images: np.ndarray, labels: np.ndarray, names=DIGIT_LABELS) -> Path:
+    """Write RGB images as PNG files into ``root/<class name>/`` folders."""
+    for i, (image, label) in enumerate(zip(images, labels)):
+        folder = root / names[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{i:05d}.png"), image[:, :, ::-1])
+    return root
+
+
+def warm_batchnorm(model, images: np.ndarray) -> None:
+    """Set a randomly initialised model's BatchNorm statistics from real images.
+
+    Fresh ``weights=None`` Keras Applications have unit moving statistics, which
+    collapses their outputs to near-uniform scores; one pass in training mode
+    with momentum 0 gives them realistic activations, so agreement tests mean something.
+    """
+    import keras
+
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.momentum = 0.0
+    model(images.astype("float32"), training=True)
+    for layer in layers:
+        layer.momentum = 0.99

@@ -55,3 +55,40 @@ def seed_exports(tmp_path_factory, digits):
         backend.close()
         embed_card_file(path, card)
     return model, paths, (images[1400:], labels[1400:])
+
+
+@pytest.fixture(scope="session")
+def digits_folders(tmp_path_factory, digits):
+    """train/ and val/ image folders (one sub-folder per digit) of the real digits."""
+    images, labels = digits
+    root = tmp_path_factory.mktemp("digits")
+    builders.write_image_folder(root / "train", images[:1400], labels[:1400])
+    builders.write_image_folder(root / "val", images[1400:], labels[1400:])
+    return root / "train", root / "val"
+
+
+@pytest.fixture(scope="session")
+def seed_h5(tmp_path_factory, digits):
+    """The seed CNN trained on the digits (x/255 inputs, as the seed writes it), saved as .h5."""
+    pytest.importorskip("tensorflow")
+    import keras
+
+    images, labels = digits
+    keras.utils.set_random_seed(0)
+    model = builders.seed_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images[:1400].astype("float32") / 255.0, labels[:1400], epochs=8, batch_size=32, verbose=0)
+    path = tmp_path_factory.mktemp("seed_h5") / "seed.h5"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_export(tmp_path_factory, seed_h5, digits_folders):
+    """``export()`` of the seed CNN to every format × quantization, calibrated and validated on digits."""
+    from edgecls.converters import export
+
+    train, val = digits_folders
+    out = tmp_path_factory.mktemp("seed_export")
+    report = export(seed_h5, out, quantize=["fp32", "fp16", "dynamic", "int8"], calibration=train, validation=val)
+    return report

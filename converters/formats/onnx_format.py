@@ -1,7 +1,7 @@
 """Keras → ONNX with tf2onnx (``from_function``), then fp16 or static QDQ int8 with ONNX Runtime.
 
 ``tf2onnx.convert.from_keras`` fails with Keras 3, so the model is traced as a
-``tf.function`` with an input signature. int8 is ONNX Runtime's static QDQ
+``tf.function`` with an input signature, frozen, and converted as a GraphDef. int8 is ONNX Runtime's static QDQ
 quantization (``quant_pre_process`` first), per-tensor: measured faster than
 per-channel on x86 (``benchmarks/``), at the same accuracy on the tests' models.
 """
@@ -22,19 +22,41 @@ INPUT_NAME = "image"
 
 
 def _fp32_proto(job: ConvertJob) -> Any:
+    """Trace the model as a tf.function, freeze every capture to a constant, convert the GraphDef.
+
+    Freezing first matters: ``from_function`` leaves tensors that Keras 3 layers
+    capture (e.g. Normalization's mean and variance) as extra graph inputs.
+    """
     if "onnx_fp32" not in job.cache:
         import tensorflow as tf
         import tf2onnx
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-        spec = (tf.TensorSpec((None, job.height, job.width, job.channels), tf.float32, name=INPUT_NAME),)
+        spec = tf.TensorSpec((None, job.height, job.width, job.channels), tf.float32, name=INPUT_NAME)
         model = job.model
-        function = tf.function(lambda x: model(x, training=False), input_signature=spec)
+        function = tf.function(lambda x: model(x, training=False), input_signature=(spec,))
         try:
-            proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=job.opset)
+            frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+            proto, _ = tf2onnx.convert.from_graph_def(
+                frozen.graph.as_graph_def(),
+                input_names=[t.name for t in frozen.inputs],
+                output_names=[t.name for t in frozen.outputs],
+                opset=job.opset,
+            )
         except Exception as exc:
             raise ExportError(f"ONNX conversion failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
+        _rename_input(proto, INPUT_NAME)
         job.cache["onnx_fp32"] = proto
     return job.cache["onnx_fp32"]
+
+
+def _rename_input(proto: Any, name: str) -> None:
+    old = proto.graph.input[0].name
+    if old == name:
+        return
+    proto.graph.input[0].name = name
+    for node in proto.graph.node:
+        node.input[:] = [name if i == old else i for i in node.input]
 
 
 def _fp32(job: ConvertJob) -> bytes:

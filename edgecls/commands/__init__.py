@@ -1,0 +1,1 @@
+"""One module per ``edgecls`` sub-command; each imports its heavy modules inside the command."""

@@ -1,0 +1,60 @@
+"""Helpers shared by the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import click
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+
+
+def image_paths(inputs: Sequence[str]) -> list[Path]:
+    """Files as given; folders walked (sorted) for image files."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            paths.append(path)
+    return paths
+
+
+def csv_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """Click callback: ``"a,b"`` → ``["a", "b"]``."""
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def float_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
+    """Click callback: ``"1,2.5"`` → ``[1.0, 2.5]``; bad numbers are a usage error."""
+    if value is None:
+        return None
+    try:
+        return [float(item) for item in value.split(",") if item.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def size_hw(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """Click callback: ``"224x224"`` → ``(224, 224)``."""
+    if value is None:
+        return None
+    try:
+        h, w = (int(v) for v in value.lower().split("x"))
+        if h <= 0 or w <= 0:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"expected HxW with positive integers, e.g. 224x224, got {value!r}") from None
+    return h, w
+
+
+def use_rich() -> bool:
+    """Colours and progress only on a terminal, and never with NO_COLOR."""
+    import os
+    import sys
+
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")

@@ -1,0 +1,94 @@
+"""``edgecls export``: Keras model → validated TFLite/ONNX files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgecls.commands.common import csv_list, float_list, size_hw, use_rich
+
+EPILOG = """\b
+Examples:
+  edgecls export model.h5
+  edgecls export model.h5 --quantize fp32,int8 --calib data/train --val data/val -o exported/
+  edgecls export model.keras --formats tflite --pixels symmetric --labels labels.txt
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: next to the model).")
+@click.option("--formats", default="tflite,onnx", show_default=True, callback=csv_list, help="tflite, onnx.")
+@click.option("--quantize", default="fp32", show_default=True, callback=csv_list,
+              help="Comma list of fp32, fp16, dynamic, int8.")
+@click.option("--calib", type=click.Path(path_type=Path), help="Calibration image folder (class sub-folders allowed).")
+@click.option("--calib-size", default=300, show_default=True, type=click.IntRange(min=1), help="Calibration images used.")
+@click.option("--val", type=click.Path(path_type=Path), help="Validation image folder (class sub-folders give accuracy).")
+@click.option("--labels", type=click.Path(path_type=Path), help="Labels file, one per line.")
+@click.option("--pixels", type=click.Choice(["unit", "symmetric", "imagenet", "raw"]),
+              help="Normalization the model was trained with (default unit = x/255).")
+@click.option("--mean", callback=float_list, help="Per-channel mean on 0-255 pixels, e.g. 123.7,116.3,103.5.")
+@click.option("--std", callback=float_list, help="Per-channel std on 0-255 pixels.")
+@click.option("--resize", default="stretch", show_default=True, type=click.Choice(["stretch", "crop", "letterbox"]),
+              help="How the runtime fits frames to the input.")
+@click.option("--input-size", callback=size_hw, help="HxW for a model with free spatial dims.")
+@click.option("--opset", default=17, show_default=True, type=int, help="ONNX opset.")
+@click.option("--min-agreement", type=click.FloatRange(0, 1),
+              help="Minimum top-1 agreement with Keras (default 0.999 fp32, 0.98 others).")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--unsafe", is_flag=True, help="Allow Lambda layers (runs code from the model file).")
+@click.option("--custom-objects", type=click.Path(dir_okay=False, path_type=Path),
+              help="Python file defining custom layers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_size, val, labels, pixels, mean, std,
+           resize, input_size, opset, min_agreement, force, unsafe, custom_objects, as_json) -> None:
+    """Export a Keras image classifier to TFLite and ONNX, and validate every file."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs off the table
+    from edgecls.converters import export as run_export
+    from edgecls.converters.errors import ValidationFailedError
+
+    options = dict(formats=formats, quantize=quantize, calibration=calib, calib_size=calib_size, validation=val,
+                   labels=labels, pixels=pixels, mean=mean, std=std, resize=resize, input_size=input_size,
+                   opset=opset, force=force, unsafe=unsafe, custom_objects=custom_objects,
+                   min_agreement=min_agreement)
+    if use_rich() and not as_json:
+        from rich.console import Console
+
+        with Console(stderr=True).status("exporting") as status:
+            report = run_export(model, out_dir, on_step=lambda m: status.update(m), **options)
+    else:
+        report = run_export(model, out_dir, **options)
+    if as_json:
+        click.echo(report.to_json())
+    else:
+        print_report(report)
+    if not report.ok:
+        names = ", ".join(f.path.name for f in report.failed)
+        raise ValidationFailedError(f"{names}: top-1 agreement with Keras below the minimum (files kept, "
+                                    f"marked failed in {report.out_dir / 'report.json'})")
+
+
+def print_report(report) -> None:
+    """The export table: one row per file."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"edgecls export: {report.source}", title_justify="left")
+    for column in ("file", "size MB", "top-1 agree", "max |Δ|", "accuracy", "drop", "ok"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for f in report.files:
+        v = f.validation
+        accuracy = "-" if v.accuracy is None else f"{v.accuracy:.4f}"
+        drop = "-" if v.accuracy_drop is None else f"{v.accuracy_drop * 100:+.2f} pt"
+        table.add_row(f.path.name, f"{f.size_bytes / 1e6:.2f}", f"{v.top1_agreement:.4f}", f"{v.max_abs_diff:.4f}",
+                      accuracy, drop, "yes" if f.passed else "FAILED")
+    console = Console(no_color=not use_rich(), highlight=False, width=None if use_rich() else 120)
+    console.print(table)
+    console.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; report: "
+                  f"{report.out_dir / 'report.json'}")
+    for note in report.notes:
+        console.print(f"note: {note}")

@@ -1,0 +1,39 @@
+"""``edgecls predict``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgecls.commands.common import image_paths
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("images", nargs=-1, required=True)
+@click.option("--top-k", default=5, show_default=True, type=int, help="Categories per image.")
+@click.option("--threshold", default=0.0, show_default=True, type=float, help="Minimum score.")
+@click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
+@click.option("--threads", default=None, type=int, help="Engine threads (default: all cores).")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu", "auto"]))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
+def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, backend: str,
+            threads: int | None, device: str, as_json: bool) -> None:
+    """Classify images (files or folders of images).
+
+    \b
+    Example:
+      edgecls predict model_int8.tflite photo.jpg frames/ --top-k 3
+    """
+    from edgecls.runtime import Classifier
+
+    with Classifier.from_path(model, backend=backend, num_threads=threads, device=device) as clf:
+        for path in image_paths(images):
+            result = clf.classify(path, max_results=top_k, score_threshold=threshold)
+            if as_json:
+                click.echo(json.dumps({"image": str(path), **result.to_dict()}))
+            else:
+                cats = "  ".join(f"{c.label}={c.score:.3f}" for c in result.categories)
+                click.echo(f"{path}: {cats}")

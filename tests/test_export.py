@@ -1,0 +1,85 @@
+"""``edgecls.converters.export`` on the seed CNN trained on real digits."""
+
+import hashlib
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from edgecls.runtime import Classifier
+from edgecls.runtime.card import CARD_FILE_NAME
+from mediapipe_env import mediapipe_classify
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+QUANTS = ("fp32", "fp16", "dynamic", "int8")
+
+
+def test_every_format_and_quantization_exports_and_loads(seed_export, seed_h5):
+    report = seed_export
+    assert report.ok
+    assert sorted((f.format, f.quantization) for f in report.files) == sorted(
+        (fmt, q) for fmt in ("tflite", "onnx") for q in QUANTS)
+    sha = hashlib.sha256(seed_h5.read_bytes()).hexdigest()
+    for f in report.files:
+        assert f.path.exists() and f.path.name == f"seed_{f.quantization}.{f.format}"
+        with Classifier.from_path(f.path) as clf:
+            card = clf.card
+            assert clf.has_card and card.labels == tuple(str(i) for i in range(10))
+            assert card.input.normalization.baked and card.input.normalization.std == (255.0,)
+            prov = card.provenance
+            assert (prov.format, prov.quantization, prov.source_file) == (f.format, f.quantization, "seed.h5")
+            assert prov.source_sha256 == sha
+            assert prov.validation["top1_agreement"] == f.validation.top1_agreement
+            assert prov.validation["images"] == 397
+    on_disk = json.loads((report.out_dir / "report.json").read_text())
+    assert on_disk["ok"] and len(on_disk["files"]) == 8
+
+
+def test_int8_accuracy_is_within_one_point_of_float(seed_export):
+    by_name = {(f.format, f.quantization): f.validation for f in seed_export.files}
+    for fmt in ("tflite", "onnx"):
+        fp32, int8 = by_name[(fmt, "fp32")], by_name[(fmt, "int8")]
+        assert fp32.accuracy == fp32.keras_accuracy  # float export classifies exactly like Keras
+        assert fp32.keras_accuracy >= 0.9
+        assert fp32.accuracy - int8.accuracy <= 0.01, fmt
+        assert int8.top1_agreement >= 0.98
+
+
+def test_int8_tflite_has_uint8_input_and_takes_raw_pixels(seed_export):
+    path = next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "int8"))
+    with Classifier.from_path(path) as clf:
+        assert clf.card.input.dtype == "uint8"
+        assert clf.backend.output.dtype_name == "uint8"
+
+
+def test_validation_in_card_matches_an_independent_run(seed_export, digits):
+    images, labels = digits
+    f = next(f for f in seed_export.files if (f.format, f.quantization) == ("onnx", "int8"))
+    with Classifier.from_path(f.path) as clf:
+        scores = clf.scores_batch(list(images[1400:]), color="rgb")
+    assert (scores.argmax(1) == labels[1400:]).mean() == pytest.approx(f.validation.accuracy)
+
+
+def test_mediapipe_loads_every_tflite_with_its_labels(seed_export, digits, tmp_path):
+    import cv2
+
+    images, labels = digits
+    image_path = tmp_path / "digit.png"
+    cv2.imwrite(str(image_path), images[1500][:, :, ::-1])
+    models = [f.path for f in seed_export.files if f.format == "tflite"]
+    results = mediapipe_classify(image_path, models)
+    for model in models:
+        with Classifier.from_path(model) as clf:
+            ours = clf.classify(image_path, max_results=3).categories
+        theirs = results[str(model)]
+        assert theirs[0][0] == ours[0].label == str(labels[1500]), model.name
+        assert abs(theirs[0][1] - ours[0].score) < 0.02
+
+
+def test_card_json_also_readable_without_edgecls(seed_export):
+    f = next(f for f in seed_export.files if f.format == "tflite")
+    with zipfile.ZipFile(f.path) as archive:
+        card = json.loads(archive.read(CARD_FILE_NAME))
+    assert card["schema_version"] == 1 and card["provenance"]["quantization"] == f.quantization
