@@ -51,21 +51,31 @@ def load_custom_objects(module_path: str | Path) -> dict[str, Any]:
     return {name: value for name, value in vars(module).items() if not name.startswith("_") and callable(value)}
 
 
+def _chain_text(exc: BaseException) -> str:
+    parts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        parts.append(str(exc))
+        exc = exc.__cause__ or exc.__context__
+    return "\n".join(parts)
+
+
 def _explain(path: Path, exc: Exception) -> ExportError:
-    text = str(exc)
+    text = _chain_text(exc)
     if "Lambda" in text and ("safe_mode" in text or "arbitrary code" in text):
         return ExportError(
             f"{path}: the model has a Lambda layer, whose Python code Keras will not load in safe mode; "
             "re-run with --unsafe (unsafe=True) only if you trust this file"
         )
-    match = re.search(r"Unknown (?:layer|object|class)[^'\"]*['\"]?(\w+)", text)
+    match = re.search(r"Could not locate (?:class|function) '([\w.>]+)'|Unknown (?:layer|object|class)\w*:? '([\w.>]+)'", text)
     if match:
+        name = (match.group(1) or match.group(2)).split(">")[-1]
         return ExportError(
-            f"{path}: unknown custom layer or object {match.group(1)!r}; pass --custom-objects module.py "
+            f"{path}: unknown custom layer or object {name!r}; pass --custom-objects module.py "
             "(custom_objects=) with its class"
         )
-    first = text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
-    return ExportError(f"{path}: cannot load the Keras model ({first})")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return ExportError(f"{path}: cannot load the Keras model ({first[:300]})")
 
 
 def _load_saved_model(path: Path) -> Any:

@@ -1,0 +1,208 @@
+"""Export inputs: Keras formats, safety, labels, options, overwrite and atomicity."""
+
+import numpy as np
+import pytest
+
+import builders
+from edgecls.converters import ExportError, OutputExistsError, export
+from edgecls.runtime import Classifier
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def small_model(digits):
+    """The seed CNN, briefly trained, wrapped with no normalization (raw-pixel training)."""
+    import keras
+
+    images, labels = digits
+    keras.utils.set_random_seed(1)
+    model = builders.seed_cnn()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images[:600].astype("float32") / 255.0, labels[:600], epochs=2, verbose=0)
+    return model
+
+
+def _fp32(path, out, **kwargs):
+    kwargs.setdefault("labels", builders.DIGIT_LABELS)
+    return export(path, out, formats=["tflite", "onnx"], quantize=["fp32"], **kwargs)
+
+
+def _assert_agrees(report, images):
+    assert report.ok
+    for f in report.files:
+        assert f.validation.top1_agreement == 1.0 and f.validation.max_abs_diff < 1e-4
+        with Classifier.from_path(f.path) as clf:
+            assert clf.classify(images[0], color="rgb").top is not None
+
+
+def test_keras3_h5_and_keras_formats(small_model, tmp_path, digits):
+    for name in ("m.h5", "m.keras"):
+        small_model.save(tmp_path / name)
+        _assert_agrees(_fp32(tmp_path / name, tmp_path / name.replace(".", "_")), digits[0])
+
+
+def test_legacy_tf_keras_h5(tmp_path, digits):
+    tf_keras = pytest.importorskip("tf_keras")
+    model = tf_keras.Sequential([
+        tf_keras.Input((32, 32, 3)),
+        tf_keras.layers.Conv2D(8, 3, activation="relu"),
+        tf_keras.layers.GlobalAveragePooling2D(),
+        tf_keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.save(tmp_path / "legacy.h5")
+    _assert_agrees(_fp32(tmp_path / "legacy.h5", tmp_path / "out"), digits[0])
+
+
+def test_saved_model_folders(small_model, tmp_path, digits):
+    small_model.export(str(tmp_path / "k3_saved"))  # Keras 3: endpoint 'serve'
+    _assert_agrees(_fp32(tmp_path / "k3_saved", tmp_path / "out1"), digits[0])
+    tf_keras = pytest.importorskip("tf_keras")
+    legacy = tf_keras.Sequential([tf_keras.Input((32, 32, 3)), tf_keras.layers.Flatten(),
+                                  tf_keras.layers.Dense(10, activation="softmax")])
+    legacy.save(str(tmp_path / "tfk_saved"))  # tf_keras: endpoint 'serving_default'
+    _assert_agrees(_fp32(tmp_path / "tfk_saved", tmp_path / "out2"), digits[0])
+
+
+def _lambda_model():
+    import keras
+
+    return keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Lambda(lambda x: x * 2.0),
+                             keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+
+
+def test_lambda_layer_refused_without_unsafe(tmp_path, digits):
+    _lambda_model().save(tmp_path / "lam.keras")
+    with pytest.raises(ExportError, match=r"lam.keras: the model has a Lambda layer.*--unsafe"):
+        _fp32(tmp_path / "lam.keras", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    _assert_agrees(_fp32(tmp_path / "lam.keras", tmp_path / "out", unsafe=True), digits[0])
+
+
+def test_custom_layer_needs_custom_objects(tmp_path, digits):
+    module = tmp_path / "layers_mod.py"
+    module.write_text(
+        "import keras\n\n"
+        "@keras.saving.register_keras_serializable(package='edgecls_test')\n"
+        "class Doubler(keras.layers.Layer):\n"
+        "    def call(self, x):\n"
+        "        return x * 2.0\n"
+    )
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("layers_mod_writer", module)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    import keras
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), mod.Doubler(), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "custom.keras")
+    keras.saving.get_custom_objects().clear()
+    with pytest.raises(ExportError, match="Doubler"):
+        _fp32(tmp_path / "custom.keras", tmp_path / "out")
+    _assert_agrees(_fp32(tmp_path / "custom.keras", tmp_path / "out", custom_objects=module), digits[0])
+
+
+def test_labels_count_must_match(small_model, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join("abcdefghi"))  # 9 labels, 10 outputs
+    with pytest.raises(ExportError, match=r"labels.txt: 9 labels but the model outputs 10 classes"):
+        export(small_model, tmp_path / "out", labels=labels)
+
+
+def test_int8_without_calibration_data(small_model, tmp_path):
+    with pytest.raises(ExportError, match="int8 needs calibration images: pass --calib DIR"):
+        export(small_model, tmp_path / "out", quantize=["int8"])
+
+
+def test_no_overwrite_without_force(small_model, tmp_path):
+    first = export(small_model, tmp_path, formats=["onnx"], labels=builders.DIGIT_LABELS)
+    path = first.files[0].path
+    before = path.read_bytes()
+    with pytest.raises(OutputExistsError, match="already exists; pass --force"):
+        export(small_model, tmp_path, formats=["onnx"], labels=builders.DIGIT_LABELS)
+    assert path.read_bytes() == before
+    again = export(small_model, tmp_path, formats=["onnx"], labels=builders.DIGIT_LABELS, force=True)
+    assert again.files[0].path == path
+
+
+def test_failed_export_leaves_no_partial_files(small_model, tmp_path, monkeypatch):
+    from edgecls.converters.formats.onnx_format import OnnxFormat
+
+    def broken(self, job, quantization):
+        raise ExportError("simulated failure")
+
+    monkeypatch.setattr(OnnxFormat, "convert", broken)
+    out = tmp_path / "out"
+    with pytest.raises(ExportError, match="simulated failure"):
+        export(small_model, out, formats=["tflite", "onnx"], labels=builders.DIGIT_LABELS)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["model_fp32.tflite"]  # complete, validated file; nothing partial, no temp files
+
+
+def test_normalizing_first_layer_is_detected(tmp_path, digits):
+    import keras
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255.0),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    report = export(model, tmp_path, formats=["onnx"], labels=builders.DIGIT_LABELS)
+    assert report.normalization["name"] == "raw"
+    assert any("Rescaling layer" in note for note in report.notes)
+    assert report.ok
+
+
+def test_custom_mean_std_is_baked(tmp_path, digits):
+    import keras
+
+    images = digits[0][:16]
+    inner = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    report = export(inner, tmp_path, formats=["onnx"], labels=builders.DIGIT_LABELS,
+                    mean=[120, 110, 100], std=[60, 50, 40])
+    expected = inner(((images.astype("float32") - [120, 110, 100]) / [60, 50, 40]).astype("float32")).numpy()
+    with Classifier.from_path(report.files[0].path) as clf:
+        got = clf.scores_batch(list(images), color="rgb")
+    assert np.abs(got - expected).max() < 1e-5
+
+
+@pytest.mark.parametrize("shape_error", ["two_inputs", "two_outputs", "not_classifier", "free_size"])
+def test_models_that_are_not_image_classifiers(tmp_path, shape_error):
+    import keras
+
+    a = keras.Input((32, 32, 3))
+    if shape_error == "two_inputs":
+        b = keras.Input((32, 32, 3))
+        model = keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Flatten()(keras.layers.Add()([a, b]))))
+        message = "has 2 inputs"
+    elif shape_error == "two_outputs":
+        flat = keras.layers.Flatten()(a)
+        model = keras.Model(a, [keras.layers.Dense(3)(flat), keras.layers.Dense(2)(flat)])
+        message = "has 2 outputs"
+    elif shape_error == "not_classifier":
+        model = keras.Model(a, keras.layers.Conv2D(3, 1)(a))
+        message = "a classifier outputs"
+    else:
+        free = keras.Input((None, None, 3))
+        model = keras.Model(free, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(free)))
+        message = "pass --input-size HxW"
+    with pytest.raises(ExportError, match=message):
+        export(model, tmp_path)
+
+
+def test_free_size_with_input_size(tmp_path):
+    import keras
+
+    free = keras.Input((None, None, 3))
+    model = keras.Model(free, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(free)))
+    report = export(model, tmp_path, formats=["tflite"], input_size=(48, 64), labels=["a", "b", "c"])
+    with Classifier.from_path(report.files[0].path) as clf:
+        assert (clf.card.input.height, clf.card.input.width) == (48, 64)
+
+
+def test_not_a_model_file(tmp_path):
+    bad = tmp_path / "weights.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(ExportError, match="weights.h5: cannot load the Keras model"):
+        export(bad, tmp_path / "out")
+    with pytest.raises(ExportError, match="no such model file"):
+        export(tmp_path / "missing.h5", tmp_path / "out")
