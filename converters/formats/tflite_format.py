@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -73,7 +74,9 @@ class TFLiteFormat:
         converter = self._converter(job, tf)
         _STEPS[quantization](converter, job, tf)
         try:
-            return bytes(converter.convert())
+            with warnings.catch_warnings():  # uint8 input statistics come from the calibration data
+                warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+                return bytes(converter.convert())
         except Exception as exc:
             text = str(exc).strip().splitlines()
             raise ExportError(f"TFLite conversion ({quantization}) failed: {text[-1] if text else exc.__class__.__name__}") from None

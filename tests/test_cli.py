@@ -1,0 +1,131 @@
+"""The command line through its entry point: exit codes, --json output, error lines."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecls import __version__
+from edgecls.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture()
+def color_images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name, bgr in (("red", (0, 0, 255)), ("blue", (255, 0, 0))):
+        image = np.zeros((20, 20, 3), np.uint8)
+        image[:] = bgr
+        cv2.imwrite(str(folder / f"{name}.png"), image)
+    return folder
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and __version__ in out
+
+
+def test_predict_text_and_json(capsys, color_model, color_images):
+    code, out, _ = run(capsys, "predict", color_model, color_images, "--top-k", "1")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert [line.split(": ")[1].split("=")[0] for line in lines] == ["blue", "red"]
+    code, out, _ = run(capsys, "predict", color_model, color_images / "red.png", "--json", "--top-k", "2")
+    record = json.loads(out)
+    assert code == 0 and record["image"].endswith("red.png")
+    assert record["categories"][0]["label"] == "red" and len(record["categories"]) == 2
+
+
+def test_info_json(capsys, color_model):
+    code, out, _ = run(capsys, "info", color_model, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["backend"] == "onnxruntime" and data["has_card"] is True
+    assert data["card"]["labels"] == ["red", "green", "blue", "gray"]
+    assert data["input"]["shape"][1:] == [8, 8, 3]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (lambda d, m: ["predict", d / "missing.onnx", d / "x.png"], "no such model file"),
+        (lambda d, m: ["info", d / "model.pb"], "unsupported model format .pb"),
+        (lambda d, m: ["predict", m, d / "notes.png"], "not a decodable image"),
+    ],
+)
+def test_errors_exit_1_with_one_line(capsys, tmp_path, color_model, args, message):
+    (tmp_path / "model.pb").write_bytes(b"x")
+    (tmp_path / "notes.png").write_text("just text")
+    code, _, err = run(capsys, *args(tmp_path, color_model))
+    assert code == 1
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_flag_is_usage_error(capsys, color_model):
+    code, _, err = run(capsys, "predict", color_model, "x.png", "--bogus")
+    assert code == 2 and "No such option" in err
+
+
+def test_export_cli_json_and_force(capsys, seed_h5, tmp_path):
+    args = ["export", seed_h5, "-o", tmp_path, "--formats", "onnx", "--json"]
+    code, out, _ = run(capsys, *args)
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["files"][0]["path"].endswith("seed_fp32.onnx")
+    code, _, err = run(capsys, *args)
+    assert code == 1 and "already exists; pass --force" in err
+    code, out, _ = run(capsys, *args, "--force")
+    assert code == 0
+    code, _, err = run(capsys, "export", seed_h5, "-o", tmp_path / "q", "--quantize", "int8")
+    assert code == 1 and "int8 needs calibration images" in err
+
+
+def test_export_cli_fails_below_min_agreement(capsys, tmp_path):
+    """A random-weight model on synthetic images has near-tied scores, so int8 flips some top-1s."""
+    import keras
+
+    import builders
+
+    keras.utils.set_random_seed(3)
+    model = builders.seed_cnn()
+    model.save(tmp_path / "random.keras")
+    code, out, err = run(capsys, "export", tmp_path / "random.keras", "--formats", "tflite", "--quantize", "int8",
+                         "--calib", _synthetic_folder(tmp_path), "--min-agreement", "1.0", "--labels",
+                         _labels(tmp_path))
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert code == 1 and "below the minimum" in err
+    assert (tmp_path / "random_int8.tflite").exists() and report["files"][0]["passed"] is False
+
+
+def _synthetic_folder(tmp_path):
+    from edgecls.converters.data import synthetic_images
+    from edgecls.runtime.card import InputSpec
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    for i, image in enumerate(synthetic_images(40, InputSpec(32, 32))):
+        cv2.imwrite(str(folder / f"{i}.png"), image)
+    return folder
+
+
+def _labels(tmp_path):
+    path = tmp_path / "labels.txt"
+    path.write_text("\n".join(str(i) for i in range(10)))
+    return path
+
+
+def test_entry_points_run():
+    proc = subprocess.run([sys.executable, "-m", "edgecls", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and __version__ in proc.stdout
+    script = shutil.which("edgecls")
+    assert script, "the edgecls console script is not installed"
+    proc = subprocess.run([script, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "export" in proc.stdout and "predict" in proc.stdout
