@@ -112,14 +112,14 @@ def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | No
     return ArrayReader(folder.load(spec)), folder, summary
 
 
-def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[str], None] | None = None,
+def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[str, int, int], None] | None = None,
            **options: Any) -> ExportReport:
     """Export a Keras image classifier to every requested format × quantization, and validate each file.
 
     Args:
         model: a path (``.h5``, ``.keras``, SavedModel folder) or an in-memory Keras model.
         out_dir: output folder (default: next to the model file, else the current folder).
-        on_step: called with a short message as each step starts (for progress display).
+        on_step: called as each step starts with (message, files done, files to write), for progress display.
         **options: see :class:`ExportOptions`.
 
     Returns:
@@ -133,8 +133,13 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     """
     from edgecls import __version__
 
-    step = on_step or (lambda message: None)
     start = time.perf_counter()
+    done, total = 0, 0
+
+    def step(message: str) -> None:
+        if on_step is not None:
+            on_step(message, done, total)
+
     opts = ExportOptions(**options)
     step("loading the Keras model")
     loaded = _load(model, opts)
@@ -142,6 +147,7 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     out_dir = Path(out_dir) if out_dir is not None else (loaded.source.parent if loaded.source else Path.cwd())
     stem = opts.name or (loaded.source.stem if loaded.source else "model")
     targets = _targets(opts, stem, out_dir)
+    total = len(targets)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -198,6 +204,7 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
             atomic_write_bytes(path, final, overwrite=opts.force)
             report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
                                              opts.agreement_for(quantization), time.perf_counter() - t0))
+            done += 1
     report.seconds = time.perf_counter() - start
     atomic_write_bytes(out_dir / REPORT_NAME, report.to_json().encode(), overwrite=True)
     return report

@@ -57,9 +57,16 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
                    min_agreement=min_agreement)
     if use_rich() and not as_json:
         from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Console(stderr=True).status("exporting") as status:
-            report = run_export(model, out_dir, on_step=lambda m: status.update(m), **options)
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task("exporting", total=None)
+
+            def on_step(message: str, done: int, total: int) -> None:
+                progress.update(task, description=message, completed=done, total=total or None)
+
+            report = run_export(model, out_dir, on_step=on_step, **options)
     else:
         report = run_export(model, out_dir, **options)
     if as_json:
