@@ -46,6 +46,7 @@ class ExportOptions:
     resize: str = "stretch"
     input_size: tuple[int, int] | None = None
     opset: int = 17
+    per_channel: bool = False
     force: bool = False
     unsafe: bool = False
     custom_objects: str | Path | dict[str, Any] | None = None
@@ -186,7 +187,8 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
         notes.append("dynamic-range models dequantize weights at run time: on x86 they are slower than fp32")
 
     with tempfile.TemporaryDirectory(prefix="edgecls-export-") as work:
-        job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, opts.opset, Path(work))
+        job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, opts.opset, Path(work),
+                         per_channel=opts.per_channel)
         for converter, quantization, path in targets:
             t0 = time.perf_counter()
             step(f"converting to {converter.name} {quantization}")

@@ -85,7 +85,11 @@ def test_package_imports_lazily():
         before = sorted(m for m in ("edgecls.runtime", "edgecls.converters", "tensorflow") if m in sys.modules)
         edgecls.Classifier
         after = sorted(m for m in ("edgecls.runtime", "edgecls.converters", "tensorflow") if m in sys.modules)
-        print(json.dumps({"before": before, "after": after}))
+        export = edgecls.export
+        with_export = sorted(m for m in ("edgecls.converters", "tensorflow", "keras") if m in sys.modules)
+        print(json.dumps({"before": before, "after": after, "export": export.__module__, "with_export": with_export}))
     """)
     assert out["before"] == []
     assert out["after"] == ["edgecls.runtime"]
+    assert out["export"] == "edgecls.converters.pipeline"
+    assert out["with_export"] == ["edgecls.converters"]  # TensorFlow only once a conversion runs

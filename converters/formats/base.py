@@ -24,6 +24,7 @@ class ConvertJob:
         height, width, channels: the input size.
         calibration: images for full-integer quantization (None without).
         opset: ONNX opset.
+        per_channel: per-channel weight scales for ONNX static int8 (TFLite int8 is always per-channel).
         workdir: a private temporary folder.
         cache: per-export scratch space shared by one format's quantizations
             (e.g. the fp32 ONNX graph that fp16 and int8 start from).
@@ -36,6 +37,7 @@ class ConvertJob:
     calibration: CalibrationReader | None
     opset: int
     workdir: Path
+    per_channel: bool = False
     cache: dict[str, Any] = field(default_factory=dict)
 
 

@@ -2,8 +2,9 @@
 
 ``tf2onnx.convert.from_keras`` fails with Keras 3, so the model is traced as a
 ``tf.function`` with an input signature, frozen, and converted as a GraphDef. int8 is ONNX Runtime's static QDQ
-quantization (``quant_pre_process`` first), per-tensor: measured faster than
-per-channel on x86 (``benchmarks/``), at the same accuracy on the tests' models.
+quantization (``quant_pre_process`` first), per-tensor by default: faster than
+per-channel on x86, at a small cost in agreement on depthwise-conv models
+(``benchmarks/results/quantization-*.md``); ``per_channel=True`` trades the other way.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _int8(job: ConvertJob) -> bytes:
         quant_pre_process(str(src), str(pre))
         quantize_static(
             str(pre), str(out), _Reader(job.calibration),
-            quant_format=QuantFormat.QDQ, per_channel=False,
+            quant_format=QuantFormat.QDQ, per_channel=job.per_channel,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
         )
@@ -132,7 +133,7 @@ class OnnxFormat:
         "fp32": "float32",
         "fp16": "float16 weights and compute, float32 input/output",
         "dynamic": "uint8 weights, activations quantized at run time (ConvInteger/MatMulInteger)",
-        "int8": "static QDQ int8 (per-tensor), calibrated; float32 input",
+        "int8": "static QDQ int8 (per-tensor; per-channel with per_channel=True), calibrated; float32 input",
     }
 
     def convert(self, job: ConvertJob, quantization: str) -> bytes:
