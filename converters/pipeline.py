@@ -113,6 +113,19 @@ def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | No
     return ArrayReader(folder.load(spec)), folder, summary
 
 
+def _validation_set(val_folder: ImageFolder | None, calib_folder: ImageFolder | None, reader: ArrayReader | None,
+                    calib_summary: dict, labels: list[str], spec: InputSpec, notes: list[str]):
+    """(images, label indices or None, description): --val, else the calibration images, else synthetic."""
+    if val_folder is not None:
+        return val_folder.load(spec), targets_for(val_folder, labels), str(val_folder.root)
+    if reader is not None:
+        notes.append("validated on the calibration images: pass --val DIR for a held-out set")
+        targets = targets_for(calib_folder, labels) if calib_folder is not None else None
+        return np.stack(list(reader)), targets, f"calibration images ({calib_summary['source']})"
+    notes.append(f"validated on {SYNTHETIC_IMAGES} synthetic images: pass --val DIR for real ones")
+    return synthetic_images(SYNTHETIC_IMAGES, spec), None, "synthetic images"
+
+
 def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[str, int, int], None] | None = None,
            **options: Any) -> ExportReport:
     """Export a Keras image classifier to every requested format × quantization, and validate each file.
@@ -149,10 +162,6 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     stem = opts.name or (loaded.source.stem if loaded.source else "model")
     targets = _targets(opts, stem, out_dir)
     total = len(targets)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
 
     norm, norm_notes = choose_normalization(loaded.model, pixels=opts.pixels, mean=opts.mean, std=opts.std,
                                             channels=loaded.channels)
@@ -165,26 +174,23 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     val_folder = ImageFolder.scan(opts.validation) if opts.validation is not None else None
     labels = resolve_labels(opts.labels, [val_folder, calib_folder], loaded.num_classes, notes)
 
-    if val_folder is not None:
-        val_images, targets_idx, val_source = val_folder.load(spec), targets_for(val_folder, labels), str(val_folder.root)
-    elif calib_folder is not None or reader is not None:
-        val_images = np.stack(list(reader))
-        targets_idx = targets_for(calib_folder, labels) if calib_folder is not None else None
-        val_source = f"calibration images ({calib_summary['source']})"
-        notes.append("validated on the calibration images: pass --val DIR for a held-out set")
-    else:
-        val_images, targets_idx, val_source = synthetic_images(SYNTHETIC_IMAGES, spec), None, "synthetic images"
-        notes.append(f"validated on {SYNTHETIC_IMAGES} synthetic images: pass --val DIR for real ones")
-
+    val_images, targets_idx, val_source = _validation_set(val_folder, calib_folder, reader, calib_summary,
+                                                          labels, spec, notes)
     wrapped = wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels)
     step("running the Keras model on the validation images")
     reference = keras_scores(wrapped, val_images)
+    if "dynamic" in opts.quantize:
+        notes.append("dynamic-range models dequantize weights at run time: on x86 they are slower than fp32")
     sha = sha256_of(loaded.source)
     report = ExportReport(source=str(loaded.source or "in-memory model"), source_sha256=sha, out_dir=out_dir,
                           labels=labels, normalization=asdict(norm), validation_source=val_source,
-                          calibration=calib_summary, notes=notes)
-    if "dynamic" in opts.quantize:
-        notes.append("dynamic-range models dequantize weights at run time: on x86 they are slower than fp32")
+                          calibration=calib_summary, notes=notes,
+                          options={"formats": list(opts.formats), "quantize": list(opts.quantize),
+                                   "resize": opts.resize, "opset": opts.opset, "per_channel": opts.per_channel})
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
 
     with tempfile.TemporaryDirectory(prefix="edgecls-export-") as work:
         job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, opts.opset, Path(work),

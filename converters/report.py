@@ -54,6 +54,7 @@ class ExportReport:
     normalization: dict[str, Any]
     validation_source: str
     calibration: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
     files: list[ExportedFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -76,6 +77,7 @@ class ExportReport:
             "labels": self.labels,
             "normalization": self.normalization,
             "calibration": self.calibration,
+            "options": self.options,
             "validation_source": self.validation_source,
             "files": [f.to_dict() for f in self.files],
             "notes": self.notes,
