@@ -153,3 +153,24 @@ def warm_batchnorm(model, images: np.ndarray) -> None:
     model(images.astype("float32"), training=True)
     for layer in layers:
         layer.momentum = 0.99
+
+
+def concurrent_mismatches(clf, images, *, color: str = "bgr", threads: int = 4, calls: int = 40) -> list[int]:
+    """Indices whose scores differed from sequential ones when ``threads`` threads share ``clf``."""
+    import threading
+
+    expected = [clf.scores(image, color=color) for image in images]
+    mismatches: list[int] = []
+
+    def worker(offset: int) -> None:
+        for i in range(calls):
+            k = (i + offset) % len(images)
+            if not np.array_equal(clf.scores(images[k], color=color), expected[k]):
+                mismatches.append(k)
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return mismatches

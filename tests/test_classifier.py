@@ -1,7 +1,5 @@
 """Classifier behaviour on the TensorFlow-free colour model (ONNX Runtime)."""
 
-import threading
-
 import numpy as np
 import pytest
 
@@ -133,18 +131,4 @@ def test_concurrent_classify_matches_sequential(color_model):
     rng = np.random.default_rng(2)
     images = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(16)]
     with Classifier.from_path(color_model, num_threads=1) as clf:
-        expected = [clf.scores(image) for image in images]
-        failures = []
-
-        def worker(offset):
-            for i in range(40):
-                k = (i + offset) % len(images)
-                if not np.array_equal(clf.scores(images[k]), expected[k]):
-                    failures.append(k)
-
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert failures == []
+        assert builders.concurrent_mismatches(clf, images) == []

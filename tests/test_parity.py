@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import builders
+
 from edgecls.runtime import Classifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -72,22 +74,6 @@ def test_encoded_files_classify_like_arrays(reference, tmp_path):
 
 
 def test_litert_shared_across_threads_matches_sequential(reference):
-    import threading
-
     paths, images, _, _ = reference
     with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
-        expected = [clf.scores(image, color="rgb") for image in images[:12]]
-        failures = []
-
-        def worker(offset):
-            for i in range(30):
-                k = (i + offset) % 12
-                if not np.array_equal(clf.scores(images[k], color="rgb"), expected[k]):
-                    failures.append(k)
-
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert failures == []
+        assert builders.concurrent_mismatches(clf, images[:12], color="rgb", calls=30) == []
