@@ -25,11 +25,13 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
+    from edgecls.commands.bench import bench
+    from edgecls.commands.evaluate import evaluate_command
     from edgecls.commands.export import export
     from edgecls.commands.info import info
     from edgecls.commands.predict import predict
 
-    for command in (export, info, predict):
+    for command in (export, info, predict, evaluate_command, bench):
         cli.add_command(command)
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "ImageError",
     "OptionError",
     "CardError",
+    "DatasetError",
 ]
 
 
@@ -57,6 +58,10 @@ class OptionError(EdgeclsError, ValueError):
 
 class CardError(EdgeclsError):
     """A model card is malformed or contradicts the model it describes."""
+
+
+class DatasetError(EdgeclsError):
+    """An image folder is missing, empty, or does not match the model's labels."""
 
 
 def first_line(exc: BaseException) -> str:

@@ -7,16 +7,15 @@ from typing import Sequence
 
 import click
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
-
-
 def image_paths(inputs: Sequence[str]) -> list[Path]:
     """Files as given; folders walked (sorted) for image files."""
+    from edgecls.runtime.datasets import iter_images
+
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+            paths.extend(sorted(iter_images(path)))
         else:
             paths.append(path)
     return paths
@@ -58,3 +57,15 @@ def use_rich() -> bool:
     import sys
 
     return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
+
+def console(stderr: bool = False):
+    """A rich Console: colour only on a terminal without NO_COLOR; wide enough for tables when piped."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty() and not os.environ.get("NO_COLOR")
+    return Console(file=stream, no_color=not tty, highlight=False, width=None if stream.isatty() else 140)

@@ -91,8 +91,9 @@ def open_backend(path: str | Path, backend: str = "auto", config: BackendConfig 
 def _register_builtins() -> None:
     from edgecls.runtime.backends import litert, onnxrt
 
-    register(BackendSpec("litert", ("tflite",), (".tflite",), "tflite", litert.open_litert))
-    register(BackendSpec("onnxruntime", ("onnx", "ort"), (".onnx",), "onnx", onnxrt.open_onnxruntime))
+    register(BackendSpec("litert", ("tflite",), (".tflite",), "tflite", litert.open_litert,
+                         "ai_edge_litert.interpreter"))
+    register(BackendSpec("onnxruntime", ("onnx", "ort"), (".onnx",), "onnx", onnxrt.open_onnxruntime, "onnxruntime"))
 
 
 _register_builtins()

@@ -65,3 +65,5 @@ class BackendSpec:
     extra: str
     """The pip extra that installs the engine: ``pip install 'edgecls[EXTRA]'``."""
     open: Callable[[Path, BackendConfig], Backend]
+    engine_module: str = ""
+    """The engine's main module (what a cold start imports)."""

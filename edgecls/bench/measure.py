@@ -1,0 +1,155 @@
+"""Measure what a camera app pays per frame: preprocess, inference, postprocess, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgecls.bench.stats import LatencyStats
+
+__all__ = ["BenchOptions", "BenchResult", "benchmark", "camera_frames", "peak_rss_mb"]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to benchmark: input frames, run count, threads, backend and device."""
+
+    image: str | Path | None = None
+    size: tuple[int, int] = (640, 480)
+    runs: int = 100
+    warmup: int = 10
+    threads: int | None = None
+    backend: str = "auto"
+    device: str = "cpu"
+    cold_start: bool = True
+
+
+@dataclass
+class BenchResult:
+    """Figures for one model (and thread count)."""
+
+    model: str
+    format: str
+    quantization: str
+    size_bytes: int
+    backend: str
+    device: str
+    accelerators: list[str]
+    threads: int | None
+    input: str
+    stages: dict[str, LatencyStats]
+    throughput_fps: float
+    peak_rss_mb: float
+    cold_start: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in vars(self).items() if k != "stages"}
+        data["stages"] = {name: stats.to_dict() for name, stats in self.stages.items()}
+        return data
+
+
+def camera_frames(size: tuple[int, int], count: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """``count`` different BGR frames of ``size`` (W×H) with camera-like smooth content and noise."""
+    import cv2
+
+    width, height = size
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(count):
+        base = rng.uniform(0, 255, (max(2, height // 32), max(2, width // 32), 3)).astype(np.float32)
+        frame = cv2.resize(base, (width, height), interpolation=cv2.INTER_CUBIC)
+        frame += rng.normal(0, 8, frame.shape).astype(np.float32)
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    return frames
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB (Linux/macOS)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+_COLD_START = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from edgecls.runtime import Classifier
+from edgecls.runtime.backends import spec_for
+import importlib, pathlib
+path = pathlib.Path(sys.argv[1])
+try:
+    importlib.import_module(spec_for(path, sys.argv[2]).engine_module)
+except Exception:
+    pass  # a fallback engine; the load below imports it
+t1 = time.perf_counter()
+clf = Classifier.from_path(path, backend=sys.argv[2], num_threads=int(sys.argv[3]) or None, device=sys.argv[4])
+t2 = time.perf_counter()
+import numpy as np
+clf.classify(np.zeros((480, 640, 3), np.uint8))
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_result_s": t3 - t2, "total_s": t3 - t0}))
+"""
+
+
+def cold_start(path: Path, options: BenchOptions) -> dict[str, float]:
+    """Import, load and first-result times of a fresh Python process. Raises RuntimeError if it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _COLD_START, str(path), options.backend, str(options.threads or 0), options.device],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"cold-start probe failed: {proc.stderr.strip().splitlines()[-1:] }")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def benchmark(path: str | Path, options: BenchOptions | None = None) -> BenchResult:
+    """Benchmark one model file.
+
+    Raises:
+        EdgeclsError: the model or image cannot be loaded (see Classifier.from_path).
+    """
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.images import to_pixels
+
+    options = options or BenchOptions()
+    path = Path(path)
+    if options.image is not None:
+        frames = [to_pixels(options.image).array]
+        source = str(options.image)
+    else:
+        frames = camera_frames(options.size)
+        source = f"{options.size[0]}x{options.size[1]} BGR frames (8, rotating)"
+    with Classifier.from_path(path, backend=options.backend, num_threads=options.threads, device=options.device) as clf:
+        for i in range(options.warmup):
+            clf.classify(frames[i % len(frames)])
+        stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
+        start = time.perf_counter()
+        for i in range(options.runs):
+            t = time.perf_counter()
+            result = clf.classify(frames[i % len(frames)])
+            stages["end_to_end"].append((time.perf_counter() - t) * 1000)
+            stages["preprocess"].append(result.timings.preprocess_ms)
+            stages["inference"].append(result.timings.inference_ms)
+            stages["postprocess"].append(result.timings.postprocess_ms)
+        elapsed = time.perf_counter() - start
+        b = clf.backend
+        prov = clf.card.provenance
+        result = BenchResult(
+            model=str(path), format=prov.format or path.suffix.lstrip("."), quantization=prov.quantization or "?",
+            size_bytes=path.stat().st_size, backend=b.name, device=b.device, accelerators=list(b.accelerators),
+            threads=getattr(b, "num_threads", options.threads), input=source,
+            stages={k: LatencyStats.of(v) for k, v in stages.items()},
+            throughput_fps=options.runs / elapsed, peak_rss_mb=peak_rss_mb(),
+        )
+    if options.cold_start:
+        result.cold_start = cold_start(path, options)
+    return result

@@ -1,0 +1,75 @@
+"""``edgecls bench``: per-stage latency, throughput, cold start and memory, side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgecls.commands.common import console, csv_list
+
+EPILOG = """\b
+Examples:
+  edgecls bench model_int8.tflite
+  edgecls bench model_fp32.tflite model_int8.tflite model_int8.onnx --runs 200 --json
+  edgecls bench model_int8.tflite --image photo.jpg --threads 1,2,4 --csv bench.csv
+"""
+
+
+def _size(ctx, param, value: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+        if w <= 0 or h <= 0:
+            raise ValueError
+        return w, h
+    except ValueError:
+        raise click.BadParameter(f"expected WxH, e.g. 640x480, got {value!r}") from None
+
+
+@click.command(epilog=EPILOG)
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--image", type=click.Path(path_type=Path), help="A real image to classify (default: generated camera frames).")
+@click.option("--size", default="640x480", show_default=True, callback=_size, help="Generated frame size WxH.")
+@click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1), help="Timed classifications.")
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed first classifications.")
+@click.option("--threads", callback=csv_list, help="Engine threads; a comma list compares several.")
+@click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
+@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu", "auto"]))
+@click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start probe.")
+@click.option("--json", "as_json", is_flag=True, help="Print all figures as JSON.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")
+def bench(models, image, size, runs, warmup, threads, backend, device, no_cold_start, as_json, csv_path) -> None:
+    """Benchmark exported models: what a camera app pays per frame, with the runtime only."""
+    from edgecls.bench import BenchOptions, benchmark
+    from edgecls.bench.table import comparison_rows, to_csv
+    from edgecls.runtime.errors import OptionError
+
+    try:
+        thread_counts = [int(t) for t in threads] if threads else [None]
+    except ValueError:
+        raise OptionError(f"--threads takes integers, got {','.join(threads)}") from None
+    results = []
+    for model in models:
+        for count in thread_counts:
+            options = BenchOptions(image=image, size=size, runs=runs, warmup=warmup, threads=count,
+                                   backend=backend, device=device, cold_start=not no_cold_start)
+            results.append(benchmark(model, options))
+    rows = comparison_rows(results)
+    if csv_path:
+        csv_path.write_text(to_csv(rows))
+    if as_json:
+        click.echo(json.dumps({"results": [r.to_dict() for r in results], "table": rows}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"edgecls bench: {results[0].input}, {runs} runs", title_justify="left")
+    for column in ("model", "threads", "size MB", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms", "FPS",
+                   "speed-up", "cold s", "RSS MB"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for r in rows:
+        table.add_row(Path(r["model"]).name, str(r["threads"]), f"{r['size_mb']:.2f}", f"{r['preprocess_p50_ms']:.3f}",
+                      f"{r['inference_p50_ms']:.3f}", f"{r['postprocess_p50_ms']:.3f}", f"{r['p50_ms']:.3f}",
+                      f"{r['p99_ms']:.3f}", f"{r['fps']:.0f}", f"{r['speedup']:.2f}x",
+                      "-" if r["cold_start_s"] is None else f"{r['cold_start_s']:.2f}", f"{r['peak_rss_mb']:.0f}")
+    console().print(table)

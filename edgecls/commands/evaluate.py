@@ -1,0 +1,68 @@
+"""``edgecls eval``: accuracy on a labelled image folder, one model or a comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgecls.commands.common import console
+
+EPILOG = """\b
+Examples:
+  edgecls eval model_int8.tflite data/val
+  edgecls eval model_fp32.tflite model_int8.tflite model_int8.onnx data/val --json
+  edgecls eval model_int8.tflite data/val --errors
+"""
+
+
+@click.command("eval", epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="Engine threads (default: all cores).")
+@click.option("--errors", "show_errors", is_flag=True, help="List the misclassified files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def evaluate_command(paths, backend, threads, show_errors, as_json) -> None:
+    """Evaluate MODEL... on DATA_DIR (one sub-folder per class, named like the labels)."""
+    from edgecls.evaluate import evaluate
+    from edgecls.runtime import Classifier
+
+    if len(paths) < 2:
+        raise click.UsageError("give at least one MODEL and a DATA_DIR")
+    *models, data_dir = paths
+    results = []
+    for model in models:
+        with Classifier.from_path(model, backend=backend, num_threads=threads) as clf:
+            results.append(evaluate(clf, data_dir))
+    if as_json:
+        click.echo(json.dumps([r.to_dict(with_errors=show_errors) for r in results], indent=2))
+        return
+    from rich.table import Table
+
+    out = console()
+    table = Table(title=f"edgecls eval on {data_dir} ({results[0].images} images)", title_justify="left")
+    for column in ("model", "top-1", "top-5", "images/s", "errors"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for r in results:
+        table.add_row(Path(r.model).name, f"{r.top1:.4f}", f"{r.top5:.4f}", f"{r.images_per_s:.0f}", str(len(r.errors)))
+    out.print(table)
+    if len(results) == 1:
+        r = results[0]
+        per_class = Table(title="per class", title_justify="left")
+        for column in ("label", "precision", "recall", "support"):
+            per_class.add_column(column, justify="left" if column == "label" else "right")
+        for label, p, rec, s in zip(r.labels, r.precision, r.recall, r.support):
+            per_class.add_row(label, f"{p:.3f}", f"{rec:.3f}", str(s))
+        out.print(per_class)
+        matrix = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+        matrix.add_column("")
+        for label in r.labels:
+            matrix.add_column(label, justify="right")
+        for label, row in zip(r.labels, r.confusion):
+            matrix.add_row(label, *(str(v) for v in row))
+        out.print(matrix)
+    if show_errors:
+        for r in results:
+            for e in r.errors:
+                out.print(f"{Path(r.model).name}: {e['image']}: {e['label']} predicted as {e['predicted']} ({e['score']:.3f})")

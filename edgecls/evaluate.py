@@ -1,0 +1,96 @@
+"""Accuracy of an exported model on a labelled image folder (one sub-folder per class)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecls.runtime.datasets import ImageFolder
+from edgecls.runtime.errors import DatasetError
+
+__all__ = ["EvalResult", "evaluate"]
+
+
+@dataclass
+class EvalResult:
+    """Top-1/top-5 accuracy, per-class precision and recall, confusion matrix, speed, misclassified files."""
+
+    model: str
+    data: str
+    labels: list[str]
+    images: int
+    top1: float
+    top5: float
+    precision: list[float]
+    recall: list[float]
+    support: list[int]
+    confusion: list[list[int]]
+    images_per_s: float
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self, with_errors: bool = True) -> dict[str, Any]:
+        data = dict(vars(self))
+        data["per_class"] = [
+            {"label": l, "precision": p, "recall": r, "support": s}
+            for l, p, r, s in zip(self.labels, self.precision, self.recall, self.support)
+        ]
+        for key in ("precision", "recall", "support"):
+            data.pop(key)
+        if not with_errors:
+            data.pop("errors")
+        return data
+
+
+def _targets(folder: ImageFolder, labels: tuple[str, ...]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = [c for c in folder.classes if c not in index]
+    if not folder.classes:
+        raise DatasetError(f"{folder.root}: needs one sub-folder per class, named like the model's labels")
+    if unknown:
+        raise DatasetError(
+            f"{folder.root}: class folders {', '.join(unknown[:5])} are not among the model's labels "
+            f"({', '.join(labels[:10])}{' ...' if len(labels) > 10 else ''})"
+        )
+    return np.array([index[folder.classes[t]] for t in folder.targets], dtype=np.int64)
+
+
+def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32) -> EvalResult:
+    """Classify every image of ``data_dir`` with ``classifier`` (an ``edgecls.runtime.Classifier``).
+
+    Raises:
+        DatasetError: missing or empty folder, no class sub-folders, class names not among the labels.
+        ImageError: an image cannot be read.
+    """
+    folder = ImageFolder.scan(data_dir)
+    labels = classifier.labels
+    targets = _targets(folder, labels)
+    start = time.perf_counter()
+    scores = np.concatenate([classifier.scores_batch(folder.files[i : i + batch_size])
+                             for i in range(0, len(folder.files), batch_size)])
+    elapsed = time.perf_counter() - start
+    predicted = scores.argmax(1)
+    k = min(5, scores.shape[1])
+    top5 = (np.argsort(-scores, axis=1)[:, :k] == targets[:, None]).any(axis=1)
+    n = len(labels)
+    confusion = np.zeros((n, n), dtype=np.int64)
+    np.add.at(confusion, (targets, predicted), 1)
+    tp = np.diag(confusion).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.nan_to_num(tp / confusion.sum(axis=0))
+        recall = np.nan_to_num(tp / confusion.sum(axis=1))
+    errors = [
+        {"image": str(folder.files[i]), "label": labels[targets[i]], "predicted": labels[predicted[i]],
+         "score": float(scores[i, predicted[i]])}
+        for i in np.flatnonzero(predicted != targets)
+    ]
+    return EvalResult(
+        model=str(classifier.path), data=str(folder.root), labels=list(labels), images=len(targets),
+        top1=float((predicted == targets).mean()), top5=float(top5.mean()),
+        precision=precision.round(4).tolist(), recall=recall.round(4).tolist(),
+        support=confusion.sum(axis=1).tolist(), confusion=confusion.tolist(),
+        images_per_s=len(targets) / elapsed, errors=errors,
+    )
