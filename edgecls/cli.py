@@ -17,21 +17,35 @@ from edgecls import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgecls")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and engine notes.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and TensorFlow's own logs.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display or notes; results only.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
-    """Export Keras image classifiers to TFLite/ONNX and run them at the edge."""
-    ctx.obj = {"verbose": verbose}
+def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
+    """Export Keras image classifiers to TFLite/ONNX and run them at the edge.
+
+    \b
+    Start with:  edgecls demo
+    Then:        edgecls export model.h5 --quantize fp32,int8 --calib data/train --val data/val
+                 edgecls predict model_int8.tflite photo.jpg
+                 edgecls eval model_int8.tflite data/val
+                 edgecls bench model_fp32.tflite model_int8.tflite
+
+    Exit codes: 0 success, 1 error (one "error:" line on stderr), 2 bad usage.
+    """
+    if verbose and quiet:
+        raise click.UsageError("-v and -q are mutually exclusive")
+    ctx.obj = {"verbose": verbose, "quiet": quiet}
 
 
 def _register() -> None:
     from edgecls.commands.bench import bench
+    from edgecls.commands.demo import demo
     from edgecls.commands.evaluate import evaluate_command
     from edgecls.commands.export import export
     from edgecls.commands.info import info
     from edgecls.commands.predict import predict
 
-    for command in (export, info, predict, evaluate_command, bench):
+    for command in (demo, export, info, predict, evaluate_command, bench):
         cli.add_command(command)
 
 

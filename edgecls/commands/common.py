@@ -52,20 +52,41 @@ def size_hw(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
 
 
 def use_rich() -> bool:
-    """Colours and progress only on a terminal, and never with NO_COLOR."""
+    """Progress display only on a terminal, never with NO_COLOR or ``-q``."""
     import os
     import sys
 
-    return sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    return sys.stderr.isatty() and not os.environ.get("NO_COLOR") and not quiet()
 
 
-def console(stderr: bool = False):
+def quiet() -> bool:
+    """Whether ``edgecls -q`` was given."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and (ctx.find_root().obj or {}).get("quiet"))
+
+
+def verbose() -> bool:
+    """Whether ``edgecls -v`` was given."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and (ctx.find_root().obj or {}).get("verbose"))
+
+
+def console(stderr: bool = False, stream=None):
     """A rich Console: colour only on a terminal without NO_COLOR; wide enough for tables when piped."""
     import os
     import sys
 
     from rich.console import Console
 
-    stream = sys.stderr if stderr else sys.stdout
+    stream = stream or (sys.stderr if stderr else sys.stdout)
     tty = stream.isatty() and not os.environ.get("NO_COLOR")
     return Console(file=stream, no_color=not tty, highlight=False, width=None if stream.isatty() else 140)
+
+
+def load_classifier(model, **kwargs):
+    """``Classifier.from_path`` with the engines' native load-time logs kept off the terminal (unless -v)."""
+    from edgecls.commands.quiet import captured_output
+    from edgecls.runtime import Classifier
+
+    with captured_output(verbose()):
+        return Classifier.from_path(model, **kwargs)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import console
+from edgecls.commands.common import console, load_classifier
 
 EPILOG = """\b
 Examples:
@@ -26,14 +26,12 @@ Examples:
 def evaluate_command(paths, backend, threads, show_errors, as_json) -> None:
     """Evaluate MODEL... on DATA_DIR (one sub-folder per class, named like the labels)."""
     from edgecls.evaluate import evaluate
-    from edgecls.runtime import Classifier
-
     if len(paths) < 2:
         raise click.UsageError("give at least one MODEL and a DATA_DIR")
     *models, data_dir = paths
     results = []
     for model in models:
-        with Classifier.from_path(model, backend=backend, num_threads=threads) as clf:
+        with load_classifier(model, backend=backend, num_threads=threads) as clf:
             results.append(evaluate(clf, data_dir))
     if as_json:
         click.echo(json.dumps([r.to_dict(with_errors=show_errors) for r in results], indent=2))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import csv_list, float_list, size_hw, use_rich
+from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, use_rich, verbose
 
 EPILOG = """\b
 Examples:
@@ -46,9 +46,7 @@ Examples:
 def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_size, val, labels, pixels, mean, std,
            resize, input_size, opset, per_channel, min_agreement, force, unsafe, custom_objects, as_json) -> None:
     """Export a Keras image classifier to TFLite and ONNX, and validate every file."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ logs off the table
+    from edgecls.commands.quiet import captured_output
     from edgecls.converters import export as run_export
     from edgecls.converters.errors import ValidationFailedError
 
@@ -56,20 +54,22 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
                    labels=labels, pixels=pixels, mean=mean, std=std, resize=resize, input_size=input_size,
                    opset=opset, per_channel=per_channel, force=force, unsafe=unsafe, custom_objects=custom_objects,
                    min_agreement=min_agreement)
-    if use_rich() and not as_json:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    interactive = use_rich() and not as_json  # decided before stderr is captured
+    with captured_output(verbose()) as stream:
+        if interactive:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("exporting", total=None)
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn())
+            with Progress(*columns, console=console(stream=stream), transient=True) as progress:
+                task = progress.add_task("exporting", total=None)
 
-            def on_step(message: str, done: int, total: int) -> None:
-                progress.update(task, description=message, completed=done, total=total or None)
+                def on_step(message: str, done: int, total: int) -> None:
+                    progress.update(task, description=message, completed=done, total=total or None)
 
-            report = run_export(model, out_dir, on_step=on_step, **options)
-    else:
-        report = run_export(model, out_dir, **options)
+                report = run_export(model, out_dir, on_step=on_step, **options)
+        else:
+            report = run_export(model, out_dir, **options)
     if as_json:
         click.echo(report.to_json())
     else:
@@ -82,7 +82,6 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
 
 def print_report(report) -> None:
     """The export table: one row per file."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"edgecls export: {report.source}", title_justify="left")
@@ -94,9 +93,10 @@ def print_report(report) -> None:
         drop = "-" if v.accuracy_drop is None else f"{v.accuracy_drop * 100:+.2f} pt"
         table.add_row(f.path.name, f"{f.size_bytes / 1e6:.2f}", f"{v.top1_agreement:.4f}", f"{v.max_abs_diff:.4f}",
                       accuracy, drop, "yes" if f.passed else "FAILED")
-    console = Console(no_color=not use_rich(), highlight=False, width=None if use_rich() else 120)
-    console.print(table)
-    console.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; report: "
+    out = console()
+    out.print(table)
+    out.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; report: "
                   f"{report.out_dir / 'report.json'}")
-    for note in report.notes:
-        console.print(f"note: {note}")
+    if not quiet():
+        for note in report.notes:
+            out.print(f"note: {note}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edgecls.commands.common import load_classifier
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
@@ -18,9 +19,7 @@ def info(model: Path, as_json: bool, backend: str) -> None:
     Example:
       edgecls info model_int8.tflite --json
     """
-    from edgecls.runtime import Classifier
-
-    with Classifier.from_path(model, backend=backend) as clf:
+    with load_classifier(model, backend=backend) as clf:
         b = clf.backend
         data = {
             "path": str(model),
@@ -33,6 +32,7 @@ def info(model: Path, as_json: bool, backend: str) -> None:
                       "quantization": None if b.input.quantization is None else vars(b.input.quantization)},
             "output": {"name": b.output.name, "shape": list(b.output.shape), "dtype": b.output.dtype_name,
                        "quantization": None if b.output.quantization is None else vars(b.output.quantization)},
+            "tflite_metadata": _tflite_metadata(model),
             "card": clf.card.to_dict(),
             "notes": list(clf.notes),
         }
@@ -45,5 +45,17 @@ def info(model: Path, as_json: bool, backend: str) -> None:
     card = clf.card
     click.echo(f"  card: {'embedded' if clf.has_card else 'none (inferred)'}; {len(card.labels)} labels: "
                f"{', '.join(card.labels[:10])}{' ...' if len(card.labels) > 10 else ''}")
+    if data["tflite_metadata"] is not None:
+        click.echo(f"  standard TFLite metadata (MediaPipe Tasks): {'yes' if data['tflite_metadata'] else 'no'}")
     for note in clf.notes:
         click.echo(f"  note: {note}")
+
+
+def _tflite_metadata(model: Path) -> bool | None:
+    """True/False for a .tflite file with/without TFLITE_METADATA; None for other formats or unknown."""
+    if model.suffix.lower() != ".tflite":
+        return None
+    from edgecls.runtime.backends.litert import metadata_names
+
+    names = metadata_names(model)
+    return None if names is None else "TFLITE_METADATA" in names

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import image_paths
+from edgecls.commands.common import image_paths, load_classifier
 
 
 @click.command()
@@ -27,9 +27,7 @@ def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, 
     Example:
       edgecls predict model_int8.tflite photo.jpg frames/ --top-k 3
     """
-    from edgecls.runtime import Classifier
-
-    with Classifier.from_path(model, backend=backend, num_threads=threads, device=device) as clf:
+    with load_classifier(model, backend=backend, num_threads=threads, device=device) as clf:
         for path in image_paths(images):
             result = clf.classify(path, max_results=top_k, score_threshold=threshold)
             if as_json:

@@ -22,7 +22,7 @@ from edgecls.runtime.card import CARD_FILE_NAME, Quantization
 from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, first_line
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["open_litert", "LiteRTBackend", "LiteRTGpuBackend", "read_appended_card"]
+__all__ = ["open_litert", "LiteRTBackend", "LiteRTGpuBackend", "read_appended_card", "metadata_names"]
 
 _INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 _INSTALL_HINT = "pip install 'edgecls[tflite]' (installs ai-edge-litert)"
@@ -49,6 +49,21 @@ def read_appended_card(path: Path) -> str | None:
                 return None
             return archive.read(CARD_FILE_NAME).decode("utf-8")
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError, KeyError, ValueError):
+        return None
+
+
+def metadata_names(path: Path) -> list[str] | None:
+    """Names of the model's flatbuffer metadata entries (``TFLITE_METADATA`` for standard
+    TFLite metadata); None when the file cannot be parsed or no schema module is installed."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        return None
+    try:
+        data = path.read_bytes()
+        model = schema.Model.GetRootAs(data, 0)
+        return [model.Metadata(i).Name().decode() for i in range(model.MetadataLength())]
+    except Exception:
         return None
 
 
