@@ -93,3 +93,44 @@ def test_package_imports_lazily():
     assert out["after"] == ["edgecls.runtime"]
     assert out["export"] == "edgecls.converters.pipeline"
     assert out["with_export"] == ["edgecls.converters"]  # TensorFlow only once a conversion runs
+
+
+CONVERTER_STACK = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "sympy")
+
+
+@pytest.mark.parametrize(
+    "fmt, blocked_engine",
+    [("tflite", ("onnxruntime",)), ("onnx", ("ai_edge_litert", "tflite_runtime"))],
+)
+def test_cli_runtime_commands_with_one_engine_and_no_tensorflow(seed_export, digits_folders, fmt, blocked_engine):
+    """An environment with only .[tflite] or only .[onnx]: TensorFlow, the converters' stack and the other engine
+    cannot be imported, and predict, info, eval and bench still work."""
+    model = next(f.path for f in seed_export.files if (f.format, f.quantization) == (fmt, "int8"))
+    _, val = digits_folders
+    image = next((val / "4").glob("*.png"))
+    commands = [
+        ["predict", str(model), str(image), "--json"],
+        ["info", str(model), "--json"],
+        ["eval", str(model), str(val), "--json"],
+        ["bench", str(model), "--runs", "5", "--warmup", "1", "--json"],
+    ]
+    out = run_python(f"""
+        import contextlib, io, json, sys
+        from edgecls.cli import main
+        results = []
+        for argv in {commands!r}:
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                code = main(argv)
+            results.append({{"code": code, "out": buffer.getvalue()}})
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in {CONVERTER_STACK!r})
+        print(json.dumps({{"results": results, "leaked": leaked}}))
+    """, blocked=CONVERTER_STACK + blocked_engine)
+    assert out["leaked"] == []
+    codes = [r["code"] for r in out["results"]]
+    assert codes == [0, 0, 0, 0], out["results"]
+    predict, info, evaluation, bench = (r["out"] for r in out["results"])
+    assert json.loads(predict)["categories"][0]["label"] == "4"
+    assert json.loads(info)["card"]["provenance"]["format"] == fmt
+    assert json.loads(evaluation)[0]["top1"] > 0.9
+    assert json.loads(bench)["results"][0]["stages"]["end_to_end"]["count"] == 5

@@ -1,0 +1,103 @@
+"""``edgecls eval`` and ``edgecls bench``: metrics, schemas and errors (no timing assertions)."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from edgecls.bench.stats import LatencyStats
+from edgecls.bench.table import CSV_COLUMNS
+from edgecls.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _file(report, fmt, quant):
+    return next(f for f in report.files if (f.format, f.quantization) == (fmt, quant))
+
+
+def test_latency_stats_match_numpy():
+    samples = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0, 7.0, 6.0, 9.0, 8.0]
+    stats = LatencyStats.of(samples)
+    assert (stats.count, stats.min, stats.max) == (10, 1.0, 10.0)
+    assert stats.mean == pytest.approx(5.5) and stats.std == pytest.approx(np.std(samples))
+    assert stats.p50 == pytest.approx(np.percentile(samples, 50)) == pytest.approx(5.5)
+    assert stats.p90 == pytest.approx(np.percentile(samples, 90))
+    assert stats.p99 == pytest.approx(np.percentile(samples, 99))
+    with pytest.raises(ValueError, match="no latency samples"):
+        LatencyStats.of([])
+
+
+def test_eval_matches_export_validation(capsys, seed_export, digits_folders):
+    _, val = digits_folders
+    files = [_file(seed_export, "tflite", "fp32"), _file(seed_export, "onnx", "int8")]
+    code, out, _ = run(capsys, "eval", *(f.path for f in files), val, "--json", "--errors")
+    results = json.loads(out)
+    assert code == 0 and len(results) == 2
+    for f, r in zip(files, results):
+        assert r["top1"] == pytest.approx(f.validation.accuracy)
+        assert r["top1"] <= r["top5"] <= 1.0
+        assert r["images"] == 397 and sum(map(sum, r["confusion"])) == 397
+        assert len(r["errors"]) == round((1 - r["top1"]) * 397)
+        assert {e["label"] != e["predicted"] for e in r["errors"]} <= {True}
+        recalls = [c["recall"] for c in r["per_class"]]
+        assert min(recalls) > 0.5 and len(recalls) == 10
+
+
+def test_eval_table_and_errors_listing(capsys, seed_export, digits_folders):
+    _, val = digits_folders
+    code, out, _ = run(capsys, "eval", _file(seed_export, "tflite", "int8").path, val, "--errors")
+    assert code == 0 and "confusion matrix" in out and "predicted as" in out
+
+
+def test_eval_class_mismatch_is_an_error(capsys, seed_export, tmp_path, digits_folders):
+    import shutil
+
+    _, val = digits_folders
+    data = tmp_path / "data"
+    shutil.copytree(val / "3", data / "cat")
+    code, _, err = run(capsys, "eval", _file(seed_export, "onnx", "fp32").path, data)
+    assert code == 1 and "class folders cat are not among the model's labels" in err
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copy(next((val / "3").glob("*.png")), flat / "x.png")
+    code, _, err = run(capsys, "eval", _file(seed_export, "onnx", "fp32").path, flat)
+    assert code == 1 and "needs one sub-folder per class" in err
+    code, _, err = run(capsys, "eval", _file(seed_export, "onnx", "fp32").path)
+    assert code == 2 and "give at least one MODEL and a DATA_DIR" in err
+
+
+def test_bench_json_and_csv(capsys, seed_export, color_model, tmp_path):
+    models = [_file(seed_export, "tflite", "int8").path, color_model]
+    csv_path = tmp_path / "bench.csv"
+    code, out, _ = run(capsys, "bench", *models, "--runs", "8", "--warmup", "2", "--json", "--csv", csv_path)
+    data = json.loads(out)
+    assert code == 0 and len(data["results"]) == 2 and len(data["table"]) == 2
+    for result in data["results"]:
+        assert set(result["stages"]) == {"preprocess", "inference", "postprocess", "end_to_end"}
+        for stats in result["stages"].values():
+            assert stats["count"] == 8 and stats["min"] <= stats["p50"] <= stats["p99"] <= stats["max"]
+        assert set(result["cold_start"]) == {"import_s", "load_s", "first_result_s", "total_s"}
+        assert result["peak_rss_mb"] > 0 and result["throughput_fps"] > 0
+        assert result["input"].startswith("640x480")
+    assert data["table"][0]["speedup"] == 1.0
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    assert list(rows[0]) == CSV_COLUMNS and len(rows) == 2
+
+
+def test_bench_threads_and_image(capsys, seed_export, digits_folders):
+    _, val = digits_folders
+    image = next((val / "1").glob("*.png"))
+    code, out, _ = run(capsys, "bench", _file(seed_export, "onnx", "fp32").path, "--image", image,
+                       "--threads", "1,2", "--runs", "3", "--no-cold-start", "--json")
+    data = json.loads(out)
+    assert code == 0 and [r["threads"] for r in data["results"]] == [1, 2]
+    assert data["results"][0]["input"] == str(image) and data["results"][0]["cold_start"] == {}
+    code, _, err = run(capsys, "bench", _file(seed_export, "onnx", "fp32").path, "--threads", "two")
+    assert code == 1 and "--threads takes integers" in err

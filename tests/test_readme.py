@@ -1,0 +1,99 @@
+"""The README cannot rot: every shell command and Python example in it runs here.
+
+The first shell block holds the two set-up commands. Its install-and-test line
+is what CI runs (checked against ``.ci/run``, not re-run inside the tests); its
+demo line runs without the ``pip install`` prefix (this environment already has
+``.[all,dev]``). Every other ``bash`` block runs line by line, and every
+``python`` block runs as a script, in one folder that the demo fills.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+
+
+def _commands(block: str) -> list[str]:
+    lines = [line.split("  #")[0].strip() for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+SETUP = _commands(next(text for lang, text in BLOCKS if lang == "bash"))
+SHELL = [cmd for lang, text in BLOCKS if lang == "bash" for cmd in _commands(text)][len(SETUP):]
+PYTHON = [text for lang, text in BLOCKS if lang == "python"]
+
+
+def _run(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+def test_readme_opens_with_install_and_demo_and_test_commands():
+    assert len(SETUP) == 2
+    demo, tests = SETUP
+    assert demo.startswith("pip install") and demo.endswith("edgecls demo")
+    assert tests.startswith("pip install") and tests.endswith("pytest")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci, "CI must run the README's install-and-test command"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A folder where the README's demo command has run."""
+    folder = tmp_path_factory.mktemp("readme")
+    demo = SETUP[0].split("&&")[-1].strip()
+    proc = _run(demo, folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "speed-up vs Keras" in proc.stdout and "Next, try:" in proc.stdout
+    return folder
+
+
+def test_demo_int8_tflite_accuracy(workspace):
+    import json
+
+    summary = json.loads((workspace / "edgecls-demo" / "demo.json").read_text())
+    rows = {(r["format"], r["quantization"]): r for r in summary["rows"]}
+    assert set(rows) == {("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32"), ("onnx", "int8")}
+    int8 = rows[("tflite", "int8")]["accuracy"]
+    assert int8 >= 0.95
+    assert abs(summary["keras_accuracy"] - int8) <= 0.01
+    assert summary["seconds"] < 600  # generous: the point is that it finishes, not how fast
+
+
+@pytest.mark.parametrize("command", SHELL)
+def test_shell_commands(workspace, command):
+    proc = _run(command, workspace)
+    assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    assert proc.stdout.strip(), command
+
+
+def _digit_video(path: Path, folder: Path, frames: int = 20) -> list[str]:
+    images = sorted(folder.rglob("*.png"))[:: max(1, len(list(folder.rglob("*.png"))) // frames)][:frames]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (128, 128))
+    for image in images:
+        writer.write(cv2.resize(cv2.imread(str(image)), (128, 128), interpolation=cv2.INTER_NEAREST))
+    writer.release()
+    return [image.parent.name for image in images]
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON)))
+def test_python_examples(workspace, index, tmp_path):
+    script = tmp_path / "example.py"
+    script.write_text(PYTHON[index])
+    video = tmp_path / "digits.avi"
+    expected = _digit_video(video, workspace / "edgecls-demo" / "data" / "val")
+    proc = subprocess.run([sys.executable, str(script), str(video)], cwd=workspace, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines
+    if "VideoCapture" in PYTHON[index]:  # the camera loop: one line per frame, mostly right
+        assert len(lines) == len(expected)
+        hits = sum(line.split()[0] == label for line, label in zip(lines, expected))
+        assert hits >= 0.8 * len(expected), lines
