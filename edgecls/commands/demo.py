@@ -30,8 +30,13 @@ def demo(out_dir: Path, epochs: int, as_json: bool) -> None:
     interactive = use_rich() and not as_json  # decided before stderr is captured
     with captured_output(verbose()) as stream:
         if interactive:
-            with console(stream=stream).status("edgecls demo") as status:
-                result = run_demo(out_dir, epochs=epochs, on_step=lambda m: status.update(m))
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+            with Progress(*columns, console=console(stream=stream), transient=True,
+                          redirect_stdout=False, redirect_stderr=False) as progress:
+                task = progress.add_task("edgecls demo", total=None)
+                result = run_demo(out_dir, epochs=epochs, on_step=lambda m: progress.update(task, description=m))
         else:
             result = run_demo(out_dir, epochs=epochs)
     if as_json:

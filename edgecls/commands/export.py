@@ -61,7 +61,8 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
 
             columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn())
-            with Progress(*columns, console=console(stream=stream), transient=True) as progress:
+            with Progress(*columns, console=console(stream=stream), transient=True,
+                          redirect_stdout=False, redirect_stderr=False) as progress:
                 task = progress.add_task("exporting", total=None)
 
                 def on_step(message: str, done: int, total: int) -> None:
