@@ -129,3 +129,26 @@ def test_entry_points_run():
     assert script, "the edgecls console script is not installed"
     proc = subprocess.run([script, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "export" in proc.stdout and "predict" in proc.stdout
+
+
+def test_verbose_shows_traceback_and_quiet_hides_notes(capsys, tmp_path, seed_h5):
+    proc = subprocess.run([sys.executable, "-m", "edgecls", "-v", "info", str(tmp_path / "missing.onnx")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "no such model file" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "edgecls", "info", str(tmp_path / "missing.onnx")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    code, out, _ = run(capsys, "export", seed_h5, "-o", tmp_path / "loud", "--formats", "onnx")
+    assert code == 0 and "note:" in out
+    code, out, _ = run(capsys, "-q", "export", seed_h5, "-o", tmp_path / "quiet", "--formats", "onnx")
+    assert code == 0 and "note:" not in out and "seed_fp32.onnx" in out
+    code, _, err = run(capsys, "-q", "-v", "info", tmp_path / "x.onnx")
+    assert code == 2 and "mutually exclusive" in err
+
+
+def test_every_command_has_help_with_examples(capsys):
+    from edgecls.cli import cli
+
+    for name in cli.commands:
+        code, out, _ = run(capsys, name, "--help")
+        assert code == 0 and "Example" in out, name

@@ -101,3 +101,27 @@ def test_bench_threads_and_image(capsys, seed_export, digits_folders):
     assert data["results"][0]["input"] == str(image) and data["results"][0]["cold_start"] == {}
     code, _, err = run(capsys, "bench", _file(seed_export, "onnx", "fp32").path, "--threads", "two")
     assert code == 1 and "--threads takes integers" in err
+
+
+def test_bench_batch_data_duration_and_plot(capsys, seed_export, digits_folders, tmp_path):
+    _, val = digits_folders
+    model = _file(seed_export, "tflite", "int8")
+    plot = tmp_path / "bench.png"
+    code, out, _ = run(capsys, "bench", model.path, "--duration", "0.2", "--batch", "4", "--data", val,
+                       "--no-cold-start", "--json", "--plot", plot)
+    data = json.loads(out)
+    result, row = data["results"][0], data["table"][0]
+    assert code == 0
+    assert result["stages"]["end_to_end"]["count"] >= 1
+    assert result["batch"] == 4 and result["batch_throughput_fps"] > 0 and row["batch_fps"] > 0
+    assert result["accuracy"] == pytest.approx(model.validation.accuracy) == row["accuracy"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, _ = run(capsys, "bench", model.path, "--runs", "3", "--batch", "2", "--data", val, "--no-cold-start")
+    assert code == 0 and "accuracy" in out and "FPS x2" in out
+
+
+def test_bench_cold_start_reports_process_memory(capsys, color_model):
+    code, out, _ = run(capsys, "bench", color_model, "--runs", "3", "--json")
+    result = json.loads(out)["results"][0]
+    assert code == 0 and result["cold_start"]["total_s"] >= result["cold_start"]["load_s"] > 0
+    assert "peak_rss_mb" not in result["cold_start"] and result["peak_rss_mb"] > 10

@@ -25,11 +25,18 @@ class BenchOptions:
     image: str | Path | None = None
     size: tuple[int, int] = (640, 480)
     runs: int = 100
+    duration: float | None = None
+    """Seconds to keep measuring instead of ``runs`` (at least one run)."""
     warmup: int = 10
     threads: int | None = None
+    batch: int = 1
+    """Also measure throughput of ``classify_batch`` with this many frames per call."""
     backend: str = "auto"
     device: str = "cpu"
+    data: str | Path | None = None
+    """A labelled image folder: adds top-1 accuracy."""
     cold_start: bool = True
+    """Probe a fresh process: import, load, first result, and its peak RSS."""
 
 
 @dataclass
@@ -48,7 +55,12 @@ class BenchResult:
     stages: dict[str, LatencyStats]
     throughput_fps: float
     peak_rss_mb: float
+    """Peak RSS of a fresh runtime-only process classifying with this model (the cold-start
+    probe); without the probe, of the benchmarking process (which may hold other models)."""
     cold_start: dict[str, float] = field(default_factory=dict)
+    batch: int = 1
+    batch_throughput_fps: float | None = None
+    accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in vars(self).items() if k != "stages"}
@@ -94,14 +106,24 @@ t1 = time.perf_counter()
 clf = Classifier.from_path(path, backend=sys.argv[2], num_threads=int(sys.argv[3]) or None, device=sys.argv[4])
 t2 = time.perf_counter()
 import numpy as np
-clf.classify(np.zeros((480, 640, 3), np.uint8))
+frame = np.zeros((480, 640, 3), np.uint8)
+clf.classify(frame)
 t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_result_s": t3 - t2, "total_s": t3 - t0}))
+for _ in range(20):
+    clf.classify(frame)
+import resource
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_result_s": t3 - t2, "total_s": t3 - t0,
+                  "peak_rss_mb": rss}))
 """
 
 
 def cold_start(path: Path, options: BenchOptions) -> dict[str, float]:
-    """Import, load and first-result times of a fresh Python process. Raises RuntimeError if it fails."""
+    """Import, load and first-result times, and peak RSS, of a fresh Python process.
+
+    Raises:
+        RuntimeError: the probe process failed.
+    """
     proc = subprocess.run(
         [sys.executable, "-c", _COLD_START, str(path), options.backend, str(options.threads or 0), options.device],
         capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -133,13 +155,15 @@ def benchmark(path: str | Path, options: BenchOptions | None = None) -> BenchRes
             clf.classify(frames[i % len(frames)])
         stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "end_to_end": []}
         start = time.perf_counter()
-        for i in range(options.runs):
+        i = 0
+        while (i < options.runs) if options.duration is None else (i == 0 or time.perf_counter() - start < options.duration):
             t = time.perf_counter()
             result = clf.classify(frames[i % len(frames)])
             stages["end_to_end"].append((time.perf_counter() - t) * 1000)
             stages["preprocess"].append(result.timings.preprocess_ms)
             stages["inference"].append(result.timings.inference_ms)
             stages["postprocess"].append(result.timings.postprocess_ms)
+            i += 1
         elapsed = time.perf_counter() - start
         b = clf.backend
         prov = clf.card.provenance
@@ -148,8 +172,25 @@ def benchmark(path: str | Path, options: BenchOptions | None = None) -> BenchRes
             size_bytes=path.stat().st_size, backend=b.name, device=b.device, accelerators=list(b.accelerators),
             threads=getattr(b, "num_threads", options.threads), input=source,
             stages={k: LatencyStats.of(v) for k, v in stages.items()},
-            throughput_fps=options.runs / elapsed, peak_rss_mb=peak_rss_mb(),
+            throughput_fps=i / elapsed, peak_rss_mb=peak_rss_mb(), batch=options.batch,
         )
+        if options.batch > 1:
+            result.batch_throughput_fps = _batch_throughput(clf, frames, options.batch, max(3, options.runs // options.batch))
+        if options.data is not None:
+            from edgecls.evaluate import evaluate
+
+            result.accuracy = evaluate(clf, options.data).top1
     if options.cold_start:
         result.cold_start = cold_start(path, options)
+        result.peak_rss_mb = result.cold_start.pop("peak_rss_mb")
     return result
+
+
+def _batch_throughput(clf, frames: Sequence[np.ndarray], batch: int, calls: int) -> float:
+    """Images per second of ``classify_batch`` on ``batch`` frames per call."""
+    items = [frames[i % len(frames)] for i in range(batch)]
+    clf.classify_batch(items)
+    start = time.perf_counter()
+    for _ in range(calls):
+        clf.classify_batch(items)
+    return batch * calls / (time.perf_counter() - start)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import console, csv_list
+from edgecls.commands.common import console, csv_list, quiet, verbose
 
 EPILOG = """\b
 Examples:
@@ -32,16 +32,24 @@ def _size(ctx, param, value: str) -> tuple[int, int]:
 @click.option("--image", type=click.Path(path_type=Path), help="A real image to classify (default: generated camera frames).")
 @click.option("--size", default="640x480", show_default=True, callback=_size, help="Generated frame size WxH.")
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1), help="Timed classifications.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Measure for S seconds instead of --runs.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed first classifications.")
 @click.option("--threads", callback=csv_list, help="Engine threads; a comma list compares several.")
+@click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Also measure classify_batch throughput with B frames per call.")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), help="Labelled image folder: adds accuracy.")
 @click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu", "auto"]))
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start probe.")
 @click.option("--json", "as_json", is_flag=True, help="Print all figures as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")
-def bench(models, image, size, runs, warmup, threads, backend, device, no_cold_start, as_json, csv_path) -> None:
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a PNG bar chart (needs matplotlib: pip install 'edgecls[plot]').")
+def bench(models, image, size, runs, duration, warmup, threads, batch, data, backend, device, no_cold_start,
+          as_json, csv_path, plot_path) -> None:
     """Benchmark exported models: what a camera app pays per frame, with the runtime only."""
     from edgecls.bench import BenchOptions, benchmark
+    from edgecls.commands.quiet import captured_output
     from edgecls.bench.table import comparison_rows, to_csv
     from edgecls.runtime.errors import OptionError
 
@@ -52,24 +60,44 @@ def bench(models, image, size, runs, warmup, threads, backend, device, no_cold_s
     results = []
     for model in models:
         for count in thread_counts:
-            options = BenchOptions(image=image, size=size, runs=runs, warmup=warmup, threads=count,
-                                   backend=backend, device=device, cold_start=not no_cold_start)
-            results.append(benchmark(model, options))
+            options = BenchOptions(image=image, size=size, runs=runs, duration=duration, warmup=warmup,
+                                   threads=count, batch=batch, backend=backend, device=device, data=data,
+                                   cold_start=not no_cold_start)
+            with captured_output(verbose()):
+                results.append(benchmark(model, options))
     rows = comparison_rows(results)
     if csv_path:
         csv_path.write_text(to_csv(rows))
+    if plot_path:
+        from edgecls.bench.plot import plot_rows
+
+        plot_rows(rows, plot_path, f"edgecls bench: {results[0].input}")
     if as_json:
         click.echo(json.dumps({"results": [r.to_dict() for r in results], "table": rows}, indent=2))
         return
     from rich.table import Table
 
     table = Table(title=f"edgecls bench: {results[0].input}, {runs} runs", title_justify="left")
-    for column in ("model", "threads", "size MB", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms", "FPS",
-                   "speed-up", "cold s", "RSS MB"):
+    columns = ["model", "threads", "size MB", "accuracy", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms", "FPS",
+               f"FPS x{batch}", "speed-up", "cold s", "RSS MB"]
+    if data is None:
+        columns.remove("accuracy")
+    if batch == 1:
+        columns.remove(f"FPS x{batch}")
+    for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for r in rows:
-        table.add_row(Path(r["model"]).name, str(r["threads"]), f"{r['size_mb']:.2f}", f"{r['preprocess_p50_ms']:.3f}",
-                      f"{r['inference_p50_ms']:.3f}", f"{r['postprocess_p50_ms']:.3f}", f"{r['p50_ms']:.3f}",
-                      f"{r['p99_ms']:.3f}", f"{r['fps']:.0f}", f"{r['speedup']:.2f}x",
-                      "-" if r["cold_start_s"] is None else f"{r['cold_start_s']:.2f}", f"{r['peak_rss_mb']:.0f}")
-    console().print(table)
+        cells = [Path(r["model"]).name, str(r["threads"]), f"{r['size_mb']:.2f}"]
+        cells += [f"{r['accuracy']:.4f}"] if data is not None else []
+        cells += [f"{r['preprocess_p50_ms']:.3f}",
+                  f"{r['inference_p50_ms']:.3f}", f"{r['postprocess_p50_ms']:.3f}", f"{r['p50_ms']:.3f}",
+                  f"{r['p99_ms']:.3f}", f"{r['fps']:.0f}"]
+        cells += [f"{r['batch_fps']:.0f}"] if batch > 1 else []
+        cells += [f"{r['speedup']:.2f}x", "-" if r["cold_start_s"] is None else f"{r['cold_start_s']:.2f}",
+                  f"{r['peak_rss_mb']:.0f}"]
+        table.add_row(*cells)
+    out = console()
+    out.print(table)
+    if not quiet():
+        out.print("pre/infer/post/p50/p99: ms per frame (p50 of each stage); cold: fresh-process import + load + "
+                  "first result; RSS: peak of that process.")

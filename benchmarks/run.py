@@ -1,0 +1,171 @@
+"""The project's benchmark suite: seven ratios, each measured side by side in one run.
+
+Builds its reference models (the seed CNN trained on scikit-learn's digits, and
+MobileNetV2-224 from Keras Applications with weights=None and BatchNorm statistics
+set from real images), exports them through the converters, and writes
+``benchmarks/results/<date>.json`` and ``.md``. Quote medians; absolute times vary
+between machines, the ratios much less.
+
+    python benchmarks/run.py [--runs 300] [--threads 2] [--skip-mediapipe]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from suite.probes import mediapipe_latency, runtime_cold_start, tensorflow_cold_start  # noqa: E402
+from suite.timing import interleaved  # noqa: E402
+
+QUANTS = ["fp32", "fp16", "dynamic", "int8"]
+
+
+def ratio(name: str, value: float, target: float, detail: dict, *, higher_is_better: bool = False) -> dict:
+    met = value >= target if higher_is_better else value <= target
+    return {"name": name, "value": round(value, 4), "target": target, "met": bool(met), "detail": detail}
+
+
+def reference_models(work: Path, threads: int) -> dict:
+    import keras
+
+    import builders
+    from edgecls.converters import export
+
+    keras.utils.set_random_seed(0)
+    images224 = builders.digits_rgb(224)[0][:96]
+    mobilenet = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classes=1000)
+    builders.warm_batchnorm(mobilenet, images224[:32] / 127.5 - 1)
+    keras_file = work / "mobilenetv2.keras"
+    mobilenet.save(keras_file)
+    start = time.perf_counter()
+    report = export(keras_file, work / "mnv2", quantize=QUANTS, calibration=images224[:64], pixels="symmetric",
+                    name="mobilenetv2", min_agreement=0.0)
+    export_s = time.perf_counter() - start
+    files = {(f.format, f.quantization): f.path for f in report.files}
+    return {"keras": mobilenet, "keras_file": keras_file, "files": files, "export_s": export_s,
+            "export_report": report.to_dict()}
+
+
+def ensure_mediapipe() -> Path:
+    python = ROOT / ".cache" / "mediapipe-venv" / "bin" / "python"
+    if not python.exists():
+        subprocess.run(["bash", str(ROOT / "tests" / "setup_mediapipe.sh")], check=True)
+    return python
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-mediapipe", action="store_true")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from edgecls.bench.measure import camera_frames
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.backends import BackendConfig, open_backend
+
+    ratios, notes = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        models = reference_models(work, args.threads)
+        files = models["files"]
+        frames = camera_frames((640, 480))
+        int8_tflite = files[("tflite", "int8")]
+
+        def raw(path: Path):
+            backend = open_backend(path, config=BackendConfig(num_threads=args.threads))
+            shape = tuple(d or 1 for d in backend.input.shape)
+            tensor = np.random.default_rng(0).integers(0, 256, shape).astype(backend.input.dtype)
+            return backend, tensor
+
+        # 1. Runtime overhead: end to end on a 640x480 frame over the raw engine call.
+        clf = Classifier.from_path(int8_tflite, num_threads=args.threads)
+        backend, tensor = raw(int8_tflite)
+        t = interleaved({"edgecls": lambda i: clf.classify(frames[i % len(frames)]),
+                         "raw": lambda i: backend.run(tensor)}, args.runs)
+        ratios.append(ratio("runtime overhead (end to end / raw invoke), MobileNetV2 int8 TFLite",
+                            t["edgecls"] / t["raw"], 1.15, {"edgecls_p50_ms": t["edgecls"], "raw_p50_ms": t["raw"]}))
+        e2e_int8 = t["edgecls"]
+
+        # 2. Quantization speed-up: int8 over fp32 raw latency, per engine.
+        for fmt, target in (("tflite", 0.5), ("onnx", 0.65)):
+            (b32, x32), (b8, x8) = raw(files[(fmt, "fp32")]), raw(files[(fmt, "int8")])
+            t = interleaved({"fp32": lambda i: b32.run(x32), "int8": lambda i: b8.run(x8)}, args.runs)
+            ratios.append(ratio(f"quantization speed-up (int8 / fp32), {fmt}", t["int8"] / t["fp32"], target,
+                                {"fp32_p50_ms": t["fp32"], "int8_p50_ms": t["int8"]}))
+
+        # 3. Against the framework: edgecls int8 end to end over Keras predict on one image.
+        keras_model = models["keras"]
+        one = (frames[0][None, 16:240, 16:240, ::-1] / 127.5 - 1).astype(np.float32)
+        t = interleaved({"edgecls": lambda i: clf.classify(frames[i % len(frames)]),
+                         "keras": lambda i: keras_model.predict(one, verbose=0)}, max(30, args.runs // 5), warmup=3)
+        ratios.append(ratio("edgecls int8 end to end / Keras model.predict (one image)", t["edgecls"] / t["keras"],
+                            1 / 30, {"edgecls_p50_ms": t["edgecls"], "keras_predict_p50_ms": t["keras"]}))
+
+        # 4. Against MediaPipe Tasks ImageClassifier on the same .tflite and frames.
+        if args.skip_mediapipe:
+            notes.append("MediaPipe comparison skipped (--skip-mediapipe)")
+        else:
+            npz = work / "frames.npz"
+            np.savez(npz, frames=np.stack([f[:, :, ::-1] for f in frames]))
+            mp = mediapipe_latency(ensure_mediapipe(), int8_tflite, npz, args.runs)
+            ours = interleaved({"edgecls": lambda i: clf.classify(frames[i % len(frames)])}, args.runs)["edgecls"]
+            ratios.append(ratio("edgecls / MediaPipe ImageClassifier end to end (640x480, same int8 .tflite)",
+                                ours / mp["p50_ms"], 0.7, {"edgecls_p50_ms": ours, "mediapipe_p50_ms": mp["p50_ms"],
+                                                           "mediapipe_version": mp["mediapipe"]}))
+        clf.close()
+
+        # 5. Cold start, and 6. memory of a runtime-only process.
+        ours = runtime_cold_start(int8_tflite, args.threads)
+        theirs = tensorflow_cold_start(models["keras_file"])
+        ratios.append(ratio("cold start (runtime import+load+first result / TensorFlow import+load_model+predict)",
+                            ours["total_s"] / theirs["total_s"], 0.15, {"edgecls": ours, "tensorflow": theirs}))
+        ratios.append(ratio("cold start of MobileNetV2 int8, seconds", ours["total_s"], 0.5, {}))
+        ratios.append(ratio("peak RSS MB, runtime-only process classifying with MobileNetV2 int8",
+                            ours["peak_rss_mb"], 150, {"tensorflow_process_mb": theirs["peak_rss_mb"]}))
+
+        # 7. Export cost.
+        ratios.append(ratio("export MobileNetV2 to 2 formats x 4 quantizations with validation, seconds",
+                            models["export_s"], 90, {"files": len(files)}))
+
+    stamp = dt.date.today().isoformat()
+    result = {"date": stamp, "machine": {"python": platform.python_version(), "processor": platform.machine(),
+                                          "cores": os.cpu_count()}, "threads": args.threads, "runs": args.runs,
+              "ratios": ratios, "notes": notes}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
+    lines = [f"# Benchmark results {stamp}", "",
+             f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, {args.threads} threads, "
+             f"medians of {args.runs} interleaved runs.", "",
+             "| # | ratio | value | target | met |", "|---|---|---|---|---|"]
+    for i, r in enumerate(ratios, 1):
+        lines.append(f"| {i} | {r['name']} | {r['value']:.3f} | ≤ {r['target']:.3g} | "
+                     f"{'yes' if r['met'] else 'NO'} |")
+    lines += ["", "Details (ms unless stated):", ""]
+    for r in ratios:
+        if r["detail"]:
+            lines.append(f"- {r['name']}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                          for k, v in r["detail"].items() if not isinstance(v, dict)))
+    lines += [f"- {n}" for n in notes]
+    (args.out / f"{stamp}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pieces of the benchmark suite (``python benchmarks/run.py``)."""

@@ -1,0 +1,61 @@
+"""Fresh-process probes: runtime cold start, TensorFlow cold start, MediaPipe end to end."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from suite.timing import PYTHON, run_json
+
+__all__ = ["runtime_cold_start", "tensorflow_cold_start", "mediapipe_latency"]
+
+_TF_COLD = r"""
+import json, os, sys, time, resource
+t0 = time.perf_counter()
+import tensorflow as tf, keras, numpy as np
+t1 = time.perf_counter()
+model = keras.models.load_model(sys.argv[1], compile=False)
+t2 = time.perf_counter()
+x = np.zeros((1, *model.inputs[0].shape[1:]), np.float32)
+model.predict(x, verbose=0)
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_result_s": t3 - t2, "total_s": t3 - t0,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_MEDIAPIPE = r"""
+import json, statistics, sys, time
+import numpy as np
+import mediapipe as mp
+from mediapipe.tasks import python as mpt
+from mediapipe.tasks.python import vision
+frames = np.load(sys.argv[2])["frames"]  # RGB
+options = vision.ImageClassifierOptions(base_options=mpt.BaseOptions(model_asset_path=sys.argv[1]), max_results=5)
+with vision.ImageClassifier.create_from_options(options) as classifier:
+    images = [mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(f)) for f in frames]
+    for i in range(20):
+        classifier.classify(images[i % len(images)])
+    times = []
+    for i in range(int(sys.argv[3])):
+        t = time.perf_counter()
+        classifier.classify(images[i % len(images)])
+        times.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"p50_ms": statistics.median(times), "runs": len(times), "mediapipe": mp.__version__}))
+"""
+
+
+def runtime_cold_start(model: Path, threads: int) -> dict:
+    """edgecls runtime in a fresh process (see edgecls.bench.measure.cold_start)."""
+    from edgecls.bench.measure import BenchOptions, cold_start
+
+    return cold_start(model, BenchOptions(threads=threads))
+
+
+def tensorflow_cold_start(keras_file: Path) -> dict:
+    """TensorFlow import + load_model + first predict in a fresh process."""
+    return run_json([PYTHON, "-c", _TF_COLD, str(keras_file)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def mediapipe_latency(python: Path, model: Path, frames_npz: Path, runs: int) -> dict:
+    """MediaPipe Tasks ImageClassifier.classify p50 on the same frames (RGB mp.Image prepared beforehand)."""
+    return run_json([str(python), "-c", _MEDIAPIPE, str(model), str(frames_npz), str(runs)])
