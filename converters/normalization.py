@@ -95,14 +95,19 @@ def wrap_with_normalization(model: Any, norm: PixelNormalization, height: int, w
     inputs = keras.Input((height, width, channels), name="image")
     x = inputs
     if not norm.is_identity:
-        if len(norm.mean) == 1 and norm.mean[0] == 0:
-            x = keras.layers.Rescaling(1.0 / norm.std[0], name="edgecls_rescale")(x)
-        else:
-            import numpy as np
+        # (x - mean) / std as x * (1/std) + (-mean/std): MUL and ADD, which every int8 kernel
+        # library fuses or runs fast (Keras' Normalization layer lowers to SUB and DIV).
+        import numpy as np
 
-            mean = np.broadcast_to(np.asarray(norm.mean, "float32"), (channels,))
-            variance = np.broadcast_to(np.asarray(norm.std, "float32") ** 2, (channels,))
-            x = keras.layers.Normalization(mean=mean, variance=variance, name="edgecls_normalize")(x)
+        std = np.asarray(norm.std, "float32")
+        mean = np.asarray(norm.mean, "float32")
+        scale, offset = 1.0 / std, -mean / std
+        if scale.size == 1 and offset.size == 1:
+            x = keras.layers.Rescaling(float(scale[0]), float(offset[0]), name="edgecls_normalize")(x)
+        else:
+            shape = (channels,)
+            x = keras.layers.Rescaling(np.broadcast_to(scale, shape).tolist(), np.broadcast_to(offset, shape).tolist(),
+                                       name="edgecls_normalize")(x)
     outputs = model(x)
     return keras.Model(inputs, outputs, name=f"edgecls_{getattr(model, 'name', 'model')}")
 

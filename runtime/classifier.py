@@ -183,7 +183,7 @@ class Classifier:
         if len(images) == 0:
             return []
         t0 = time.perf_counter()
-        batch = np.stack([self.preprocess(image, color=color) for image in images])
+        batch = self._batch(images, color)
         t1 = time.perf_counter()
         raw = self._backend.run(batch)
         t2 = time.perf_counter()
@@ -203,8 +203,12 @@ class Classifier:
 
     def scores_batch(self, images: Sequence[ImageInput], *, color: str = "bgr") -> np.ndarray:
         """All class scores for each image, shape (N, classes). Raises as :meth:`classify`."""
-        batch = np.stack([self.preprocess(image, color=color) for image in images])
-        return self._post.scores(self._backend.run(batch))
+        return self._post.scores(self._backend.run(self._batch(images, color)))
+
+    def _batch(self, images: Sequence[ImageInput], color: str) -> np.ndarray:
+        if len(images) == 1:
+            return self.preprocess(images[0], color=color)[None]  # a view: no copy for one image
+        return np.stack([self.preprocess(image, color=color) for image in images])
 
     # -- lifetime -------------------------------------------------------------------
     def close(self) -> None:

@@ -58,14 +58,20 @@ class Postprocessor:
     def categories(self, row: np.ndarray, options: ClassifyOptions) -> tuple[Category, ...]:
         if options.allowlist is not None:
             candidates = np.array(sorted(self._index[label] for label in options.allowlist), dtype=np.int64)
+        elif options.denylist:
+            candidates = np.setdiff1d(np.arange(row.shape[0]), [self._index[label] for label in options.denylist])
         else:
-            candidates = np.arange(row.shape[0])
-            if options.denylist:
-                candidates = np.setdiff1d(candidates, [self._index[label] for label in options.denylist])
-        scores = row[candidates]
-        keep = scores >= options.score_threshold
-        candidates, scores = candidates[keep], scores[keep]
-        order = np.argsort(-scores, kind="stable")[: options.max_results]
-        return tuple(
-            Category(int(candidates[i]), self._labels[candidates[i]], float(scores[i])) for i in order
-        )
+            candidates = None  # every class: no index copy
+        scores = row if candidates is None else row[candidates]
+        if options.score_threshold > 0.0:
+            keep = np.flatnonzero(scores >= options.score_threshold)
+            candidates = keep if candidates is None else candidates[keep]
+            scores = scores[keep]
+        k = min(options.max_results, scores.shape[0])
+        if k == 0:
+            return ()
+        # Top-k without sorting every class: partition, then order the k (ties by lower index).
+        top = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
+        top = top[np.lexsort((top, -scores[top]))]
+        index = top if candidates is None else candidates[top]
+        return tuple(Category(int(i), self._labels[i], float(scores[j])) for i, j in zip(index, top))

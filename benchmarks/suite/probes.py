@@ -10,7 +10,7 @@ from suite.timing import PYTHON, run_json
 __all__ = ["runtime_cold_start", "tensorflow_cold_start", "mediapipe_latency"]
 
 _TF_COLD = r"""
-import json, os, sys, time, resource
+import json, os, sys, time
 t0 = time.perf_counter()
 import tensorflow as tf, keras, numpy as np
 t1 = time.perf_counter()
@@ -19,8 +19,9 @@ t2 = time.perf_counter()
 x = np.zeros((1, *model.inputs[0].shape[1:]), np.float32)
 model.predict(x, verbose=0)
 t3 = time.perf_counter()
+from edgecls.bench.memory import peak_rss_mb
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_result_s": t3 - t2, "total_s": t3 - t0,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 
 _MEDIAPIPE = r"""

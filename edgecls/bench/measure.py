@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgecls.bench.memory import peak_rss_mb
 from edgecls.bench.stats import LatencyStats
 
 __all__ = ["BenchOptions", "BenchResult", "benchmark", "camera_frames", "peak_rss_mb"]
@@ -83,14 +84,6 @@ def camera_frames(size: tuple[int, int], count: int = 8, seed: int = 0) -> list[
     return frames
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB (Linux/macOS)."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 _COLD_START = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -111,8 +104,8 @@ clf.classify(frame)
 t3 = time.perf_counter()
 for _ in range(20):
     clf.classify(frame)
-import resource
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+from edgecls.bench.memory import peak_rss_mb
+rss = peak_rss_mb()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_result_s": t3 - t2, "total_s": t3 - t0,
                   "peak_rss_mb": rss}))
 """
