@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from typing import Any, Callable
 
@@ -71,10 +73,14 @@ class TFLiteFormat:
     def convert(self, job: ConvertJob, quantization: str) -> bytes:
         import tensorflow as tf
 
-        converter = self._converter(job, tf)
+        # Keras' export (used by from_keras_model) prints the SavedModel signature to stdout;
+        # the library does not print, so that text is dropped.
+        with contextlib.redirect_stdout(io.StringIO()):
+            converter = self._converter(job, tf)
         _STEPS[quantization](converter, job, tf)
         try:
-            with warnings.catch_warnings():  # uint8 input statistics come from the calibration data
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                # uint8 input statistics come from the calibration data
                 warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
                 return bytes(converter.convert())
         except Exception as exc:
