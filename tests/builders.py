@@ -1,48 +1,22 @@
 """Builders of the fixture models and data the tests use (real digits, tiny models).
 
-Until the converters issue lands, Keras models are exported here with the plain
-TFLiteConverter and tf2onnx; the color model is built with ``onnx.helper`` so
-runtime tests need no TensorFlow.
+The runtime's parity fixtures export Keras models with the plain TFLiteConverter
+and tf2onnx, independently of edgecls' converters, so a converter bug cannot hide
+a runtime bug; the colour model is built with ``onnx.helper`` so runtime tests
+need no TensorFlow.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from edgecls.demo import digits_rgb, seed_cnn  # the demo's data and model are the tests' too
 from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance
 
 DIGIT_LABELS = tuple(str(i) for i in range(10))
 COLOR_LABELS = ("red", "green", "blue", "gray")
-
-
-def digits_rgb(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's real handwritten digits as (N, size, size, 3) uint8 RGB and labels."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    images = (data.images * (255.0 / 16.0)).astype(np.uint8)
-    big = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_CUBIC) for im in images])
-    rgb = np.repeat(big[..., None], 3, axis=-1)
-    return rgb, data.target.astype(np.int64)
-
-
-def seed_cnn():
-    """The seed's CNN (Conv2D 32 → MaxPool → Conv2D 64 → MaxPool → Flatten → Dense 128 → Dense 10)."""
-    import keras
-
-    return keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(64, 3, activation="relu"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
 
 
 def train_seed_cnn(images: np.ndarray, labels: np.ndarray, epochs: int = 3):
@@ -129,13 +103,11 @@ def color_onnx(path: Path, *, layout: str = "NHWC", dtype: str = "float32", batc
     return path
 
 
-def write_image_folder(root: Path, images: np.ndarray, labels: np.ndarray, names=DIGIT_LABELS) -> Path:
-    """Write RGB images as PNG files into ``root/<class name>/`` folders."""
-    for i, (image, label) in enumerate(zip(images, labels)):
-        folder = root / names[int(label)]
-        folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"{i:05d}.png"), image[:, :, ::-1])
-    return root
+def write_image_folder(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """Write RGB images as PNG files into ``root/<digit>/`` folders."""
+    from edgecls.demo import write_digits
+
+    return write_digits(root, images, labels)
 
 
 def warm_batchnorm(model, images: np.ndarray) -> None:
