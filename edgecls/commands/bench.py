@@ -99,5 +99,7 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
     out = console()
     out.print(table)
     if not quiet():
+        rss = ("peak of this benchmarking process (every model so far)" if no_cold_start
+               else "peak of the fresh process classifying with the model")
         out.print("pre/infer/post/p50/p99: ms per frame (p50 of each stage); cold: fresh-process import + load + "
-                  "first result; RSS: peak of that process.")
+                  f"first result; RSS: {rss}.")
