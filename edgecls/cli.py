@@ -44,8 +44,9 @@ def _register() -> None:
     from edgecls.commands.export import export
     from edgecls.commands.info import info
     from edgecls.commands.predict import predict
+    from edgecls.commands.stream import stream
 
-    for command in (demo, export, info, predict, evaluate_command, bench):
+    for command in (demo, export, info, predict, evaluate_command, bench, stream):
         cli.add_command(command)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -23,7 +23,10 @@ from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.postprocess import Postprocessor
 from edgecls.runtime.preprocess import Preprocessor
 from edgecls.runtime.resolve import resolve_card
-from edgecls.runtime.results import ClassificationResult, Timings
+from edgecls.runtime.results import Category, ClassificationResult, Timings
+
+if TYPE_CHECKING:
+    from edgecls.runtime.stream import Stream
 
 __all__ = ["Classifier"]
 
@@ -209,6 +212,29 @@ class Classifier:
         if len(images) == 1:
             return self.preprocess(images[0], color=color)[None]  # a view: no copy for one image
         return np.stack([self.preprocess(image, color=color) for image in images])
+
+    def categorize(self, scores: np.ndarray, options: ClassifyOptions | None = None) -> tuple[Category, ...]:
+        """Ordered categories for a score vector (e.g. scores averaged over frames)."""
+        return self._post.categories(np.asarray(scores, dtype=np.float32), options or self._defaults)
+
+    def stream(self, source: Any, *, mode: str = "video", every: int = 1, max_frames: int | None = None,
+               smooth: int | None = None, events: bool = False, max_results: int | None = None,
+               score_threshold: float | None = None, open_timeout_s: float = 10.0) -> "Stream":
+        """Classify a video file, camera, URL, GStreamer pipeline, image folder or iterable of frames.
+
+        ``mode="video"`` classifies every ``every``-th frame in order; ``mode="live"`` always takes the
+        newest frame and counts the ones it drops. ``smooth=K`` averages scores over K frames;
+        ``events=True`` yields only frames whose top label changed. Use it as a context manager.
+
+        Raises:
+            SourceError: the source cannot be opened.
+            OptionError: bad mode, every, max_frames, smooth or classify options.
+        """
+        from edgecls.runtime.stream import Stream
+
+        options = self._options(max_results, score_threshold, None, None)
+        return Stream(self, source, mode=mode, every=every, max_frames=max_frames, smooth=smooth, events=events,
+                      options=options, open_timeout_s=open_timeout_s)
 
     # -- lifetime -------------------------------------------------------------------
     def close(self) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "OptionError",
     "CardError",
     "DatasetError",
+    "SourceError",
 ]
 
 
@@ -58,6 +59,10 @@ class OptionError(EdgeclsError, ValueError):
 
 class CardError(EdgeclsError):
     """A model card is malformed or contradicts the model it describes."""
+
+
+class SourceError(EdgeclsError):
+    """A video source (camera, file, URL, pipeline) cannot be opened."""
 
 
 class DatasetError(EdgeclsError):

@@ -1,0 +1,109 @@
+"""Frame sources for streams: camera index, video file, URL or pipeline, image folder, iterable of frames."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Protocol
+
+import cv2
+import numpy as np
+
+from edgecls.runtime.datasets import iter_images
+from edgecls.runtime.errors import SourceError
+
+__all__ = ["FrameSource", "open_source"]
+
+_URL_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+class FrameSource(Protocol):
+    """Yields (frame, timestamp_ms) until the source ends; ``close()`` releases it."""
+
+    description: str
+
+    def read(self) -> tuple[np.ndarray, float] | None: ...
+
+    def close(self) -> None: ...
+
+
+class _CaptureSource:
+    def __init__(self, capture: Any, description: str, live_clock: bool) -> None:
+        self._capture = capture
+        self.description = description
+        self._live_clock = live_clock
+        self._start = time.monotonic()
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            return None
+        if self._live_clock:
+            return frame, (time.monotonic() - self._start) * 1000.0
+        return frame, float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class _IterSource:
+    def __init__(self, frames: Iterator[Any], description: str) -> None:
+        self._frames = frames
+        self.description = description
+        self._start = time.monotonic()
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        try:
+            item = next(self._frames)
+        except StopIteration:
+            return None
+        if isinstance(item, tuple):  # (frame, timestamp_ms)
+            return item[0], float(item[1])
+        return item, (time.monotonic() - self._start) * 1000.0
+
+    def close(self) -> None:
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()
+
+
+def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
+    for path in sorted(iter_images(folder)):
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is not None:
+            yield frame
+
+
+def open_source(source: Any, *, open_timeout_s: float = 10.0) -> FrameSource:
+    """Open ``source``: an int (camera index), a video file, a URL, a GStreamer pipeline
+    (a string containing ``!``), an image folder, or an iterable of frames / (frame, timestamp_ms).
+
+    Raises:
+        SourceError: the source cannot be opened (missing file, unreachable URL, no camera),
+            within about ``open_timeout_s`` seconds for network sources.
+    """
+    if isinstance(source, (str, Path)) and not str(source).startswith(_URL_PREFIXES) and "!" not in str(source):
+        path = Path(source)
+        if path.is_dir():
+            return _IterSource(_folder_frames(path), f"image folder {path}")
+        if not path.exists():
+            raise SourceError(f"{path}: no such video file or folder")
+    if isinstance(source, (int, str, Path)):
+        text = str(source)
+        if isinstance(source, int):
+            capture = cv2.VideoCapture(source)
+        elif "!" in text:
+            capture = cv2.VideoCapture(text, cv2.CAP_GSTREAMER)
+        else:
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(open_timeout_s * 1000),
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(open_timeout_s * 1000)]
+            capture = cv2.VideoCapture(text, cv2.CAP_ANY, params)
+        if not capture.isOpened():
+            capture.release()
+            kind = "camera" if isinstance(source, int) else "source"
+            raise SourceError(f"{text}: cannot open {kind} (missing, unreachable or unsupported by this OpenCV)")
+        live = isinstance(source, int) or text.startswith(_URL_PREFIXES) or "!" in text
+        return _CaptureSource(capture, text, live_clock=live)
+    if isinstance(source, Iterable):
+        return _IterSource(iter(source), type(source).__name__)
+    raise SourceError(f"unsupported source {type(source).__name__}: give a camera index, path, URL or iterable of frames")

@@ -1,0 +1,151 @@
+"""Video and live-stream classification (runtime only; the seed CNN on real digits)."""
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecls.runtime import Classifier
+from edgecls.runtime.errors import OptionError, SourceError
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def int8_model(seed_export):
+    return next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "int8"))
+
+
+@pytest.fixture(scope="module")
+def digit_video(tmp_path_factory, digits):
+    """An MJPG video of 40 held-out digits (64×64 frames) and their labels."""
+    images, labels = digits
+    path = tmp_path_factory.mktemp("video") / "digits.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 64))
+    for image in images[1400:1440]:
+        writer.write(cv2.resize(image[:, :, ::-1], (64, 64), interpolation=cv2.INTER_NEAREST))
+    writer.release()
+    return path, [str(label) for label in labels[1400:1440]]
+
+
+def test_video_mode_classifies_every_frame_in_order(int8_model, digit_video):
+    path, expected = digit_video
+    threads_before = threading.active_count()
+    with Classifier.from_path(int8_model) as clf, clf.stream(path) as stream:
+        results = list(stream)
+        summary = stream.summary
+    assert [r.index for r in results] == list(range(40))
+    assert [r.timestamp_ms for r in results] == sorted(r.timestamp_ms for r in results)
+    hits = sum(r.top.label == label for r, label in zip(results, expected))
+    assert hits >= 36  # MJPG-compressed frames of the held-out digits
+    assert (summary.frames_read, summary.classified, summary.dropped, summary.ended) == (40, 40, 0, "end of source")
+    assert threading.active_count() == threads_before
+
+
+def test_every_nth_frame_and_max_frames(int8_model, digit_video):
+    path, _ = digit_video
+    with Classifier.from_path(int8_model) as clf:
+        with clf.stream(path, every=3) as stream:
+            assert [r.index for r in stream] == list(range(0, 40, 3))
+        with clf.stream(path, max_frames=5) as stream:
+            assert len(list(stream)) == 5 and stream.summary.ended == "max_frames"
+
+
+def test_live_mode_drops_stale_frames_and_keeps_one_pending(int8_model, digits):
+    images, _ = digits
+    frames = [cv2.resize(im[:, :, ::-1], (64, 64)) for im in images[:50]]
+    produced = []
+
+    def fast_camera():
+        for i in range(2000):  # far faster than the classifier
+            produced.append(i)
+            yield frames[i % len(frames)]
+
+    threads_before = threading.active_count()
+    with Classifier.from_path(int8_model) as clf, clf.stream(fast_camera(), mode="live") as stream:
+        indices, pending = [], []
+        for result in stream:
+            indices.append(result.index)
+            pending.append(stream.pending)
+        summary = stream.summary
+    assert summary.frames_read == 2000
+    assert summary.dropped > 0 and summary.classified + summary.dropped == summary.frames_read
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert max(pending) <= 1  # no queue growth: only the newest frame waits
+    assert threading.active_count() == threads_before
+
+
+def test_smoothing_and_events(int8_model, digits):
+    images, labels = digits
+    ones = [cv2.resize(im[:, :, ::-1], (64, 64)) for im, lab in zip(images, labels) if lab == 1][:10]
+    sevens = [cv2.resize(im[:, :, ::-1], (64, 64)) for im, lab in zip(images, labels) if lab == 7][:10]
+    with Classifier.from_path(int8_model) as clf:
+        with clf.stream(ones + sevens, events=True) as stream:
+            events = [r.top.label for r in stream]
+        with clf.stream(ones + sevens, smooth=5) as stream:
+            smoothed = [r for r in stream]
+    assert events[0] == "1" and events[-1] == "7" and len(events) <= 6
+    assert smoothed[-1].top.label == "7" and len(smoothed) == 20
+    # Smoothed scores average the last five frames: the first seven is still mostly "1".
+    assert smoothed[10].top.label == "1"
+
+
+def test_truncated_video_ends_cleanly(int8_model, digit_video, tmp_path):
+    path, _ = digit_video
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    threads_before = threading.active_count()
+    with Classifier.from_path(int8_model) as clf:
+        try:
+            stream = clf.stream(broken)
+        except SourceError:
+            return  # OpenCV refused the header: a clear error is fine too
+        with stream:
+            results = list(stream)
+        assert 0 < len(results) < 40
+        assert stream.summary.ended == "end of source" or stream.summary.ended.startswith("error")
+    assert threading.active_count() == threads_before
+
+
+def test_unopenable_sources_are_clear_errors(int8_model, tmp_path):
+    threads_before = threading.active_count()
+    with Classifier.from_path(int8_model) as clf:
+        with pytest.raises(SourceError, match="no such video file"):
+            clf.stream(tmp_path / "missing.mp4")
+        with pytest.raises(SourceError, match="cannot open source"):
+            clf.stream("http://127.0.0.1:9/stream.mjpg", open_timeout_s=2)
+        with pytest.raises(OptionError, match="mode must be"):
+            clf.stream([], mode="fast")
+        with pytest.raises(OptionError, match="every must be a positive integer"):
+            clf.stream([], every=0)
+    assert threading.active_count() == threads_before
+
+
+def test_breaking_out_of_the_loop_joins_the_reader(int8_model, digit_video):
+    path, _ = digit_video
+    threads_before = threading.active_count()
+    with Classifier.from_path(int8_model) as clf:
+        with clf.stream(path) as stream:
+            for result in stream:
+                if result.index == 3:
+                    break
+        assert stream.summary.ended == "closed"
+    assert threading.active_count() == threads_before
+
+
+def test_stream_cli_json_lines_and_summary(capsys, int8_model, digit_video):
+    import json
+
+    from edgecls.cli import main
+
+    path, expected = digit_video
+    code = main(["stream", str(int8_model), str(path), "--json", "--every", "2"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert code == 0
+    frames, summary = lines[:-1], lines[-1]["summary"]
+    assert [f["frame"] for f in frames] == list(range(0, 40, 2))
+    assert sum(f["categories"][0]["label"] == expected[f["frame"]] for f in frames) >= 18
+    assert summary["classified"] == 20 and summary["frames_read"] == 40 and summary["ended"] == "end of source"
+    code = main(["stream", str(int8_model), "/nonexistent/clip.mp4"])
+    assert code == 1 and "no such video file" in capsys.readouterr().err
