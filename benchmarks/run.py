@@ -115,7 +115,6 @@ def main() -> None:
                             t["edgecls"] / t["raw"], 1.15,
                             {"edgecls_p50_ms": t["edgecls"], "raw_p50_ms": t["raw"],
                              "ratio_with_cv2_setNumThreads_1": round(single["edgecls"] / single["raw"], 4)}))
-        e2e_int8 = t["edgecls"]
 
         # 2. Quantization speed-up: int8 over fp32 raw latency, per engine.
         for fmt, target in (("tflite", 0.5), ("onnx", 0.65)):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecls.demo import digits_rgb, seed_cnn  # the demo's data and model are the tests' too
+from edgecls.demo import digits_rgb, seed_cnn  # noqa: F401 - the demo's data and model are the tests' too
 from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance
 
 DIGIT_LABELS = tuple(str(i) for i in range(10))

@@ -5,7 +5,6 @@ statistics are set from real images, so its scores have real margins and the
 agreement figures mean something. Slow: run with ``pytest -m slow`` (CI runs it).
 """
 
-import numpy as np
 import pytest
 
 import builders

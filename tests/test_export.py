@@ -4,7 +4,6 @@ import hashlib
 import json
 import zipfile
 
-import numpy as np
 import pytest
 
 from edgecls.runtime import Classifier

@@ -57,7 +57,6 @@ def test_card_contradicting_the_model(tmp_path):
 
 
 def test_non_image_input(tmp_path):
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(

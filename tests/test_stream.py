@@ -3,7 +3,6 @@
 import threading
 
 import cv2
-import numpy as np
 import pytest
 
 from edgecls.runtime import Classifier
