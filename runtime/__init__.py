@@ -19,8 +19,13 @@ from edgecls.runtime.errors import (
     ImageError,
     ModelLoadError,
     OptionError,
+    SourceError,
+    StreamError,
     UnsupportedFormatError,
 )
+from edgecls.runtime.frames import FrameResult, StreamSummary
+from edgecls.runtime.live import LiveSession
+from edgecls.runtime.reconnect import Reconnect
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.results import Category, ClassificationResult, Timings
 
@@ -31,6 +36,10 @@ __all__ = [
     "ClassificationResult",
     "Category",
     "Timings",
+    "FrameResult",
+    "StreamSummary",
+    "LiveSession",
+    "Reconnect",
     "ModelCard",
     "InputSpec",
     "OutputSpec",
@@ -45,4 +54,6 @@ __all__ = [
     "ImageError",
     "OptionError",
     "CardError",
+    "SourceError",
+    "StreamError",
 ]

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgecls.runtime.backends import Backend, BackendConfig, open_backend
 from edgecls.runtime.card import ModelCard
+from edgecls.runtime.errors import OptionError
 from edgecls.runtime.images import ImageInput, to_pixels
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.postprocess import Postprocessor
@@ -26,6 +27,8 @@ from edgecls.runtime.resolve import resolve_card
 from edgecls.runtime.results import Category, ClassificationResult, Timings
 
 if TYPE_CHECKING:
+    from edgecls.runtime.live import LiveSession, ResultCallback
+    from edgecls.runtime.reconnect import Reconnect
     from edgecls.runtime.stream import Stream
 
 __all__ = ["Classifier"]
@@ -219,22 +222,47 @@ class Classifier:
 
     def stream(self, source: Any, *, mode: str = "video", every: int = 1, max_frames: int | None = None,
                smooth: int | None = None, events: bool = False, max_results: int | None = None,
-               score_threshold: float | None = None, open_timeout_s: float = 10.0) -> "Stream":
+               score_threshold: float | None = None, color: str = "bgr", keep_frames: bool = False,
+               reconnect: "Reconnect | bool | None" = None, open_timeout_s: float = 10.0) -> "Stream":
         """Classify a video file, camera, URL, GStreamer pipeline, image folder or iterable of frames.
 
         ``mode="video"`` classifies every ``every``-th frame in order; ``mode="live"`` always takes the
         newest frame and counts the ones it drops. ``smooth=K`` averages scores over K frames;
-        ``events=True`` yields only frames whose top label changed. Use it as a context manager.
+        ``events=True`` yields only frames whose top label changed (or fell below the threshold).
+        ``keep_frames=True`` puts each frame in its result (for drawing or saving).
+        ``reconnect=True`` (or a :class:`Reconnect`) reopens a camera, URL or pipeline that
+        breaks, with back-off. Use it as a context manager.
 
         Raises:
-            SourceError: the source cannot be opened.
-            OptionError: bad mode, every, max_frames, smooth or classify options.
+            SourceError: the source cannot be opened (within ``open_timeout_s`` for network sources).
+            OptionError: bad mode, every, max_frames, smooth, color, reconnect or classify options.
         """
         from edgecls.runtime.stream import Stream
 
         options = self._options(max_results, score_threshold, None, None)
         return Stream(self, source, mode=mode, every=every, max_frames=max_frames, smooth=smooth, events=events,
-                      options=options, open_timeout_s=open_timeout_s)
+                      options=options, color=color, keep_frames=keep_frames, reconnect=reconnect,
+                      open_timeout_s=open_timeout_s)
+
+    def live(self, result_callback: "ResultCallback", *, smooth: int | None = None, events: bool = False,
+             max_results: int | None = None, score_threshold: float | None = None,
+             color: str = "bgr") -> "LiveSession":
+        """A session for frames your own loop captures: ``session.classify_async(frame, timestamp_ms)``
+        returns at once and ``result_callback(FrameResult)`` is called on a worker thread, newest frame
+        first, stale ones dropped and counted (MediaPipe's LIVE_STREAM mode). Use it as a context manager.
+
+        Raises:
+            OptionError: bad smooth, color or classify options.
+            StreamError: ``result_callback`` is not callable.
+        """
+        from edgecls.runtime.live import LiveSession
+        from edgecls.runtime.stream import _positive
+
+        _positive("smooth", smooth)
+        if color not in ("bgr", "rgb"):
+            raise OptionError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        options = self._options(max_results, score_threshold, None, None)
+        return LiveSession(self, result_callback, options=options, smooth=smooth, events=events, color=color)
 
     # -- lifetime -------------------------------------------------------------------
     def close(self) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "CardError",
     "DatasetError",
     "SourceError",
+    "StreamError",
 ]
 
 
@@ -63,6 +64,10 @@ class CardError(EdgeclsError):
 
 class SourceError(EdgeclsError):
     """A video source (camera, file, URL, pipeline) cannot be opened."""
+
+
+class StreamError(EdgeclsError):
+    """A stream or live session was misused (closed, timestamps not increasing) or its callback raised."""
 
 
 class DatasetError(EdgeclsError):

@@ -12,7 +12,7 @@ import numpy as np
 from edgecls.runtime.datasets import iter_images
 from edgecls.runtime.errors import SourceError
 
-__all__ = ["FrameSource", "open_source"]
+__all__ = ["FrameSource", "open_source", "is_live_source"]
 
 _URL_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 
@@ -21,6 +21,8 @@ class FrameSource(Protocol):
     """Yields (frame, timestamp_ms) until the source ends; ``close()`` releases it."""
 
     description: str
+    fps: float | None
+    """Frames per second the source declares (video files, most cameras), else None."""
 
     def read(self) -> tuple[np.ndarray, float] | None: ...
 
@@ -28,11 +30,13 @@ class FrameSource(Protocol):
 
 
 class _CaptureSource:
-    def __init__(self, capture: Any, description: str, live_clock: bool) -> None:
+    def __init__(self, capture: Any, description: str, live_clock: bool, clock_start: float | None) -> None:
         self._capture = capture
         self.description = description
         self._live_clock = live_clock
-        self._start = time.monotonic()
+        self._start = time.monotonic() if clock_start is None else clock_start
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if 0.0 < fps < 1000.0 else None
 
     def read(self) -> tuple[np.ndarray, float] | None:
         ok, frame = self._capture.read()
@@ -50,6 +54,7 @@ class _IterSource:
     def __init__(self, frames: Iterator[Any], description: str) -> None:
         self._frames = frames
         self.description = description
+        self.fps = None
         self._start = time.monotonic()
 
     def read(self) -> tuple[np.ndarray, float] | None:
@@ -74,9 +79,21 @@ def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
             yield frame
 
 
-def open_source(source: Any, *, open_timeout_s: float = 10.0) -> FrameSource:
+def is_live_source(source: Any) -> bool:
+    """True for sources that deliver frames in real time: camera index, URL, GStreamer pipeline."""
+    if isinstance(source, bool):
+        return False
+    if isinstance(source, int):
+        return True
+    return isinstance(source, str) and (source.startswith(_URL_PREFIXES) or "!" in source)
+
+
+def open_source(source: Any, *, open_timeout_s: float = 10.0, clock_start: float | None = None) -> FrameSource:
     """Open ``source``: an int (camera index), a video file, a URL, a GStreamer pipeline
     (a string containing ``!``), an image folder, or an iterable of frames / (frame, timestamp_ms).
+
+    Live sources time-stamp frames from ``clock_start`` (a ``time.monotonic()`` value; default: now),
+    so a reopened source continues the same clock.
 
     Raises:
         SourceError: the source cannot be opened (missing file, unreachable URL, no camera),
@@ -102,8 +119,7 @@ def open_source(source: Any, *, open_timeout_s: float = 10.0) -> FrameSource:
             capture.release()
             kind = "camera" if isinstance(source, int) else "source"
             raise SourceError(f"{text}: cannot open {kind} (missing, unreachable or unsupported by this OpenCV)")
-        live = isinstance(source, int) or text.startswith(_URL_PREFIXES) or "!" in text
-        return _CaptureSource(capture, text, live_clock=live)
+        return _CaptureSource(capture, text, live_clock=is_live_source(source), clock_start=clock_start)
     if isinstance(source, Iterable):
         return _IterSource(iter(source), type(source).__name__)
     raise SourceError(f"unsupported source {type(source).__name__}: give a camera index, path, URL or iterable of frames")

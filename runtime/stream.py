@@ -5,98 +5,34 @@
 - ``live`` mode: the reader keeps only the newest frame; the classifier takes it when
   free; frames overwritten before being taken are dropped and counted.
 
-Iteration ends when the source ends or breaks, or after ``max_frames``; leaving the
-``with`` block, ``close()`` or an exception in the loop joins the reader thread.
+Iteration ends when the source ends or breaks (or, with ``reconnect``, when reopening it
+fails), or after ``max_frames``; leaving the ``with`` block, ``close()``, Ctrl-C or an
+exception in the loop joins the reader thread.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
 from typing import Any, Iterator
 
-import numpy as np
-
+from edgecls.runtime.errors import OptionError
+from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary
 from edgecls.runtime.options import ClassifyOptions
-from edgecls.runtime.results import Category
-from edgecls.runtime.sources import FrameSource, open_source
+from edgecls.runtime.reconnect import Reconnect, ReconnectingSource
+from edgecls.runtime.slot import FrameSlot
+from edgecls.runtime.sources import FrameSource, is_live_source, open_source
 
-__all__ = ["FrameResult", "StreamSummary", "Stream", "MODES"]
+__all__ = ["FrameResult", "StreamSummary", "Stream", "MODES", "Reconnect"]
 
 MODES = ("video", "live")
+_log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FrameResult:
-    """The classification of one frame."""
-
-    index: int
-    """Position of the frame in the source (0-based, counting every frame read)."""
-    timestamp_ms: float
-    """Capture timestamp: the file's position for video files, time since start for live sources."""
-    latency_ms: float
-    """From the moment the frame was read to the result."""
-    categories: tuple[Category, ...]
-
-    @property
-    def top(self) -> Category | None:
-        return self.categories[0] if self.categories else None
-
-
-@dataclass(frozen=True)
-class StreamSummary:
-    frames_read: int
-    classified: int
-    dropped: int
-    fps: float
-    p50_latency_ms: float | None
-    p99_latency_ms: float | None
-    ended: str
-    """Why iteration stopped: "end of source", "max_frames", "closed" or "error: ..."."""
-
-
-class _Slot:
-    """Frames handed from the reader to the classifier: a bounded FIFO (video) or newest-only (live)."""
-
-    def __init__(self, live: bool, capacity: int) -> None:
-        self._items: deque = deque()
-        self._live = live
-        self._capacity = 1 if live else capacity
-        self._cond = threading.Condition()
-        self.done = False
-        self.dropped = 0
-
-    def put(self, item: Any, stop: threading.Event) -> None:
-        with self._cond:
-            if self._live:
-                self.dropped += len(self._items)
-                self._items.clear()
-            else:
-                while len(self._items) >= self._capacity and not stop.is_set():
-                    self._cond.wait(0.05)
-            self._items.append(item)
-            self._cond.notify_all()
-
-    def finish(self) -> None:
-        with self._cond:
-            self.done = True
-            self._cond.notify_all()
-
-    def take(self) -> Any | None:
-        with self._cond:
-            while not self._items and not self.done:
-                self._cond.wait(0.05)
-            if not self._items:
-                return None
-            item = self._items.popleft()
-            self._cond.notify_all()
-            return item
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._items)
+def _positive(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise OptionError(f"{name} must be a positive integer, got {value!r}")
 
 
 class Stream:
@@ -104,30 +40,39 @@ class Stream:
 
     def __init__(self, classifier: Any, source: Any, *, mode: str = "video", every: int = 1,
                  max_frames: int | None = None, smooth: int | None = None, events: bool = False,
-                 options: ClassifyOptions | None = None, queue_size: int = 8, open_timeout_s: float = 10.0) -> None:
-        from edgecls.runtime.errors import OptionError
-
+                 options: ClassifyOptions | None = None, color: str = "bgr", keep_frames: bool = False,
+                 reconnect: Reconnect | bool | None = None, queue_size: int = 8,
+                 open_timeout_s: float = 10.0) -> None:
         if mode not in MODES:
             raise OptionError(f"mode must be 'video' or 'live', got {mode!r}")
-        for name, value in (("every", every), ("max_frames", max_frames), ("smooth", smooth)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-                raise OptionError(f"{name} must be a positive integer, got {value!r}")
-        self._clf = classifier
-        self._options = options or ClassifyOptions()
-        self._every, self._max, self._events = every, max_frames, events
-        self._window: deque[np.ndarray] | None = deque(maxlen=smooth) if smooth else None
-        self._source: FrameSource = open_source(source, open_timeout_s=open_timeout_s)
-        self._slot = _Slot(mode == "live", queue_size)
+        for name, value in (("every", every), ("max_frames", max_frames), ("smooth", smooth),
+                            ("queue_size", queue_size)):
+            _positive(name, value)
+        if color not in ("bgr", "rgb"):
+            raise OptionError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        policy = Reconnect() if reconnect is True else (reconnect or None)
+        if policy is not None and not is_live_source(source):
+            raise OptionError(f"reconnect applies to cameras, URLs and GStreamer pipelines, not to {source!r}")
+        self._every, self._max = every, max_frames
+        self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
+                                       color=color, keep_frames=keep_frames)
         self._stop = threading.Event()
+        self._source: FrameSource | ReconnectingSource = (
+            ReconnectingSource(source, policy, self._stop, open_timeout_s=open_timeout_s) if policy
+            else open_source(source, open_timeout_s=open_timeout_s))
+        self._join_timeout = open_timeout_s + 5.0
+        self._slot = FrameSlot(mode == "live", queue_size)
         self._read = 0
-        self._latencies: list[float] = []
-        self._classified = 0
-        self._last_label: str | None = None
         self._ended = "closed"
         self._error: str | None = None
-        self._start = time.perf_counter()
+        self._closed = False
         self._thread = threading.Thread(target=self._reader, name="edgecls-stream-reader", daemon=True)
         self._thread.start()
+
+    @property
+    def source_fps(self) -> float | None:
+        """Frames per second the source declares (video files, most cameras), else None."""
+        return self._source.fps
 
     # -- reader thread -----------------------------------------------------------
     def _reader(self) -> None:
@@ -135,6 +80,7 @@ class Stream:
             while not self._stop.is_set():
                 item = self._source.read()
                 if item is None:
+                    self._error = getattr(self._source, "last_error", None)
                     break
                 frame, timestamp = item
                 index = self._read
@@ -152,35 +98,21 @@ class Stream:
 
     def __next__(self) -> FrameResult:
         while True:
-            if self._max is not None and self._classified >= self._max:
-                self._ended = "max_frames"
-                self.close()
+            if self._max is not None and self._frames.classified >= self._max:
+                self._end("max_frames")
                 raise StopIteration
             item = self._slot.take()
             if item is None:
-                self._ended = f"error: {self._error}" if self._error else "end of source"
-                self.close()
+                self._end(f"error: {self._error}" if self._error and not self._stop.is_set() else "end of source")
                 raise StopIteration
-            result = self._classify(*item)
-            if not self._events or self._is_event(result):
+            result = self._frames(*item)
+            if result is not None:
                 return result
 
-    def _classify(self, index: int, timestamp: float, read_at: float, frame: np.ndarray) -> FrameResult:
-        scores = self._clf.scores(frame)
-        if self._window is not None:
-            self._window.append(scores)
-            scores = np.mean(self._window, axis=0)
-        categories = self._clf.categorize(scores, self._options)
-        latency = (time.perf_counter() - read_at) * 1000.0
-        self._latencies.append(latency)
-        self._classified += 1
-        return FrameResult(index, timestamp, latency, categories)
-
-    def _is_event(self, result: FrameResult) -> bool:
-        label = result.top.label if result.top else None
-        changed = label != self._last_label
-        self._last_label = label
-        return changed
+    def _end(self, why: str) -> None:
+        if not self._closed:
+            self._ended = why
+        self.close()
 
     # -- state ----------------------------------------------------------------------
     @property
@@ -190,26 +122,28 @@ class Stream:
 
     @property
     def summary(self) -> StreamSummary:
-        elapsed = time.perf_counter() - self._start
-        lat = np.asarray(self._latencies) if self._latencies else None
-        return StreamSummary(
-            frames_read=self._read, classified=self._classified, dropped=self._slot.dropped,
-            fps=self._classified / elapsed if elapsed > 0 else 0.0,
-            p50_latency_ms=None if lat is None else float(np.percentile(lat, 50)),
-            p99_latency_ms=None if lat is None else float(np.percentile(lat, 99)),
-            ended=self._ended,
-        )
+        return self._frames.summary(frames_read=self._read, dropped=self._slot.dropped, ended=self._ended,
+                                    reconnects=getattr(self._source, "reconnects", 0))
 
     def close(self) -> None:
         """Stop reading, join the reader thread and release the source. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         self._slot.finish()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(self._join_timeout)  # reads are bounded by the source's timeouts
+            if self._thread.is_alive():  # never close a capture another thread is reading from
+                _log.warning("stream reader still blocked in %s after %.0f s; leaving it (daemon thread)",
+                             self._source.description, self._join_timeout)
+                return
         self._source.close()
 
     def __enter__(self) -> "Stream":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self._closed and exc_type is not None:
+            self._ended = "interrupted" if issubclass(exc_type, KeyboardInterrupt) else f"error: {exc_type.__name__}"
         self.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -91,3 +92,20 @@ def seed_export(tmp_path_factory, seed_h5, digits_folders):
     out = tmp_path_factory.mktemp("seed_export")
     report = export(seed_h5, out, quantize=["fp32", "fp16", "dynamic", "int8"], calibration=train, validation=val)
     return report
+
+
+@pytest.fixture(scope="session")
+def int8_model(seed_export):
+    return next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "int8"))
+
+
+@pytest.fixture(scope="session")
+def digit_video(tmp_path_factory, digits):
+    """An MJPG video of 40 held-out digits (64×64 frames) and their labels."""
+    images, labels = digits
+    path = tmp_path_factory.mktemp("video") / "digits.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 64))
+    for image in images[1400:1440]:
+        writer.write(cv2.resize(image[:, :, ::-1], (64, 64), interpolation=cv2.INTER_NEAREST))
+    writer.release()
+    return path, [str(label) for label in labels[1400:1440]]

@@ -11,23 +11,6 @@ from edgecls.runtime.errors import OptionError, SourceError
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-@pytest.fixture(scope="module")
-def int8_model(seed_export):
-    return next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "int8"))
-
-
-@pytest.fixture(scope="module")
-def digit_video(tmp_path_factory, digits):
-    """An MJPG video of 40 held-out digits (64×64 frames) and their labels."""
-    images, labels = digits
-    path = tmp_path_factory.mktemp("video") / "digits.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 64))
-    for image in images[1400:1440]:
-        writer.write(cv2.resize(image[:, :, ::-1], (64, 64), interpolation=cv2.INTER_NEAREST))
-    writer.release()
-    return path, [str(label) for label in labels[1400:1440]]
-
-
 def test_video_mode_classifies_every_frame_in_order(int8_model, digit_video):
     path, expected = digit_video
     threads_before = threading.active_count()
@@ -148,3 +131,79 @@ def test_stream_cli_json_lines_and_summary(capsys, int8_model, digit_video):
     assert summary["classified"] == 20 and summary["frames_read"] == 40 and summary["ended"] == "end of source"
     code = main(["stream", str(int8_model), "/nonexistent/clip.mp4"])
     assert code == 1 and "no such video file" in capsys.readouterr().err
+
+
+def test_keyboard_interrupt_in_the_loop_joins_the_reader(int8_model, digit_video):
+    path, _ = digit_video
+    threads_before = threading.active_count()
+    with Classifier.from_path(int8_model) as clf:
+        with pytest.raises(KeyboardInterrupt):
+            with clf.stream(path, keep_frames=True) as stream:
+                for result in stream:
+                    assert result.frame is not None and result.frame.shape == (64, 64, 3)
+                    if result.index == 2:
+                        raise KeyboardInterrupt
+        assert stream.summary.ended == "interrupted" and stream.summary.classified == 3
+    assert threading.active_count() == threads_before
+
+
+@pytest.fixture()
+def http_video(digit_video):
+    """The digits video served over HTTP by a server the test can stop (a network camera stand-in)."""
+    import functools
+    import http.server
+
+    path, labels = digit_video
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(path.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, f"http://127.0.0.1:{server.server_address[1]}/{path.name}", labels
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_reconnect_reopens_a_network_source_that_ends(int8_model, http_video):
+    from edgecls.runtime import Reconnect
+
+    server, url, labels = http_video
+    policy = Reconnect(attempts=2, initial_delay_s=0.05, max_delay_s=0.1)
+    threads_before = threading.active_count()
+    with Classifier.from_path(int8_model) as clf:
+        with clf.stream(url, reconnect=policy, max_frames=100) as stream:
+            results = list(stream)
+        summary = stream.summary
+        # the 40-frame clip, played again after each reconnection, until max_frames
+        assert (summary.classified, summary.reconnects, summary.ended) == (100, 2, "max_frames")
+        assert [r.top.label for r in results[40:80]] == [r.top.label for r in results[:40]]
+        assert [r.timestamp_ms for r in results] == sorted(r.timestamp_ms for r in results)
+        with pytest.raises(OptionError, match="reconnect applies to cameras"):
+            clf.stream([], reconnect=True)
+        with pytest.raises(OptionError, match="attempts must be a positive integer"):
+            Reconnect(attempts=0)
+    assert threading.active_count() == threads_before
+
+
+def test_reconnect_gives_up_after_its_attempts(int8_model, http_video):
+    from edgecls.runtime import Reconnect
+
+    server, url, _ = http_video
+    policy = Reconnect(attempts=3, initial_delay_s=0.05, max_delay_s=0.2)
+    threads_before = set(threading.enumerate())
+    with Classifier.from_path(int8_model) as clf:
+        with clf.stream(url, reconnect=policy, open_timeout_s=2) as stream:
+            results = []
+            for result in stream:
+                results.append(result)
+                if len(results) == 1:
+                    server.shutdown()  # the camera goes away mid-stream
+                    server.server_close()
+        summary = stream.summary
+    assert len(results) >= 1 and summary.reconnects == 0
+    assert summary.ended.startswith("error:") and "cannot open source" in summary.ended
+    assert set(threading.enumerate()) <= threads_before  # the reader is gone (and so is the server)

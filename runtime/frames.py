@@ -1,0 +1,109 @@
+"""Per-frame results of streams and live sessions, and the classifier step they share."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgecls.runtime.options import ClassifyOptions
+from edgecls.runtime.results import Category
+
+__all__ = ["FrameResult", "StreamSummary", "FrameClassifier"]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The classification of one frame."""
+
+    index: int
+    """Position of the frame in the source (0-based, counting every frame read or pushed)."""
+    timestamp_ms: float
+    """Capture timestamp: the file's position for video files, time since start for live sources,
+    the caller's value for :meth:`LiveSession.classify_async`."""
+    latency_ms: float
+    """From the moment the frame was read (or pushed) to the result."""
+    categories: tuple[Category, ...]
+    frame: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The frame itself (BGR or as given) when the stream keeps frames, else None."""
+
+    @property
+    def top(self) -> Category | None:
+        return self.categories[0] if self.categories else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (no frame): frame, timestamp_ms, latency_ms, categories."""
+        return {"frame": self.index, "timestamp_ms": round(self.timestamp_ms, 3),
+                "latency_ms": round(self.latency_ms, 3), "categories": [asdict(c) for c in self.categories]}
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    frames_read: int
+    classified: int
+    dropped: int
+    fps: float
+    """Classified frames per second of wall time since the stream started."""
+    p50_latency_ms: float | None
+    p99_latency_ms: float | None
+    ended: str
+    """Why it stopped: "end of source", "max_frames", "closed", "interrupted" or "error: ..."."""
+    reconnects: int = 0
+
+
+class FrameClassifier:
+    """Classifies frames one at a time: optional score smoothing, latency bookkeeping, events filter.
+
+    Not thread-safe: one stream or live session drives it from one thread.
+    """
+
+    def __init__(self, classifier: Any, options: ClassifyOptions, *, smooth: int | None = None,
+                 events: bool = False, color: str = "bgr", keep_frames: bool = False) -> None:
+        self._clf = classifier
+        self._options = options
+        self._window: deque[np.ndarray] | None = deque(maxlen=smooth) if smooth else None
+        self._events = events
+        self._color = color
+        self._keep = keep_frames
+        self._last_label: str | None = None
+        self._latencies: list[float] = []
+        self._start = time.perf_counter()
+
+    @property
+    def classified(self) -> int:
+        return len(self._latencies)
+
+    def __call__(self, index: int, timestamp_ms: float, read_at: float, frame: np.ndarray) -> FrameResult | None:
+        """Classify ``frame``; None when ``events`` is on and the top label did not change.
+
+        Raises:
+            ImageError: the frame is not a usable image.
+        """
+        scores = self._clf.scores(frame, color=self._color)
+        if self._window is not None:
+            self._window.append(scores)
+            scores = np.mean(self._window, axis=0)
+        categories = self._clf.categorize(scores, self._options)
+        latency = (time.perf_counter() - read_at) * 1000.0
+        self._latencies.append(latency)
+        result = FrameResult(index, timestamp_ms, latency, categories, frame if self._keep else None)
+        if self._events:
+            label = result.top.label if result.top else None  # None: below the score threshold
+            changed, self._last_label = label != self._last_label, label
+            if not changed:
+                return None
+        return result
+
+    def summary(self, *, frames_read: int, dropped: int, ended: str, reconnects: int = 0) -> StreamSummary:
+        elapsed = time.perf_counter() - self._start
+        lat = np.asarray(self._latencies) if self._latencies else None
+        return StreamSummary(
+            frames_read=frames_read, classified=self.classified, dropped=dropped,
+            fps=self.classified / elapsed if elapsed > 0 else 0.0,
+            p50_latency_ms=None if lat is None else float(np.percentile(lat, 50)),
+            p99_latency_ms=None if lat is None else float(np.percentile(lat, 99)),
+            ended=ended, reconnects=reconnects,
+        )
