@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args or "--verbose" in args
     try:
-        cli.main(args=args, prog_name="edgecls", standalone_mode=False)
+        # without standalone mode click returns ctx.exit()'s code instead of raising Exit
+        code = cli.main(args=args, prog_name="edgecls", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
@@ -74,4 +75,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         click.echo(f"error: {exc}", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -12,9 +13,32 @@ from edgecls.commands.common import load_classifier, quiet
 EPILOG = """\b
 Examples:
   edgecls stream model_int8.tflite clip.mp4 --json
-  edgecls stream model_int8.tflite 0 --live --smooth 5 --events
-  edgecls stream model_int8.tflite rtsp://camera.local/stream --live --max-frames 300
+  edgecls stream model_int8.tflite clip.mp4 --out annotated.mp4
+  edgecls stream model_int8.tflite 0 --live --smooth 5 --events --show
+  edgecls stream model_int8.tflite rtsp://camera.local/stream --live --reconnect \\
+      --mqtt localhost:1883/edgecls/front-door
+\b
+Ctrl-C stops cleanly: the summary is printed, --out is finished, MQTT is flushed (exit 130).
 """
+
+
+def _open_sinks(stack: contextlib.ExitStack, *, out: Path | None, fps: float, force: bool, show: bool,
+                mqtt: str | None, reconnect: bool, title: str) -> list:
+    """Open the requested sinks; each is closed (finished, flushed) when ``stack`` unwinds."""
+    sinks = []
+    if mqtt:
+        from edgecls.sinks.mqtt import MqttSink
+
+        sinks.append(stack.enter_context(contextlib.closing(MqttSink(mqtt, reconnect=reconnect))))
+    if out:
+        from edgecls.sinks.video import VideoFileSink
+
+        sinks.append(stack.enter_context(contextlib.closing(VideoFileSink(out, fps, overwrite=force))))
+    if show:
+        from edgecls.sinks.window import WindowSink
+
+        sinks.append(stack.enter_context(contextlib.closing(WindowSink(f"edgecls: {title}"))))
+    return sinks
 
 
 @click.command(epilog=EPILOG)
@@ -24,30 +48,60 @@ Examples:
 @click.option("--every", default=1, show_default=True, type=click.IntRange(min=1), help="Classify every N-th frame.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N classified frames.")
 @click.option("--smooth", type=click.IntRange(min=1), help="Average scores over the last K frames.")
-@click.option("--events", is_flag=True, help="Only print frames whose top label changed.")
+@click.option("--events", is_flag=True, help="Only report frames whose top label changed.")
 @click.option("--top-k", default=1, show_default=True, type=click.IntRange(min=1), help="Categories per frame.")
 @click.option("--threads", type=click.IntRange(min=1), help="Engine threads (default: all cores).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines per frame, then a summary object.")
-def stream(model, source, live, every, max_frames, smooth, events, top_k, threads, as_json) -> None:
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the frames with the top label drawn on them (.mp4, .avi or .mkv).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--show", is_flag=True, help="Show annotated frames in a window (needs a GUI OpenCV); q or Esc stops.")
+@click.option("--mqtt", metavar="HOST[:PORT]/TOPIC", help="Publish each result as JSON to an MQTT broker (extra: mqtt).")
+@click.option("--reconnect", is_flag=True,
+              help="Reopen a camera/URL/pipeline that breaks and buffer MQTT results while the broker is away.")
+def stream(model, source, live, every, max_frames, smooth, events, top_k, threads, as_json, out, force, show,
+           mqtt, reconnect) -> None:
     """Classify SOURCE (camera index, video file, URL, GStreamer pipeline or image folder) with MODEL."""
     from dataclasses import asdict
 
+    from edgecls.runtime.sources import is_live_source
+
     src = int(source) if source.isdigit() else source
-    with load_classifier(model, num_threads=threads) as clf:
-        with clf.stream(src, mode="live" if live else "video", every=every, max_frames=max_frames,
-                        smooth=smooth, events=events, max_results=top_k) as frames:
+    with contextlib.ExitStack() as stack:
+        clf = stack.enter_context(load_classifier(model, num_threads=threads))
+        frames = stack.enter_context(clf.stream(
+            src, mode="live" if live else "video", every=every, max_frames=max_frames, smooth=smooth,
+            events=events, max_results=top_k, keep_frames=bool(out or show),
+            reconnect=reconnect and is_live_source(src)))
+        fps = (frames.source_fps or 30.0) / every
+        sinks = _open_sinks(stack, out=out, fps=fps, force=force, show=show, mqtt=mqtt, reconnect=reconnect,
+                            title=source)
+        interrupted = False
+        try:
             for result in frames:
-                if as_json:
-                    click.echo(json.dumps({"frame": result.index, "timestamp_ms": round(result.timestamp_ms, 3),
-                                           "latency_ms": round(result.latency_ms, 3),
-                                           "categories": [asdict(c) for c in result.categories]}))
-                else:
-                    cats = "  ".join(f"{c.label}={c.score:.3f}" for c in result.categories)
-                    click.echo(f"frame {result.index:6d}  {result.timestamp_ms:9.1f} ms  {cats}")
-        summary = frames.summary
+                _print(result, as_json)
+                if not all([sink.send(result) for sink in sinks]):
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            frames.__exit__(KeyboardInterrupt, None, None)
+    summary = frames.summary
     if as_json:
         click.echo(json.dumps({"summary": asdict(summary)}))
     elif not quiet():
         click.echo(f"read {summary.frames_read}, classified {summary.classified}, dropped {summary.dropped}, "
                    f"{summary.fps:.1f} FPS, latency p50 {summary.p50_latency_ms or 0:.2f} ms "
-                   f"p99 {summary.p99_latency_ms or 0:.2f} ms ({summary.ended})")
+                   f"p99 {summary.p99_latency_ms or 0:.2f} ms ({summary.ended})"
+                   + (f", {summary.reconnects} reconnects" if summary.reconnects else ""))
+    if out and not quiet() and not as_json:
+        click.echo(f"wrote {out}" if out.exists() else f"{out}: no frames, nothing written")
+    if interrupted:
+        raise click.exceptions.Exit(130)
+
+
+def _print(result, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    else:
+        cats = "  ".join(f"{c.label}={c.score:.3f}" for c in result.categories)
+        click.echo(f"frame {result.index:6d}  {result.timestamp_ms:9.1f} ms  {cats}")
