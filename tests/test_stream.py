@@ -46,15 +46,19 @@ def test_live_mode_drops_stale_frames_and_keeps_one_pending(int8_model, digits):
 
     threads_before = threading.active_count()
     with Classifier.from_path(int8_model) as clf, clf.stream(fast_camera(), mode="live") as stream:
-        indices, pending = [], []
+        indices, pending, newest_when_done = [], [], []
         for result in stream:
             indices.append(result.index)
             pending.append(stream.pending)
+            newest_when_done.append(len(produced) - 1)  # the newest frame read when this result came out
         summary = stream.summary
     assert summary.frames_read == 2000
     assert summary.dropped > 0 and summary.classified + summary.dropped == summary.frames_read
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     assert max(pending) <= 1  # no queue growth: only the newest frame waits
+    # Freshness: each frame classified is the newest one read when the classifier became free (the
+    # one being handed over may still be in flight), so no result is older than one classification.
+    assert all(nxt >= newest - 1 for nxt, newest in zip(indices[1:], newest_when_done[:-1]))
     assert threading.active_count() == threads_before
 
 
