@@ -95,7 +95,7 @@ def test_package_imports_lazily():
     assert out["with_export"] == ["edgecls.converters"]  # TensorFlow only once a conversion runs
 
 
-CONVERTER_STACK = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "sympy")
+CONVERTER_STACK = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "sympy", "rich")
 
 
 @pytest.mark.parametrize(
@@ -113,6 +113,11 @@ def test_cli_runtime_commands_with_one_engine_and_no_tensorflow(seed_export, dig
         ["info", str(model), "--json"],
         ["eval", str(model), str(val), "--json"],
         ["bench", str(model), "--runs", "5", "--warmup", "1", "--json"],
+        # the text forms too: tables without rich (it comes with the converters' extra)
+        ["predict", str(model), str(image)],
+        ["info", str(model)],
+        ["eval", str(model), str(val)],
+        ["bench", str(model), "--runs", "5", "--warmup", "1", "--no-cold-start"],
     ]
     out = run_python(f"""
         import contextlib, io, json, sys
@@ -128,9 +133,14 @@ def test_cli_runtime_commands_with_one_engine_and_no_tensorflow(seed_export, dig
     """, blocked=CONVERTER_STACK + blocked_engine)
     assert out["leaked"] == []
     codes = [r["code"] for r in out["results"]]
-    assert codes == [0, 0, 0, 0], out["results"]
-    predict, info, evaluation, bench = (r["out"] for r in out["results"])
+    assert codes == [0] * 8, out["results"]
+    predict, info, evaluation, bench, *text = (r["out"] for r in out["results"])
     assert json.loads(predict)["categories"][0]["label"] == "4"
     assert json.loads(info)["card"]["provenance"]["format"] == fmt
     assert json.loads(evaluation)[0]["top1"] > 0.9
     assert json.loads(bench)["results"][0]["stages"]["end_to_end"]["count"] == 5
+    text_predict, text_info, text_eval, text_bench = text
+    assert ": 4=" in text_predict, text_predict
+    assert "card: embedded" in text_info
+    assert "top-1" in text_eval and "confusion matrix" in text_eval and "precision" in text_eval
+    assert "p50 ms" in text_bench and model.name in text_bench

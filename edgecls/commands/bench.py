@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import console, csv_list, quiet, verbose
+from edgecls.commands.common import console, csv_list, make_table, quiet, verbose
 
 EPILOG = """\b
 Examples:
@@ -75,9 +75,7 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
     if as_json:
         click.echo(json.dumps({"results": [r.to_dict() for r in results], "table": rows}, indent=2))
         return
-    from rich.table import Table
-
-    table = Table(title=f"edgecls bench: {results[0].input}, {runs} runs", title_justify="left")
+    table = make_table(f"edgecls bench: {results[0].input}, {runs} runs")
     columns = ["model", "threads", "size MB", "accuracy", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms", "FPS",
                f"FPS x{batch}", "speed-up", "cold s", "RSS MB"]
     if data is None:

@@ -72,13 +72,18 @@ def verbose() -> bool:
 
 
 def console(stderr: bool = False, stream=None):
-    """A rich Console: colour only on a terminal without NO_COLOR; wide enough for tables when piped."""
+    """A rich Console: colour only on a terminal without NO_COLOR; wide enough for tables when piped.
+    Plain text where rich is not installed (runtime-only environments)."""
     import os
     import sys
 
-    from rich.console import Console
-
     stream = stream or (sys.stderr if stderr else sys.stdout)
+    try:
+        from rich.console import Console
+    except ImportError:
+        from edgecls.commands.plain import PlainConsole
+
+        return PlainConsole(stream)
     tty = stream.isatty() and not os.environ.get("NO_COLOR")
     return Console(file=stream, no_color=not tty, highlight=False, width=None if stream.isatty() else 140)
 
@@ -90,3 +95,12 @@ def load_classifier(model, **kwargs):
 
     with captured_output(verbose()):
         return Classifier.from_path(model, **kwargs)
+
+
+def make_table(title: str):
+    """A ``rich.table.Table``, or a :class:`~edgecls.commands.plain.PlainTable` without rich."""
+    try:
+        from rich.table import Table
+    except ImportError:
+        from edgecls.commands.plain import PlainTable as Table
+    return Table(title=title, title_justify="left")

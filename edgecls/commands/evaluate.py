@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import console, load_classifier
+from edgecls.commands.common import console, load_classifier, make_table
 
 EPILOG = """\b
 Examples:
@@ -36,10 +36,8 @@ def evaluate_command(paths, backend, threads, show_errors, as_json) -> None:
     if as_json:
         click.echo(json.dumps([r.to_dict(with_errors=show_errors) for r in results], indent=2))
         return
-    from rich.table import Table
-
     out = console()
-    table = Table(title=f"edgecls eval on {data_dir} ({results[0].images} images)", title_justify="left")
+    table = make_table(f"edgecls eval on {data_dir} ({results[0].images} images)")
     for column in ("model", "top-1", "top-5", "images/s", "errors"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for r in results:
@@ -47,13 +45,13 @@ def evaluate_command(paths, backend, threads, show_errors, as_json) -> None:
     out.print(table)
     if len(results) == 1:
         r = results[0]
-        per_class = Table(title="per class", title_justify="left")
+        per_class = make_table("per class")
         for column in ("label", "precision", "recall", "support"):
             per_class.add_column(column, justify="left" if column == "label" else "right")
         for label, p, rec, s in zip(r.labels, r.precision, r.recall, r.support):
             per_class.add_row(label, f"{p:.3f}", f"{rec:.3f}", str(s))
         out.print(per_class)
-        matrix = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+        matrix = make_table("confusion matrix (rows: true, columns: predicted)")
         matrix.add_column("")
         for label in r.labels:
             matrix.add_column(label, justify="right")
