@@ -7,14 +7,10 @@ points elsewhere. Outside CI a missing environment skips the test; in CI it fail
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ROOT / ".cache" / "mediapipe-venv" / "bin" / "python"
+from side_envs import venv_python
 
 CLASSIFY = """
 import json, sys
@@ -32,12 +28,7 @@ print(json.dumps(out))
 
 
 def mediapipe_python() -> Path:
-    path = Path(os.environ.get("EDGECLS_MEDIAPIPE_PYTHON", DEFAULT))
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"MediaPipe environment missing at {path}; .ci/run should have created it")
-        pytest.skip(f"no MediaPipe environment at {path} (bash .ci/run creates it)")
-    return path
+    return venv_python("mediapipe-venv", "tests/setup_mediapipe.sh", "EDGECLS_MEDIAPIPE_PYTHON")
 
 
 def mediapipe_classify(image: Path, models: list[Path]) -> dict[str, list]:
