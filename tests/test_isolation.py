@@ -144,3 +144,23 @@ def test_cli_runtime_commands_with_one_engine_and_no_tensorflow(seed_export, dig
     assert "card: embedded" in text_info
     assert "top-1" in text_eval and "confusion matrix" in text_eval and "precision" in text_eval
     assert "p50 ms" in text_bench and model.name in text_bench
+
+
+def test_tensorflow_lite_is_the_last_fallback(seed_exports):
+    """Without ai-edge-litert and tflite-runtime, TensorFlow's own interpreter runs the file alike."""
+    _, paths, _ = seed_exports
+    path = str(paths["tflite_int8"])
+    code = f"""
+        import json
+        import numpy as np
+        from edgecls.runtime import Classifier
+        frames = [np.random.default_rng(i).integers(0, 256, (48, 40, 3), dtype=np.uint8) for i in range(5)]
+        with Classifier.from_path({path!r}) as clf:
+            print(json.dumps({{"engine": clf.backend.name, "scores": [clf.scores(f).tolist() for f in frames]}}))
+    """
+    fallback = run_python(code, blocked=("ai_edge_litert", "tflite_runtime"))
+    litert = run_python(code)
+    assert (fallback["engine"], litert["engine"]) == ("tensorflow", "litert")
+    import numpy as np
+
+    assert np.abs(np.array(fallback["scores"]) - np.array(litert["scores"])).max() <= 1 / 256 + 1e-6

@@ -24,7 +24,8 @@ from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["open_litert", "LiteRTBackend", "LiteRTGpuBackend", "read_appended_card", "metadata_names"]
 
-_INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
+# tensorflow.lite itself is a lazy alias whose module has no Interpreter attribute: name the real module.
+_INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.python.interpreter")
 _INSTALL_HINT = "pip install 'edgecls[tflite]' (installs ai-edge-litert)"
 
 
