@@ -24,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MB = 2**20
+ALIASES = {"cv2": "opencv-python-headless", "google": "protobuf"}  # import names -> distributions
 
 CLASSIFY = """
 import json, sys
@@ -68,8 +69,30 @@ def sizes(site: Path) -> tuple[float, dict[str, float]]:
     for entry in site.iterdir():
         files = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()]
         name = entry.name.split("-")[0].removesuffix(".libs").removesuffix(".py").lower().replace("_", "-")
+        name = ALIASES.get(name, name)
         per[name] = per.get(name, 0.0) + sum(p.stat().st_size for p in files) / MB
     return sum(per.values()), dict(sorted(per.items(), key=lambda kv: -kv[1]))
+
+
+def arm64_sizes(extra: str, work: Path) -> tuple[float, dict[str, float]]:
+    """Installed size of ``.[extra]``'s dependencies as aarch64 wheels for Python 3.11 (Raspberry Pi OS
+    Bookworm 64-bit): downloaded and unpacked as pip would install them, plus edgecls itself."""
+    import tomllib
+    import zipfile
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + project["optional-dependencies"][extra]
+    platforms = [arg for v in (17, 24, 27, 28, 31, 34, 35, 36) for arg in ("--platform", f"manylinux_2_{v}_aarch64")]
+    wheels, site = work / f"arm64-{extra}-wheels", work / f"arm64-{extra}-site"
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
+                    "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none", *platforms,
+                    "--platform", "manylinux2014_aarch64", "--platform", "any", "-d", str(wheels), *requirements],
+                   check=True, stderr=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels),
+                    str(ROOT)], check=True, stdout=subprocess.DEVNULL)
+    for wheel in wheels.glob("*.whl"):
+        zipfile.ZipFile(wheel).extractall(site)
+    return sizes(site)
 
 
 def run_json(python: Path, code: str, *args: str) -> dict:
@@ -87,7 +110,8 @@ def render(result: dict) -> str:
     for env in result["environments"]:
         parts = ", ".join(f"{k} {v:.0f}" for k, v in list(env["packages"].items())[:4])
         rss = "; ".join(f"{m} {v['peak_rss_mb']:.0f}" for m, v in env.get("rss", {}).items()) or "-"
-        lines.append(f"| `pip install \"edgecls[{env['extra']}]\"` | {env['mb']:.0f} | {parts} | {rss} |")
+        where = " on aarch64 (Raspberry Pi OS 64-bit), unpacked wheels" if env.get("platform") == "aarch64" else ""
+        lines.append(f"| `pip install \"edgecls[{env['extra']}]\"`{where} | {env['mb']:.0f} | {parts} | {rss} |")
     lines += ["", f"Target: runtime-only under 150 MiB installed. TensorFlow process loading the Keras model and "
               f"predicting: peak RSS {result['tensorflow_rss_mb']:.0f} MiB."]
     return "\n".join(lines) + "\n"
@@ -118,6 +142,9 @@ def main() -> None:
                 env["rss"] = {m: run_json(venv / "bin" / "python", CLASSIFY, str(p)) for m, p in models.items()}
                 tf_rss = run_json(venv / "bin" / "python", KERAS, str(work / "demo" / "model.h5"))["peak_rss_mb"]
             environments.append(env)
+        for extra in ("tflite", "onnx"):
+            total, per = arm64_sizes(extra, work)
+            environments.append({"extra": extra, "platform": "aarch64", "mb": total, "packages": per})
     stamp = dt.date.today().isoformat()
     result = {"date": stamp, "machine": platform.machine(), "python": platform.python_version(),
               "environments": environments, "tensorflow_rss_mb": tf_rss}
