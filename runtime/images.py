@@ -3,6 +3,9 @@
 Accepted: an OpenCV-style ``ndarray`` (H×W gray, H×W×1, H×W×3 BGR or RGB,
 H×W×4 BGRA or RGBA; uint8, or uint16 scaled to 8 bits), a file path, or encoded
 bytes (anything OpenCV decodes). Files are decoded with EXIF orientation honoured.
+Before decoding, PNG, JPEG, GIF, BMP and WebP headers are checked: an image over
+``MAX_IMAGE_PIXELS`` (100 megapixels) is refused without being allocated, and a
+JPEG without its end-of-image marker is refused as truncated.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import cv2
 import numpy as np
 
 from edgecls.runtime.errors import ImageError, OptionError
+from edgecls.runtime.imageheader import MAX_IMAGE_PIXELS, header_size, jpeg_is_complete
 
 __all__ = ["ImageInput", "Pixels", "to_pixels"]
 
@@ -60,6 +64,13 @@ def _decode(data: bytes | bytearray | memoryview, source: str) -> np.ndarray:
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size == 0:
         raise ImageError(f"{source}: file is empty")
+    raw = buffer.tobytes() if not isinstance(data, bytes) else data
+    size = header_size(raw)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ImageError(f"{source}: declares a {size[0]}×{size[1]} image, over the limit of "
+                         f"{MAX_IMAGE_PIXELS:,} pixels (a decompression bomb or a mistake); not decoded")
+    if raw.startswith(b"\xff\xd8") and not jpeg_is_complete(raw):
+        raise ImageError(f"{source}: truncated JPEG (no end-of-image marker after the last scan)")
     try:
         decoded = cv2.imdecode(buffer, _DECODE_FLAGS)
     except cv2.error as exc:
@@ -89,8 +100,8 @@ def to_pixels(image: ImageInput, *, color: str = "bgr") -> Pixels:
             ``"rgb"``. Decoded files are always BGR.
 
     Raises:
-        ImageError: missing or unreadable file, undecodable data, empty image,
-            unsupported shape or dtype, or ``None``.
+        ImageError: missing or unreadable file, undecodable or truncated data, an image
+            over 100 megapixels, empty image, unsupported shape or dtype, or ``None``.
         OptionError: ``color`` is not ``"bgr"`` or ``"rgb"``.
     """
     if color not in ("bgr", "rgb"):
