@@ -102,3 +102,61 @@ def test_gpu_requests(color_model, seed_exports):
             with gpu:
                 assert gpu.backend.device == "gpu"
                 assert np.abs(gpu.scores(image) - expected).max() < 1e-2
+
+
+@pytest.mark.parametrize("name", ["tflite_int8", "tflite_fp32", "onnx_fp32"])
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.95])
+def test_truncated_model_files(tmp_path, seed_exports, name, fraction):
+    _, paths, _ = seed_exports
+    data = paths[name].read_bytes()
+    path = _file(tmp_path / paths[name].name, data[: int(len(data) * fraction)])
+    with pytest.raises(ModelLoadError, match="cannot load") as info:
+        Classifier.from_path(path)
+    assert str(path) in str(info.value)
+
+
+def _external_data_model(folder, location: str):
+    """A one-MatMul ONNX model whose weight lives in an external file named ``location``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((3, 2), np.float32), "W")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "24")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [weight])
+    path = folder / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize("location", ["../secret.bin", "/etc/passwd", "sub/../../secret.bin"])
+def test_external_data_outside_the_folder_is_refused(tmp_path, location):
+    from edgecls.runtime.backends.onnx_external import check_external_data
+
+    (tmp_path / "secret.bin").write_bytes(np.full(6, 7, np.float32).tobytes())
+    folder = tmp_path / "model"
+    folder.mkdir()
+    path = _external_data_model(folder, location)
+    with pytest.raises(ModelLoadError, match="points outside the model's folder") as info:
+        check_external_data(path)
+    assert location in str(info.value) and str(path) in str(info.value)
+    with pytest.raises(ModelLoadError, match="points outside the model's folder"):
+        Classifier.from_path(path)
+
+
+def test_external_data_next_to_the_model_is_read(tmp_path):
+    from edgecls.runtime.backends.onnx_external import check_external_data, external_locations
+
+    (tmp_path / "weights.bin").write_bytes(np.full(6, 7, np.float32).tobytes())
+    path = _external_data_model(tmp_path, "weights.bin")
+    assert external_locations(path.read_bytes()) == ["weights.bin"]
+    check_external_data(path)  # no error: the weights sit next to the model
+    import onnxruntime as ort
+
+    out = ort.InferenceSession(str(path)).run(None, {"x": np.ones((1, 3), np.float32)})[0]
+    assert out.tolist() == [[21.0, 21.0]]

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgecls.runtime.backends.base import BackendConfig
 from edgecls.runtime.card import CARD_METADATA_KEY
+from edgecls.runtime.backends.onnx_external import check_external_data
 from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, first_line
 from edgecls.runtime.tensors import TensorInfo
 
@@ -80,6 +81,7 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        check_external_data(path)
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:
