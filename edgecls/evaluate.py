@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgecls.runtime.datasets import ImageFolder
-from edgecls.runtime.errors import DatasetError
+from edgecls.runtime.errors import DatasetError, ImageError
 
 __all__ = ["EvalResult", "evaluate"]
 
@@ -31,6 +31,8 @@ class EvalResult:
     confusion: list[list[int]]
     images_per_s: float
     errors: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+    """Images skipped because they could not be read: ``{"image", "error"}``."""
 
     def to_dict(self, with_errors: bool = True) -> dict[str, Any]:
         data = dict(vars(self))
@@ -58,20 +60,51 @@ def _targets(folder: ImageFolder, labels: tuple[str, ...]) -> np.ndarray:
     return np.array([index[folder.classes[t]] for t in folder.targets], dtype=np.int64)
 
 
-def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32) -> EvalResult:
+def _score_all(classifier: Any, files: list[Path], batch_size: int, strict: bool
+               ) -> tuple[np.ndarray, list[int], list[dict[str, str]]]:
+    """Scores of the readable files, their indices, and the unreadable ones (a batch with a bad
+    image is retried image by image, so one bad file costs only itself)."""
+    rows, kept, unreadable = [], [], []
+    for start in range(0, len(files), batch_size):
+        chunk = list(range(start, min(start + batch_size, len(files))))
+        try:
+            rows.append(classifier.scores_batch([files[i] for i in chunk]))
+            kept.extend(chunk)
+            continue
+        except ImageError:
+            if strict:
+                raise
+        for i in chunk:
+            try:
+                rows.append(classifier.scores_batch([files[i]]))
+                kept.append(i)
+            except ImageError as exc:
+                unreadable.append({"image": str(files[i]), "error": str(exc)})
+    scores = np.concatenate(rows) if rows else np.zeros((0, len(classifier.labels)), np.float32)
+    return scores, kept, unreadable
+
+
+def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32, strict: bool = False) -> EvalResult:
     """Classify every image of ``data_dir`` with ``classifier`` (an ``edgecls.runtime.Classifier``).
 
+    Unreadable images are skipped and listed in ``unreadable`` (``strict=True``: the first one raises).
+
     Raises:
-        DatasetError: missing or empty folder, no class sub-folders, class names not among the labels.
-        ImageError: an image cannot be read.
+        DatasetError: missing or empty folder, no class sub-folders, class names not among the labels,
+            or no readable image at all.
+        ImageError: with ``strict``, the first image that cannot be read.
     """
     folder = ImageFolder.scan(data_dir)
     labels = classifier.labels
     targets = _targets(folder, labels)
     start = time.perf_counter()
-    scores = np.concatenate([classifier.scores_batch(folder.files[i : i + batch_size])
-                             for i in range(0, len(folder.files), batch_size)])
+    scores, kept, unreadable = _score_all(classifier, list(folder.files), batch_size, strict)
     elapsed = time.perf_counter() - start
+    if not kept:
+        raise DatasetError(f"{folder.root}: none of its {len(folder.files)} images could be read "
+                           f"(first: {unreadable[0]['error']})")
+    files = [folder.files[i] for i in kept]
+    targets = targets[kept]
     predicted = scores.argmax(1)
     k = min(5, scores.shape[1])
     top5 = (np.argsort(-scores, axis=1)[:, :k] == targets[:, None]).any(axis=1)
@@ -83,7 +116,7 @@ def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32) -> 
         precision = np.nan_to_num(tp / confusion.sum(axis=0))
         recall = np.nan_to_num(tp / confusion.sum(axis=1))
     errors = [
-        {"image": str(folder.files[i]), "label": labels[targets[i]], "predicted": labels[predicted[i]],
+        {"image": str(files[i]), "label": labels[targets[i]], "predicted": labels[predicted[i]],
          "score": float(scores[i, predicted[i]])}
         for i in np.flatnonzero(predicted != targets)
     ]
@@ -92,5 +125,5 @@ def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32) -> 
         top1=float((predicted == targets).mean()), top5=float(top5.mean()),
         precision=precision.round(4).tolist(), recall=recall.round(4).tolist(),
         support=confusion.sum(axis=1).tolist(), confusion=confusion.tolist(),
-        images_per_s=len(targets) / elapsed, errors=errors,
+        images_per_s=len(targets) / elapsed, errors=errors, unreadable=unreadable,
     )

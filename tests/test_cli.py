@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -152,3 +153,55 @@ def test_every_command_has_help_with_examples(capsys):
     for name in cli.commands:
         code, out, _ = run(capsys, name, "--help")
         assert code == 0 and "Example" in out, name
+
+
+@pytest.fixture()
+def folder_with_bad_images(tmp_path, digits_folders):
+    """Six readable digits in class folders 3 and 4, plus an empty file and a truncated JPEG."""
+    import shutil
+
+    import cv2
+
+    _, val = digits_folders
+    for label in ("3", "4"):
+        (tmp_path / label).mkdir()
+        for image in sorted((val / label).glob("*.png"))[:3]:
+            shutil.copy(image, tmp_path / label / image.name)
+    (tmp_path / "3" / "empty.png").write_bytes(b"")
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(next((val / "4").glob("*.png")))))[1].tobytes()
+    (tmp_path / "4" / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    return tmp_path
+
+
+def test_predict_reports_bad_images_and_goes_on(capsys, int8_model, folder_with_bad_images):
+    import json
+
+    from edgecls.cli import main
+
+    code = main(["predict", str(int8_model), str(folder_with_bad_images), "--json"])
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.strip().splitlines()]
+    assert code == 1
+    assert sum("categories" in line for line in lines) == 6
+    assert sorted(Path(line["image"]).name for line in lines if "error" in line) == ["cut.jpg", "empty.png"]
+    assert "file is empty" in captured.err and "truncated JPEG" in captured.err
+    assert "2 of 8 images could not be read" in captured.err
+
+    code = main(["predict", str(int8_model), str(folder_with_bad_images), "--strict"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.err.count("error:") == 1 and len(captured.out.strip().splitlines()) == 3
+
+
+def test_eval_skips_bad_images_and_lists_them(capsys, int8_model, folder_with_bad_images):
+    import json
+
+    from edgecls.cli import main
+
+    code = main(["eval", str(int8_model), str(folder_with_bad_images), "--json"])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)[0]
+    assert code == 0 and result["images"] == 6 and result["top1"] >= 5 / 6
+    assert sorted(Path(u["image"]).name for u in result["unreadable"]) == ["cut.jpg", "empty.png"]
+    assert captured.err.count("skipped:") == 2
+    assert main(["eval", str(int8_model), str(folder_with_bad_images), "--strict"]) == 1
+    assert "error:" in capsys.readouterr().err

@@ -22,8 +22,9 @@ Examples:
 @click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="Engine threads (default: all cores).")
 @click.option("--errors", "show_errors", is_flag=True, help="List the misclassified files.")
+@click.option("--strict", is_flag=True, help="Stop at the first unreadable image (default: skip and list them).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def evaluate_command(paths, backend, threads, show_errors, as_json) -> None:
+def evaluate_command(paths, backend, threads, show_errors, strict, as_json) -> None:
     """Evaluate MODEL... on DATA_DIR (one sub-folder per class, named like the labels)."""
     from edgecls.evaluate import evaluate
     if len(paths) < 2:
@@ -32,7 +33,9 @@ def evaluate_command(paths, backend, threads, show_errors, as_json) -> None:
     results = []
     for model in models:
         with load_classifier(model, backend=backend, num_threads=threads) as clf:
-            results.append(evaluate(clf, data_dir))
+            results.append(evaluate(clf, data_dir, strict=strict))
+    for bad in results[0].unreadable:
+        click.echo(f"skipped: {bad['error']}", err=True)
     if as_json:
         click.echo(json.dumps([r.to_dict(with_errors=show_errors) for r in results], indent=2))
         return

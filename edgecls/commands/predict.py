@@ -18,20 +18,41 @@ from edgecls.commands.common import image_paths, load_classifier
 @click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
 @click.option("--threads", default=None, type=int, help="Engine threads (default: all cores).")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu", "auto"]))
+@click.option("--strict", is_flag=True, help="Stop at the first unreadable image (default: report it, go on).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
 def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, backend: str,
-            threads: int | None, device: str, as_json: bool) -> None:
+            threads: int | None, device: str, strict: bool, as_json: bool) -> None:
     """Classify images (files or folders of images).
+
+    An image that cannot be read is reported (stderr, and a JSON object with "error" in
+    --json mode) and the rest are classified; the exit code is then 1. --strict stops at it.
 
     \b
     Example:
       edgecls predict model_int8.tflite photo.jpg frames/ --top-k 3
     """
+    from edgecls.runtime.errors import ImageError
+
+    failed = 0
+    paths = image_paths(images)
     with load_classifier(model, backend=backend, num_threads=threads, device=device) as clf:
-        for path in image_paths(images):
-            result = clf.classify(path, max_results=top_k, score_threshold=threshold)
+        for path in paths:
+            try:
+                result = clf.classify(path, max_results=top_k, score_threshold=threshold)
+            except ImageError as exc:
+                if strict:
+                    raise
+                failed += 1
+                click.echo(f"error: {exc}", err=True)
+                if as_json:
+                    click.echo(json.dumps({"image": str(path), "error": str(exc)}))
+                continue
             if as_json:
                 click.echo(json.dumps({"image": str(path), **result.to_dict()}))
             else:
                 cats = "  ".join(f"{c.label}={c.score:.3f}" for c in result.categories)
                 click.echo(f"{path}: {cats}")
+    if failed:
+        if len(paths) > 1:
+            click.echo(f"{failed} of {len(paths)} images could not be read", err=True)
+        raise click.exceptions.Exit(1)
