@@ -11,7 +11,25 @@ from pathlib import Path
 
 from edgecls.converters.errors import ExportError, OutputExistsError
 
-__all__ = ["atomic_write_bytes"]
+__all__ = ["atomic_write_bytes", "check_writable"]
+
+
+def check_writable(folder: Path) -> None:
+    """Fail early (before any conversion work) when ``folder`` cannot take new files.
+
+    Raises:
+        ExportError: read-only, full, or not a folder.
+    """
+    try:
+        fd, name = tempfile.mkstemp(prefix=".edgecls-probe.", suffix=".tmp", dir=folder)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    except OSError as exc:
+        raise ExportError(f"{folder}: cannot write to the output folder ({exc.strerror or exc})") from None
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> None:

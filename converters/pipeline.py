@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgecls.converters.atomic import atomic_write_bytes
+from edgecls.converters.atomic import atomic_write_bytes, check_writable
 from edgecls.converters.data import ArrayReader, ImageFolder, synthetic_images
 from edgecls.converters.errors import ExportError, OutputExistsError
 from edgecls.converters.formats.base import QUANTIZATIONS, ConvertJob, get_format
@@ -191,6 +191,7 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
+    check_writable(out_dir)
 
     with tempfile.TemporaryDirectory(prefix="edgecls-export-") as work:
         job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, opts.opset, Path(work),

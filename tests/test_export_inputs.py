@@ -141,6 +141,48 @@ def test_failed_export_leaves_no_partial_files(small_model, tmp_path, monkeypatc
     assert names == ["model_fp32.tflite"]  # complete, validated file; nothing partial, no temp files
 
 
+def test_unwritable_output_folder_fails_before_any_work(small_model, tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from edgecls.converters.formats.tflite_format import TFLiteFormat
+
+    def never(self, job, quantization):
+        raise AssertionError("conversion started although the folder cannot take files")
+
+    monkeypatch.setattr(TFLiteFormat, "convert", never)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match="cannot create the output folder"):
+        export(small_model, blocker / "out", formats=["tflite"], labels=builders.DIGIT_LABELS)
+
+    real_mkstemp = tempfile.mkstemp
+
+    def full_disk(*args, **kwargs):
+        if str(kwargs.get("dir", "")).startswith(str(tmp_path)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_disk)
+    with pytest.raises(ExportError, match=r"out: cannot write to the output folder \(No space left on device\)"):
+        export(small_model, tmp_path / "out", formats=["tflite"], labels=builders.DIGIT_LABELS)
+
+
+def test_atomic_write_reports_a_full_or_read_only_folder(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from edgecls.converters.atomic import atomic_write_bytes
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", read_only)
+    with pytest.raises(ExportError, match=r"model.tflite: cannot write \(Read-only file system\)"):
+        atomic_write_bytes(tmp_path / "model.tflite", b"data")
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone too
+
+
 def test_normalizing_first_layer_is_detected(tmp_path, digits):
     import keras
 
