@@ -53,8 +53,28 @@ def _register() -> None:
 _register()
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C does, so temporary files and folders are removed on the way out."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 EdgeclsError, 2 usage)."""
+    """Run the CLI; returns the exit code (0 ok, 1 EdgeclsError, 2 usage, 130 Ctrl-C). SIGTERM unwinds
+    (temporary files removed) and exits with 143."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from edgecls.runtime.errors import EdgeclsError
 
     args = list(sys.argv[1:] if argv is None else argv)
