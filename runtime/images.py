@@ -41,7 +41,8 @@ def _to_uint8(array: np.ndarray, source: str) -> np.ndarray:
         return array
     if array.dtype == np.uint16:
         # 65535 maps to 255: divide by 257, rounding, without a float copy of the frame.
-        return cv2.convertScaleAbs(array, alpha=1.0 / 257.0)
+        # OpenCV drops a trailing channel axis of 1: give the result the input's shape back.
+        return cv2.convertScaleAbs(array, alpha=1.0 / 257.0).reshape(array.shape)
     raise ImageError(
         f"{source}: unsupported pixel dtype {array.dtype}; pass uint8 (or uint16) pixels, "
         "e.g. (image * 255).clip(0, 255).astype(np.uint8) for a float image in [0, 1]"

@@ -23,6 +23,8 @@ def test_uint16_is_scaled_not_truncated():
     deep[0, 0] = 257 * 128
     pixels = to_pixels(deep).array
     assert pixels.dtype == np.uint8 and pixels[1, 1, 0] == 255 and pixels[0, 0, 0] == 128
+    # a 16-bit gray frame keeps its channel axis (OpenCV's conversion drops it; found by the property test)
+    assert to_pixels(np.full((3, 2), 65535, np.uint16)).array.shape == (3, 2, 1)
 
 
 def test_files_and_bytes_decode(tmp_path):
