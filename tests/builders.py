@@ -127,7 +127,7 @@ def warm_batchnorm(model, images: np.ndarray) -> None:
         layer.momentum = 0.99
 
 
-def concurrent_mismatches(clf, images, *, color: str = "bgr", threads: int = 4, calls: int = 40) -> list[int]:
+def concurrent_mismatches(clf, images, *, color: str = "bgr", threads: int = 8, calls: int = 40) -> list[int]:
     """Indices whose scores differed from sequential ones when ``threads`` threads share ``clf``."""
     import threading
 
