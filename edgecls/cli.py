@@ -7,6 +7,7 @@ engines, the converters, TensorFlow) are imported only by the commands that need
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Sequence
 
@@ -53,25 +54,33 @@ def _register() -> None:
 _register()
 
 
-def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C does, so temporary files and folders are removed on the way out."""
+_signalled: list[int] = []  # signals received while a command ran
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    """Ctrl-C and SIGTERM unwind the command (temporary files and folders are removed on the way
+    out) and are remembered: a library that turns the interruption into another error (TensorFlow's
+    converter does) still ends as an interruption, not as that error."""
+    _signalled.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 EdgeclsError, 2 usage, 130 Ctrl-C). SIGTERM unwinds
     (temporary files removed) and exits with 143."""
-    import signal
     import threading
 
-    previous = None
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminated)
+        previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _signalled.clear()
     try:
         return _main(argv)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -91,6 +100,9 @@ def _main(argv: Sequence[str] | None) -> int:
         click.echo("aborted", err=True)
         return 130
     except EdgeclsError as exc:
+        if _signalled:  # the interruption surfaced as another error inside a library
+            click.echo("aborted" if _signalled[0] == signal.SIGINT else "terminated", err=True)
+            return 128 + _signalled[0]
         if verbose:
             raise
         click.echo(f"error: {exc}", err=True)

@@ -176,7 +176,12 @@ class Provenance:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Provenance":
+        if not isinstance(data, Mapping):
+            raise CardError(f"card field 'provenance' must be an object, got {type(data).__name__}")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for key, value in known.items():
+            if key not in ("calibration", "validation") and not isinstance(value, str):
+                raise CardError(f"card field 'provenance.{key}' must be a string")
         for key in ("calibration", "validation"):
             if not isinstance(known.get(key, {}), dict):
                 raise CardError(f"card field 'provenance.{key}' must be an object")

@@ -1,0 +1,97 @@
+"""What the reliability tests try, counted from one run: bad inputs, injected faults, soak figures.
+
+Runs the reliability test files with pytest (junit XML), counts the cases per area, then runs the
+soak probe of ``tests/test_soak.py`` on the seed CNN from ``edgecls demo`` (int8 .tflite and
+.onnx) for its figures, and writes ``benchmarks/results/reliability-<date>.md`` (quoted in the
+README's "Reliability" section).
+
+    python benchmarks/reliability.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# area, test file, test-name pattern (None: every test in the file)
+AREAS = [
+    ("bad images: files, bytes, arrays, bombs, truncation, EXIF", "test_images.py", None),
+    ("bad model files, cards, external data, truncated models", "test_model_errors.py", None),
+    ("bad Keras files and export inputs, unwritable folders", "test_export_inputs.py", None),
+    ("bad classify and load options", "test_classifier.py", r"bad_classify_options|option_errors"),
+    ("folders with unreadable images (predict, eval)", "test_cli.py", r"bad_images"),
+    ("exports killed by SIGTERM / SIGINT", "test_interrupted_export.py", None),
+    ("mutated model files, one subprocess each (fuzz)", "test_fuzz_models.py", None),
+    ("property tests, 300 generated inputs each (hypothesis)", "test_properties.py", None),
+    ("8 threads sharing one Classifier", "test_classifier.py", r"concurrent"),
+    ("soak: 20,000 classifications + 5,000-frame stream + 2,000 live pushes", "test_soak.py", None),
+]
+
+
+def run_tests(xml: Path) -> list[tuple[str, str, str]]:
+    files = sorted({f"tests/{area[1]}" for area in AREAS})
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *files],
+                   cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
+    cases = []
+    for case in ET.parse(xml).iter("testcase"):
+        failed = case.find("failure") is not None or case.find("error") is not None
+        outcome = "skipped" if case.find("skipped") is not None else "failed" if failed else "passed"
+        cases.append((case.get("classname", "").rsplit(".", 1)[-1] + ".py", case.get("name", ""), outcome))
+    return cases
+
+
+def soak_figures(work: Path) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_soak import SOAK
+
+    subprocess.run([sys.executable, "-m", "edgecls", "-q", "demo", "--out", str(work / "demo")], check=True,
+                   stdout=subprocess.DEVNULL)
+    figures = {}
+    for name in ("model_int8.tflite", "model_int8.onnx"):
+        proc = subprocess.run([sys.executable, "-c", SOAK, str(work / "demo" / "exported" / name)],
+                              capture_output=True, text=True, check=True)
+        figures[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def render(rows: list[tuple[str, int, int]], soak: dict, stamp: str) -> str:
+    lines = [f"# Reliability {stamp}", "", "`python benchmarks/reliability.py`: cases per area from one test run.", "",
+             "| area | cases | passed |", "|---|---|---|"]
+    lines += [f"| {area} | {total} | {passed} |" for area, total, passed in rows]
+    lines += ["", "Soak (one process, after a warm-up): RSS, open file descriptors and threads before and after.", "",
+              "| model | RSS MB before → after | fds | threads |", "|---|---|---|---|"]
+    for name, f in soak.items():
+        b, a = f["before"], f["after"]
+        lines.append(f"| {name} | {b['rss_mb']:.1f} → {a['rss_mb']:.1f} (+{a['rss_mb'] - b['rss_mb']:.1f}) | "
+                     f"{b['fds']} → {a['fds']} | {b['threads']} → {a['threads']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        cases = run_tests(work / "junit.xml")
+        rows = []
+        for area, file, pattern in AREAS:
+            mine = [c for c in cases if c[0] == file and (pattern is None or re.search(pattern, c[1]))]
+            rows.append((area, len(mine), sum(c[2] == "passed" for c in mine)))
+        soak = soak_figures(work)
+    stamp = dt.date.today().isoformat()
+    page = render(rows, soak, stamp)
+    (HERE / "results" / f"reliability-{stamp}.md").write_text(page)
+    print(page)
+    if any(total != passed for _, total, passed in rows):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
