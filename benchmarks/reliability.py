@@ -29,6 +29,7 @@ AREAS = [
     ("bad Keras files and export inputs, unwritable folders", "test_export_inputs.py", None),
     ("bad classify and load options", "test_classifier.py", r"bad_classify_options|option_errors"),
     ("folders with unreadable images (predict, eval)", "test_cli.py", r"bad_images"),
+    ("the CLI: exit 1 and one `error:` line per bad input", "test_cli.py", r"one_line"),
     ("exports killed by SIGTERM / SIGINT", "test_interrupted_export.py", None),
     ("mutated model files, one subprocess each (fuzz)", "test_fuzz_models.py", None),
     ("property tests, 300 generated inputs each (hypothesis)", "test_properties.py", None),
@@ -63,7 +64,41 @@ def soak_figures(work: Path) -> dict:
     return figures
 
 
-def render(rows: list[tuple[str, int, int]], soak: dict, stamp: str) -> str:
+SHARED = """
+import json, sys, threading, time
+import numpy as np
+from edgecls.runtime import Classifier
+frames = [np.random.default_rng(i).integers(0, 256, (240, 320, 3), dtype=np.uint8) for i in range(8)]
+out = {}
+with Classifier.from_path(sys.argv[1]) as clf:
+    for i in range(50):
+        clf.classify(frames[i % 8])
+    for threads in (1, 8):
+        per = 1600 // threads
+        def work(offset):
+            for i in range(per):
+                clf.classify(frames[(i + offset) % 8])
+        pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+        start = time.perf_counter()
+        for t in pool: t.start()
+        for t in pool: t.join()
+        out[threads] = 1600 / (time.perf_counter() - start)
+print(json.dumps(out))
+"""
+
+
+def shared_throughput(work: Path) -> dict:
+    """Images per second through one Classifier from 1 thread and from 8 (LiteRT serializes inference
+    per model; ONNX Runtime runs concurrently)."""
+    figures = {}
+    for name in ("model_int8.tflite", "model_int8.onnx"):
+        proc = subprocess.run([sys.executable, "-c", SHARED, str(work / "demo" / "exported" / name)],
+                              capture_output=True, text=True, check=True)
+        figures[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def render(rows: list[tuple[str, int, int]], soak: dict, stamp: str, shared: dict) -> str:
     lines = [f"# Reliability {stamp}", "", "`python benchmarks/reliability.py`: cases per area from one test run.", "",
              "| area | cases | passed |", "|---|---|---|"]
     lines += [f"| {area} | {total} | {passed} |" for area, total, passed in rows]
@@ -73,6 +108,9 @@ def render(rows: list[tuple[str, int, int]], soak: dict, stamp: str) -> str:
         b, a = f["before"], f["after"]
         lines.append(f"| {name} | {b['rss_mb']:.1f} → {a['rss_mb']:.1f} (+{a['rss_mb'] - b['rss_mb']:.1f}) | "
                      f"{b['fds']} → {a['fds']} | {b['threads']} → {a['threads']} |")
+    lines += ["", "One Classifier shared by threads, 320x240 frames, images per second (all cores to the engine):", "",
+              "| model | 1 thread | 8 threads |", "|---|---|---|"]
+    lines += [f"| {name} | {f['1']:.0f} | {f['8']:.0f} |" for name, f in shared.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -85,8 +123,9 @@ def main() -> None:
             mine = [c for c in cases if c[0] == file and (pattern is None or re.search(pattern, c[1]))]
             rows.append((area, len(mine), sum(c[2] == "passed" for c in mine)))
         soak = soak_figures(work)
+        shared = shared_throughput(work)
     stamp = dt.date.today().isoformat()
-    page = render(rows, soak, stamp)
+    page = render(rows, soak, stamp, shared)
     (HERE / "results" / f"reliability-{stamp}.md").write_text(page)
     print(page)
     if any(total != passed for _, total, passed in rows):

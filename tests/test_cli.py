@@ -61,11 +61,33 @@ def test_info_json(capsys, color_model):
         (lambda d, m: ["predict", d / "missing.onnx", d / "x.png"], "no such model file"),
         (lambda d, m: ["info", d / "model.pb"], "unsupported model format .pb"),
         (lambda d, m: ["predict", m, d / "notes.png"], "not a decodable image"),
+        (lambda d, m: ["predict", d / "empty.tflite", d / "red.png"], "model file is empty"),
+        (lambda d, m: ["info", d / "junk.onnx"], "cannot load ONNX model"),
+        (lambda d, m: ["predict", m, d / "bomb.png"], "over the limit of 100,000,000 pixels"),
+        (lambda d, m: ["predict", m, d / "cut.jpg"], "truncated JPEG"),
+        (lambda d, m: ["predict", m, d / "red.png", "--top-k", "0"], "max_results must be"),
+        (lambda d, m: ["predict", m, d / "red.png", "--threshold", "2"], "score_threshold must be"),
+        (lambda d, m: ["predict", m, d / "red.png", "--threads", "0"], "num_threads must be a positive integer"),
+        (lambda d, m: ["predict", m, d / "red.png", "--backend", "tensorrt"], "unknown backend 'tensorrt'"),
+        (lambda d, m: ["eval", m, d / "no-such-folder"], "no-such-folder"),
     ],
 )
 def test_errors_exit_1_with_one_line(capsys, tmp_path, color_model, args, message):
+    import struct
+    import zlib
+
     (tmp_path / "model.pb").write_bytes(b"x")
     (tmp_path / "notes.png").write_text("just text")
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    (tmp_path / "junk.onnx").write_bytes(np.random.default_rng(1).bytes(2048))
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)  # a header declaring 400 megapixels
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
+                                        + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)))
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[:, :, 2] = 255
+    cv2.imwrite(str(tmp_path / "red.png"), red)
+    jpeg = cv2.imencode(".jpg", red)[1].tobytes()
+    (tmp_path / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     code, _, err = run(capsys, *args(tmp_path, color_model))
     assert code == 1
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
