@@ -50,18 +50,23 @@ def run_tests(xml: Path) -> list[tuple[str, str, str]]:
     return cases
 
 
+def _probe(code: str, work: Path) -> dict:
+    """Run ``code`` in a fresh process on each demo model; its last stdout line is JSON."""
+    figures = {}
+    for name in ("model_int8.tflite", "model_int8.onnx"):
+        proc = subprocess.run([sys.executable, "-c", code, str(work / "demo" / "exported" / name)],
+                              capture_output=True, text=True, check=True)
+        figures[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures
+
+
 def soak_figures(work: Path) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from test_soak import SOAK
 
     subprocess.run([sys.executable, "-m", "edgecls", "-q", "demo", "--out", str(work / "demo")], check=True,
                    stdout=subprocess.DEVNULL)
-    figures = {}
-    for name in ("model_int8.tflite", "model_int8.onnx"):
-        proc = subprocess.run([sys.executable, "-c", SOAK, str(work / "demo" / "exported" / name)],
-                              capture_output=True, text=True, check=True)
-        figures[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return figures
+    return _probe(SOAK, work)
 
 
 SHARED = """
@@ -90,12 +95,7 @@ print(json.dumps(out))
 def shared_throughput(work: Path) -> dict:
     """Images per second through one Classifier from 1 thread and from 8 (LiteRT serializes inference
     per model; ONNX Runtime runs concurrently)."""
-    figures = {}
-    for name in ("model_int8.tflite", "model_int8.onnx"):
-        proc = subprocess.run([sys.executable, "-c", SHARED, str(work / "demo" / "exported" / name)],
-                              capture_output=True, text=True, check=True)
-        figures[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return figures
+    return _probe(SHARED, work)
 
 
 def render(rows: list[tuple[str, int, int]], soak: dict, stamp: str, shared: dict) -> str:
