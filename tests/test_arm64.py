@@ -8,7 +8,6 @@ timings, so none are compared or reported.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +38,7 @@ def emulated(cpu: str, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def arm64_env():
-    if os.environ.get("CI") is None and not Path(os.environ.get("EDGECLS_ARM64_CACHE", ROOT / ".cache" / "arm64"),
-                                                 "root").exists():
-        print("building the arm64 environment (downloads Debian packages and aarch64 wheels once)")
+    """Build (first time: downloads Debian arm64 packages, QEMU and aarch64 wheels) or refresh the environment."""
     _run(["bash", str(RUN), "setup"], timeout=900)
 
 
