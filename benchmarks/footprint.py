@@ -23,6 +23,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from suite.timing import run_json  # noqa: E402
 MB = 2**20
 ALIASES = {"cv2": "opencv-python-headless", "google": "protobuf"}  # import names -> distributions
 
@@ -95,11 +98,9 @@ def arm64_sizes(extra: str, work: Path) -> tuple[float, dict[str, float]]:
     return sizes(site)
 
 
-def run_json(python: Path, code: str, *args: str) -> dict:
-    proc = subprocess.run([str(python), "-P", "-c", code, *args], capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def run_code(python: Path, code: str, *args: str) -> dict:
+    """``code`` run by ``python`` (not from the checkout: -P); its last stdout line as JSON."""
+    return run_json([str(python), "-P", "-c", code, *args])
 
 
 def render(result: dict) -> str:
@@ -137,10 +138,10 @@ def main() -> None:
             total, per = sizes(site_packages(venv))
             env = {"extra": extra, "mb": total, "packages": per}
             if model_key:
-                env["rss"] = {model_key: run_json(venv / "bin" / "python", CLASSIFY, str(models[model_key]))}
+                env["rss"] = {model_key: run_code(venv / "bin" / "python", CLASSIFY, str(models[model_key]))}
             else:
-                env["rss"] = {m: run_json(venv / "bin" / "python", CLASSIFY, str(p)) for m, p in models.items()}
-                tf_rss = run_json(venv / "bin" / "python", KERAS, str(work / "demo" / "model.h5"))["peak_rss_mb"]
+                env["rss"] = {m: run_code(venv / "bin" / "python", CLASSIFY, str(p)) for m, p in models.items()}
+                tf_rss = run_code(venv / "bin" / "python", KERAS, str(work / "demo" / "model.h5"))["peak_rss_mb"]
             environments.append(env)
         for extra in ("tflite", "onnx"):
             total, per = arm64_sizes(extra, work)

@@ -11,7 +11,6 @@ README's "Reliability" section).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import subprocess
 import sys
@@ -21,6 +20,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from suite.timing import run_json  # noqa: E402
 
 # area, test file, test-name pattern (None: every test in the file)
 AREAS = [
@@ -52,12 +54,8 @@ def run_tests(xml: Path) -> list[tuple[str, str, str]]:
 
 def _probe(code: str, work: Path) -> dict:
     """Run ``code`` in a fresh process on each demo model; its last stdout line is JSON."""
-    figures = {}
-    for name in ("model_int8.tflite", "model_int8.onnx"):
-        proc = subprocess.run([sys.executable, "-c", code, str(work / "demo" / "exported" / name)],
-                              capture_output=True, text=True, check=True)
-        figures[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return figures
+    return {name: run_json([sys.executable, "-c", code, str(work / "demo" / "exported" / name)])
+            for name in ("model_int8.tflite", "model_int8.onnx")}
 
 
 def soak_figures(work: Path) -> dict:

@@ -18,7 +18,6 @@ import numpy as np
 
 from edgecls.runtime.backends import Backend, BackendConfig, open_backend
 from edgecls.runtime.card import ModelCard
-from edgecls.runtime.errors import OptionError
 from edgecls.runtime.images import ImageInput, to_pixels
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.postprocess import Postprocessor
@@ -256,11 +255,7 @@ class Classifier:
             StreamError: ``result_callback`` is not callable.
         """
         from edgecls.runtime.live import LiveSession
-        from edgecls.runtime.stream import _positive
 
-        _positive("smooth", smooth)
-        if color not in ("bgr", "rgb"):
-            raise OptionError(f"color must be 'bgr' or 'rgb', got {color!r}")
         options = self._options(max_results, score_threshold, None, None)
         return LiveSession(self, result_callback, options=options, smooth=smooth, events=events, color=color)
 

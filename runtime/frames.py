@@ -9,10 +9,17 @@ from typing import Any
 
 import numpy as np
 
+from edgecls.runtime.errors import OptionError
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.results import Category
 
-__all__ = ["FrameResult", "StreamSummary", "FrameClassifier"]
+__all__ = ["FrameResult", "StreamSummary", "FrameClassifier", "check_positive"]
+
+
+def check_positive(name: str, value: Any) -> None:
+    """Raise OptionError unless ``value`` is None or a positive integer."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise OptionError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,16 @@ class FrameClassifier:
     """Classifies frames one at a time: optional score smoothing, latency bookkeeping, events filter.
 
     Not thread-safe: one stream or live session drives it from one thread.
+
+    Raises:
+        OptionError: ``smooth`` is not a positive integer, or ``color`` is not "bgr" or "rgb".
     """
 
     def __init__(self, classifier: Any, options: ClassifyOptions, *, smooth: int | None = None,
                  events: bool = False, color: str = "bgr", keep_frames: bool = False) -> None:
+        check_positive("smooth", smooth)
+        if color not in ("bgr", "rgb"):
+            raise OptionError(f"color must be 'bgr' or 'rgb', got {color!r}")
         self._clf = classifier
         self._options = options
         self._window: deque[np.ndarray] | None = deque(maxlen=smooth) if smooth else None

@@ -74,17 +74,16 @@ def _webp(data: bytes) -> tuple[int, int] | None:
 
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) declared by a PNG, JPEG, GIF, BMP or WebP header; None for other data."""
-    head = bytes(data[:64]) if not isinstance(data, bytes) else data
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _png(head)
-    if head.startswith(b"\xff\xd8"):
-        return _jpeg(bytes(data))
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return _gif(head)
-    if head.startswith(b"BM"):
-        return _bmp(head)
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return _webp(head)
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _png(data)
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg(data)
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return _gif(data)
+    if data.startswith(b"BM"):
+        return _bmp(data)
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return _webp(data)
     return None
 
 

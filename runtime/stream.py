@@ -18,7 +18,7 @@ import time
 from typing import Any, Iterator
 
 from edgecls.runtime.errors import OptionError
-from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary
+from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary, check_positive
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.reconnect import Reconnect, ReconnectingSource
 from edgecls.runtime.slot import FrameSlot
@@ -28,11 +28,6 @@ __all__ = ["FrameResult", "StreamSummary", "Stream", "MODES", "Reconnect"]
 
 MODES = ("video", "live")
 _log = logging.getLogger(__name__)
-
-
-def _positive(name: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise OptionError(f"{name} must be a positive integer, got {value!r}")
 
 
 class Stream:
@@ -45,11 +40,8 @@ class Stream:
                  open_timeout_s: float = 10.0) -> None:
         if mode not in MODES:
             raise OptionError(f"mode must be 'video' or 'live', got {mode!r}")
-        for name, value in (("every", every), ("max_frames", max_frames), ("smooth", smooth),
-                            ("queue_size", queue_size)):
-            _positive(name, value)
-        if color not in ("bgr", "rgb"):
-            raise OptionError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        for name, value in (("every", every), ("max_frames", max_frames), ("queue_size", queue_size)):
+            check_positive(name, value)
         policy = Reconnect() if reconnect is True else (reconnect or None)
         if policy is not None and not is_live_source(source):
             raise OptionError(f"reconnect applies to cameras, URLs and GStreamer pipelines, not to {source!r}")

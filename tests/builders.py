@@ -8,6 +8,7 @@ need no TensorFlow.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,9 @@ def concurrent_mismatches(clf, images, *, color: str = "bgr", threads: int = 8, 
     for t in pool:
         t.join()
     return mismatches
+
+
+def predict_scores(json_lines: str) -> dict[str, dict[str, float]]:
+    """``edgecls predict --json`` output as {image: {label: score}}."""
+    results = [json.loads(line) for line in json_lines.strip().splitlines()]
+    return {r["image"]: {c["label"]: c["score"] for c in r["categories"]} for r in results}

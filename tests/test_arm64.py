@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import builders
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "arm64" / "run.sh"
 CPUS = ("cortex-a72", "cortex-a76")  # Raspberry Pi 4, Raspberry Pi 5
@@ -66,11 +68,6 @@ def _output_step(model: str, info: dict) -> float:
     return 0.0
 
 
-def _scores(lines: str) -> dict[str, dict[str, float]]:
-    results = [json.loads(line) for line in lines.strip().splitlines()]
-    return {r["image"]: {c["label"]: c["score"] for c in r["categories"]} for r in results}
-
-
 @pytest.mark.parametrize("cpu", CPUS)
 def test_runtime_on_emulated_arm64(arm64_env, cpu, models, digits_folders):
     _, val = digits_folders
@@ -88,8 +85,8 @@ def test_runtime_on_emulated_arm64(arm64_env, cpu, models, digits_folders):
         for field in ("backend", "has_card", "input", "output", "card", "tflite_metadata"):
             assert arm_info[field] == x86_info[field], (key, field)
 
-        x86, arm = (_scores(native("predict", model, str(val), "--top-k", "10", "--json")),
-                    _scores(emulated(cpu, "-m", "edgecls", "predict", model, str(val), "--top-k", "10", "--json")))
+        x86, arm = (builders.predict_scores(native("predict", model, str(val), "--top-k", "10", "--json")),
+                    builders.predict_scores(emulated(cpu, "-m", "edgecls", "predict", model, str(val), "--top-k", "10", "--json")))
         assert list(arm) == list(x86) and len(x86) == 397
         tolerance = 1e-4 if key[1] == "fp32" else _output_step(model, x86_info) * 1.001
         assert tolerance > 0

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+import builders
+
 from side_envs import venv_python
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -21,11 +23,6 @@ def _edgecls(python, *args: str) -> str:
     proc = subprocess.run([str(python), "-P", "-m", "edgecls", *args], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
-
-
-def _scores(lines: str) -> dict[str, dict[str, float]]:
-    results = [json.loads(line) for line in lines.strip().splitlines()]
-    return {r["image"]: {c["label"]: c["score"] for c in r["categories"]} for r in results}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +49,8 @@ def test_same_results_as_litert(old_python, seed_export, digits_folders, quantiz
     _, val = digits_folders
     info = json.loads(_edgecls(old_python, "info", model, "--json"))
     assert info["backend"] == "tflite_runtime" and info["has_card"]
-    old = _scores(_edgecls(old_python, "predict", model, str(val), "--top-k", "10", "--json"))
-    new = _scores(_edgecls(sys.executable, "predict", model, str(val), "--top-k", "10", "--json"))
+    old = builders.predict_scores(_edgecls(old_python, "predict", model, str(val), "--top-k", "10", "--json"))
+    new = builders.predict_scores(_edgecls(sys.executable, "predict", model, str(val), "--top-k", "10", "--json"))
     assert list(old) == list(new) and len(new) == 397
     q = info["card"]["output"].get("quantization")
     tolerance = 1e-4 if quantization == "fp32" else q["scale"] * 1.001

@@ -165,8 +165,8 @@ class MqttSink:
             while self._buffer and time.monotonic() < deadline:
                 if self.connected:
                     self._flush()
-                else:
-                    self._connected.wait(0.1)
+                if self._buffer:  # not connected (yet), or the connection dropped during the flush
+                    time.sleep(0.05)
             for info in self._pending:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
             lost = len(self._buffer) + sum(not info.is_published() for info in self._pending)
