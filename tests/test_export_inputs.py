@@ -248,3 +248,29 @@ def test_not_a_model_file(tmp_path):
         export(bad, tmp_path / "out")
     with pytest.raises(ExportError, match="no such model file"):
         export(tmp_path / "missing.h5", tmp_path / "out")
+
+
+@pytest.mark.parametrize("fmt, says", [
+    ("onnx", "ONNX: layer '{}' has TensorFlow op BesselI1e that tf2onnx cannot translate"),
+    ("tflite", "TFLite conversion (fp32) failed: layer '{}': 'tf.BesselI1e' op is neither a custom op"),
+])
+def test_unconvertible_layer_fails_fast_naming_layer_and_format(fmt, says, tmp_path, digits):
+    """An op a converter cannot translate stops the export before calibration, quantization or validation."""
+    import keras
+    import tensorflow as tf
+
+    class Bessel(keras.layers.Layer):
+        def call(self, x):
+            return tf.math.bessel_i1e(x)
+
+    inputs = keras.Input((32, 32, 3))
+    x = Bessel(name="odd_bessel")(keras.layers.Conv2D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x)),
+                        name="odd")
+    steps = []
+    with pytest.raises(ExportError) as err:
+        export(model, tmp_path, formats=[fmt], quantize=["fp32", "int8"], calibration=digits[0][:20],
+               on_step=lambda message, done, total: steps.append(message))
+    assert says.format("odd_1/odd_bessel_1/bessel_i1e") in str(err.value)
+    assert steps[-1] == f"converting to {fmt}" and not any("int8" in s or "validating" in s for s in steps)
+    assert list(tmp_path.iterdir()) == []

@@ -28,6 +28,7 @@ class ConvertJob:
         workdir: a private temporary folder.
         cache: per-export scratch space shared by one format's quantizations
             (e.g. the fp32 ONNX graph that fp16 and int8 start from).
+        notes: what a converter changed on the way (added to the export report).
     """
 
     model: Any
@@ -39,6 +40,7 @@ class ConvertJob:
     workdir: Path
     per_channel: bool = False
     cache: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 class FormatConverter(Protocol):
@@ -48,6 +50,14 @@ class FormatConverter(Protocol):
     suffix: str
     quantizations: dict[str, str]
     """Supported quantization → one-line description."""
+
+    def prepare(self, job: ConvertJob) -> None:
+        """Convert what every quantization starts from (cached in ``job.cache``), before any other work.
+
+        Raises:
+            ExportError: the model cannot be converted to this format; the message names the layer.
+        """
+        ...
 
     def convert(self, job: ConvertJob, quantization: str) -> bytes:
         """The model file's bytes, without a card. Raises ExportError."""

@@ -23,32 +23,56 @@ INPUT_NAME = "image"
 
 
 def _fp32_proto(job: ConvertJob) -> Any:
-    """Trace the model as a tf.function, freeze every capture to a constant, convert the GraphDef.
+    """Trace the model as a tf.function, freeze every capture to a constant, rewrite, convert the GraphDef.
 
     Freezing first matters: ``from_function`` leaves tensors that Keras 3 layers
-    capture (e.g. Normalization's mean and variance) as extra graph inputs.
+    capture (e.g. Normalization's mean and variance) as extra graph inputs. The
+    rewrites (:mod:`.tf_graph`) free XLA-compiled calls for inlining and express
+    ``Erfc`` through ``Erf``.
+
+    Raises:
+        ExportError: tf2onnx fails, or leaves an op ONNX does not have (naming its layer).
     """
     if "onnx_fp32" not in job.cache:
         import tensorflow as tf
         import tf2onnx
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+        from edgecls.converters.formats.tf_graph import apply_rewrites
+
         spec = tf.TensorSpec((None, job.height, job.width, job.channels), tf.float32, name=INPUT_NAME)
         model = job.model
         function = tf.function(lambda x: model(x, training=False), input_signature=(spec,))
         try:
             frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+            graph_def = frozen.graph.as_graph_def()
+            rewrites = apply_rewrites(graph_def)
             proto, _ = tf2onnx.convert.from_graph_def(
-                frozen.graph.as_graph_def(),
+                graph_def,
                 input_names=[t.name for t in frozen.inputs],
                 output_names=[t.name for t in frozen.outputs],
                 opset=job.opset,
             )
         except Exception as exc:
             raise ExportError(f"ONNX conversion failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
+        _check_ops(proto)
+        if rewrites.get("erfc_as_erf"):
+            job.notes.append(f"onnx: {rewrites['erfc_as_erf']} Erfc ops (exact GELU) written as 1 - Erf")
         _rename_input(proto, INPUT_NAME)
         job.cache["onnx_fp32"] = proto
     return job.cache["onnx_fp32"]
+
+
+def _check_ops(proto: Any) -> None:
+    """Raise ExportError naming the first layer whose op tf2onnx left untranslated."""
+    from edgecls.converters.formats.tf_graph import layer_of, unsupported_nodes
+
+    bad = unsupported_nodes(proto)
+    if bad:
+        name, op = bad[0]
+        kinds = sorted({o for _, o in bad})
+        raise ExportError(f"ONNX: layer {layer_of(name)!r} has TensorFlow op {op} that tf2onnx cannot translate "
+                          f"({len(bad)} such nodes, ops: {', '.join(kinds)})")
 
 
 def _rename_input(proto: Any, name: str) -> None:
@@ -135,6 +159,9 @@ class OnnxFormat:
         "dynamic": "uint8 weights, activations quantized at run time (ConvInteger/MatMulInteger)",
         "int8": "static QDQ int8 (per-tensor; per-channel with per_channel=True), calibrated; float32 input",
     }
+
+    def prepare(self, job: ConvertJob) -> None:
+        _fp32_proto(job)
 
     def convert(self, job: ConvertJob, quantization: str) -> bytes:
         return _STEPS[quantization](job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from typing import Any, Callable
 
@@ -51,6 +52,21 @@ _STEPS: dict[str, Callable[[Any, ConvertJob, Any], None]] = {
 }
 
 
+def _describe(exc: Exception) -> str:
+    """The converter's first located error, naming the layer from its MLIR location; else its last line."""
+    from edgecls.converters.formats.tf_graph import layer_of
+
+    text = str(exc).strip()
+    for line in text.splitlines():
+        if "error: loc(" in line:
+            where = re.search(r'fused\["[^"]*", "([^"@]+)', line)
+            what = re.search(r".*\)+: (.+)$", line)
+            if where and what:
+                return f"layer {layer_of(where.group(1))!r}: {what.group(1).strip()}"
+    lines = text.splitlines()
+    return lines[-1] if lines else exc.__class__.__name__
+
+
 class TFLiteFormat:
     name = "tflite"
     suffix = ".tflite"
@@ -70,7 +86,17 @@ class TFLiteFormat:
                 job.model.export(str(saved))
             return tf.lite.TFLiteConverter.from_saved_model(str(saved))
 
+    def prepare(self, job: ConvertJob) -> None:
+        if "tflite_fp32" not in job.cache:
+            job.cache["tflite_fp32"] = self._convert(job, "fp32")
+
     def convert(self, job: ConvertJob, quantization: str) -> bytes:
+        if quantization == "fp32":
+            self.prepare(job)
+            return job.cache["tflite_fp32"]
+        return self._convert(job, quantization)
+
+    def _convert(self, job: ConvertJob, quantization: str) -> bytes:
         import tensorflow as tf
 
         # Keras' export (used by from_keras_model) prints the SavedModel signature to stdout;
@@ -84,8 +110,7 @@ class TFLiteFormat:
                 warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
                 return bytes(converter.convert())
         except Exception as exc:
-            text = str(exc).strip().splitlines()
-            raise ExportError(f"TFLite conversion ({quantization}) failed: {text[-1] if text else exc.__class__.__name__}") from None
+            raise ExportError(f"TFLite conversion ({quantization}) failed: {_describe(exc)}") from None
 
     def embed(self, data: bytes, card: ModelCard) -> bytes:
         return embed_card_tflite(data, card)
