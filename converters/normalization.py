@@ -2,20 +2,22 @@
 
 Exported models take raw 0-255 pixels (in the model's colour order); a wrapper
 in front of the Keras model applies ``(x - mean) / std``. Presets are a registry:
-``unit`` (x/255, the default, what the seed CNN expects), ``symmetric``
-(x/127.5 - 1, MobileNet style), ``imagenet`` (per-channel torchvision means and
-stds) and ``raw`` (nothing). A model that already starts with a Rescaling or
-Normalization layer gets ``raw``.
+``unit`` (x/255), ``symmetric`` (x/127.5 - 1, MobileNet style), ``imagenet``
+(per-channel torchvision means and stds) and ``raw`` (nothing). A model whose
+input meets a Rescaling or Normalization layer first (looking through
+augmentation, dropout and nested blocks) gets ``raw``; otherwise ``unit``, and
+with labelled images :mod:`edgecls.converters.pixel_check` checks the choice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from edgecls.converters.errors import ExportError
 
-__all__ = ["PixelNormalization", "PIXEL_PRESETS", "choose_normalization", "wrap_with_normalization"]
+__all__ = ["PixelNormalization", "PIXEL_PRESETS", "NormalizingLayer", "find_normalizing_layer", "choose_normalization",
+           "wrap_with_normalization"]
 
 
 @dataclass(frozen=True)
@@ -37,20 +39,58 @@ PIXEL_PRESETS: dict[str, PixelNormalization] = {
 }
 
 _NORMALIZING_LAYERS = ("Rescaling", "Normalization")
+# Layers that leave pixel values alone at inference: augmentation (active only in training),
+# dropout and noise, and geometry. Detection looks through them for a normalizing layer.
+_INERT_LAYERS = frozenset({
+    "InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
+    "GaussianDropout", "GaussianNoise", "ActivityRegularization", "RandAugment", "AugMix", "CutMix", "MixUp",
+    "Solarization", "Resizing", "CenterCrop", "ZeroPadding2D", "Cropping2D", "Identity", "Activation",
+})
 
 
-def _first_layer_normalizes(model: Any) -> str | None:
+@dataclass(frozen=True)
+class NormalizingLayer:
+    """A Rescaling or Normalization layer found where the model's input enters."""
+
+    path: str
+    """The layer's name, with the names of the blocks it is nested in (``outer/inner/rescaling``)."""
+    kind: str
+    """``Rescaling`` or ``Normalization``."""
+
+
+def _leaves(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, layer) of a model's layers in order, descending into nested models and pipelines."""
     for layer in getattr(model, "layers", []):
+        path = f"{prefix}{layer.name}"
+        if getattr(layer, "layers", None) and layer.__class__.__name__ not in _NORMALIZING_LAYERS:
+            yield from _leaves(layer, f"{path}/")
+        else:
+            yield path, layer
+
+
+def find_normalizing_layer(model: Any) -> NormalizingLayer | None:
+    """The Rescaling/Normalization layer the input meets first, looking through inert layers.
+
+    Augmentation (``Random*``), dropout, noise and geometry layers do nothing to pixel
+    values at inference; nested ``Sequential``/functional blocks are searched in order.
+    Returns None when another layer (a convolution, say) comes first.
+    """
+    for path, layer in _leaves(model):
         kind = layer.__class__.__name__
-        if kind == "InputLayer":
+        if kind in _NORMALIZING_LAYERS:
+            return NormalizingLayer(path, kind)
+        if kind in _INERT_LAYERS or kind.startswith("Random"):
             continue
-        return kind if kind in _NORMALIZING_LAYERS else None
+        return None
     return None
 
 
 def choose_normalization(model: Any, *, pixels: str | None = None, mean: Sequence[float] | None = None,
                          std: Sequence[float] | None = None, channels: int = 3) -> tuple[PixelNormalization, list[str]]:
-    """Pick the normalization to bake; returns it and notes on what was decided.
+    """Pick the normalization to bake before any check on images; returns it and notes on what was decided.
+
+    ``pixels`` None or ``"auto"``: ``raw`` when the model has its own normalizing layer,
+    else ``unit``; :mod:`edgecls.converters.pixel_check` may revise that on labelled images.
 
     Raises:
         ExportError: unknown preset, mean/std given with a preset or alone, wrong
@@ -58,31 +98,32 @@ def choose_normalization(model: Any, *, pixels: str | None = None, mean: Sequenc
     """
     notes: list[str] = []
     if (mean is None) != (std is None):
-        raise ExportError("give --mean and --std together")
+        raise ExportError("give mean and std together")
     if mean is not None:
-        if pixels is not None:
-            raise ExportError("give either --pixels or --mean/--std, not both")
+        if pixels not in (None, "auto"):
+            raise ExportError("give either a pixels preset or mean/std, not both")
         mean_t, std_t = tuple(float(v) for v in mean), tuple(float(v) for v in std)
         for name, values in (("mean", mean_t), ("std", std_t)):
             if len(values) not in (1, channels):
-                raise ExportError(f"--{name} needs 1 or {channels} values, got {len(values)}")
+                raise ExportError(f"{name} needs 1 or {channels} values, got {len(values)}")
         if any(v == 0 for v in std_t):
-            raise ExportError("--std must not contain 0")
+            raise ExportError("std must not contain 0")
         return PixelNormalization("custom", mean_t, std_t), notes
-    layer = _first_layer_normalizes(model)
-    if pixels is None:
+    layer = find_normalizing_layer(model)
+    if pixels in (None, "auto"):
         if layer:
-            notes.append(f"the model starts with a {layer} layer: it normalizes its own input, so --pixels raw")
+            notes.append(f"the model normalizes its own input ({layer.kind} layer {layer.path!r}): pixels raw")
             return PIXEL_PRESETS["raw"], notes
-        pixels = "unit"
-        notes.append("--pixels unit (x/255) assumed, what Keras' image examples train with")
+        notes.append("pixels unit (x/255) assumed, what Keras' image examples train with")
+        return PIXEL_PRESETS["unit"], notes
     preset = PIXEL_PRESETS.get(pixels)
     if preset is None:
-        raise ExportError(f"unknown --pixels {pixels!r}; choose one of {', '.join(PIXEL_PRESETS)}")
+        raise ExportError(f"unknown pixels preset {pixels!r}; choose one of auto, {', '.join(PIXEL_PRESETS)}")
     if layer and pixels != "raw":
-        notes.append(f"warning: the model starts with a {layer} layer and --pixels {pixels} normalizes again")
+        notes.append(f"warning: the model normalizes its own input ({layer.kind} layer {layer.path!r}) "
+                     f"and pixels {pixels} normalizes again")
     if channels == 1 and len(preset.mean) > 1:
-        raise ExportError(f"--pixels {pixels} has per-channel values but the model takes 1-channel images")
+        raise ExportError(f"pixels preset {pixels} has per-channel values but the model takes 1-channel images")
     return preset, notes
 
 

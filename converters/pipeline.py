@@ -15,7 +15,8 @@ from edgecls.converters.data import ArrayReader, ImageFolder, synthetic_images
 from edgecls.converters.errors import ExportError, OutputExistsError
 from edgecls.converters.formats.base import QUANTIZATIONS, ConvertJob, get_format
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
-from edgecls.converters.normalization import choose_normalization, wrap_with_normalization
+from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
+from edgecls.converters.pixel_check import PixelCheck, check_pixels
 from edgecls.converters.provenance import make_card, resolve_labels, sha256_of, targets_for
 from edgecls.converters.report import REPORT_NAME, ExportedFile, ExportReport
 from edgecls.converters.validate import keras_scores, validate_file
@@ -24,6 +25,8 @@ from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
 __all__ = ["ExportOptions", "export"]
 
 SYNTHETIC_IMAGES = 64
+MIN_CHECK_IMAGES = 30
+"""Labelled images needed before the pixel normalization is checked (fewer cannot tell presets apart)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class ExportOptions:
     validation: str | Path | None = None
     labels: str | Path | Sequence[str] | None = None
     pixels: str | None = None
+    """``auto`` (None), ``unit``, ``symmetric``, ``imagenet`` or ``raw``; see :mod:`edgecls.converters.pixel_check`."""
     mean: Sequence[float] | None = None
     std: Sequence[float] | None = None
     resize: str = "stretch"
@@ -126,9 +130,24 @@ def _validation_set(val_folder: ImageFolder | None, calib_folder: ImageFolder | 
     return synthetic_images(SYNTHETIC_IMAGES, spec), None, "synthetic images"
 
 
+class _Progress:
+    """Calls ``on_step(message, files done, files to write)`` as each step starts."""
+
+    def __init__(self, on_step: Callable[[str, int, int], None] | None) -> None:
+        self.on_step, self.done, self.total = on_step, 0, 0
+
+    def __call__(self, message: str) -> None:
+        if self.on_step is not None:
+            self.on_step(message, self.done, self.total)
+
+
 def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[str, int, int], None] | None = None,
            **options: Any) -> ExportReport:
     """Export a Keras image classifier to every requested format × quantization, and validate each file.
+
+    Order: load the model, read the images, check the pixel normalization on
+    labelled images, convert each format's fp32 graph (so a model that cannot
+    convert fails before any other work), then quantize, validate and write each file.
 
     Args:
         model: a path (``.h5``, ``.keras``, SavedModel folder) or an in-memory Keras model.
@@ -142,18 +161,15 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
 
     Raises:
         ExportError: bad options, unloadable or unsupported model, labels that do
-            not match, int8 without calibration data, conversion failure.
+            not match, int8 without calibration data, a pixel normalization that
+            another preset clearly beats or that leaves the model near chance on
+            labelled images, conversion failure (naming the layer and format).
         OutputExistsError: an output exists and ``force`` is False.
     """
     from edgecls import __version__
 
     start = time.perf_counter()
-    done, total = 0, 0
-
-    def step(message: str) -> None:
-        if on_step is not None:
-            on_step(message, done, total)
-
+    step = _Progress(on_step)
     opts = ExportOptions(**options)
     step("loading the Keras model")
     loaded = _load(model, opts)
@@ -161,30 +177,26 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     out_dir = Path(out_dir) if out_dir is not None else (loaded.source.parent if loaded.source else Path.cwd())
     stem = opts.name or (loaded.source.stem if loaded.source else "model")
     targets = _targets(opts, stem, out_dir)
-    total = len(targets)
+    step.total = len(targets)
 
-    norm, norm_notes = choose_normalization(loaded.model, pixels=opts.pixels, mean=opts.mean, std=opts.std,
-                                            channels=loaded.channels)
-    notes += norm_notes
     spec = InputSpec(height=loaded.height, width=loaded.width, channels=loaded.channels,
-                     color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize,
-                     normalization=Normalization(baked=True, mean=norm.mean, std=norm.std))
+                     color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize)
     step("reading calibration images")
     reader, calib_folder, calib_summary = _calibration(opts, spec)
     val_folder = ImageFolder.scan(opts.validation) if opts.validation is not None else None
     labels = resolve_labels(opts.labels, [val_folder, calib_folder], loaded.num_classes, notes)
-
     val_images, targets_idx, val_source = _validation_set(val_folder, calib_folder, reader, calib_summary,
                                                           labels, spec, notes)
+    step("checking the pixel normalization")
+    norm, pixels = _normalization(loaded, opts, val_images, targets_idx, notes)
+    spec = replace(spec, normalization=Normalization(baked=True, mean=norm.mean, std=norm.std))
     wrapped = wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels)
-    step("running the Keras model on the validation images")
-    reference = keras_scores(wrapped, val_images)
     if "dynamic" in opts.quantize:
         notes.append("dynamic-range models dequantize weights at run time: on x86 they are slower than fp32")
     sha = sha256_of(loaded.source)
     report = ExportReport(source=str(loaded.source or "in-memory model"), source_sha256=sha, out_dir=out_dir,
                           labels=labels, normalization=asdict(norm), validation_source=val_source,
-                          calibration=calib_summary, notes=notes,
+                          calibration=calib_summary, notes=notes, pixels=pixels.to_dict() if pixels else None,
                           options={"formats": list(opts.formats), "quantize": list(opts.quantize),
                                    "resize": opts.resize, "opset": opts.opset, "per_channel": opts.per_channel})
     try:
@@ -196,6 +208,11 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     with tempfile.TemporaryDirectory(prefix="edgecls-export-") as work:
         job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, opts.opset, Path(work),
                          per_channel=opts.per_channel)
+        for converter in dict.fromkeys(c for c, _, _ in targets):
+            step(f"converting to {converter.name}")
+            converter.prepare(job)  # fails fast, naming the layer, before quantization and validation
+        step("running the Keras model on the validation images")
+        reference = pixels.scores if pixels is not None else keras_scores(wrapped, val_images)
         for converter, quantization, path in targets:
             t0 = time.perf_counter()
             step(f"converting to {converter.name} {quantization}")
@@ -213,10 +230,28 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
             atomic_write_bytes(path, final, overwrite=opts.force)
             report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
                                              opts.agreement_for(quantization), time.perf_counter() - t0))
-            done += 1
+            step.done += 1
+        report.notes += job.notes
     report.seconds = time.perf_counter() - start
     atomic_write_bytes(out_dir / REPORT_NAME, report.to_json().encode(), overwrite=True)
     return report
+
+
+def _normalization(loaded: LoadedModel, opts: ExportOptions, images: np.ndarray, targets: np.ndarray | None,
+                   notes: list[str]) -> tuple[PixelNormalization, PixelCheck | None]:
+    """The normalization to bake, checked on labelled images when there are enough (see ``pixel_check``)."""
+    requested = "custom" if opts.mean is not None else (opts.pixels or "auto")
+    norm, norm_notes = choose_normalization(loaded.model, pixels=opts.pixels, mean=opts.mean, std=opts.std,
+                                            channels=loaded.channels)
+    notes += norm_notes
+    if targets is None or len(targets) < MIN_CHECK_IMAGES:
+        notes.append(f"pixel normalization not checked: that needs {MIN_CHECK_IMAGES} or more labelled images "
+                     "(class folders in the validation or calibration images)")
+        return norm, None
+    norm, check = check_pixels(loaded, norm, requested=requested, preferred=norm.name, images=images,
+                               targets=targets, scorer=keras_scores)
+    notes.append(f"pixels: {check.reason}")
+    return norm, check
 
 
 def _tensors(path: Path):

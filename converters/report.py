@@ -54,6 +54,8 @@ class ExportReport:
     normalization: dict[str, Any]
     validation_source: str
     calibration: dict[str, Any]
+    pixels: dict[str, Any] | None = None
+    """The pixel check on labelled images (preset, accuracies under each, why), None when not run."""
     options: dict[str, Any] = field(default_factory=dict)
     files: list[ExportedFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -76,6 +78,7 @@ class ExportReport:
             "ok": self.ok,
             "labels": self.labels,
             "normalization": self.normalization,
+            "pixels": self.pixels,
             "calibration": self.calibration,
             "options": self.options,
             "validation_source": self.validation_source,

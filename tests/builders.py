@@ -153,3 +153,53 @@ def predict_scores(json_lines: str) -> dict[str, dict[str, float]]:
     """``edgecls predict --json`` output as {image: {label: score}}."""
     results = [json.loads(line) for line in json_lines.strip().splitlines()]
     return {r["image"]: {c["label"]: c["score"] for c in r["categories"]} for r in results}
+
+
+def small_cnn_body(keras, x):
+    """Conv 16 → pool → Conv 32 → pool → Dense 10 softmax on tensor ``x`` (the tests' preprocessing models)."""
+    x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(32, 3, activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    return keras.layers.Dense(10, activation="softmax")(x)
+
+
+def preprocessing_model(kind: str, size: int, images: np.ndarray, labels: np.ndarray, epochs: int = 6):
+    """A digits classifier whose normalization is written as Keras users write it, trained on ``images``.
+
+    ``kind``:
+        ``tutorial``: Keras' image-classification tutorial: augmentation block (RandomFlip,
+            RandomRotation, RandomZoom), ``Rescaling(1/255)``, then the CNN; trained on raw pixels.
+        ``nested``: a functional model whose first layer is a nested Sequential block of
+            RandomContrast, Dropout-free augmentation and ``Rescaling(1/127.5, -1)``; raw pixels.
+        ``normalization``: augmentation (RandomTranslation), then ``Normalization`` adapted on
+            the training images; raw pixels.
+        ``symmetric``: no normalizing layer at all; trained on pixels scaled to [-1, 1].
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x_train = images.astype("float32")
+    inputs = keras.Input((size, size, 3), name="pixels")
+    if kind == "tutorial":
+        augment = keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.1),
+                                    keras.layers.RandomZoom(0.1)], name="data_augmentation")
+        x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(augment(inputs))
+    elif kind == "nested":
+        block = keras.Sequential([keras.layers.RandomContrast(0.1), keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")],
+                                 name="preprocess")
+        x = block(inputs)
+    elif kind == "normalization":
+        norm = keras.layers.Normalization(name="normalize")
+        norm.adapt(x_train)
+        x = norm(keras.layers.RandomTranslation(0.05, 0.05)(inputs))
+    elif kind == "symmetric":
+        x = inputs
+        x_train = x_train / 127.5 - 1.0
+    else:
+        raise ValueError(kind)
+    model = keras.Model(inputs, small_cnn_body(keras, x), name=f"{kind}_cnn")
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
+    model.fit(x_train, labels, epochs=epochs, batch_size=32, verbose=0)
+    return model

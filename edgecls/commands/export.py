@@ -27,8 +27,12 @@ Examples:
 @click.option("--calib-size", default=300, show_default=True, type=click.IntRange(min=1), help="Calibration images used.")
 @click.option("--val", type=click.Path(path_type=Path), help="Validation image folder (class sub-folders give accuracy).")
 @click.option("--labels", type=click.Path(path_type=Path), help="Labels file, one per line.")
-@click.option("--pixels", type=click.Choice(["unit", "symmetric", "imagenet", "raw"]),
-              help="Normalization the model was trained with (default unit = x/255).")
+@click.option("--pixels", default="auto", show_default=True,
+              type=click.Choice(["auto", "unit", "symmetric", "imagenet", "raw"]),
+              help="Normalization the model was trained with: unit x/255, symmetric x/127.5-1, imagenet, raw. "
+                   "auto: raw if the model has its own Rescaling/Normalization layer, else unit; with labelled "
+                   "images, the preset under which Keras is clearly most accurate. An explicit preset that another "
+                   "clearly beats on labelled images fails the export.")
 @click.option("--mean", callback=float_list, help="Per-channel mean on 0-255 pixels, e.g. 123.7,116.3,103.5.")
 @click.option("--std", callback=float_list, help="Per-channel std on 0-255 pixels.")
 @click.option("--resize", default="stretch", show_default=True, type=click.Choice(["stretch", "crop", "letterbox"]),

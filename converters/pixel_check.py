@@ -1,0 +1,135 @@
+"""Check the pixel normalization on labelled images: the Keras model's accuracy under every preset.
+
+A wrong preset cannot be caught by comparing exported files with the Keras
+model wrapped in the same preset: both are equally wrong. What catches it is
+the Keras model's own accuracy on labelled images, under the chosen preset and
+under the others. ``auto`` picks the preferred preset (``raw`` when the model
+normalizes its own input, else ``unit``) unless another is clearly better; an
+explicit preset that another clearly beats, or one whose accuracy is near
+chance, fails the export before anything is converted.
+
+"Clearly better" is a paired test on the same images: at least 2 points more,
+and the images only the other preset gets right outnumber those only the chosen
+one gets right by 3 standard deviations (McNemar). "Near chance" is an accuracy
+within 3 standard deviations of always answering the most frequent class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgecls.converters.errors import ExportError
+from edgecls.converters.normalization import PIXEL_PRESETS, PixelNormalization, wrap_with_normalization
+
+__all__ = ["PixelCheck", "check_pixels", "MIN_GAIN"]
+
+MIN_GAIN = 0.02
+"""Accuracy points (as a fraction) by which another preset must win to count as clearly better."""
+_Z = 3.0
+
+
+@dataclass(frozen=True)
+class PixelCheck:
+    """The outcome of :func:`check_pixels`, kept in the export report.
+
+    Attributes:
+        chosen: the preset baked into the exported files.
+        requested: what was asked for (``auto``, a preset name, or ``custom`` for mean/std).
+        accuracies: the Keras model's top-1 accuracy on the images under each preset tried.
+        chance: the accuracy of always answering the most frequent class.
+        images: how many labelled images were used.
+        reason: one sentence on why ``chosen`` was kept or picked.
+    """
+
+    chosen: str
+    requested: str
+    accuracies: dict[str, float]
+    chance: float
+    images: int
+    reason: str
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The Keras scores under ``chosen`` (reused as the validation reference; not serialized)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("scores")
+        return data
+
+
+def _clearly_better(right_other: np.ndarray, right_chosen: np.ndarray) -> bool:
+    gain = right_other.mean() - right_chosen.mean()
+    only_other = int((right_other & ~right_chosen).sum())
+    only_chosen = int((right_chosen & ~right_other).sum())
+    discordant = only_other + only_chosen
+    return gain >= MIN_GAIN and discordant > 0 and (only_other - only_chosen) >= _Z * math.sqrt(discordant)
+
+
+def _near_chance(accuracy: float, chance: float, n: int) -> bool:
+    return accuracy <= chance + _Z * math.sqrt(max(chance * (1 - chance), 1e-12) / n)
+
+
+def _describe(norm: PixelNormalization) -> str:
+    if norm.name in PIXEL_PRESETS:
+        return norm.name
+    return f"mean {list(norm.mean)} std {list(norm.std)}"
+
+
+def check_pixels(loaded: Any, chosen: PixelNormalization, *, requested: str, preferred: str,
+                 images: np.ndarray, targets: np.ndarray, scorer: Any) -> tuple[PixelNormalization, PixelCheck]:
+    """Compare the Keras model's accuracy under ``chosen`` and every other preset on labelled images.
+
+    Args:
+        loaded: the :class:`~edgecls.converters.loading.LoadedModel`.
+        chosen: the normalization picked so far (from the request or from the model's layers).
+        requested: ``"auto"``, a preset name, or ``"custom"``.
+        preferred: the preset ``auto`` keeps unless another is clearly better.
+        images: uint8 images at the input size; ``targets`` their label indices.
+        scorer: ``scorer(keras_model, images) -> scores`` (the validation's Keras runner).
+
+    Returns:
+        The normalization to bake (``chosen``, or with ``auto`` the clearly better one) and the check.
+
+    Raises:
+        ExportError: an explicit choice that another preset clearly beats, or an accuracy
+            near chance under the normalization that would be baked.
+    """
+    candidates: dict[str, PixelNormalization] = {chosen.name: chosen}
+    for name, preset in PIXEL_PRESETS.items():
+        if len(preset.mean) in (1, loaded.channels):
+            candidates.setdefault(name, preset)
+    scores: dict[str, np.ndarray] = {}
+    right: dict[str, np.ndarray] = {}
+    for name, norm in candidates.items():
+        wrapped = wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels)
+        scores[name] = scorer(wrapped, images)
+        right[name] = scores[name].argmax(1) == targets
+    accuracies = {name: float(r.mean()) for name, r in right.items()}
+    n = len(targets)
+    chance = float(np.bincount(targets).max() / n)
+    best = max(accuracies, key=lambda k: (accuracies[k], k == chosen.name))
+    keep = chosen.name if requested != "auto" else preferred
+    if requested == "auto" and best != keep and _clearly_better(right[best], right[keep]):
+        keep = best
+        reason = (f"auto: {best} gives the Keras model {accuracies[best]:.3f} accuracy on {n} labelled images, "
+                  f"clearly above {preferred} ({accuracies[preferred]:.3f})")
+    elif best != keep and _clearly_better(right[best], right[keep]):
+        raise ExportError(
+            f"pixels {_describe(candidates[keep])} gives the Keras model {accuracies[keep]:.3f} accuracy on {n} "
+            f"labelled images but {best} gives {accuracies[best]:.3f}: the model was trained with {best} "
+            f"normalization; export with pixels {best!r} (or auto)")
+    else:
+        reason = (f"{requested}: {_describe(candidates[keep])} gives the Keras model {accuracies[keep]:.3f} accuracy "
+                  f"on {n} labelled images; no other preset is clearly better")
+    if _near_chance(accuracies[keep], chance, n):
+        raise ExportError(
+            f"the Keras model is near chance on the {n} labelled validation images: {accuracies[keep]:.3f} accuracy "
+            f"with pixels {_describe(candidates[keep])} (always answering the most frequent class gives {chance:.3f}; "
+            f"every preset: {', '.join(f'{k} {v:.3f}' for k, v in accuracies.items())}); check the labels and "
+            "that the model is trained")
+    check = PixelCheck(chosen=keep, requested=requested, accuracies=accuracies, chance=chance, images=n,
+                       reason=reason, scores=scores[keep])
+    return candidates[keep], check

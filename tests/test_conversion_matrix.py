@@ -1,0 +1,37 @@
+"""Today's slice of the conversion matrix (``benchmarks/conversion_matrix.py --rows ci``): ConvNeXtTiny,
+one other Keras Applications family and one seed save format, rotating daily so every row runs
+within two weeks; the whole matrix runs from ``benchmarks/`` and its page is committed.
+
+Each row is a briefly trained digits classifier exported by the real CLI to TFLite and ONNX in
+fp32 and int8. Slow: CI runs it with ``pytest -m slow``.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "conversion_matrix.py"
+
+
+def test_todays_matrix_slice_converts_and_agrees(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPT), "--rows", "ci", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (page,) = tmp_path.glob("conversion-matrix-*.json")
+    rows = json.loads(page.read_text())
+    assert len(rows) == 3 and rows[0]["row"] == "ConvNeXtTiny"
+    assert (tmp_path / page.name.replace(".json", ".md")).read_text().count("| yes |") == 3
+    for row in rows:
+        assert "error" not in row and row["exit_code"] == 0, row
+        assert row["keras_accuracy"] > 0.3, row  # a real, if briefly trained, classifier
+        files = {(f["format"], f["quantization"]): f for f in row["files"]}
+        assert set(files) == {(f, q) for f in ("tflite", "onnx") for q in ("fp32", "int8")}, row["row"]
+        for (fmt, quant), f in files.items():
+            assert f["passed"], (row["row"], fmt, quant, f)
+            if quant == "fp32":
+                assert f["top1_agreement"] == 1.0 and f["max_abs_diff"] < 1e-4, (row["row"], fmt, f)
