@@ -60,28 +60,46 @@ def _targets(folder: ImageFolder, labels: tuple[str, ...]) -> np.ndarray:
     return np.array([index[folder.classes[t]] for t in folder.targets], dtype=np.int64)
 
 
-def _score_all(classifier: Any, files: list[Path], batch_size: int, strict: bool
-               ) -> tuple[np.ndarray, list[int], list[dict[str, str]]]:
-    """Scores of the readable files, their indices, and the unreadable ones (a batch with a bad
-    image is retried image by image, so one bad file costs only itself)."""
-    rows, kept, unreadable = [], [], []
+class _Tally:
+    """Counts per batch (confusion matrix, top-5 hits, misclassified images): memory independent of
+    how many images have been scored, beyond the errors it lists."""
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+        self.top5_hits = 0
+        self.errors: list[dict[str, Any]] = []
+        self.unreadable: list[dict[str, str]] = []
+
+    def add(self, files: list[Path], targets: np.ndarray, scores: np.ndarray) -> None:
+        predicted = scores.argmax(1)
+        k = min(5, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.argsort(-scores, axis=1)
+        self.top5_hits += int((top == targets[:, None]).any(axis=1).sum())
+        np.add.at(self.confusion, (targets, predicted), 1)
+        self.errors += [{"image": str(files[i]), "label": self.labels[targets[i]],
+                         "predicted": self.labels[predicted[i]], "score": float(scores[i, predicted[i]])}
+                        for i in np.flatnonzero(predicted != targets)]
+
+
+def _score_all(classifier: Any, files: list[Path], targets: np.ndarray, batch_size: int, strict: bool) -> _Tally:
+    """Score every file batch by batch into a tally (a batch with a bad image is retried image by
+    image, so one bad file costs only itself)."""
+    tally = _Tally(classifier.labels)
     for start in range(0, len(files), batch_size):
-        chunk = list(range(start, min(start + batch_size, len(files))))
+        chunk = files[start:start + batch_size]
         try:
-            rows.append(classifier.scores_batch([files[i] for i in chunk]))
-            kept.extend(chunk)
+            tally.add(chunk, targets[start:start + batch_size], classifier.scores_batch(chunk))
             continue
         except ImageError:
             if strict:
                 raise
-        for i in chunk:
+        for i, path in enumerate(chunk, start):
             try:
-                rows.append(classifier.scores_batch([files[i]]))
-                kept.append(i)
+                tally.add([path], targets[i:i + 1], classifier.scores_batch([path]))
             except ImageError as exc:
-                unreadable.append({"image": str(files[i]), "error": str(exc)})
-    scores = np.concatenate(rows) if rows else np.zeros((0, len(classifier.labels)), np.float32)
-    return scores, kept, unreadable
+                tally.unreadable.append({"image": str(path), "error": str(exc)})
+    return tally
 
 
 def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32, strict: bool = False) -> EvalResult:
@@ -98,32 +116,21 @@ def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32, str
     labels = classifier.labels
     targets = _targets(folder, labels)
     start = time.perf_counter()
-    scores, kept, unreadable = _score_all(classifier, list(folder.files), batch_size, strict)
+    tally = _score_all(classifier, list(folder.files), targets, batch_size, strict)
     elapsed = time.perf_counter() - start
-    if not kept:
+    confusion = tally.confusion
+    images = int(confusion.sum())
+    if not images:
         raise DatasetError(f"{folder.root}: none of its {len(folder.files)} images could be read "
-                           f"(first: {unreadable[0]['error']})")
-    files = [folder.files[i] for i in kept]
-    targets = targets[kept]
-    predicted = scores.argmax(1)
-    k = min(5, scores.shape[1])
-    top5 = (np.argsort(-scores, axis=1)[:, :k] == targets[:, None]).any(axis=1)
-    n = len(labels)
-    confusion = np.zeros((n, n), dtype=np.int64)
-    np.add.at(confusion, (targets, predicted), 1)
+                           f"(first: {tally.unreadable[0]['error']})")
     tp = np.diag(confusion).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.nan_to_num(tp / confusion.sum(axis=0))
         recall = np.nan_to_num(tp / confusion.sum(axis=1))
-    errors = [
-        {"image": str(files[i]), "label": labels[targets[i]], "predicted": labels[predicted[i]],
-         "score": float(scores[i, predicted[i]])}
-        for i in np.flatnonzero(predicted != targets)
-    ]
     return EvalResult(
-        model=str(classifier.path), data=str(folder.root), labels=list(labels), images=len(targets),
-        top1=float((predicted == targets).mean()), top5=float(top5.mean()),
+        model=str(classifier.path), data=str(folder.root), labels=list(labels), images=images,
+        top1=float(tp.sum() / images), top5=tally.top5_hits / images,
         precision=precision.round(4).tolist(), recall=recall.round(4).tolist(),
         support=confusion.sum(axis=1).tolist(), confusion=confusion.tolist(),
-        images_per_s=len(targets) / elapsed, errors=errors, unreadable=unreadable,
+        images_per_s=images / elapsed, errors=tally.errors, unreadable=tally.unreadable,
     )

@@ -84,6 +84,9 @@ class MqttSink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.reconnect_delay_set(1, 30)
+        # paho's own outgoing queue is unbounded by default: bound it, so a slow broker leaves results in
+        # our buffer (bounded, oldest dropped and counted) and _pending never holds more than this.
+        client.max_queued_messages_set(buffer)
         client.connect_timeout = connect_timeout_s
         self._client = client
         host, port = self.target.host, self.target.port
@@ -151,8 +154,8 @@ class MqttSink:
             self._buffer.popleft()
             self._pending.append(info)
             self.published += 1
-        while self._pending and self._pending[0].is_published():
-            self._pending.popleft()
+        if self._pending and self._pending[0].is_published():  # acknowledgements may come out of order
+            self._pending = deque(info for info in self._pending if not info.is_published())
 
     def close(self) -> None:
         """Send what is buffered, wait for the broker to acknowledge every message, disconnect.
