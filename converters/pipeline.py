@@ -13,7 +13,8 @@ import numpy as np
 from edgecls.converters.atomic import atomic_write_bytes, check_writable
 from edgecls.converters.data import ArrayReader, ImageFolder, synthetic_images
 from edgecls.converters.errors import ExportError, OutputExistsError
-from edgecls.converters.formats.base import QUANTIZATIONS, ConvertJob, get_format
+from edgecls.converters.formats.base import ConvertJob, get_format
+from edgecls.converters.formats.onnx_format import OnnxOptions
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
@@ -60,11 +61,11 @@ class ExportOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", tuple(dict.fromkeys(self.formats)))
         object.__setattr__(self, "quantize", tuple(dict.fromkeys(self.quantize)))
-        for fmt in self.formats:
-            get_format(fmt)
-        for q in self.quantize:
-            if q not in QUANTIZATIONS:
-                raise ExportError(f"unknown quantization {q!r}; choose from {', '.join(QUANTIZATIONS)}")
+        for name in self.formats:
+            fmt = get_format(name)
+            for q in self.quantize:
+                if q not in fmt.quantizations:
+                    raise ExportError(f"{fmt.name} has no quantization {q!r}; choose from {', '.join(fmt.quantizations)}")
         if not self.formats or not self.quantize:
             raise ExportError("give at least one format and one quantization")
         if self.resize not in RESIZE_MODES:
@@ -206,8 +207,8 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     check_writable(out_dir)
 
     with tempfile.TemporaryDirectory(prefix="edgecls-export-") as work:
-        job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, opts.opset, Path(work),
-                         per_channel=opts.per_channel)
+        job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, Path(work),
+                         options={"onnx": OnnxOptions(opset=opts.opset, per_channel=opts.per_channel)})
         for converter in dict.fromkeys(c for c, _, _ in targets):
             step(f"converting to {converter.name}")
             converter.prepare(job)  # fails fast, naming the layer, before quantization and validation

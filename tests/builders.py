@@ -176,6 +176,8 @@ def preprocessing_model(kind: str, size: int, images: np.ndarray, labels: np.nda
         ``normalization``: augmentation (RandomTranslation), then ``Normalization`` adapted on
             the training images; raw pixels.
         ``symmetric``: no normalizing layer at all; trained on pixels scaled to [-1, 1].
+        ``ops``: the transfer-learning tutorial's ``preprocess_input(inputs)`` (MobileNetV2's, x/127.5 - 1)
+            written as ops in the graph, no layer to find; raw pixels.
     """
     import keras
 
@@ -194,6 +196,8 @@ def preprocessing_model(kind: str, size: int, images: np.ndarray, labels: np.nda
         norm = keras.layers.Normalization(name="normalize")
         norm.adapt(x_train)
         x = norm(keras.layers.RandomTranslation(0.05, 0.05)(inputs))
+    elif kind == "ops":
+        x = keras.applications.mobilenet_v2.preprocess_input(inputs)
     elif kind == "symmetric":
         x = inputs
         x_train = x_train / 127.5 - 1.0

@@ -1,31 +1,38 @@
-"""The format-converter protocol and registry: one entry per output format."""
+"""The model-format protocol and its registry: one entry per output format.
+
+An entry owns everything about its format: the suffix, the quantizations it writes
+(with a one-line description each), a typed options object (like ONNX Runtime's
+per-method configs), the converter and the card writer. The built-in formats are
+registered when :mod:`edgecls.converters.formats` is imported, before any lookup,
+so registering another format never hides them. Importing the registry is cheap:
+TensorFlow, tf2onnx and flatbuffers are imported only when a conversion or an
+embedding runs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 from edgecls.converters.data import CalibrationReader
 from edgecls.converters.errors import ExportError
 from edgecls.runtime.card import ModelCard
 
-__all__ = ["ConvertJob", "FormatConverter", "FORMATS", "register_format", "get_format", "QUANTIZATIONS"]
-
-QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
+__all__ = ["ConvertJob", "ModelFormat", "FORMATS", "register_format", "get_format", "format_for_suffix",
+           "quantization_names"]
 
 
 @dataclass
 class ConvertJob:
-    """Everything a converter needs for one model.
+    """Everything a format needs for one model.
 
     Attributes:
         model: Keras model taking raw 0-255 pixels (normalization baked in).
         height, width, channels: the input size.
         calibration: images for full-integer quantization (None without).
-        opset: ONNX opset.
-        per_channel: per-channel weight scales for ONNX static int8 (TFLite int8 is always per-channel).
         workdir: a private temporary folder.
+        options: each format's options object by format name (a format missing here uses its defaults).
         cache: per-export scratch space shared by one format's quantizations
             (e.g. the fp32 ONNX graph that fp16 and int8 start from).
         notes: what a converter changed on the way (added to the export report).
@@ -36,20 +43,25 @@ class ConvertJob:
     width: int
     channels: int
     calibration: CalibrationReader | None
-    opset: int
     workdir: Path
-    per_channel: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def options_for(self, fmt: "ModelFormat") -> Any:
+        """``fmt``'s options object for this job (its defaults when none was given)."""
+        return self.options.get(fmt.name) or fmt.options_type()
 
-class FormatConverter(Protocol):
-    """Converts a Keras model to one file format, in several quantizations."""
+
+class ModelFormat(Protocol):
+    """One output format: what it is called, what it writes and how."""
 
     name: str
     suffix: str
-    quantizations: dict[str, str]
+    quantizations: Mapping[str, str]
     """Supported quantization → one-line description."""
+    options_type: type
+    """The dataclass of this format's options (constructible without arguments: the defaults)."""
 
     def prepare(self, job: ConvertJob) -> None:
         """Convert what every quantization starts from (cached in ``job.cache``), before any other work.
@@ -64,33 +76,31 @@ class FormatConverter(Protocol):
         ...
 
     def embed(self, data: bytes, card: ModelCard) -> bytes:
-        """``data`` with ``card`` embedded. Raises ExportError."""
+        """``data`` with ``card`` embedded. Raises ExportError when ``data`` is not a file of this format."""
         ...
 
 
-FORMATS: dict[str, FormatConverter] = {}
+FORMATS: dict[str, ModelFormat] = {}
 
 
-def register_format(converter: FormatConverter) -> None:
-    """Add a format converter under its name."""
-    FORMATS[converter.name] = converter
+def register_format(fmt: ModelFormat) -> None:
+    """Add (or replace) a format under its name."""
+    FORMATS[fmt.name] = fmt
 
 
-def get_format(name: str) -> FormatConverter:
-    """The converter for ``name``. Raises ExportError for an unknown format."""
-    if not FORMATS:
-        _register_builtins()
+def get_format(name: str) -> ModelFormat:
+    """The format called ``name``. Raises ExportError for an unknown one."""
     try:
         return FORMATS[name]
     except KeyError:
         raise ExportError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}") from None
 
 
-def _register_builtins() -> None:
-    from edgecls.converters.formats.onnx_format import OnnxFormat
-    from edgecls.converters.formats.tflite_format import TFLiteFormat
-
-    register_format(TFLiteFormat())
-    register_format(OnnxFormat())
+def format_for_suffix(suffix: str) -> ModelFormat | None:
+    """The format whose files end in ``suffix`` (case-insensitive), or None."""
+    return next((f for f in FORMATS.values() if f.suffix == suffix.lower()), None)
 
 
+def quantization_names() -> tuple[str, ...]:
+    """Every quantization some registered format writes, in registration order."""
+    return tuple(dict.fromkeys(q for f in FORMATS.values() for q in f.quantizations))

@@ -9,6 +9,7 @@ per-channel on x86, at a small cost in agreement on depthwise-conv models
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -17,9 +18,22 @@ from edgecls.converters.errors import ExportError
 from edgecls.converters.formats.base import ConvertJob
 from edgecls.runtime.card import ModelCard
 
-__all__ = ["OnnxFormat", "INPUT_NAME"]
+__all__ = ["OnnxFormat", "OnnxOptions", "INPUT_NAME"]
 
 INPUT_NAME = "image"
+
+
+@dataclass(frozen=True)
+class OnnxOptions:
+    """Options of the ONNX format.
+
+    Attributes:
+        opset: the ONNX opset tf2onnx writes.
+        per_channel: per-channel weight scales for static int8 (more accurate, slower on x86).
+    """
+
+    opset: int = 17
+    per_channel: bool = False
 
 
 def _fp32_proto(job: ConvertJob) -> Any:
@@ -51,7 +65,7 @@ def _fp32_proto(job: ConvertJob) -> Any:
                 graph_def,
                 input_names=[t.name for t in frozen.inputs],
                 output_names=[t.name for t in frozen.outputs],
-                opset=job.opset,
+                opset=job.options_for(FORMAT).opset,
             )
         except Exception as exc:
             raise ExportError(f"ONNX conversion failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
@@ -126,7 +140,7 @@ def _int8(job: ConvertJob) -> bytes:
         quant_pre_process(str(src), str(pre))
         quantize_static(
             str(pre), str(out), _Reader(job.calibration),
-            quant_format=QuantFormat.QDQ, per_channel=job.per_channel,
+            quant_format=QuantFormat.QDQ, per_channel=job.options_for(FORMAT).per_channel,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
         )
@@ -153,6 +167,7 @@ _STEPS: dict[str, Callable[[ConvertJob], bytes]] = {"fp32": _fp32, "fp16": _fp16
 class OnnxFormat:
     name = "onnx"
     suffix = ".onnx"
+    options_type = OnnxOptions
     quantizations = {
         "fp32": "float32",
         "fp16": "float16 weights and compute, float32 input/output",
@@ -171,4 +186,11 @@ class OnnxFormat:
 
         from edgecls.converters.metadata.onnx_embed import embed_card_onnx
 
-        return embed_card_onnx(onnx.load_from_string(data), card).SerializeToString()
+        try:
+            model = onnx.load_from_string(data)
+        except Exception as exc:
+            raise ExportError(f"not an ONNX model ({exc})") from None
+        return embed_card_onnx(model, card).SerializeToString()
+
+
+FORMAT = OnnxFormat()

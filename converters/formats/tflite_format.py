@@ -6,16 +6,21 @@ import contextlib
 import io
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from edgecls.converters.errors import ExportError
 from edgecls.converters.formats.base import ConvertJob
-from edgecls.converters.metadata.tflite_embed import embed_card_tflite
 from edgecls.runtime.card import ModelCard
 
-__all__ = ["TFLiteFormat"]
+__all__ = ["TFLiteFormat", "TFLiteOptions"]
+
+
+@dataclass(frozen=True)
+class TFLiteOptions:
+    """Options of the TFLite format (none yet: TFLiteConverter's defaults, full-integer int8 with uint8 I/O)."""
 
 
 def _fp32(converter: Any, job: ConvertJob, tf: Any) -> None:
@@ -70,6 +75,7 @@ def _describe(exc: Exception) -> str:
 class TFLiteFormat:
     name = "tflite"
     suffix = ".tflite"
+    options_type = TFLiteOptions
     quantizations = {
         "fp32": "float32 weights and activations",
         "fp16": "float16 weights (half the size; float32 compute on CPU)",
@@ -113,4 +119,9 @@ class TFLiteFormat:
             raise ExportError(f"TFLite conversion ({quantization}) failed: {_describe(exc)}") from None
 
     def embed(self, data: bytes, card: ModelCard) -> bytes:
+        from edgecls.converters.metadata.tflite_embed import embed_card_tflite
+
         return embed_card_tflite(data, card)
+
+
+FORMAT = TFLiteFormat()

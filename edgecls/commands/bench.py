@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import console, csv_list, make_table, quiet, verbose
+from edgecls.commands.common import backend_option, console, csv_list, device_option, make_table, quiet, verbose
 
 EPILOG = """\b
 Examples:
@@ -38,8 +38,8 @@ def _size(ctx, param, value: str) -> tuple[int, int]:
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1),
               help="Also measure classify_batch throughput with B frames per call.")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), help="Labelled image folder: adds accuracy.")
-@click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
-@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu", "auto"]))
+@backend_option
+@device_option
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start probe.")
 @click.option("--json", "as_json", is_flag=True, help="Print all figures as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")

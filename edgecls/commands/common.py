@@ -104,3 +104,18 @@ def make_table(title: str):
     except ImportError:
         from edgecls.commands.plain import PlainTable as Table
     return Table(title=title, title_justify="left")
+
+
+def backend_option(func):
+    """``--backend``, its choices from the runtime's backend registry."""
+    from edgecls.runtime.backends import registered
+
+    names = ", ".join("/".join((spec.name, *spec.aliases)) for spec in registered())
+    return click.option("--backend", default="auto", show_default=True, help=f"auto, {names}.")(func)
+
+
+def device_option(func):
+    """``--device``, its choices from the runtime's devices."""
+    from edgecls.runtime.backends.base import DEVICES
+
+    return click.option("--device", default="cpu", show_default=True, type=click.Choice(DEVICES))(func)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import console, load_classifier, make_table
+from edgecls.commands.common import backend_option, console, load_classifier, make_table
 
 EPILOG = """\b
 Examples:
@@ -19,7 +19,7 @@ Examples:
 
 @click.command("eval", epilog=EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
+@backend_option
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="Engine threads (default: all cores).")
 @click.option("--errors", "show_errors", is_flag=True, help="List the misclassified files.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image (default: skip and list them).")

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import click
 
+from edgecls.converters.formats import FORMATS
+from edgecls.converters.formats.base import quantization_names
+from edgecls.converters.normalization import PIXEL_PRESETS
+from edgecls.runtime.card import RESIZE_MODES
 from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, use_rich, verbose
 
 EPILOG = """\b
@@ -20,22 +24,23 @@ Examples:
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: next to the model).")
-@click.option("--formats", default="tflite,onnx", show_default=True, callback=csv_list, help="tflite, onnx.")
+@click.option("--formats", default=",".join(FORMATS), show_default=True, callback=csv_list,
+              help=f"Comma list of {', '.join(FORMATS)}.")
 @click.option("--quantize", default="fp32", show_default=True, callback=csv_list,
-              help="Comma list of fp32, fp16, dynamic, int8.")
+              help=f"Comma list of {', '.join(quantization_names())}.")
 @click.option("--calib", type=click.Path(path_type=Path), help="Calibration image folder (class sub-folders allowed).")
 @click.option("--calib-size", default=300, show_default=True, type=click.IntRange(min=1), help="Calibration images used.")
 @click.option("--val", type=click.Path(path_type=Path), help="Validation image folder (class sub-folders give accuracy).")
 @click.option("--labels", type=click.Path(path_type=Path), help="Labels file, one per line.")
 @click.option("--pixels", default="auto", show_default=True,
-              type=click.Choice(["auto", "unit", "symmetric", "imagenet", "raw"]),
+              type=click.Choice(["auto", *PIXEL_PRESETS]),
               help="Normalization the model was trained with: unit x/255, symmetric x/127.5-1, imagenet, raw. "
                    "auto: raw if the model has its own Rescaling/Normalization layer, else unit; with labelled "
                    "images, the preset under which Keras is clearly most accurate. An explicit preset that another "
                    "clearly beats on labelled images fails the export.")
 @click.option("--mean", callback=float_list, help="Per-channel mean on 0-255 pixels, e.g. 123.7,116.3,103.5.")
 @click.option("--std", callback=float_list, help="Per-channel std on 0-255 pixels.")
-@click.option("--resize", default="stretch", show_default=True, type=click.Choice(["stretch", "crop", "letterbox"]),
+@click.option("--resize", default="stretch", show_default=True, type=click.Choice(RESIZE_MODES),
               help="How the runtime fits frames to the input.")
 @click.option("--input-size", callback=size_hw, help="HxW for a model with free spatial dims.")
 @click.option("--opset", default=17, show_default=True, type=int, help="ONNX opset.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import image_paths, load_classifier
+from edgecls.commands.common import backend_option, device_option, image_paths, load_classifier
 
 
 @click.command()
@@ -15,9 +15,9 @@ from edgecls.commands.common import image_paths, load_classifier
 @click.argument("images", nargs=-1, required=True)
 @click.option("--top-k", default=5, show_default=True, type=int, help="Categories per image.")
 @click.option("--threshold", default=0.0, show_default=True, type=float, help="Minimum score.")
-@click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
+@backend_option
 @click.option("--threads", default=None, type=int, help="Engine threads (default: all cores).")
-@click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu", "auto"]))
+@device_option
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image (default: report it, go on).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
 def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, backend: str,
