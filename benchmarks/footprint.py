@@ -26,6 +26,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from suite.timing import run_json  # noqa: E402
+
 MB = 2**20
 ALIASES = {"cv2": "opencv-python-headless", "google": "protobuf"}  # import names -> distributions
 
@@ -80,8 +81,9 @@ def sizes(site: Path) -> tuple[float, dict[str, float]]:
 def arm64_sizes(extra: str, work: Path) -> tuple[float, dict[str, float]]:
     """Installed size of ``.[extra]``'s dependencies as aarch64 wheels for Python 3.11 (Raspberry Pi OS
     Bookworm 64-bit): downloaded and unpacked as pip would install them, plus edgecls itself."""
-    import tomllib
     import zipfile
+
+    import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = project["dependencies"] + project["optional-dependencies"][extra]

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import builders  # noqa: E402
+import builders
 
 QUANTS = ["fp32", "fp16", "dynamic", "int8"]
 

@@ -58,14 +58,14 @@ def main() -> None:
         for t in TARGETS:
             area = [cv2.resize(f, (t, t), interpolation=cv2.INTER_AREA).astype(np.float32) for f in frames]
             methods = {
-                "INTER_AREA": lambda f: cv2.resize(f, (t, t), interpolation=cv2.INTER_AREA),
-                "INTER_LINEAR": lambda f: cv2.resize(f, (t, t), interpolation=cv2.INTER_LINEAR),
-                "fast_resize": lambda f: fast_resize(f, t, t),
+                "INTER_AREA": lambda f, t=t: cv2.resize(f, (t, t), interpolation=cv2.INTER_AREA),
+                "INTER_LINEAR": lambda f, t=t: cv2.resize(f, (t, t), interpolation=cv2.INTER_LINEAR),
+                "fast_resize": lambda f, t=t: fast_resize(f, t, t),
             }
             for name, fn in methods.items():
-                diff = float(np.mean([np.abs(fn(f).astype(np.float32) - a).mean() for f, a in zip(frames, area)]))
+                diff = float(np.mean([np.abs(fn(f).astype(np.float32) - a).mean() for f, a in zip(frames, area, strict=True)]))
                 rows.append({"frame": f"{fw}x{fh}", "target": f"{t}x{t}", "method": name,
-                             "median_ms": round(median_ms(lambda: fn(frames[0])), 4),
+                             "median_ms": round(median_ms(lambda fn=fn, frame=frames[0]: fn(frame)), 4),
                              "mean_abs_diff_vs_area": round(diff, 3)})
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.date.today().isoformat()

@@ -43,9 +43,9 @@ def ratio(name: str, value: float, target: float, detail: dict, *, higher_is_bet
 
 
 def reference_models(work: Path, threads: int) -> dict:
+    import builders
     import keras
 
-    import builders
     from edgecls.converters import export
 
     keras.utils.set_random_seed(0)
@@ -121,7 +121,7 @@ def main() -> None:
         # 2. Quantization speed-up: int8 over fp32 raw latency, per engine.
         for fmt, target in (("tflite", 0.5), ("onnx", 0.65)):
             (b32, x32), (b8, x8) = raw(files[(fmt, "fp32")]), raw(files[(fmt, "int8")])
-            t = interleaved({"fp32": lambda i: b32.run(x32), "int8": lambda i: b8.run(x8)}, args.runs)
+            t = interleaved({"fp32": lambda i, b=b32, x=x32: b.run(x), "int8": lambda i, b=b8, x=x8: b.run(x)}, args.runs)
             ratios.append(ratio(f"quantization speed-up (int8 / fp32), {fmt}", t["int8"] / t["fp32"], target,
                                 {"fp32_p50_ms": t["fp32"], "int8_p50_ms": t["int8"]}))
 

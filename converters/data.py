@@ -8,8 +8,9 @@ iterable of uint8 images at the model's input size, in its colour order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def synthetic_images(count: int, spec: InputSpec, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     h, w, c = spec.height, spec.width, spec.channels
     out = np.empty((count, h, w, c), np.uint8)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xx = np.mgrid[0:h, 0:w][1].astype(np.float32)
     for i in range(count):
         base = rng.uniform(0, 255, (max(2, h // 8), max(2, w // 8), c)).astype(np.float32)
         image = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC).reshape(h, w, c)

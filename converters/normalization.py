@@ -11,8 +11,9 @@ with labelled images :mod:`edgecls.converters.pixel_check` checks the choice.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from edgecls.converters.errors import ExportError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import click
 

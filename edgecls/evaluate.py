@@ -37,8 +37,8 @@ class EvalResult:
     def to_dict(self, with_errors: bool = True) -> dict[str, Any]:
         data = dict(vars(self))
         data["per_class"] = [
-            {"label": l, "precision": p, "recall": r, "support": s}
-            for l, p, r, s in zip(self.labels, self.precision, self.recall, self.support)
+            {"label": label, "precision": p, "recall": r, "support": s}
+            for label, p, r, s in zip(self.labels, self.precision, self.recall, self.support, strict=True)
         ]
         for key in ("precision", "recall", "support"):
             data.pop(key)

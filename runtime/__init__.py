@@ -25,8 +25,8 @@ from edgecls.runtime.errors import (
 )
 from edgecls.runtime.frames import FrameResult, StreamSummary
 from edgecls.runtime.live import LiveSession
-from edgecls.runtime.reconnect import Reconnect
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
+from edgecls.runtime.reconnect import Reconnect
 from edgecls.runtime.results import Category, ClassificationResult, Timings
 
 __all__ = [

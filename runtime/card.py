@@ -10,8 +10,9 @@ use it without TensorFlow.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from edgecls.runtime.errors import CardError
 
@@ -74,7 +75,7 @@ class Quantization:
     zero_point: int
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, name: str) -> "Quantization | None":
+    def from_dict(cls, data: Mapping[str, Any] | None, name: str) -> Quantization | None:
         if data is None:
             return None
         try:
@@ -99,7 +100,7 @@ class Normalization:
     std: tuple[float, ...] = (1.0,)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Normalization":
+    def from_dict(cls, data: Mapping[str, Any]) -> Normalization:
         std = _floats(data.get("std", (1.0,)), "input.normalization.std")
         if any(s == 0 for s in std):
             raise CardError("card field 'input.normalization.std' must not contain 0")
@@ -125,7 +126,7 @@ class InputSpec:
     normalization: Normalization = field(default_factory=Normalization)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "InputSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> InputSpec:
         channels = _positive_int(data.get("channels", 3), "input.channels")
         if channels not in (1, 3):
             raise CardError(f"card field 'input.channels' must be 1 or 3, got {channels}")
@@ -152,7 +153,7 @@ class OutputSpec:
     scores: str = "probabilities"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "OutputSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
         return cls(
             num_classes=_positive_int(data.get("num_classes"), "output.num_classes"),
             dtype=_choice(data.get("dtype", "float32"), DTYPES, "output.dtype"),
@@ -175,7 +176,7 @@ class Provenance:
     validation: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Provenance":
+    def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
         if not isinstance(data, Mapping):
             raise CardError(f"card field 'provenance' must be an object, got {type(data).__name__}")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
@@ -218,7 +219,7 @@ class ModelCard:
         return json.dumps(asdict(self), indent=indent, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Any) -> "ModelCard":
+    def from_dict(cls, data: Any) -> ModelCard:
         """Parse card data. Raises CardError when a field is missing or invalid."""
         if not isinstance(data, dict):
             raise CardError(f"a model card must be a JSON object, got {type(data).__name__}")
@@ -243,7 +244,7 @@ class ModelCard:
         )
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "ModelCard":
+    def from_json(cls, text: str | bytes) -> ModelCard:
         """Parse JSON text. Raises CardError when it is not valid JSON or not a card."""
         try:
             data = json.loads(text)

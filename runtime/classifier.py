@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class Classifier:
 
     # -- construction ---------------------------------------------------------------
     @classmethod
-    def from_options(cls, options: ClassifierOptions) -> "Classifier":
+    def from_options(cls, options: ClassifierOptions) -> Classifier:
         """Load a model as ``options`` say.
 
         Raises:
@@ -97,7 +98,7 @@ class Classifier:
         mean: Sequence[float] | float | None = None,
         std: Sequence[float] | float | None = None,
         resize: str | None = None,
-    ) -> "Classifier":
+    ) -> Classifier:
         """Load ``path`` (``.tflite`` or ``.onnx``). Raises as :meth:`from_options`."""
         return cls.from_options(ClassifierOptions(
             model_path=path, backend=backend, device=device, num_threads=num_threads,
@@ -222,7 +223,7 @@ class Classifier:
     def stream(self, source: Any, *, mode: str = "video", every: int = 1, max_frames: int | None = None,
                smooth: int | None = None, events: bool = False, max_results: int | None = None,
                score_threshold: float | None = None, color: str = "bgr", keep_frames: bool = False,
-               reconnect: "Reconnect | bool | None" = None, open_timeout_s: float = 10.0) -> "Stream":
+               reconnect: Reconnect | bool | None = None, open_timeout_s: float = 10.0) -> Stream:
         """Classify a video file, camera, URL, GStreamer pipeline, image folder or iterable of frames.
 
         ``mode="video"`` classifies every ``every``-th frame in order; ``mode="live"`` always takes the
@@ -243,9 +244,9 @@ class Classifier:
                       options=options, color=color, keep_frames=keep_frames, reconnect=reconnect,
                       open_timeout_s=open_timeout_s)
 
-    def live(self, result_callback: "ResultCallback", *, smooth: int | None = None, events: bool = False,
+    def live(self, result_callback: ResultCallback, *, smooth: int | None = None, events: bool = False,
              max_results: int | None = None, score_threshold: float | None = None,
-             color: str = "bgr") -> "LiveSession":
+             color: str = "bgr") -> LiveSession:
         """A session for frames your own loop captures: ``session.classify_async(frame, timestamp_ms)``
         returns at once and ``result_callback(FrameResult)`` is called on a worker thread, newest frame
         first, stale ones dropped and counted (MediaPipe's LIVE_STREAM mode). Use it as a context manager.
@@ -264,7 +265,7 @@ class Classifier:
         """Release the engine. Calling it twice is harmless."""
         self._backend.close()
 
-    def __enter__(self) -> "Classifier":
+    def __enter__(self) -> Classifier:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -6,9 +6,9 @@ Used by ``edgecls eval`` and by the converters (calibration and validation sets)
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class ImageFolder:
     classes: list[str] = field(default_factory=list)
 
     @classmethod
-    def scan(cls, root: str | Path, limit: int | None = None, seed: int = 0) -> "ImageFolder":
+    def scan(cls, root: str | Path, limit: int | None = None, seed: int = 0) -> ImageFolder:
         """List ``root``'s images; sample ``limit`` of them when given.
 
         Raises:

@@ -23,7 +23,7 @@ from edgecls.runtime.imageheader import MAX_IMAGE_PIXELS, header_size, jpeg_is_c
 
 __all__ = ["ImageInput", "Pixels", "to_pixels"]
 
-ImageInput = Union[np.ndarray, str, os.PathLike, bytes, bytearray, memoryview]
+ImageInput = Union[np.ndarray, str, os.PathLike, bytes, bytearray, memoryview]  # noqa: UP007 - a runtime alias on 3.10
 
 _DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH
 

@@ -10,13 +10,13 @@ and maximum. Its error: within 1 % of the exact nearest-rank percentile
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = ["LatencyHistogram", "RELATIVE_ERROR"]
 
 _GROWTH = 1.02
 _LOWEST_MS = 1e-3
-_BUCKETS = int(math.ceil(math.log(1e9 / _LOWEST_MS) / math.log(_GROWTH))) + 1
+_BUCKETS = math.ceil(math.log(1e9 / _LOWEST_MS) / math.log(_GROWTH)) + 1
 _LOG_GROWTH = math.log(_GROWTH)
 RELATIVE_ERROR = math.sqrt(_GROWTH) - 1.0
 """The most a percentile differs from the exact nearest-rank one, relative to it (about 0.995 %)."""
@@ -65,12 +65,11 @@ class LatencyHistogram:
             return None
         rank = max(1, math.ceil(q / 100.0 * self.count))  # nearest rank, 1-based
         seen = 0
-        for index, n in enumerate(self._counts):
+        index = 0
+        for index, n in enumerate(self._counts):  # noqa: B007 - the bucket where the rank is reached
             seen += n
             if seen >= rank:
                 break
-        if index == 0:
-            value = self.min_ms
-        else:  # bucket index covers (LOWEST * g**(index-1), LOWEST * g**index]
-            value = _LOWEST_MS * _GROWTH ** (index - 0.5)
+        # bucket ``index`` covers (LOWEST * g**(index-1), LOWEST * g**index]; bucket 0 everything up to LOWEST
+        value = self.min_ms if index == 0 else _LOWEST_MS * _GROWTH ** (index - 0.5)
         return min(max(value, self.min_ms), self.max_ms)

@@ -74,4 +74,4 @@ class Postprocessor:
         top = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
         top = top[np.lexsort((top, -scores[top]))]
         index = top if candidates is None else candidates[top]
-        return tuple(Category(int(i), self._labels[i], float(scores[j])) for i, j in zip(index, top))
+        return tuple(Category(int(i), self._labels[i], float(scores[j])) for i, j in zip(index, top, strict=True))

@@ -7,9 +7,9 @@ tensors cannot say (labels, colour order, normalization, resize mode).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 from edgecls.runtime.backends.base import Backend
 from edgecls.runtime.card import RESIZE_MODES, InputSpec, ModelCard, Normalization, OutputSpec

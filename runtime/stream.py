@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from edgecls.runtime.errors import OptionError
 from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary, check_positive
@@ -132,7 +133,7 @@ class Stream:
                 return
         self._source.close()
 
-    def __enter__(self) -> "Stream":
+    def __enter__(self) -> Stream:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

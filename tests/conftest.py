@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import builders  # noqa: E402
+import builders
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ class Broker:
         self._config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
         self._process: subprocess.Popen | None = None
 
-    def start(self) -> "Broker":
+    def start(self) -> Broker:
         self._process = subprocess.Popen([mosquitto_binary(), "-c", str(self._config)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import builders
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "arm64" / "run.sh"
@@ -97,6 +96,6 @@ def test_runtime_on_emulated_arm64(arm64_env, cpu, models, digits_folders):
 
     x86_eval = json.loads(native("eval", *models.values(), str(val), "--json"))
     arm_eval = json.loads(emulated(cpu, "-m", "edgecls", "eval", *models.values(), str(val), "--json"))
-    for x, a in zip(x86_eval, arm_eval):
+    for x, a in zip(x86_eval, arm_eval, strict=True):
         assert (a["model"], a["images"], a["top1"], a["confusion"]) == (x["model"], x["images"], x["top1"], x["confusion"])
         assert a["top1"] > 0.9

@@ -7,9 +7,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from suite.streaming import stream_throughput, write_video  # noqa: E402
+from suite.streaming import stream_throughput, write_video
 
-from edgecls.runtime import Classifier  # noqa: E402
+from edgecls.runtime import Classifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from builders import card_for
+
 from edgecls.runtime.card import CARD_SCHEMA_VERSION, ModelCard, Provenance, Quantization
 from edgecls.runtime.errors import CardError, EdgeclsError
 

@@ -1,9 +1,9 @@
 """Classifier behaviour on the TensorFlow-free colour model (ONNX Runtime)."""
 
+import builders
 import numpy as np
 import pytest
 
-import builders
 from edgecls.runtime import Classifier, ClassifierOptions, ClassifyOptions
 from edgecls.runtime.errors import OptionError
 
@@ -70,9 +70,8 @@ def test_result_filters(color_model):
     ],
 )
 def test_bad_classify_options(color_model, kwargs, message):
-    with Classifier.from_path(color_model) as clf:
-        with pytest.raises(OptionError, match=message):
-            clf.classify(solid(RED), **kwargs)
+    with Classifier.from_path(color_model) as clf, pytest.raises(OptionError, match=message):
+        clf.classify(solid(RED), **kwargs)
 
 
 def test_from_options_with_defaults(color_model):

@@ -113,14 +113,13 @@ def test_export_cli_json_and_force(capsys, seed_h5, tmp_path):
 
 def test_export_cli_fails_below_min_agreement(capsys, tmp_path):
     """A random-weight model on synthetic images has near-tied scores, so int8 flips some top-1s."""
-    import keras
-
     import builders
+    import keras
 
     keras.utils.set_random_seed(3)
     model = builders.seed_cnn()
     model.save(tmp_path / "random.keras")
-    code, out, err = run(capsys, "export", tmp_path / "random.keras", "--formats", "tflite", "--quantize", "int8",
+    code, _, err = run(capsys, "export", tmp_path / "random.keras", "--formats", "tflite", "--quantize", "int8",
                          "--calib", _synthetic_folder(tmp_path), "--min-agreement", "1.0", "--labels",
                          _labels(tmp_path))
     report = json.loads((tmp_path / "report.json").read_text())

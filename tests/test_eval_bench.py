@@ -40,7 +40,7 @@ def test_eval_matches_export_validation(capsys, seed_export, digits_folders):
     code, out, _ = run(capsys, "eval", *(f.path for f in files), val, "--json", "--errors")
     results = json.loads(out)
     assert code == 0 and len(results) == 2
-    for f, r in zip(files, results):
+    for f, r in zip(files, results, strict=True):
         assert r["top1"] == pytest.approx(f.validation.accuracy)
         assert r["top1"] <= r["top5"] <= 1.0
         assert r["images"] == 397 and sum(map(sum, r["confusion"])) == 397

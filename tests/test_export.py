@@ -5,10 +5,10 @@ import json
 import zipfile
 
 import pytest
+from mediapipe_env import mediapipe_classify
 
 from edgecls.runtime import Classifier
 from edgecls.runtime.card import CARD_FILE_NAME
-from mediapipe_env import mediapipe_classify
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -1,9 +1,9 @@
 """Export inputs: Keras formats, safety, labels, options, overwrite and atomicity."""
 
+import builders
 import numpy as np
 import pytest
 
-import builders
 from edgecls.converters import ExportError, OutputExistsError, export
 from edgecls.runtime import Classifier
 
@@ -244,7 +244,7 @@ def test_free_size_with_input_size(tmp_path):
 def test_not_a_model_file(tmp_path):
     bad = tmp_path / "weights.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
-    with pytest.raises(ExportError, match="weights.h5: cannot load the Keras model"):
+    with pytest.raises(ExportError, match=r"weights\.h5: cannot load the Keras model"):
         export(bad, tmp_path / "out")
     with pytest.raises(ExportError, match="no such model file"):
         export(tmp_path / "missing.h5", tmp_path / "out")

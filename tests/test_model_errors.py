@@ -1,9 +1,9 @@
 """Every documented model-loading error, with its message naming the file and cause."""
 
+import builders
 import numpy as np
 import pytest
 
-import builders
 from edgecls.converters.metadata import embed_card_file
 from edgecls.runtime import Classifier
 from edgecls.runtime.errors import (
@@ -42,7 +42,7 @@ def test_bad_model_files(tmp_path, make, error, message):
 
 
 def test_backend_that_does_not_read_the_suffix(color_model):
-    with pytest.raises(UnsupportedFormatError, match="backend 'tflite' reads .tflite files, not .onnx"):
+    with pytest.raises(UnsupportedFormatError, match=r"backend 'tflite' reads \.tflite files, not \.onnx"):
         Classifier.from_path(color_model, backend="tflite")
 
 

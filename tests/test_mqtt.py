@@ -10,7 +10,7 @@ from edgecls.sinks import SinkError
 
 pytest.importorskip("paho.mqtt.client", reason="the mqtt extra (paho-mqtt) is part of .[all]")
 
-from mqtt_broker import Broker, Subscriber, free_port  # noqa: E402
+from mqtt_broker import Broker, Subscriber, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -36,7 +36,7 @@ def test_subscriber_receives_every_result(capsys, broker, int8_model, digit_vide
     frames = [json.loads(line) for line in printed[:-1]]
     assert [json.loads(m) for m in received] == frames  # every result, in order, as printed
     assert [m["frame"] for m in frames] == list(range(40))
-    assert sum(m["categories"][0]["label"] == label for m, label in zip(frames, expected)) >= 36
+    assert sum(m["categories"][0]["label"] == label for m, label in zip(frames, expected, strict=True)) >= 36
 
 
 def test_unreachable_broker_is_a_clear_error(capsys, int8_model, digit_video):

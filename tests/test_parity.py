@@ -1,9 +1,8 @@
 """The same images give the same top-1 and close scores on LiteRT, ONNX Runtime and Keras."""
 
+import builders
 import numpy as np
 import pytest
-
-import builders
 
 from edgecls.runtime import Classifier
 

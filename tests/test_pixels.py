@@ -7,10 +7,10 @@ exported files must classify the held-out digits as well as the Keras model does
 
 import json
 
+import builders
 import numpy as np
 import pytest
 
-import builders
 from edgecls.cli import main
 
 pytest.importorskip("tensorflow")
@@ -69,7 +69,7 @@ def test_tutorial_model_exports_with_defaults_and_keeps_its_accuracy(capsys, tut
 
 
 def test_tutorial_model_with_a_wrong_preset_fails_naming_the_better_one(capsys, tutorial, tmp_path):
-    path, train, val, _ = tutorial
+    path, _, val, _ = tutorial
     code, out, err = _cli(capsys, "export", path, "-o", tmp_path / "out", "--formats", "tflite",
                           "--pixels", "unit", "--val", val)
     assert code == 1 and out == ""

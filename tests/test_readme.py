@@ -106,5 +106,5 @@ def test_python_examples(workspace, index, tmp_path):
         return
     if "VideoCapture" in PYTHON[index] or "clf.stream(" in PYTHON[index]:  # one line per frame, mostly right
         assert len(lines) == len(expected)
-        hits = sum(line.split()[0] == label for line, label in zip(lines, expected))
+        hits = sum(line.split()[0] == label for line, label in zip(lines, expected, strict=True))
         assert hits >= 0.8 * len(expected), lines

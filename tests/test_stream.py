@@ -19,7 +19,7 @@ def test_video_mode_classifies_every_frame_in_order(int8_model, digit_video):
         summary = stream.summary
     assert [r.index for r in results] == list(range(40))
     assert [r.timestamp_ms for r in results] == sorted(r.timestamp_ms for r in results)
-    hits = sum(r.top.label == label for r, label in zip(results, expected))
+    hits = sum(r.top.label == label for r, label in zip(results, expected, strict=True))
     assert hits >= 36  # MJPG-compressed frames of the held-out digits
     assert (summary.frames_read, summary.classified, summary.dropped, summary.ended) == (40, 40, 0, "end of source")
     assert threading.active_count() == threads_before
@@ -58,19 +58,19 @@ def test_live_mode_drops_stale_frames_and_keeps_one_pending(int8_model, digits):
     assert max(pending) <= 1  # no queue growth: only the newest frame waits
     # Freshness: each frame classified is the newest one read when the classifier became free (the
     # one being handed over may still be in flight), so no result is older than one classification.
-    assert all(nxt >= newest - 1 for nxt, newest in zip(indices[1:], newest_when_done[:-1]))
+    assert all(nxt >= newest - 1 for nxt, newest in zip(indices[1:], newest_when_done[:-1], strict=True))
     assert threading.active_count() == threads_before
 
 
 def test_smoothing_and_events(int8_model, digits):
     images, labels = digits
-    ones = [cv2.resize(im[:, :, ::-1], (64, 64)) for im, lab in zip(images, labels) if lab == 1][:10]
-    sevens = [cv2.resize(im[:, :, ::-1], (64, 64)) for im, lab in zip(images, labels) if lab == 7][:10]
+    ones = [cv2.resize(im[:, :, ::-1], (64, 64)) for im, lab in zip(images, labels, strict=True) if lab == 1][:10]
+    sevens = [cv2.resize(im[:, :, ::-1], (64, 64)) for im, lab in zip(images, labels, strict=True) if lab == 7][:10]
     with Classifier.from_path(int8_model) as clf:
         with clf.stream(ones + sevens, events=True) as stream:
             events = [r.top.label for r in stream]
         with clf.stream(ones + sevens, smooth=5) as stream:
-            smoothed = [r for r in stream]
+            smoothed = list(stream)
     assert events[0] == "1" and events[-1] == "7" and len(events) <= 6
     assert smoothed[-1].top.label == "7" and len(smoothed) == 20
     # Smoothed scores average the last five frames: the first seven is still mostly "1".
@@ -141,12 +141,11 @@ def test_keyboard_interrupt_in_the_loop_joins_the_reader(int8_model, digit_video
     path, _ = digit_video
     threads_before = threading.active_count()
     with Classifier.from_path(int8_model) as clf:
-        with pytest.raises(KeyboardInterrupt):
-            with clf.stream(path, keep_frames=True) as stream:
-                for result in stream:
-                    assert result.frame is not None and result.frame.shape == (64, 64, 3)
-                    if result.index == 2:
-                        raise KeyboardInterrupt
+        with pytest.raises(KeyboardInterrupt), clf.stream(path, keep_frames=True) as stream:
+            for result in stream:
+                assert result.frame is not None and result.frame.shape == (64, 64, 3)
+                if result.index == 2:
+                    raise KeyboardInterrupt
         assert stream.summary.ended == "interrupted" and stream.summary.classified == 3
     assert threading.active_count() == threads_before
 
@@ -175,7 +174,7 @@ def http_video(digit_video):
 def test_reconnect_reopens_a_network_source_that_ends(int8_model, http_video):
     from edgecls.runtime import Reconnect
 
-    server, url, labels = http_video
+    _, url, _ = http_video
     policy = Reconnect(attempts=2, initial_delay_s=0.05, max_delay_s=0.1)
     threads_before = threading.active_count()
     with Classifier.from_path(int8_model) as clf:

@@ -4,12 +4,12 @@ import zipfile
 
 import cv2
 import pytest
+from mediapipe_env import mediapipe_classify
 
 from edgecls.converters.metadata import embed_card_file
 from edgecls.converters.metadata.tflite_embed import LABELS_FILE_NAME, METADATA_NAME
 from edgecls.runtime import Classifier
 from edgecls.runtime.card import CARD_FILE_NAME, ModelCard
-from mediapipe_env import mediapipe_classify
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -60,7 +60,7 @@ def test_re_embedding_replaces_instead_of_stacking(seed_exports, tmp_path):
 
 
 def test_mediapipe_image_classifier_reads_the_files(seed_exports, tmp_path):
-    _, paths, (images, labels) = seed_exports
+    _, paths, (images, _) = seed_exports
     image_path = tmp_path / "digit.png"
     cv2.imwrite(str(image_path), images[5][:, :, ::-1])
     models = [paths["tflite_fp32"], paths["tflite_int8"]]
@@ -70,4 +70,4 @@ def test_mediapipe_image_classifier_reads_the_files(seed_exports, tmp_path):
             ours = clf.classify(image_path, max_results=3).categories
         theirs = results[str(model)]
         assert [label for label, _ in theirs] == [c.label for c in ours]
-        assert max(abs(score - c.score) for (_, score), c in zip(theirs, ours)) < 0.02
+        assert max(abs(score - c.score) for (_, score), c in zip(theirs, ours, strict=True)) < 0.02

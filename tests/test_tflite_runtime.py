@@ -9,10 +9,8 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 import builders
-
+import pytest
 from side_envs import venv_python
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

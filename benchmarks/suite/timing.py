@@ -7,7 +7,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["median_ms", "interleaved", "run_json"]
 
@@ -27,7 +27,7 @@ def median_ms(fn: Callable[[int], object], runs: int, warmup: int = 10) -> float
 def interleaved(fns: dict[str, Callable[[int], object]], runs: int, rounds: int = 5, warmup: int = 10) -> dict[str, float]:
     """Median ms of each function, measured in alternating rounds so machine noise hits all alike."""
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for name, fn in fns.items():
+    for fn in fns.values():
         for i in range(warmup):
             fn(i)
     per_round = max(1, runs // rounds)

@@ -11,9 +11,10 @@ embedding runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from edgecls.converters.data import CalibrationReader
 from edgecls.converters.errors import ExportError
@@ -48,7 +49,7 @@ class ConvertJob:
     cache: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def options_for(self, fmt: "ModelFormat") -> Any:
+    def options_for(self, fmt: ModelFormat) -> Any:
         """``fmt``'s options object for this job (its defaults when none was given)."""
         return self.options.get(fmt.name) or fmt.options_type()
 

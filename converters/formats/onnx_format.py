@@ -9,8 +9,9 @@ per-channel on x86, at a small cost in agreement on depthwise-conv models
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -168,7 +169,7 @@ class OnnxFormat:
     name = "onnx"
     suffix = ".onnx"
     options_type = OnnxOptions
-    quantizations = {
+    quantizations: ClassVar[dict[str, str]] = {
         "fp32": "float32",
         "fp16": "float16 weights and compute, float32 input/output",
         "dynamic": "uint8 weights, activations quantized at run time (ConvInteger/MatMulInteger)",

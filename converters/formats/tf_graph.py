@@ -17,7 +17,8 @@ graph still holds that is not an ONNX operator, so an export can fail naming the
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["GRAPH_REWRITES", "apply_rewrites", "unsupported_nodes", "layer_of"]
 

@@ -6,8 +6,9 @@ import contextlib
 import io
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class TFLiteFormat:
     name = "tflite"
     suffix = ".tflite"
     options_type = TFLiteOptions
-    quantizations = {
+    quantizations: ClassVar[dict[str, str]] = {
         "fp32": "float32 weights and activations",
         "fp16": "float16 weights (half the size; float32 compute on CPU)",
         "dynamic": "int8 weights, float activations (slower than fp32 on x86: dequantizes at run time)",

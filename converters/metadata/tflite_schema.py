@@ -9,8 +9,8 @@ That is what MediaPipe Tasks' ImageClassifier reads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import flatbuffers
 import numpy as np

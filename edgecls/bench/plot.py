@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from edgecls.runtime.errors import BackendUnavailableError
 
@@ -28,7 +28,7 @@ def plot_rows(rows: Sequence[dict], path: str | Path, title: str) -> Path:
     spread = [max(0.0, r["p99_ms"] - r["p50_ms"]) for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4.5))
     bars = ax.bar(range(len(rows)), p50, yerr=[[0] * len(rows), spread], capsize=4, color="#4C72B0")
-    for bar, r in zip(bars, rows):
+    for bar, r in zip(bars, rows, strict=True):
         label = f"{r['p50_ms']:.2f} ms\n{r['fps']:.0f} FPS"
         ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
                     fontsize=8, xytext=(0, 3), textcoords="offset points")

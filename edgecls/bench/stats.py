@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class LatencyStats:
     max: float
 
     @classmethod
-    def of(cls, samples_ms: Sequence[float]) -> "LatencyStats":
+    def of(cls, samples_ms: Sequence[float]) -> LatencyStats:
         """Raises ValueError on an empty sample."""
         values = np.asarray(samples_ms, dtype=np.float64)
         if values.size == 0:

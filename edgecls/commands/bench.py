@@ -49,8 +49,8 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
           as_json, csv_path, plot_path) -> None:
     """Benchmark exported models: what a camera app pays per frame, with the runtime only."""
     from edgecls.bench import BenchOptions, benchmark
-    from edgecls.commands.quiet import captured_output
     from edgecls.bench.table import comparison_rows, to_csv
+    from edgecls.commands.quiet import captured_output
     from edgecls.runtime.errors import OptionError
 
     try:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import click
+
 
 def image_paths(inputs: Sequence[str]) -> list[Path]:
     """Files as given; folders walked (sorted) for image files."""

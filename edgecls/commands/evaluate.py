@@ -51,14 +51,14 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json) -> N
         per_class = make_table("per class")
         for column in ("label", "precision", "recall", "support"):
             per_class.add_column(column, justify="left" if column == "label" else "right")
-        for label, p, rec, s in zip(r.labels, r.precision, r.recall, r.support):
+        for label, p, rec, s in zip(r.labels, r.precision, r.recall, r.support, strict=True):
             per_class.add_row(label, f"{p:.3f}", f"{rec:.3f}", str(s))
         out.print(per_class)
         matrix = make_table("confusion matrix (rows: true, columns: predicted)")
         matrix.add_column("")
         for label in r.labels:
             matrix.add_column(label, justify="right")
-        for label, row in zip(r.labels, r.confusion):
+        for label, row in zip(r.labels, r.confusion, strict=True):
             matrix.add_row(label, *(str(v) for v in row))
         out.print(matrix)
     if show_errors:

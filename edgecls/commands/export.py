@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
+from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, use_rich, verbose
 from edgecls.converters.formats import FORMATS
 from edgecls.converters.formats.base import quantization_names
 from edgecls.converters.normalization import PIXEL_PRESETS
 from edgecls.runtime.card import RESIZE_MODES
-from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, use_rich, verbose
 
 EPILOG = """\b
 Examples:
@@ -59,14 +59,21 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
     from edgecls.converters import export as run_export
     from edgecls.converters.errors import ValidationFailedError
 
-    options = dict(formats=formats, quantize=quantize, calibration=calib, calib_size=calib_size, validation=val,
-                   labels=labels, pixels=pixels, mean=mean, std=std, resize=resize, input_size=input_size,
-                   opset=opset, per_channel=per_channel, force=force, unsafe=unsafe, custom_objects=custom_objects,
-                   min_agreement=min_agreement)
+    options = {"formats": formats, "quantize": quantize, "calibration": calib, "calib_size": calib_size, "validation": val,
+                   "labels": labels, "pixels": pixels, "mean": mean, "std": std, "resize": resize, "input_size": input_size,
+                   "opset": opset, "per_channel": per_channel, "force": force, "unsafe": unsafe, "custom_objects": custom_objects,
+                   "min_agreement": min_agreement}
     interactive = use_rich() and not as_json  # decided before stderr is captured
     with captured_output(verbose()) as stream:
         if interactive:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn())

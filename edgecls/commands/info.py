@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from edgecls.commands.common import load_classifier
+
+
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")

@@ -27,7 +27,7 @@ class PlainTable:
 
         def line(cells) -> str:
             return "  ".join(c.rjust(w) if j == "right" else c.ljust(w)
-                             for c, w, (_, j) in zip(cells, widths, self._columns)).rstrip()
+                             for c, w, (_, j) in zip(cells, widths, self._columns, strict=True)).rstrip()
 
         out = [self.title] if self.title else []
         out += [line(headers), "  ".join("-" * w for w in widths)] + [line(row) for row in self._rows]

@@ -14,7 +14,8 @@ import logging
 import os
 import sys
 import tempfile
-from typing import Iterator, TextIO
+from collections.abc import Iterator
+from typing import TextIO
 
 __all__ = ["captured_output"]
 

@@ -80,7 +80,7 @@ def stream(model, source, live, every, max_frames, smooth, events, top_k, thread
         try:
             for result in frames:
                 _print(result, as_json)
-                if not all([sink.send(result) for sink in sinks]):
+                if not all(sink.send(result) for sink in sinks):
                     break
         except KeyboardInterrupt:
             interrupted = True

@@ -30,7 +30,7 @@ class MqttTarget:
     topic: str
 
     @classmethod
-    def parse(cls, text: str) -> "MqttTarget":
+    def parse(cls, text: str) -> MqttTarget:
         """``HOST[:PORT]/TOPIC`` (optionally prefixed ``mqtt://``); the port defaults to 1883.
 
         Raises:

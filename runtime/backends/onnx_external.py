@@ -36,7 +36,7 @@ def external_locations(data: bytes) -> list[str]:
     found, start = [], 0
     while (i := data.find(_KEY, start)) >= 0:
         length, j = _varint(data, i + len(_KEY))
-        if 0 <= length and j + length <= len(data):
+        if length >= 0 and j + length <= len(data):
             found.append(data[j:j + length].decode("utf-8", "replace"))
         start = i + len(_KEY)
     return found

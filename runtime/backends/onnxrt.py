@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from edgecls.runtime.backends.base import BackendConfig
-from edgecls.runtime.card import CARD_METADATA_KEY
 from edgecls.runtime.backends.onnx_external import check_external_data
+from edgecls.runtime.card import CARD_METADATA_KEY
 from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, first_line
 from edgecls.runtime.tensors import TensorInfo
 
