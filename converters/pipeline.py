@@ -23,6 +23,7 @@ from edgecls.converters.provenance import make_card, resolve_labels, sha256_of, 
 from edgecls.converters.report import REPORT_NAME, ExportedFile, ExportReport
 from edgecls.converters.validate import keras_scores, validate_file
 from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
+from edgecls.runtime.version import __version__
 
 __all__ = ["ExportOptions", "export"]
 
@@ -168,8 +169,6 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
             labelled images, conversion failure (naming the layer and format).
         OutputExistsError: an output exists and ``force`` is False.
     """
-    from edgecls import __version__
-
     start = time.perf_counter()
     step = _Progress(on_step)
     opts = ExportOptions(**options)
