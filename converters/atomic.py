@@ -41,7 +41,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> N
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: already exists; pass --force (force=True) to overwrite")
+        raise OutputExistsError(f"{path}: already exists; pass force=True to overwrite", options=("force",))
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

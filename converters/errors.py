@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgecls.runtime.errors import EdgeclsError
 
-__all__ = ["ExportError", "OutputExistsError", "ValidationFailedError"]
+__all__ = ["ExportError", "OutputExistsError", "ValidationFailedError", "UnsafeModelError", "CustomObjectError"]
 
 
 class ExportError(EdgeclsError):
@@ -17,3 +17,11 @@ class OutputExistsError(ExportError):
 
 class ValidationFailedError(ExportError):
     """An exported file missed its minimum top-1 agreement with the Keras model (the file is kept)."""
+
+
+class UnsafeModelError(ExportError):
+    """The model holds code (a Lambda layer) that Keras loads only with ``unsafe=True``."""
+
+
+class CustomObjectError(ExportError):
+    """The model uses a custom layer or object that ``custom_objects`` does not provide."""

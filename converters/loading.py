@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgecls.converters.errors import ExportError
+from edgecls.converters.errors import CustomObjectError, ExportError, UnsafeModelError
+from edgecls.runtime.errors import engine_errors, engine_message
 
 __all__ = ["LoadedModel", "load_keras_model", "load_custom_objects", "check_classifier"]
 
@@ -43,10 +44,9 @@ def load_custom_objects(module_path: str | Path) -> dict[str, Any]:
         raise ExportError(f"{path}: custom-objects module not found")
     spec = importlib.util.spec_from_file_location(f"edgecls_custom_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    try:
+    with engine_errors(ExportError, f"{path}: cannot import custom-objects module",
+                       describe=lambda exc: f"{exc.__class__.__name__}: {engine_message(exc)}"):
         spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ExportError(f"{path}: cannot import custom-objects module ({exc.__class__.__name__}: {exc})") from None
     sys.modules[spec.name] = module
     return {name: value for name, value in vars(module).items() if not name.startswith("_") and callable(value)}
 
@@ -63,19 +63,18 @@ def _chain_text(exc: BaseException) -> str:
 def _explain(path: Path, exc: Exception) -> ExportError:
     text = _chain_text(exc)
     if "Lambda" in text and ("safe_mode" in text or "arbitrary code" in text):
-        return ExportError(
+        return UnsafeModelError(
             f"{path}: the model has a Lambda layer, whose Python code Keras will not load in safe mode; "
-            "re-run with --unsafe (unsafe=True) only if you trust this file"
+            "pass unsafe=True only if you trust this file", options=("unsafe",)
         )
     match = re.search(r"Could not locate (?:class|function) '([\w.>]+)'|Unknown (?:layer|object|class)\w*:? '([\w.>]+)'", text)
     if match:
         name = (match.group(1) or match.group(2)).split(">")[-1]
-        return ExportError(
-            f"{path}: unknown custom layer or object {name!r}; pass --custom-objects module.py "
-            "(custom_objects=) with its class"
+        return CustomObjectError(
+            f"{path}: unknown custom layer or object {name!r}; pass custom_objects= (a module or a dict) "
+            "with its class", options=("custom_objects",)
         )
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    return ExportError(f"{path}: cannot load the Keras model ({first[:300]})")
+    return ExportError(f"{path}: cannot load the Keras model ({engine_message(exc)})")
 
 
 def _load_saved_model(path: Path) -> Any:
@@ -113,7 +112,7 @@ def _load_file(path: Path, unsafe: bool, custom_objects: dict[str, Any] | None) 
                                        custom_objects=custom_objects), notes
     except Exception as exc:
         error = _explain(path, exc)
-        if "Lambda layer" in str(error) or "unknown custom" in str(error) or path.suffix != ".h5":
+        if isinstance(error, (UnsafeModelError, CustomObjectError)) or path.suffix != ".h5":
             raise error from None
         try:  # an older .h5 that Keras 3 refuses: tf_keras reads Keras 2 files
             import tf_keras
@@ -147,10 +146,12 @@ def check_classifier(model: Any, source: Path | str, input_size: tuple[int, int]
         raise ExportError(f"{source}: the input has {channels} channels; edgecls exports 1- or 3-channel image models")
     if height is None or width is None:
         if input_size is None:
-            raise ExportError(f"{source}: the input size is free ({shape}); pass --input-size HxW")
+            raise ExportError(f"{source}: the input size is free ({shape}); pass input_size=(H, W)",
+                              options=("input_size",))
         height, width = input_size
     elif input_size is not None and tuple(input_size) != (height, width):
-        raise ExportError(f"{source}: --input-size {input_size[0]}x{input_size[1]} contradicts the model's fixed {height}x{width}")
+        raise ExportError(f"{source}: input_size {input_size[0]}x{input_size[1]} contradicts the model's fixed "
+                          f"{height}x{width}", options=("input_size",))
     out_shape = tuple(outputs[0].shape)
     if len(out_shape) != 2 or not out_shape[1] or out_shape[1] < 2:
         raise ExportError(f"{source}: the output has shape {out_shape}; a classifier outputs (batch, classes) with 2 or more classes")

@@ -23,7 +23,7 @@ from edgecls.converters.provenance import make_card, resolve_labels, sha256_of, 
 from edgecls.converters.report import REPORT_NAME, ExportedFile, ExportReport
 from edgecls.converters.validate import keras_scores, validate_file
 from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
-from edgecls.runtime.version import __version__
+from edgecls.version import __version__
 
 __all__ = ["ExportOptions", "export"]
 
@@ -97,8 +97,8 @@ def _targets(opts: ExportOptions, stem: str, out_dir: Path) -> list[tuple[Any, s
     if not opts.force:
         existing = [str(p) for _, _, p in targets if p.exists()] + ([str(out_dir / REPORT_NAME)] if (out_dir / REPORT_NAME).exists() else [])
         if existing:
-            raise OutputExistsError(f"{existing[0]}: already exists; pass --force (force=True) to overwrite"
-                                    + (f" ({len(existing)} files)" if len(existing) > 1 else ""))
+            raise OutputExistsError(f"{existing[0]}: already exists; pass force=True to overwrite"
+                                    + (f" ({len(existing)} files)" if len(existing) > 1 else ""), options=("force",))
     return targets
 
 
@@ -106,8 +106,8 @@ def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | No
     source = opts.calibration
     if source is None:
         if "int8" in opts.quantize:
-            raise ExportError("int8 needs calibration images: pass --calib DIR (a folder of representative images, "
-                              "class sub-folders allowed) or calibration=array in Python")
+            raise ExportError("int8 needs calibration images: pass calibration= (a folder of representative images, "
+                              "class sub-folders allowed, or an array)", options=("calibration",))
         return None, None, {}
     if isinstance(source, np.ndarray):
         images = source[: opts.calib_size]
@@ -126,10 +126,10 @@ def _validation_set(val_folder: ImageFolder | None, calib_folder: ImageFolder | 
     if val_folder is not None:
         return val_folder.load(spec), targets_for(val_folder, labels), str(val_folder.root)
     if reader is not None:
-        notes.append("validated on the calibration images: pass --val DIR for a held-out set")
+        notes.append("validated on the calibration images, not on held-out ones (validation= gives them)")
         targets = targets_for(calib_folder, labels) if calib_folder is not None else None
         return np.stack(list(reader)), targets, f"calibration images ({calib_summary['source']})"
-    notes.append(f"validated on {SYNTHETIC_IMAGES} synthetic images: pass --val DIR for real ones")
+    notes.append(f"validated on {SYNTHETIC_IMAGES} synthetic images, not real ones (validation= gives them)")
     return synthetic_images(SYNTHETIC_IMAGES, spec), None, "synthetic images"
 
 

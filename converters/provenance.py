@@ -38,7 +38,7 @@ def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[
     Raises:
         ExportError: unreadable labels file, or a count that differs from the model's outputs.
     """
-    origin = "--labels"
+    origin = "labels"
     if isinstance(labels, (str, Path)):
         path = Path(labels)
         try:
@@ -51,7 +51,7 @@ def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[
     else:
         folder = next((f for f in folders if f is not None and f.classes), None)
         if folder is None:
-            notes.append(f"warning: no labels given; using class_0..class_{num_classes - 1} (pass --labels FILE)")
+            notes.append(f"warning: no labels given; using class_0..class_{num_classes - 1} (labels= names them)")
             return [f"class_{i}" for i in range(num_classes)]
         names, origin = list(folder.classes), f"class folders of {folder.root}"
     if len(names) != num_classes:

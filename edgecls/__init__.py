@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from edgecls.runtime.version import __version__
+from edgecls.version import __version__
 
 _LAZY = {
     "Classifier": "edgecls.runtime",

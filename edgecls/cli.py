@@ -54,6 +54,20 @@ def _register() -> None:
 _register()
 
 
+# The library names its parameters in messages (EdgeclsError.options); the CLI adds its flags.
+FLAGS = {
+    "force": "--force", "overwrite": "--force", "unsafe": "--unsafe", "custom_objects": "--custom-objects",
+    "input_size": "--input-size", "labels": "--labels", "calibration": "--calib", "validation": "--val",
+    "pixels": "--pixels", "mean": "--mean", "std": "--std", "reconnect": "--reconnect",
+}
+
+
+def flag_hint(exc: BaseException) -> str:
+    """`` (--force)`` for an error whose message suggests ``force=True``; empty when it suggests none."""
+    flags = [FLAGS[name] for name in getattr(exc, "options", ()) if name in FLAGS]
+    return f" (command line: {', '.join(dict.fromkeys(flags))})" if flags else ""
+
+
 _signalled: list[int] = []  # signals received while a command ran
 
 
@@ -105,6 +119,6 @@ def _main(argv: Sequence[str] | None) -> int:
             return 128 + _signalled[0]
         if verbose:
             raise
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {exc}{flag_hint(exc)}", err=True)
         return 1
     return code if isinstance(code, int) else 0

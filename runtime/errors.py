@@ -7,6 +7,9 @@ an application can catch that one class around any call. Messages name the file
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 __all__ = [
     "EdgeclsError",
     "ModelLoadError",
@@ -19,11 +22,22 @@ __all__ = [
     "DatasetError",
     "SourceError",
     "StreamError",
+    "engine_errors",
+    "engine_message",
 ]
 
 
 class EdgeclsError(Exception):
-    """Root of every error edgecls raises on purpose."""
+    """Root of every error edgecls raises on purpose.
+
+    Attributes:
+        options: the parameters the message suggests (``("force",)`` for "pass force=True"), so that a
+            front end can name them its own way: the CLI adds the matching flags.
+    """
+
+    def __init__(self, message: str = "", *, options: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.options = options
 
 
 class ModelLoadError(EdgeclsError):
@@ -41,8 +55,8 @@ class BackendUnavailableError(EdgeclsError):
         extra: the pip extra that installs it, e.g. ``"tflite"``.
     """
 
-    def __init__(self, message: str, *, extra: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, extra: str | None = None, options: tuple[str, ...] = ()) -> None:
+        super().__init__(message, options=options)
         self.extra = extra
 
 
@@ -74,7 +88,30 @@ class DatasetError(EdgeclsError):
     """An image folder is missing, empty, or does not match the model's labels."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an engine's exception text, for wrapping in our messages."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
+MAX_ENGINE_TEXT = 300
+
+
+def engine_message(exc: BaseException) -> str:
+    """One line for a foreign exception: its first non-empty line (at most 300 characters), or its class name."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()[:MAX_ENGINE_TEXT]
+    return exc.__class__.__name__
+
+
+@contextmanager
+def engine_errors(error: type[EdgeclsError], what: str,
+                  describe: Callable[[BaseException], str] = engine_message) -> Iterator[None]:
+    """Map what an engine (LiteRT, ONNX Runtime, TensorFlow, tf2onnx, Keras) raises inside the block to
+    ``error(f"{what} ({describe(exc)})")``, the one way edgecls words a foreign failure.
+
+    An :class:`EdgeclsError` raised inside passes through unchanged; so do ``KeyboardInterrupt``
+    and ``SystemExit`` (they are not ``Exception``). The engine's traceback is not chained: the
+    message says what failed and why.
+    """
+    try:
+        yield
+    except EdgeclsError:
+        raise
+    except Exception as exc:
+        raise error(f"{what} ({describe(exc)})") from None

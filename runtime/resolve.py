@@ -39,7 +39,8 @@ def _num_classes(info: TensorInfo, path: Path) -> int:
     return shape[-1]
 
 
-def _infer_card(backend: Backend, path: Path, notes: list[str]) -> ModelCard:
+def _infer_card(backend: Backend, path: Path, notes: list[str], normalization_given: bool) -> ModelCard:
+    """A card from the tensors alone; ``normalization_given``: the caller passes mean/std (no assumption to note)."""
     inp, out = backend.input, backend.output
     layout, height, width, channels = _layout_and_size(inp, path)
     classes = _num_classes(out, path)
@@ -48,7 +49,9 @@ def _infer_card(backend: Backend, path: Path, notes: list[str]) -> ModelCard:
         notes.append("no model card: uint8 input, feeding raw 0-255 pixels")
     else:
         normalization = Normalization(baked=False, mean=(0.0,), std=(255.0,))
-        notes.append("no model card: assuming the model wants pixels scaled to [0, 1] (mean=0, std=255); pass mean=/std= otherwise")
+        if not normalization_given:
+            notes.append("no model card: assuming the model wants pixels scaled to [0, 1] (mean=0, std=255); "
+                         "pass mean=/std= otherwise")
     notes.append("no model card: assuming RGB input, 'stretch' resize, and probabilities unless the scores are not a distribution")
     return ModelCard(
         labels=tuple(f"class_{i}" for i in range(classes)),
@@ -120,7 +123,7 @@ def resolve_card(
             notes.append(f"{path}: ignoring its malformed model card ({exc}); using defaults")
     embedded = card is not None
     if card is None:
-        card = _infer_card(backend, path, notes)
+        card = _infer_card(backend, path, notes, normalization_given=mean is not None and std is not None)
     card = _match_tensors(card, backend, path, embedded)
     if labels is not None:
         labels = tuple(str(label) for label in labels)
@@ -137,7 +140,6 @@ def resolve_card(
         if len(norm.mean) not in (1, card.input.channels) or len(norm.std) not in (1, card.input.channels):
             raise OptionError(f"mean/std need 1 or {card.input.channels} values")
         card = replace(card, input=replace(card.input, normalization=norm))
-        notes = [n for n in notes if "mean=0, std=255" not in n]
     if resize is not None:
         if resize not in RESIZE_MODES:
             raise OptionError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")

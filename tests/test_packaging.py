@@ -33,7 +33,7 @@ def test_wheel_contains_every_package(tmp_path):
     missing = sorted(expected - names)
     assert not missing, f"modules missing from the wheel: {missing}"
     assert "edgecls/__main__.py" in names and "edgecls/runtime/backends/litert.py" in names
-    from edgecls.runtime.version import __version__
+    from edgecls.version import __version__
 
     assert wheel.name.startswith(f"edgecls-{__version__}-")  # pyproject reads the one version
     assert "version =" not in (ROOT / "pyproject.toml").read_text().split("[project]")[1].split("[")[0]

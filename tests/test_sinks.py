@@ -40,7 +40,7 @@ def test_out_writes_every_frame_with_its_label(capsys, tmp_path, int8_model, dig
     assert [p.name for p in tmp_path.iterdir()] == ["annotated.mp4"]  # no temporary file left
 
     assert main(["stream", str(int8_model), str(path), "--out", str(out)]) == 1
-    assert "already exists (pass --force to overwrite)" in capsys.readouterr().err
+    assert "already exists (pass overwrite=True to overwrite) (command line: --force)" in capsys.readouterr().err
     assert main(["-q", "stream", str(int8_model), str(path), "--out", str(out), "--force", "--max-frames", "5"]) == 0
     assert len(_read_video(out)) == 5
     assert main(["stream", str(int8_model), str(path), "--out", str(tmp_path / "x.gif")]) == 1
@@ -53,7 +53,7 @@ def test_show_explains_how_to_get_a_window(capsys, int8_model, digit_video):
     if problem is None:
         pytest.skip("this machine can open windows; the error path needs a headless OpenCV or no display")
     assert main(["stream", str(int8_model), str(path), "--show"]) == 1
-    assert f"error: --show: {problem}" in capsys.readouterr().err
+    assert f"error: window display: {problem}" in capsys.readouterr().err
 
 
 def test_gui_detection():

@@ -18,6 +18,7 @@ import numpy as np
 from edgecls.converters.errors import ExportError
 from edgecls.converters.formats.base import ConvertJob
 from edgecls.runtime.card import ModelCard
+from edgecls.runtime.errors import engine_errors
 
 __all__ = ["OnnxFormat", "OnnxOptions", "INPUT_NAME"]
 
@@ -58,7 +59,7 @@ def _fp32_proto(job: ConvertJob) -> Any:
         spec = tf.TensorSpec((None, job.height, job.width, job.channels), tf.float32, name=INPUT_NAME)
         model = job.model
         function = tf.function(lambda x: model(x, training=False), input_signature=(spec,))
-        try:
+        with engine_errors(ExportError, "ONNX conversion failed"):
             frozen = convert_variables_to_constants_v2(function.get_concrete_function())
             graph_def = frozen.graph.as_graph_def()
             rewrites = apply_rewrites(graph_def)
@@ -68,8 +69,6 @@ def _fp32_proto(job: ConvertJob) -> Any:
                 output_names=[t.name for t in frozen.outputs],
                 opset=job.options_for(FORMAT).opset,
             )
-        except Exception as exc:
-            raise ExportError(f"ONNX conversion failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
         _check_ops(proto)
         if rewrites.get("erfc_as_erf"):
             job.notes.append(f"onnx: {rewrites['erfc_as_erf']} Erfc ops (exact GELU) written as 1 - Erf")
@@ -137,7 +136,7 @@ def _int8(job: ConvertJob) -> bytes:
         raise ExportError("int8 needs calibration images")
     src, pre, out = (job.workdir / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
     src.write_bytes(_fp32(job))
-    try:
+    with engine_errors(ExportError, "ONNX int8 quantization failed"):
         quant_pre_process(str(src), str(pre))
         quantize_static(
             str(pre), str(out), _Reader(job.calibration),
@@ -145,8 +144,6 @@ def _int8(job: ConvertJob) -> bytes:
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
         )
-    except Exception as exc:
-        raise ExportError(f"ONNX int8 quantization failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
     return out.read_bytes()
 
 
@@ -155,10 +152,8 @@ def _dynamic(job: ConvertJob) -> bytes:
 
     src, out = job.workdir / "fp32_dyn.onnx", job.workdir / "dynamic.onnx"
     src.write_bytes(_fp32(job))
-    try:
+    with engine_errors(ExportError, "ONNX dynamic quantization failed"):
         quantize_dynamic(str(src), str(out), weight_type=QuantType.QUInt8)
-    except Exception as exc:
-        raise ExportError(f"ONNX dynamic quantization failed ({exc.__class__.__name__}: {str(exc)[:300]})") from None
     return out.read_bytes()
 
 
@@ -187,10 +182,8 @@ class OnnxFormat:
 
         from edgecls.converters.metadata.onnx_embed import embed_card_onnx
 
-        try:
+        with engine_errors(ExportError, "not an ONNX model"):
             model = onnx.load_from_string(data)
-        except Exception as exc:
-            raise ExportError(f"not an ONNX model ({exc})") from None
         return embed_card_onnx(model, card).SerializeToString()
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from edgecls.converters.errors import ExportError
 from edgecls.converters.formats.base import ConvertJob
 from edgecls.runtime.card import ModelCard
+from edgecls.runtime.errors import MAX_ENGINE_TEXT, engine_errors
 
 __all__ = ["TFLiteFormat", "TFLiteOptions"]
 
@@ -58,8 +59,9 @@ _STEPS: dict[str, Callable[[Any, ConvertJob, Any], None]] = {
 }
 
 
-def _describe(exc: Exception) -> str:
-    """The converter's first located error, naming the layer from its MLIR location; else its last line."""
+def _describe(exc: BaseException) -> str:
+    """The converter's first located error, naming the layer from its MLIR location; else its last line
+    (the converter's first lines are a generic "could not translate")."""
     from edgecls.converters.formats.tf_graph import layer_of
 
     text = str(exc).strip()
@@ -69,8 +71,8 @@ def _describe(exc: Exception) -> str:
             what = re.search(r".*\)+: (.+)$", line)
             if where and what:
                 return f"layer {layer_of(where.group(1))!r}: {what.group(1).strip()}"
-    lines = text.splitlines()
-    return lines[-1] if lines else exc.__class__.__name__
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip()[:MAX_ENGINE_TEXT] if lines else exc.__class__.__name__
 
 
 class TFLiteFormat:
@@ -111,13 +113,11 @@ class TFLiteFormat:
         with contextlib.redirect_stdout(io.StringIO()):
             converter = self._converter(job, tf)
         _STEPS[quantization](converter, job, tf)
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                # uint8 input statistics come from the calibration data
-                warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-                return bytes(converter.convert())
-        except Exception as exc:
-            raise ExportError(f"TFLite conversion ({quantization}) failed: {_describe(exc)}") from None
+        with engine_errors(ExportError, f"TFLite conversion ({quantization}) failed", describe=_describe), \
+                warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            # uint8 input statistics come from the calibration data
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            return bytes(converter.convert())
 
     def embed(self, data: bytes, card: ModelCard) -> bytes:
         from edgecls.converters.metadata.tflite_embed import embed_card_tflite

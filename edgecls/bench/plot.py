@@ -22,7 +22,7 @@ def plot_rows(rows: Sequence[dict], path: str | Path, title: str) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise BackendUnavailableError("--plot needs matplotlib: pip install 'edgecls[plot]'", extra="plot") from None
+        raise BackendUnavailableError("plotting needs matplotlib: pip install 'edgecls[plot]'", extra="plot") from None
     names = [f"{Path(r['model']).name}" + (f"\n{r['threads']} threads" if r.get("threads") else "") for r in rows]
     p50 = [r["p50_ms"] for r in rows]
     spread = [max(0.0, r["p99_ms"] - r["p50_ms"]) for r in rows]

@@ -40,15 +40,15 @@ class MqttTarget:
         address, sep, topic = body.partition("/")
         host, _, port_text = address.partition(":")
         if not sep or not host or not topic:
-            raise SinkError(f"--mqtt {text!r}: expected HOST[:PORT]/TOPIC, e.g. localhost:1883/edgecls/camera1")
+            raise SinkError(f"MQTT target {text!r}: expected HOST[:PORT]/TOPIC, e.g. localhost:1883/edgecls/camera1")
         if "+" in topic or "#" in topic:
-            raise SinkError(f"--mqtt {text!r}: a topic to publish to cannot contain the wildcards + or #")
+            raise SinkError(f"MQTT target {text!r}: a topic to publish to cannot contain the wildcards + or #")
         try:
             port = int(port_text) if port_text else 1883
             if not 0 < port < 65536:
                 raise ValueError
         except ValueError:
-            raise SinkError(f"--mqtt {text!r}: port must be a number from 1 to 65535") from None
+            raise SinkError(f"MQTT target {text!r}: port must be a number from 1 to 65535") from None
         return cls(host, port, topic)
 
     def __str__(self) -> str:
@@ -68,7 +68,7 @@ class MqttSink:
         try:
             import paho.mqtt.client as mqtt
         except ImportError:
-            raise SinkError("--mqtt needs paho-mqtt: pip install 'edgecls[mqtt]'") from None
+            raise SinkError("the MQTT sink needs paho-mqtt: pip install 'edgecls[mqtt]'") from None
         self.target = target if isinstance(target, MqttTarget) else MqttTarget.parse(target)
         self._reconnect = reconnect
         self._close_timeout = close_timeout_s
@@ -98,7 +98,8 @@ class MqttSink:
             client.connect(host, port, keepalive=30)
         except (OSError, ValueError) as exc:
             raise SinkError(f"MQTT broker {host}:{port} unreachable: {exc} "
-                            "(start the broker, or pass --reconnect to buffer results until it is up)") from None
+                            "(start the broker, or pass reconnect=True to buffer results until it is up)",
+                            options=("reconnect",)) from None
         client.loop_start()
         if not self._connected.wait(connect_timeout_s) or self._problem:
             client.loop_stop()
@@ -138,7 +139,8 @@ class MqttSink:
         with self._lock:
             if not self._reconnect and not self.connected:
                 raise SinkError(f"MQTT broker {self.target.host}:{self.target.port}: "
-                                f"{self._problem or 'not connected'} (pass --reconnect to ride out outages)")
+                                f"{self._problem or 'not connected'} (pass reconnect=True to ride out outages)",
+                                options=("reconnect",))
             self._buffer.append(payload)
             if len(self._buffer) > self._buffer_size:
                 self._buffer.popleft()

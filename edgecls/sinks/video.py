@@ -35,7 +35,7 @@ class VideoFileSink:
         if not self.path.parent.is_dir():
             raise SinkError(f"{self.path}: folder {self.path.parent} does not exist")
         if self.path.exists() and not overwrite:
-            raise SinkError(f"{self.path}: already exists (pass --force to overwrite)")
+            raise SinkError(f"{self.path}: already exists (pass overwrite=True to overwrite)", options=("overwrite",))
         if not fps > 0:
             raise SinkError(f"{self.path}: frame rate must be positive, got {fps!r}")
         self._fps = float(fps)

@@ -24,7 +24,7 @@ def gui_problem(build_info: str | None = None, environ: dict | None = None, plat
     platform = sys.platform if platform is None else platform
     gui = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.strip().startswith("GUI:")), "")
     if gui.upper() in ("", "NONE", "NO"):
-        return f"this OpenCV ({cv2.__version__}) is built without GUI support; to use --show: {_HINT}"
+        return f"this OpenCV ({cv2.__version__}) is built without GUI support; to show a window: {_HINT}"
     if platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
         return "no display: set DISPLAY (or WAYLAND_DISPLAY), or run on a desktop session"
     return None
@@ -40,7 +40,7 @@ class WindowSink:
     def __init__(self, title: str = "edgecls") -> None:
         problem = gui_problem()
         if problem:
-            raise SinkError(f"--show: {problem}")
+            raise SinkError(f"window display: {problem}")
         self._title = title
         cv2.namedWindow(title, cv2.WINDOW_NORMAL)
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgecls.runtime.backends.base import BackendConfig
 from edgecls.runtime.card import CARD_FILE_NAME, Quantization
-from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, first_line
+from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, engine_errors
 from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["open_litert", "LiteRTBackend", "LiteRTGpuBackend", "read_appended_card", "metadata_names"]
@@ -85,11 +85,9 @@ def _check_flatbuffer(path: Path) -> None:
 
 def _load_interpreter(path: Path, threads: int) -> tuple[Any, str]:
     interpreter_cls, engine = _interpreter_class()
-    try:
+    with engine_errors(ModelLoadError, f"{path}: cannot load TFLite model"):
         interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
-    except Exception as exc:
-        raise ModelLoadError(f"{path}: cannot load TFLite model ({first_line(exc)})") from None
     if len(interpreter.get_input_details()) != 1 or len(interpreter.get_output_details()) != 1:
         raise ModelLoadError(f"{path}: an image classifier needs exactly one input and one output tensor")
     return interpreter, engine
@@ -157,13 +155,9 @@ class LiteRTGpuBackend:
         self.input = _tensor_info(interpreter.get_input_details()[0])
         self.output = _tensor_info(interpreter.get_output_details()[0])
         del interpreter
-        try:
+        with engine_errors(DeviceUnavailableError, f"{path}: LiteRT found no usable GPU; use device='cpu', "
+                           "or device='auto' to fall back"):
             self._model = CompiledModel.from_file(str(path), hardware_accel=HardwareAccelerator.GPU)
-        except Exception as exc:
-            raise DeviceUnavailableError(
-                f"{path}: LiteRT found no usable GPU ({first_line(exc)}); "
-                "use device='cpu', or device='auto' to fall back"
-            ) from None
         self.accelerators = ("GPU",) if self._model.is_fully_accelerated() else ("GPU", "CPU")
         self.notes: tuple[str, ...] = ()
         self._path = path

@@ -15,7 +15,7 @@ import numpy as np
 from edgecls.runtime.backends.base import BackendConfig
 from edgecls.runtime.backends.onnx_external import check_external_data
 from edgecls.runtime.card import CARD_METADATA_KEY
-from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, first_line
+from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, engine_errors
 from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["open_onnxruntime", "OnnxRuntimeBackend", "GPU_PROVIDERS"]
@@ -82,10 +82,8 @@ class OnnxRuntimeBackend:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         check_external_data(path)
-        try:
+        with engine_errors(ModelLoadError, f"{path}: cannot load ONNX model"):
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        except Exception as exc:
-            raise ModelLoadError(f"{path}: cannot load ONNX model ({first_line(exc)})") from None
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelLoadError(f"{path}: an image classifier needs exactly one input and one output tensor")
