@@ -67,7 +67,7 @@ def test_gui_detection():
 
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory, digits):
-    """3000 frames: long enough to interrupt mid-stream."""
+    """3000 frames: more than the CLI can print before the test reads past its first five lines."""
     images, _ = digits
     path = tmp_path_factory.mktemp("long") / "long.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 64))
@@ -85,6 +85,9 @@ def test_ctrl_c_stops_cleanly_and_finishes_the_video(tmp_path, int8_model, long_
                                text=True, env=env)
     lines = [process.stdout.readline() for _ in range(5)]
     assert all(line.startswith('{"frame"') for line in lines)
+    # The stream cannot end before the signal: until communicate() reads, the CLI blocks on its stdout
+    # pipe (64 KiB on Linux) after a few hundred of these lines, far short of 3000.
+    assert min(map(len, lines)) * 3000 > 4 * 65536
     process.send_signal(signal.SIGINT)
     try:
         rest, err = process.communicate(timeout=60)  # a hanging thread would time out here

@@ -80,17 +80,14 @@ def test_smoothing_and_events(int8_model, digits):
 def test_truncated_video_ends_cleanly(int8_model, digit_video, tmp_path):
     path, _ = digit_video
     broken = tmp_path / "broken.avi"
-    broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # the AVI header is whole, half the frames
     threads_before = threading.active_count()
     with Classifier.from_path(int8_model) as clf:
-        try:
-            stream = clf.stream(broken)
-        except SourceError:
-            return  # OpenCV refused the header: a clear error is fine too
-        with stream:
+        with clf.stream(broken) as stream:
             results = list(stream)
-        assert 0 < len(results) < 40
-        assert stream.summary.ended == "end of source" or stream.summary.ended.startswith("error")
+        assert 10 < len(results) < 40
+        assert [r.index for r in results] == list(range(len(results)))
+        assert stream.summary.ended == "end of source" and stream.summary.classified == len(results)
     assert threading.active_count() == threads_before
 
 

@@ -85,6 +85,12 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
                     progress.update(task, description=message, completed=done, total=total or None)
 
                 report = run_export(model, out_dir, on_step=on_step, **options)
+        elif verbose():  # off a terminal, -v prints one line per step: what a log (or a test) can follow
+
+            def on_step(message: str, done: int, total: int) -> None:
+                click.echo(f"step: {message} ({done}/{total} files written)", err=True)
+
+            report = run_export(model, out_dir, on_step=on_step, **options)
         else:
             report = run_export(model, out_dir, **options)
     if as_json:
