@@ -94,7 +94,7 @@ def build(row: Row, out: Path, epochs: int) -> dict:
     """Train and save the row's model, write train/val folders; returns what the export is compared with."""
     import numpy as np
 
-    from edgecls.demo import digits_rgb, seed_cnn, write_digits
+    from edgecls.realdata import digits_rgb, seed_cnn, warm_batchnorm, write_digits
 
     images, labels = digits_rgb(row.size)
     write_digits(out / "train", images[:CALIB], labels[:CALIB])
@@ -112,7 +112,7 @@ def build(row: Row, out: Path, epochs: int) -> dict:
     model.compile(keras.optimizers.Adam(row.learning_rate), "sparse_categorical_crossentropy")
     t0 = time.perf_counter()
     model.fit(x[:TRAIN], labels[:TRAIN], epochs=epochs, batch_size=32, verbose=0)
-    _warm_batchnorm(keras, model, x[:256])
+    warm_batchnorm(model, x[:256])
     train_s = time.perf_counter() - t0
     accuracy = float((np.asarray(model(x[TRAIN:], training=False)).argmax(1) == labels[TRAIN:]).mean())
     path = {"keras": out / "model.keras", "h5": out / "model.h5", "savedmodel": out / "saved_model"}[row.save]
@@ -132,16 +132,6 @@ def _tf_keras_seed(keras):
         keras.layers.Conv2D(64, (3, 3), activation="relu"), keras.layers.MaxPooling2D((2, 2)),
         keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
         keras.layers.Dense(10, activation="softmax")])
-
-
-def _warm_batchnorm(keras, model, images) -> None:
-    """BatchNorm statistics from real images (one pass in training mode with momentum 0)."""
-    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    for layer in layers:
-        layer.momentum = 0.0
-    model(images, training=True)
-    for layer in layers:
-        layer.momentum = 0.99
 
 
 def _run(argv: list[str], log: Path) -> tuple[int, float, float]:

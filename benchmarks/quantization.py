@@ -16,16 +16,13 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-import builders
+from edgecls import realdata
 
 QUANTS = ["fp32", "fp16", "dynamic", "int8"]
 
@@ -63,14 +60,14 @@ def trained(name: str, images: np.ndarray, labels: np.ndarray):
 
     keras.utils.set_random_seed(0)
     if name == "seed":
-        model = builders.seed_cnn()
+        model = realdata.seed_cnn()
         model.compile("adam", "sparse_categorical_crossentropy")
         model.fit(images[:1400] / 255.0, labels[:1400], epochs=8, batch_size=32, verbose=0)
         return model, {}
     model = keras.applications.MobileNetV2(weights=None, input_shape=images.shape[1:], classes=10)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
     model.fit(images[:1400].astype("float32"), labels[:1400], epochs=1, batch_size=32, verbose=0)
-    builders.warm_batchnorm(model, images[:256])
+    realdata.warm_batchnorm(model, images[:256])
     return model, {"pixels": "raw"}
 
 
@@ -85,17 +82,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for key, size in (("seed_cnn", 32), ("mobilenetv2_64", 64)):
-            images, labels = builders.digits_rgb(size)
+            images, labels = realdata.digits_rgb(size)
             model, extra = trained("seed" if key == "seed_cnn" else "mnv2", images, labels)
-            train = builders.write_image_folder(tmp / key / "train", images[:1400], labels[:1400])
-            val = builders.write_image_folder(tmp / key / "val", images[1400:], labels[1400:])
+            train = realdata.write_digits(tmp / key / "train", images[:1400], labels[:1400])
+            val = realdata.write_digits(tmp / key / "val", images[1400:], labels[1400:])
             for k, f in export_variants(model, tmp / key / "out", calibration=train, validation=val, name=key, **extra).items():
                 results.setdefault(k, {})[key] = {"accuracy": f.validation.accuracy, "agreement": f.validation.top1_agreement,
                                                   "keras_accuracy": f.validation.keras_accuracy}
         keras.utils.set_random_seed(0)
-        big = builders.digits_rgb(224)[0][:64]
+        big = realdata.digits_rgb(224)[0][:64]
         mobilenet = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classes=1000)
-        builders.warm_batchnorm(mobilenet, big[:32] / 127.5 - 1)
+        realdata.warm_batchnorm(mobilenet, big[:32] / 127.5 - 1)
         for k, f in export_variants(mobilenet, tmp / "mnv2_224", calibration=big, pixels="symmetric", name="mnv2").items():
             results[k]["mobilenetv2_224"] = {"ms": engine_latency(f.path, args.runs), "mb": f.size_bytes / 1e6}
     rows = [{"format": fmt, "quantization": q, **{f"{m}_{k}": v for m, d in res.items() for k, v in d.items()}}

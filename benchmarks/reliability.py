@@ -59,12 +59,9 @@ def _probe(code: str, work: Path) -> dict:
 
 
 def soak_figures(work: Path) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_soak import SOAK
-
     subprocess.run([sys.executable, "-m", "edgecls", "-q", "demo", "--out", str(work / "demo")], check=True,
                    stdout=subprocess.DEVNULL)
-    return _probe(SOAK, work)
+    return _probe((HERE / "suite" / "soak.py").read_text(), work)
 
 
 SHARED = """

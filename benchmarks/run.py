@@ -27,7 +27,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from suite.probes import mediapipe_latency, runtime_cold_start, tensorflow_cold_start  # noqa: E402
 from suite.streaming import stream_throughput, write_video  # noqa: E402
@@ -43,15 +42,15 @@ def ratio(name: str, value: float, target: float, detail: dict, *, higher_is_bet
 
 
 def reference_models(work: Path, threads: int) -> dict:
-    import builders
     import keras
 
+    from edgecls import realdata
     from edgecls.converters import export
 
     keras.utils.set_random_seed(0)
-    images224 = builders.digits_rgb(224)[0][:96]
+    images224 = realdata.digits_rgb(224)[0][:96]
     mobilenet = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classes=1000)
-    builders.warm_batchnorm(mobilenet, images224[:32] / 127.5 - 1)
+    realdata.warm_batchnorm(mobilenet, images224[:32] / 127.5 - 1)
     keras_file = work / "mobilenetv2.keras"
     mobilenet.save(keras_file)
     start = time.perf_counter()

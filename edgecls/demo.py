@@ -17,48 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from edgecls.realdata import digits_rgb, seed_cnn, write_digits
+
 __all__ = ["DemoResult", "digits_rgb", "seed_cnn", "write_digits", "run_demo"]
-
-LABELS = tuple(str(i) for i in range(10))
-
-
-def digits_rgb(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's real handwritten digits as (N, size, size, 3) uint8 RGB images and labels."""
-    import cv2
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    images = (data.images * (255.0 / 16.0)).astype(np.uint8)
-    big = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_CUBIC) for im in images])
-    return np.repeat(big[..., None], 3, axis=-1), data.target.astype(np.int64)
-
-
-def seed_cnn():
-    """The seed's CNN: Conv2D 32 → MaxPool → Conv2D 64 → MaxPool → Flatten → Dense 128 → Dense 10 softmax."""
-    import keras
-
-    return keras.Sequential([
-        keras.Input((32, 32, 3)),
-        keras.layers.Conv2D(32, (3, 3), activation="relu"),
-        keras.layers.MaxPooling2D((2, 2)),
-        keras.layers.Conv2D(64, (3, 3), activation="relu"),
-        keras.layers.MaxPooling2D((2, 2)),
-        keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-
-
-def write_digits(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    """Write RGB images as PNG files into ``root/<label>/``."""
-    import cv2
-
-    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-        folder = root / LABELS[int(label)]
-        folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"{i:05d}.png"), image[:, :, ::-1])
-    return root
-
 
 @dataclass
 class DemoResult:

@@ -13,24 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecls.demo import digits_rgb, seed_cnn  # noqa: F401 - the demo's data and model are the tests' too
+from edgecls.realdata import digits_rgb, seed_cnn, warm_batchnorm, write_digits  # noqa: F401 - one home for real data
 from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance
 
 DIGIT_LABELS = tuple(str(i) for i in range(10))
 COLOR_LABELS = ("red", "green", "blue", "gray")
 
 
-def train_seed_cnn(images: np.ndarray, labels: np.ndarray, epochs: int = 3):
-    """Train the seed CNN on x/255 inputs; return it wrapped with the scaling baked in."""
+def train_seed_cnn(images: np.ndarray, labels: np.ndarray, epochs: int = 8):
+    """The seed CNN trained on x/255 inputs (as the seed writes it)."""
     import keras
 
     keras.utils.set_random_seed(0)
     model = seed_cnn()
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(images.astype("float32") / 255.0, labels, epochs=epochs, batch_size=32, verbose=0)
-    inputs = keras.Input((32, 32, 3))
-    outputs = model(keras.layers.Rescaling(1.0 / 255.0)(inputs))
-    return keras.Model(inputs, outputs)
+    return model
 
 
 def card_for(labels, *, size=32, dtype="float32", quant=None, fmt="", scheme="fp32") -> ModelCard:
@@ -106,26 +104,7 @@ def color_onnx(path: Path, *, layout: str = "NHWC", dtype: str = "float32", batc
 
 def write_image_folder(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
     """Write RGB images as PNG files into ``root/<digit>/`` folders."""
-    from edgecls.demo import write_digits
-
     return write_digits(root, images, labels)
-
-
-def warm_batchnorm(model, images: np.ndarray) -> None:
-    """Set a randomly initialised model's BatchNorm statistics from real images.
-
-    Fresh ``weights=None`` Keras Applications have unit moving statistics, which
-    collapses their outputs to near-uniform scores; one pass in training mode
-    with momentum 0 gives them realistic activations, so agreement tests mean something.
-    """
-    import keras
-
-    layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    for layer in layers:
-        layer.momentum = 0.0
-    model(images.astype("float32"), training=True)
-    for layer in layers:
-        layer.momentum = 0.99
 
 
 def concurrent_mismatches(clf, images, *, color: str = "bgr", threads: int = 8, calls: int = 40) -> list[int]:

@@ -30,17 +30,28 @@ def color_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def seed_exports(tmp_path_factory, digits):
+def seed_model(digits):
+    """The seed CNN trained once per test run on the digits (x/255 inputs, as the seed writes it)."""
+    pytest.importorskip("tensorflow")
+    images, labels = digits
+    return builders.train_seed_cnn(images[:1400], labels[:1400], epochs=8)
+
+
+@pytest.fixture(scope="session")
+def seed_exports(tmp_path_factory, digits, seed_model):
     """The seed CNN trained on digits, and its fp32/int8 TFLite and fp32 ONNX exports with cards.
 
     Returns (keras_model, {"tflite_fp32": path, "tflite_int8": path, "onnx_fp32": path}, (x_val, y_val)).
     """
     pytest.importorskip("tensorflow")
+    import keras
+
     from edgecls.converters.metadata import embed_card_file
     from edgecls.runtime.backends import open_backend
 
     images, labels = digits
-    model = builders.train_seed_cnn(images[:1400], labels[:1400], epochs=3)
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, seed_model(keras.layers.Rescaling(1.0 / 255.0)(inputs)))  # raw pixels in
     out = tmp_path_factory.mktemp("seed")
     paths = {
         "tflite_fp32": builders.export_tflite(model, out / "seed_fp32.tflite"),
@@ -68,18 +79,10 @@ def digits_folders(tmp_path_factory, digits):
 
 
 @pytest.fixture(scope="session")
-def seed_h5(tmp_path_factory, digits):
-    """The seed CNN trained on the digits (x/255 inputs, as the seed writes it), saved as .h5."""
-    pytest.importorskip("tensorflow")
-    import keras
-
-    images, labels = digits
-    keras.utils.set_random_seed(0)
-    model = builders.seed_cnn()
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(images[:1400].astype("float32") / 255.0, labels[:1400], epochs=8, batch_size=32, verbose=0)
+def seed_h5(tmp_path_factory, seed_model):
+    """The trained seed CNN (x/255 inputs), saved as .h5."""
     path = tmp_path_factory.mktemp("seed_h5") / "seed.h5"
-    model.save(path)
+    seed_model.save(path)
     return path
 
 

@@ -1,7 +1,7 @@
 """A private Mosquitto broker on 127.0.0.1 for the MQTT tests, and a subscriber that records messages.
 
-``tests/setup_mosquitto.sh`` (run by ``.ci/run``) installs Mosquitto. Outside CI a missing
-broker skips the tests; in CI it fails them.
+``tests/setup_mosquitto.sh`` installs Mosquitto (Debian's package): ``.ci/run`` runs it, and a test
+that finds no broker runs it first (see ``side_envs``).
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
+from side_envs import ensure
+
+
+def _find_mosquitto() -> str | None:
+    return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
 
 
 def mosquitto_binary() -> str:
-    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("mosquitto missing; .ci/run should have installed it (tests/setup_mosquitto.sh)")
-        pytest.skip("mosquitto not installed (bash tests/setup_mosquitto.sh installs it)")
-    return path
+    ensure("tests/setup_mosquitto.sh", lambda: _find_mosquitto() is not None, "the mosquitto broker")
+    return _find_mosquitto()
 
 
 def free_port() -> int:

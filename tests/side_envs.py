@@ -1,11 +1,16 @@
-"""Side virtual environments the tests use, each created by a script that ``.ci/run`` runs.
+"""Side environments some tests need, each made by an idempotent script under ``tests/``.
 
-Outside CI a missing environment skips the test that needs it; in CI it fails.
+A missing one is set up on first use by running its script (virtual environments are cached
+under ``.cache/``; Mosquitto comes from Debian's package), so the README's plain ``pytest``
+runs the same tests as CI. A script that fails fails the test with its output. Only
+``EDGECLS_SKIP_SIDE_ENVS=1`` turns a missing environment into a skip (offline machines).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,12 +18,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def ensure(script: str, present: Callable[[], bool], what: str) -> None:
+    """Run ``script`` (relative to the repository) unless ``present()``; fail the test if it still is not."""
+    if present():
+        return
+    if os.environ.get("EDGECLS_SKIP_SIDE_ENVS") == "1":
+        pytest.skip(f"{what} missing and EDGECLS_SKIP_SIDE_ENVS=1 (bash {script} sets it up)")
+    done = subprocess.run(["bash", str(ROOT / script)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0 or not present():
+        pytest.fail(f"{what} missing and `bash {script}` could not set it up (exit {done.returncode}):\n"
+                    f"{(done.stdout + done.stderr)[-2000:]}")
+
+
 def venv_python(folder: str, script: str, override: str | None = None) -> Path:
-    """``ROOT/.cache/<folder>/bin/python`` (or the path in environment variable ``override``)."""
+    """``ROOT/.cache/<folder>/bin/python`` (or the path in environment variable ``override``), set up if missing."""
     default = ROOT / ".cache" / folder / "bin" / "python"
     path = Path(os.environ.get(override, default)) if override else default
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"environment missing at {path}; .ci/run should have created it with {script}")
-        pytest.skip(f"no environment at {path} (bash {script} creates it)")
+    ensure(script, path.exists, f"the environment at {path}")
     return path
