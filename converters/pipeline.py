@@ -23,6 +23,7 @@ from edgecls.converters.provenance import make_card, resolve_labels, sha256_of, 
 from edgecls.converters.report import REPORT_NAME, ExportedFile, ExportReport
 from edgecls.converters.validate import keras_scores, validate_file
 from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
+from edgecls.runtime.memory import peak_rss_mb
 from edgecls.version import __version__
 
 __all__ = ["ExportOptions", "export"]
@@ -234,6 +235,7 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
             step.done += 1
         report.notes += job.notes
     report.seconds = time.perf_counter() - start
+    report.peak_rss_mb = peak_rss_mb()
     atomic_write_bytes(out_dir / REPORT_NAME, report.to_json().encode(), overwrite=True)
     return report
 

@@ -60,6 +60,8 @@ class ExportReport:
     files: list[ExportedFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    peak_rss_mb: float | None = None
+    """Peak resident memory of the exporting process so far (VmHWM on Linux), measured as the report is written."""
 
     @property
     def ok(self) -> bool:
@@ -85,6 +87,7 @@ class ExportReport:
             "files": [f.to_dict() for f in self.files],
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
+            "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb),
         }
 
     def to_json(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Validation", "compare", "validate_file", "keras_scores"]
+__all__ = ["Validation", "compare", "validate_file", "keras_scores", "batch_size_for"]
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,17 @@ class Validation:
         return data
 
 
-def keras_scores(model: Any, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """The Keras model's scores for raw-pixel images (float32)."""
+def batch_size_for(images: np.ndarray) -> int:
+    """Images per validation batch: 64 at up to 64×64 pixels, fewer for larger inputs (8 at 224×224), so
+    the activations of one batch stay bounded whatever the input size (a big model at 224 keeps
+    hundreds of MB of activations per image in flight)."""
+    pixels = int(images.shape[1]) * int(images.shape[2])
+    return max(1, min(64, (8 * 224 * 224) // max(pixels, 1)))
+
+
+def keras_scores(model: Any, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """The Keras model's scores for raw-pixel images (float32), in batches of :func:`batch_size_for`."""
+    batch_size = batch_size or batch_size_for(images)
     out = [np.asarray(model(images[i : i + batch_size].astype(np.float32), training=False))
            for i in range(0, len(images), batch_size)]
     return np.concatenate(out).astype(np.float32)
@@ -61,7 +70,7 @@ def compare(scores: np.ndarray, reference: np.ndarray, targets: np.ndarray | Non
 
 
 def validate_file(path: Path, images: np.ndarray, reference: np.ndarray, targets: np.ndarray | None,
-                  source: str, batch_size: int = 64) -> Validation:
+                  source: str, batch_size: int | None = None) -> Validation:
     """Load ``path`` with :mod:`edgecls.runtime` and compare its scores with ``reference``.
 
     ``images`` are uint8 at the model's input size, in its colour order, so the
@@ -70,6 +79,7 @@ def validate_file(path: Path, images: np.ndarray, reference: np.ndarray, targets
     """
     from edgecls.runtime import Classifier
 
+    batch_size = batch_size or batch_size_for(images)
     with Classifier.from_path(path) as clf:
         color = "rgb" if clf.card.input.color != "bgr" else "bgr"
         scores = np.concatenate([clf.scores_batch(list(images[i : i + batch_size]), color=color)

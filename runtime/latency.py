@@ -28,12 +28,13 @@ class LatencyHistogram:
     Not thread-safe: one thread adds samples.
     """
 
-    __slots__ = ("_counts", "count", "total_ms", "min_ms", "max_ms")
+    __slots__ = ("_counts", "count", "total_ms", "total_sq", "min_ms", "max_ms")
 
     def __init__(self, samples: Iterable[float] = ()) -> None:
         self._counts = [0] * _BUCKETS
         self.count = 0
         self.total_ms = 0.0
+        self.total_sq = 0.0
         self.min_ms = math.inf
         self.max_ms = -math.inf
         for value in samples:
@@ -46,12 +47,20 @@ class LatencyHistogram:
         self._counts[index] += 1
         self.count += 1
         self.total_ms += ms
+        self.total_sq += ms * ms
         self.min_ms = min(self.min_ms, ms)
         self.max_ms = max(self.max_ms, ms)
 
     @property
     def mean_ms(self) -> float | None:
         return self.total_ms / self.count if self.count else None
+
+    @property
+    def std_ms(self) -> float | None:
+        if not self.count:
+            return None
+        mean = self.total_ms / self.count
+        return math.sqrt(max(self.total_sq / self.count - mean * mean, 0.0))
 
     def percentile(self, q: float) -> float | None:
         """The ``q``-th percentile (0-100) within :data:`RELATIVE_ERROR` of the nearest-rank one; None when empty.

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import statistics
 
 import numpy as np
 import pytest
@@ -125,3 +126,36 @@ def test_bench_cold_start_reports_process_memory(capsys, color_model):
     result = json.loads(out)["results"][0]
     assert code == 0 and result["cold_start"]["total_s"] >= result["cold_start"]["load_s"] > 0
     assert "peak_rss_mb" not in result["cold_start"] and result["peak_rss_mb"] > 10
+
+
+def test_bench_rounds_interleave_models_and_report_spread(capsys, seed_export, color_model):
+    models = [_file(seed_export, "tflite", "int8").path, color_model]
+    code, out, _ = run(capsys, "bench", *models, "--runs", "20", "--rounds", "4", "--no-cold-start", "--json")
+    data = json.loads(out)
+    assert code == 0
+    first, second = data["results"]
+    for result in (first, second):
+        assert len(result["round_p50_ms"]) == 4 and result["stages"]["end_to_end"]["count"] == 80
+        spread = result["spread"]
+        assert spread["min"] <= spread["median"] <= spread["max"]
+        assert spread["range_pct"] == pytest.approx((spread["max"] - spread["min"]) / spread["median"] * 100, abs=0.01)
+        assert spread["stable"] == (spread["range_pct"] <= 10)
+    assert first["round_ratios"] == [1.0] * 4  # the first model is the reference of every round
+    assert second["round_ratios"] == pytest.approx(
+        [b / a for a, b in zip(first["round_p50_ms"], second["round_p50_ms"], strict=True)])
+    assert data["table"][1]["ratio_spread"]["median"] == pytest.approx(statistics.median(second["round_ratios"]))
+
+
+def test_bench_sustained_reports_each_window(capsys, color_model):
+    code, out, _ = run(capsys, "bench", color_model, "--sustained", "2s", "--window", "0.5s", "--no-cold-start",
+                       "--json")
+    (result,) = json.loads(out)["results"]
+    windows = result["windows"]
+    assert code == 0 and 4 <= len(windows) <= 5  # four whole windows, perhaps a last sliver
+    assert [w["end_s"] for w in windows] == sorted(w["end_s"] for w in windows) and windows[-1]["end_s"] >= 2.0
+    assert sum(w["frames"] for w in windows) == result["stages"]["end_to_end"]["count"]
+    assert all(0 < w["p50_ms"] <= w["p99_ms"] for w in windows)
+    code, _, err = run(capsys, "bench", color_model, "--sustained", "1s", "--rounds", "2")
+    assert code == 1 and "give either rounds or sustained" in err
+    code, _, err = run(capsys, "bench", color_model, "--sustained", "ten minutes")
+    assert code == 2 and "expected a duration like 90s, 10m or 1h" in err

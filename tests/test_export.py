@@ -34,6 +34,11 @@ def test_every_format_and_quantization_exports_and_loads(seed_export, seed_h5):
             assert prov.validation["images"] == 397
     on_disk = json.loads((report.out_dir / "report.json").read_text())
     assert on_disk["ok"] and len(on_disk["files"]) == 8
+    # the exporting process's peak (VmHWM) when the report was written: this process, earlier, so no more than
+    # its peak now, and with TensorFlow loaded well over 100 MB
+    from edgecls.runtime.memory import peak_rss_mb
+
+    assert 100 < on_disk["peak_rss_mb"] <= peak_rss_mb() + 1
 
 
 def test_int8_accuracy_is_within_one_point_of_float(seed_export):

@@ -19,7 +19,7 @@ t2 = time.perf_counter()
 x = np.zeros((1, *model.inputs[0].shape[1:]), np.float32)
 model.predict(x, verbose=0)
 t3 = time.perf_counter()
-from edgecls.bench.memory import peak_rss_mb
+from edgecls.runtime.memory import peak_rss_mb
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_result_s": t3 - t2, "total_s": t3 - t0,
                   "peak_rss_mb": peak_rss_mb()}))
 """

@@ -23,6 +23,8 @@ from edgecls.runtime.errors import engine_errors
 __all__ = ["OnnxFormat", "OnnxOptions", "INPUT_NAME"]
 
 INPUT_NAME = "image"
+CALIBRATION_FLUSH = 8
+"""Calibration images whose intermediate outputs ONNX Runtime keeps before folding them into its ranges."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,9 @@ def _int8(job: ConvertJob) -> bytes:
             quant_format=QuantFormat.QDQ, per_channel=job.options_for(FORMAT).per_channel,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            # fold the collected activations into running min/max every few images, instead of keeping
+            # every intermediate tensor of every calibration image until the end (GBs for big models)
+            extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_FLUSH},
         )
     return out.read_bytes()
 

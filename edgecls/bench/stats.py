@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgecls.runtime.latency import LatencyHistogram
+
 __all__ = ["LatencyStats"]
 
 
@@ -32,6 +34,14 @@ class LatencyStats:
         p50, p90, p99 = np.percentile(values, [50, 90, 99])
         return cls(int(values.size), float(values.mean()), float(values.std()), float(values.min()),
                    float(p50), float(p90), float(p99), float(values.max()))
+
+    @classmethod
+    def of_histogram(cls, hist: LatencyHistogram) -> LatencyStats:
+        """From a constant-memory histogram (percentiles within 1 %). Raises ValueError when it is empty."""
+        if not hist.count:
+            raise ValueError("no latency samples")
+        return cls(hist.count, hist.mean_ms, hist.std_ms, hist.min_ms, hist.percentile(50), hist.percentile(90),
+                   hist.percentile(99), hist.max_ms)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)

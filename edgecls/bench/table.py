@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from edgecls.bench.measure import BenchResult
+from edgecls.bench.measure import BenchResult, spread_of
 
 __all__ = ["comparison_rows", "to_csv", "CSV_COLUMNS"]
 
@@ -33,6 +33,7 @@ def comparison_rows(results: Sequence[BenchResult]) -> list[dict]:
             "postprocess_p50_ms": round(r.stages["postprocess"].p50, 4),
             "cold_start_s": round(r.cold_start["total_s"], 3) if r.cold_start else None,
             "peak_rss_mb": round(r.peak_rss_mb, 1), "backend": r.backend, "device": r.device,
+            "spread": r.spread, "ratio_spread": spread_of(r.round_ratios),
         })
     return rows
 

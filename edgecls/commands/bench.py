@@ -17,6 +17,21 @@ Examples:
 """
 
 
+def _duration(ctx, param, value: str | None) -> float | None:
+    """``90``, ``90s``, ``10m`` or ``1h`` → seconds."""
+    if value is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = value.strip().lower()
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise click.BadParameter(f"expected a duration like 90s, 10m or 1h, got {value!r}")
+    return seconds
+
+
 def _size(ctx, param, value: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in value.lower().split("x"))
@@ -40,15 +55,20 @@ def _size(ctx, param, value: str) -> tuple[int, int]:
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), help="Labelled image folder: adds accuracy.")
 @backend_option
 @device_option
+@click.option("--rounds", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Repeat the runs R times, models interleaved; reports the spread of the per-round p50s.")
+@click.option("--sustained", callback=_duration, help="Classify without pause for this long (e.g. 10m) and "
+              "report p50/p99 per --window: does the machine throttle?")
+@click.option("--window", default="60s", show_default=True, callback=_duration, help="Window of --sustained.")
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start probe.")
 @click.option("--json", "as_json", is_flag=True, help="Print all figures as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG bar chart (needs matplotlib: pip install 'edgecls[plot]').")
-def bench(models, image, size, runs, duration, warmup, threads, batch, data, backend, device, no_cold_start,
-          as_json, csv_path, plot_path) -> None:
+def bench(models, image, size, runs, duration, warmup, threads, batch, data, backend, device, rounds, sustained,
+          window, no_cold_start, as_json, csv_path, plot_path) -> None:
     """Benchmark exported models: what a camera app pays per frame, with the runtime only."""
-    from edgecls.bench import BenchOptions, benchmark
+    from edgecls.bench import BenchOptions, benchmark_many
     from edgecls.bench.table import comparison_rows, to_csv
     from edgecls.commands.quiet import captured_output
     from edgecls.runtime.errors import OptionError
@@ -57,14 +77,11 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
         thread_counts = [int(t) for t in threads] if threads else [None]
     except ValueError:
         raise OptionError(f"--threads takes integers, got {','.join(threads)}") from None
-    results = []
-    for model in models:
-        for count in thread_counts:
-            options = BenchOptions(image=image, size=size, runs=runs, duration=duration, warmup=warmup,
-                                   threads=count, batch=batch, backend=backend, device=device, data=data,
-                                   cold_start=not no_cold_start)
-            with captured_output(verbose()):
-                results.append(benchmark(model, options))
+    options = BenchOptions(image=image, size=size, runs=runs, duration=duration, warmup=warmup, batch=batch,
+                           backend=backend, device=device, data=data, cold_start=not no_cold_start, rounds=rounds,
+                           sustained_s=sustained, window_s=window)
+    with captured_output(verbose()):
+        results = benchmark_many([(model, count) for model in models for count in thread_counts], options)
     rows = comparison_rows(results)
     if csv_path:
         csv_path.write_text(to_csv(rows))
@@ -77,7 +94,9 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
         return
     table = make_table(f"edgecls bench: {results[0].input}, {runs} runs")
     columns = ["model", "threads", "size MB", "accuracy", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms", "FPS",
-               f"FPS x{batch}", "speed-up", "cold s", "RSS MB"]
+               f"FPS x{batch}", "speed-up", "rounds spread", "cold s", "RSS MB"]
+    if rounds == 1:
+        columns.remove("rounds spread")
     if data is None:
         columns.remove("accuracy")
     if batch == 1:
@@ -91,13 +110,32 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
                   f"{r['inference_p50_ms']:.3f}", f"{r['postprocess_p50_ms']:.3f}", f"{r['p50_ms']:.3f}",
                   f"{r['p99_ms']:.3f}", f"{r['fps']:.0f}"]
         cells += [f"{r['batch_fps']:.0f}"] if batch > 1 else []
-        cells += [f"{r['speedup']:.2f}x", "-" if r["cold_start_s"] is None else f"{r['cold_start_s']:.2f}",
-                  f"{r['peak_rss_mb']:.0f}"]
+        cells += [f"{r['speedup']:.2f}x"]
+        cells += [_spread_cell(r)] if rounds > 1 else []
+        cells += ["-" if r["cold_start_s"] is None else f"{r['cold_start_s']:.2f}", f"{r['peak_rss_mb']:.0f}"]
         table.add_row(*cells)
     out = console()
     out.print(table)
+    for result in results if sustained else []:
+        windows = make_table(f"{Path(result.model).name}: end-to-end latency per {window:g} s window")
+        for column in ("end s", "frames", "p50 ms", "p99 ms"):
+            windows.add_column(column, justify="right")
+        for w in result.windows:
+            windows.add_row(f"{w['end_s']:.0f}", str(w["frames"]), f"{w['p50_ms']:.3f}", f"{w['p99_ms']:.3f}")
+        out.print(windows)
     if not quiet():
         rss = ("peak of this benchmarking process (every model so far)" if no_cold_start
                else "peak of the fresh process classifying with the model")
         out.print("pre/infer/post/p50/p99: ms per frame (p50 of each stage); cold: fresh-process import + load + "
                   f"first result; RSS: {rss}.")
+        if rounds > 1:
+            out.print(f"rounds spread: range of the {rounds} per-round p50s in % of their median (and of the "
+                      "per-round speed-ups); UNSTABLE over 10 %: rerun on a quieter machine.")
+
+
+def _spread_cell(row: dict) -> str:
+    spread, ratio = row["spread"], row["ratio_spread"]
+    text = f"{spread['range_pct']:.1f} %"
+    if ratio is not None and ratio["range_pct"] > 0:
+        text += f" (x {1 / ratio['max']:.2f}-{1 / ratio['min']:.2f})"
+    return text + ("" if spread["stable"] and (ratio is None or ratio["stable"]) else " UNSTABLE")

@@ -118,7 +118,8 @@ def print_report(report) -> None:
                       accuracy, drop, "yes" if f.passed else "FAILED")
     out = console()
     out.print(table)
-    out.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; report: "
+    out.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; peak memory "
+              f"{report.peak_rss_mb:.0f} MB; report: "
                   f"{report.out_dir / 'report.json'}")
     if not quiet():
         for note in report.notes:

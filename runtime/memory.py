@@ -1,4 +1,4 @@
-"""Peak resident memory of the current process."""
+"""Peak resident memory of the current process (the runtime's benchmarks and the export report use it)."""
 
 from __future__ import annotations
 
