@@ -59,6 +59,10 @@ class ExportOptions:
     unsafe: bool = False
     custom_objects: str | Path | dict[str, Any] | None = None
     min_agreement: float | None = None
+    """Minimum top-1 agreement with Keras; default 0.999 for fp32 and 0.98 otherwise unless ``max_drop`` is given."""
+    max_drop: float | None = None
+    """Accuracy budget: at most this many points of top-1 accuracy below Keras on labelled validation
+    images. Given alone, it replaces the default agreement floors; with ``min_agreement``, both must hold."""
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -77,10 +81,15 @@ class ExportOptions:
             raise ExportError(f"calib_size must be positive, got {self.calib_size}")
         if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
             raise ExportError(f"min_agreement must be in [0, 1], got {self.min_agreement}")
+        if self.max_drop is not None and not 0.0 <= self.max_drop <= 100.0:
+            raise ExportError(f"max_drop must be in [0, 100] accuracy points, got {self.max_drop}")
 
-    def agreement_for(self, quantization: str) -> float:
+    def agreement_for(self, quantization: str) -> float | None:
+        """The agreement floor a file of ``quantization`` must reach; None when only ``max_drop`` is checked."""
         if self.min_agreement is not None:
             return self.min_agreement
+        if self.max_drop is not None:
+            return None
         return 0.999 if quantization == "fp32" else 0.98
 
 
@@ -189,6 +198,9 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     labels = resolve_labels(opts.labels, [val_folder, calib_folder], loaded.num_classes, notes)
     val_images, targets_idx, val_source = _validation_set(val_folder, calib_folder, reader, calib_summary,
                                                           labels, spec, notes)
+    if opts.max_drop is not None and targets_idx is None:
+        raise ExportError("max_drop needs labelled validation images (class folders in the validation or "
+                          "calibration images)", options=("validation",))
     step("checking the pixel normalization")
     norm, pixels = _normalization(loaded, opts, val_images, targets_idx, notes)
     spec = replace(spec, normalization=Normalization(baked=True, mean=norm.mean, std=norm.std))
@@ -200,7 +212,8 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
                           labels=labels, normalization=asdict(norm), validation_source=val_source,
                           calibration=calib_summary, notes=notes, pixels=pixels.to_dict() if pixels else None,
                           options={"formats": list(opts.formats), "quantize": list(opts.quantize),
-                                   "resize": opts.resize, "opset": opts.opset, "per_channel": opts.per_channel})
+                                   "resize": opts.resize, "opset": opts.opset, "per_channel": opts.per_channel,
+                                   "min_agreement": opts.min_agreement, "max_drop": opts.max_drop})
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -231,7 +244,8 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
             final = converter.embed(data, card)
             atomic_write_bytes(path, final, overwrite=opts.force)
             report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
-                                             opts.agreement_for(quantization), time.perf_counter() - t0))
+                                             opts.agreement_for(quantization), time.perf_counter() - t0,
+                                             max_drop=opts.max_drop))
             step.done += 1
         report.notes += job.notes
     report.seconds = time.perf_counter() - start

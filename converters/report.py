@@ -23,12 +23,19 @@ class ExportedFile:
     quantization: str
     size_bytes: int
     validation: Validation
-    min_agreement: float
+    min_agreement: float | None
+    """The agreement floor it had to reach (None: not checked, only ``max_drop``)."""
     seconds: float
+    max_drop: float | None = None
+    """The accuracy budget in points (None: not checked)."""
 
     @property
     def passed(self) -> bool:
-        return self.validation.top1_agreement >= self.min_agreement
+        """Every budget given holds: agreement ≥ ``min_agreement`` and accuracy drop ≤ ``max_drop`` points."""
+        v = self.validation
+        agreement_ok = self.min_agreement is None or v.top1_agreement >= self.min_agreement
+        drop_ok = self.max_drop is None or (v.accuracy_drop is not None and v.accuracy_drop * 100 <= self.max_drop + 1e-9)
+        return agreement_ok and drop_ok
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +45,7 @@ class ExportedFile:
             "size_bytes": self.size_bytes,
             "seconds": round(self.seconds, 3),
             "min_agreement": self.min_agreement,
+            "max_drop": self.max_drop,
             "passed": self.passed,
             "validation": self.validation.to_dict(),
         }

@@ -276,3 +276,34 @@ def test_unconvertible_layer_fails_fast_naming_layer_and_format(fmt, says, tmp_p
     assert says.format("odd_1/odd_bessel_1/bessel_i1e") in str(err.value)
     assert steps[-1] == f"converting to {fmt}" and not any("int8" in s or "validating" in s for s in steps)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_max_drop_is_an_accuracy_budget_that_replaces_or_joins_the_agreement_floor():
+    """--max-drop N: within N accuracy points of Keras on labelled images; with --min-agreement both must hold."""
+    from pathlib import Path
+
+    from edgecls.converters.report import ExportedFile
+    from edgecls.converters.validate import Validation
+
+    def exported(agreement, accuracy, min_agreement, max_drop):
+        v = Validation(images=400, source="val", top1_agreement=agreement, max_abs_diff=0.1, mean_abs_diff=0.01,
+                       accuracy=accuracy, keras_accuracy=0.90)
+        return ExportedFile(Path("m.tflite"), "tflite", "int8", 1, v, min_agreement, 1.0, max_drop=max_drop)
+
+    assert exported(0.90, 0.895, None, 1.0).passed  # low agreement, 0.5 point drop: within the budget
+    assert not exported(0.99, 0.885, None, 1.0).passed  # 1.5 points over a 1-point budget
+    assert not exported(0.90, 0.900, 0.95, 1.0).passed  # both given: the agreement floor still binds
+    assert exported(0.99, 0.900, 0.95, 1.0).passed
+    assert not exported(0.99, None, None, 1.0).passed  # no accuracy to check: never counts as within budget
+
+
+def test_max_drop_end_to_end(seed_h5, digits_folders, tmp_path):
+    train, val = digits_folders
+    report = export(seed_h5, tmp_path / "a", formats=["tflite"], quantize=["fp32", "int8"], calibration=train,
+                    validation=val, max_drop=1.0)
+    assert report.options["max_drop"] == 1.0
+    for f in report.files:
+        assert f.min_agreement is None and f.max_drop == 1.0
+        assert f.passed == (f.validation.accuracy_drop * 100 <= 1.0)
+    with pytest.raises(ExportError, match="max_drop needs labelled validation images"):
+        export(seed_h5, tmp_path / "b", formats=["tflite"], max_drop=1.0, labels=builders.DIGIT_LABELS)

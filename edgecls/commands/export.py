@@ -46,23 +46,27 @@ Examples:
 @click.option("--opset", default=17, show_default=True, type=int, help="ONNX opset.")
 @click.option("--per-channel", is_flag=True, help="Per-channel weight scales for ONNX int8 (more accurate, slower on x86).")
 @click.option("--min-agreement", type=click.FloatRange(0, 1),
-              help="Minimum top-1 agreement with Keras (default 0.999 fp32, 0.98 others).")
+              help="Minimum top-1 agreement with Keras (default 0.999 fp32, 0.98 others, unless --max-drop is given).")
+@click.option("--max-drop", type=click.FloatRange(0, 100),
+              help="Accuracy budget: at most this many points below Keras on labelled --val images "
+                   "(with --min-agreement, both must hold).")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--unsafe", is_flag=True, help="Allow Lambda layers (runs code from the model file).")
 @click.option("--custom-objects", type=click.Path(dir_okay=False, path_type=Path),
               help="Python file defining custom layers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_size, val, labels, pixels, mean, std,
-           resize, input_size, opset, per_channel, min_agreement, force, unsafe, custom_objects, as_json) -> None:
+           resize, input_size, opset, per_channel, min_agreement, max_drop, force, unsafe, custom_objects,
+           as_json) -> None:
     """Export a Keras image classifier to TFLite and ONNX, and validate every file."""
     from edgecls.commands.quiet import captured_output
     from edgecls.converters import export as run_export
     from edgecls.converters.errors import ValidationFailedError
 
-    options = {"formats": formats, "quantize": quantize, "calibration": calib, "calib_size": calib_size, "validation": val,
-                   "labels": labels, "pixels": pixels, "mean": mean, "std": std, "resize": resize, "input_size": input_size,
-                   "opset": opset, "per_channel": per_channel, "force": force, "unsafe": unsafe, "custom_objects": custom_objects,
-                   "min_agreement": min_agreement}
+    options = {"formats": formats, "quantize": quantize, "calibration": calib, "calib_size": calib_size,
+               "validation": val, "labels": labels, "pixels": pixels, "mean": mean, "std": std, "resize": resize,
+               "input_size": input_size, "opset": opset, "per_channel": per_channel, "force": force, "unsafe": unsafe,
+               "custom_objects": custom_objects, "min_agreement": min_agreement, "max_drop": max_drop}
     interactive = use_rich() and not as_json  # decided before stderr is captured
     with captured_output(verbose()) as stream:
         if interactive:
@@ -99,8 +103,11 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
         print_report(report)
     if not report.ok:
         names = ", ".join(f.path.name for f in report.failed)
-        raise ValidationFailedError(f"{names}: top-1 agreement with Keras below the minimum (files kept, "
-                                    f"marked failed in {report.out_dir / 'report.json'})")
+        why = " or ".join(dict.fromkeys(
+            "top-1 agreement with Keras below the minimum" if f.min_agreement is not None
+            and f.validation.top1_agreement < f.min_agreement else "accuracy drop over --max-drop"
+            for f in report.failed))
+        raise ValidationFailedError(f"{names}: {why} (files kept, marked failed in {report.out_dir / 'report.json'})")
 
 
 def print_report(report) -> None:
