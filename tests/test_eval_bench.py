@@ -159,3 +159,17 @@ def test_bench_sustained_reports_each_window(capsys, color_model):
     assert code == 1 and "give either rounds or sustained" in err
     code, _, err = run(capsys, "bench", color_model, "--sustained", "ten minutes")
     assert code == 2 and "expected a duration like 90s, 10m or 1h" in err
+
+
+def test_bench_profile_lists_the_slowest_onnx_operators_and_refuses_litert(capsys, seed_export):
+    onnx_fp32 = _file(seed_export, "onnx", "fp32").path
+    code, out, _ = run(capsys, "bench", onnx_fp32, "--runs", "30", "--profile", "--no-cold-start", "--json")
+    (result,) = json.loads(out)["results"]
+    ops = result["operators"]
+    assert code == 0 and 5 <= len(ops) <= 10  # the seed CNN has more than 5 nodes; at most the 10 slowest
+    assert all(op["calls"] == 30 for op in ops)  # one kernel run per inference
+    assert [op["total_ms"] for op in ops] == sorted((op["total_ms"] for op in ops), reverse=True)
+    assert "Conv" in {op["op_type"] for op in ops} and 0 < sum(op["share"] for op in ops) <= 1.0 + 1e-9
+    tflite = _file(seed_export, "tflite", "fp32").path
+    code, out, err = run(capsys, "bench", tflite, "--runs", "5", "--profile", "--no-cold-start")
+    assert code == 1 and out == "" and "LiteRT's Python API has no per-operator profiler" in err

@@ -46,6 +46,8 @@ class BenchOptions:
     """Instead of runs: classify without pause for this many seconds, reporting p50/p99 per window."""
     window_s: float = 60.0
     """The window of ``sustained_s`` (a minute: does the machine throttle?)."""
+    profile: bool = False
+    """Also time each operator over ``runs`` raw inferences (ONNX Runtime's profiler; LiteRT has none in Python)."""
 
     def __post_init__(self) -> None:
         from edgecls.runtime.errors import OptionError
@@ -86,6 +88,8 @@ class BenchResult:
     """Per round, this model's p50 over the first model's p50 in the same round."""
     windows: list[dict[str, float]] = field(default_factory=list)
     """Sustained mode: per window, its end (s), frames, p50 and p99 (ms)."""
+    operators: list[dict[str, Any]] = field(default_factory=list)
+    """With ``profile``: the 10 slowest operators (node, op_type, calls, total_ms, mean_ms, share)."""
 
     @property
     def spread(self) -> dict[str, float] | None:
@@ -271,6 +275,9 @@ def benchmark_many(models: Sequence[tuple[str | Path, int | None]], options: Ben
     else:
         frames = camera_frames(options.size)
         source = f"{options.size[0]}x{options.size[1]} BGR frames (8, rotating)"
+    # operator profiles first, each in its own profiling session: a model without a profiler fails fast
+    profiles = [[op.to_dict() for op in operator_profile(Path(path), threads, options)] if options.profile else []
+                for path, threads in models]
     variants: list[_Variant] = []
     try:
         for path, threads in models:
@@ -291,6 +298,8 @@ def benchmark_many(models: Sequence[tuple[str | Path, int | None]], options: Ben
             stages = {k: {name: LatencyStats.of(s) for name, s in v.samples.items()} for k, v in enumerate(variants)}
         results = [_result(v, options, source, stages[k], windows.get(k, []), frames, variants[0])
                    for k, v in enumerate(variants)]
+        for result, operators in zip(results, profiles, strict=True):
+            result.operators = operators
     finally:
         for v in variants:
             v.clf.close()
@@ -322,6 +331,26 @@ def _result(v: _Variant, options: BenchOptions, source: str, stages: dict, windo
 
         result.accuracy = evaluate(v.clf, options.data).top1
     return result
+
+
+def operator_profile(path: Path, threads: int | None, options: BenchOptions, top: int = 10) -> list:
+    """The ``top`` slowest operators over ``options.runs`` inferences of a prepared input tensor.
+
+    Raises:
+        OptionError: the model's backend has no operator profiler (LiteRT).
+    """
+    from edgecls.runtime.backends import BackendConfig, open_backend
+
+    backend = open_backend(path, config=BackendConfig(num_threads=threads, device=options.device, profile=True),
+                           backend=options.backend)
+    try:
+        shape = tuple(d or 1 for d in backend.input.shape)
+        tensor = np.random.default_rng(0).integers(0, 256, shape).astype(backend.input.dtype)
+        for _ in range(options.runs):
+            backend.run(tensor)
+        return backend.operator_times(top)
+    finally:
+        backend.close()
 
 
 def _batch_throughput(clf, frames: Sequence[np.ndarray], batch: int, calls: int) -> float:

@@ -60,13 +60,15 @@ def _size(ctx, param, value: str) -> tuple[int, int]:
 @click.option("--sustained", callback=_duration, help="Classify without pause for this long (e.g. 10m) and "
               "report p50/p99 per --window: does the machine throttle?")
 @click.option("--window", default="60s", show_default=True, callback=_duration, help="Window of --sustained.")
+@click.option("--profile", is_flag=True, help="Also list the 10 slowest operators (ONNX Runtime's profiler; "
+              "LiteRT's Python API has no op profiler).")
 @click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start probe.")
 @click.option("--json", "as_json", is_flag=True, help="Print all figures as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG bar chart (needs matplotlib: pip install 'edgecls[plot]').")
 def bench(models, image, size, runs, duration, warmup, threads, batch, data, backend, device, rounds, sustained,
-          window, no_cold_start, as_json, csv_path, plot_path) -> None:
+          window, profile, no_cold_start, as_json, csv_path, plot_path) -> None:
     """Benchmark exported models: what a camera app pays per frame, with the runtime only."""
     from edgecls.bench import BenchOptions, benchmark_many
     from edgecls.bench.table import comparison_rows, to_csv
@@ -79,7 +81,7 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
         raise OptionError(f"--threads takes integers, got {','.join(threads)}") from None
     options = BenchOptions(image=image, size=size, runs=runs, duration=duration, warmup=warmup, batch=batch,
                            backend=backend, device=device, data=data, cold_start=not no_cold_start, rounds=rounds,
-                           sustained_s=sustained, window_s=window)
+                           sustained_s=sustained, window_s=window, profile=profile)
     with captured_output(verbose()):
         results = benchmark_many([(model, count) for model in models for count in thread_counts], options)
     rows = comparison_rows(results)
@@ -116,6 +118,13 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
         table.add_row(*cells)
     out = console()
     out.print(table)
+    for result in results if profile else []:
+        ops = make_table(f"{Path(result.model).name}: slowest operators over {runs} inferences")
+        for column in ("node", "op", "calls", "mean ms", "share"):
+            ops.add_column(column, justify="left" if column in ("node", "op") else "right")
+        for op in result.operators:
+            ops.add_row(op["node"], op["op_type"], str(op["calls"]), f"{op['mean_ms']:.4f}", f"{op['share']:.1%}")
+        out.print(ops)
     for result in results if sustained else []:
         windows = make_table(f"{Path(result.model).name}: end-to-end latency per {window:g} s window")
         for column in ("end s", "frames", "p50 ms", "p99 ms"):

@@ -22,6 +22,8 @@ class BackendConfig:
 
     num_threads: int | None = None
     device: str = "cpu"
+    profile: bool = False
+    """Record per-operator timings (``operator_times``); only backends with a profiler accept it."""
 
 
 @runtime_checkable

@@ -19,7 +19,13 @@ import numpy as np
 
 from edgecls.runtime.backends.base import BackendConfig
 from edgecls.runtime.card import CARD_FILE_NAME, Quantization
-from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, engine_errors
+from edgecls.runtime.errors import (
+    BackendUnavailableError,
+    DeviceUnavailableError,
+    ModelLoadError,
+    OptionError,
+    engine_errors,
+)
 from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["open_litert", "LiteRTBackend", "LiteRTGpuBackend", "read_appended_card", "metadata_names"]
@@ -186,7 +192,15 @@ class LiteRTGpuBackend:
 
 
 def open_litert(path: Path, config: BackendConfig):
-    """Open a .tflite file. Raises ModelLoadError, BackendUnavailableError, DeviceUnavailableError."""
+    """Open a .tflite file.
+
+    Raises:
+        ModelLoadError, BackendUnavailableError, DeviceUnavailableError: see the classes.
+        OptionError: ``profile=True``: LiteRT's Python API has no per-operator profiler.
+    """
+    if config.profile:
+        raise OptionError(f"{path}: LiteRT's Python API has no per-operator profiler (its C++ benchmark_model "
+                          "tool has: --enable_op_profiling=true); profile the .onnx export instead")
     _check_flatbuffer(path)
     if config.device == "cpu":
         return LiteRTBackend(path, config)

@@ -15,7 +15,13 @@ import numpy as np
 from edgecls.runtime.backends.base import BackendConfig
 from edgecls.runtime.backends.onnx_external import check_external_data
 from edgecls.runtime.card import CARD_METADATA_KEY
-from edgecls.runtime.errors import BackendUnavailableError, DeviceUnavailableError, ModelLoadError, engine_errors
+from edgecls.runtime.errors import (
+    BackendUnavailableError,
+    DeviceUnavailableError,
+    ModelLoadError,
+    OptionError,
+    engine_errors,
+)
 from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["open_onnxruntime", "OnnxRuntimeBackend", "GPU_PROVIDERS"]
@@ -81,6 +87,13 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        self._profile_dir = None
+        if config.profile:
+            import tempfile
+
+            self._profile_dir = tempfile.TemporaryDirectory(prefix="edgecls-ort-profile-")
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(self._profile_dir.name) / "profile")
         check_external_data(path)
         with engine_errors(ModelLoadError, f"{path}: cannot load ONNX model"):
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
@@ -118,8 +131,22 @@ class OnnxRuntimeBackend:
     def embedded_card(self) -> str | None:
         return self._session.get_modelmeta().custom_metadata_map.get(CARD_METADATA_KEY)
 
+    def operator_times(self, top: int = 10) -> list:
+        """The ``top`` slowest nodes over the runs so far (opened with ``profile=True``); ends profiling.
+
+        Raises:
+            OptionError: the backend was not opened with ``profile=True``.
+        """
+        from edgecls.runtime.backends.profiling import slowest_operators
+
+        if self._profile_dir is None:
+            raise OptionError(f"{self._path}: opened without profile=True: no operator timings")
+        return slowest_operators(self._session.end_profiling(), top)
+
     def close(self) -> None:
         self._session = None
+        if self._profile_dir is not None:
+            self._profile_dir.cleanup()
 
 
 def open_onnxruntime(path: Path, config: BackendConfig) -> OnnxRuntimeBackend:
