@@ -68,7 +68,8 @@ def measure(model: Path, work: Path, formats: str, pythonpath: Path | None) -> d
     stdout, stderr = work / f"{tag}.json", work / f"{tag}.err"
     t0 = time.perf_counter()
     with stdout.open("wb") as o, stderr.open("wb") as e:
-        proc = subprocess.Popen(argv, stdout=o, stderr=e, env=env)
+        # cwd: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
+        proc = subprocess.Popen(argv, stdout=o, stderr=e, env=env, cwd=work)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     result = {"formats": formats, "exit": proc.returncode, "seconds": round(time.perf_counter() - t0, 1),
@@ -88,11 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, help="another checkout of edgecls to measure as 'before'")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma list of: " + ", ".join(CONFIGS))
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.build:  # child process: keeps TensorFlow and the model out of the measuring parent
+        print(build(args.build))
+        return 0
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgecls-memory-") as tmp:
         work = Path(tmp)
-        model = build(work)
+        # Built in its own process: a child's ru_maxrss starts from its parent's peak at fork (Linux keeps it
+        # across exec), so the measuring parent must stay small.
+        built = subprocess.run([sys.executable, __file__, "--build", str(work)], check=True, capture_output=True,
+                               text=True)
+        model = Path(built.stdout.strip().splitlines()[-1])
         variants = [("after", None)] + ([("before", _package_view(args.source.resolve(), work))] if args.source else [])
         for name in [c.strip() for c in args.configs.split(",")]:
             for label, pythonpath in variants:
@@ -105,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Export memory, {stamp}", "",
              "`python benchmarks/export_memory.py`: DenseNet121 (weights=None, BatchNorm statistics from real "
              f"images), 224×224, {CALIB} calibration images, `edgecls export --quantize fp32,int8`, one process "
-             "per row, its peak RSS from `wait4` (before: the code named by `--source`; after: this checkout). "
+             "per row, its peak RSS from `wait4` (the measuring parent stays small, so the child's own peak; "
+             "before: the code named by `--source`; after: this checkout). "
              "Goal: ≤ 4 GB.", "",
              "| configuration | code | peak RSS MB | seconds | exit | top-1 agreement with Keras |",
              "|---|---|---|---|---|---|"]

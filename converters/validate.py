@@ -36,11 +36,11 @@ class Validation:
 
 
 def batch_size_for(images: np.ndarray) -> int:
-    """Images per validation batch: 64 at up to 64×64 pixels, fewer for larger inputs (8 at 224×224), so
+    """Images per validation batch: 64 at up to 44×44 pixels, fewer for larger inputs (4 at 224×224), so
     the activations of one batch stay bounded whatever the input size (a big model at 224 keeps
     hundreds of MB of activations per image in flight)."""
     pixels = int(images.shape[1]) * int(images.shape[2])
-    return max(1, min(64, (8 * 224 * 224) // max(pixels, 1)))
+    return max(1, min(64, (4 * 224 * 224) // max(pixels, 1)))
 
 
 def keras_scores(model: Any, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
