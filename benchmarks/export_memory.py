@@ -84,13 +84,38 @@ def measure(model: Path, work: Path, formats: str, pythonpath: Path | None) -> d
     return result
 
 
+def _describe_source(source: Path) -> str:
+    """``source`` with its git commit, when it is a checkout."""
+    head = subprocess.run(["git", "-C", str(source), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    return f"{source} ({head.stdout.strip()})" if head.returncode == 0 else str(source)
+
+
+def render(page: dict) -> str:
+    """The markdown page of a results JSON (``{"date", "before", "rows"}``)."""
+    lines = [f"# Export memory, {page['date']}", "",
+             "`python benchmarks/export_memory.py`: DenseNet121 (weights=None, BatchNorm statistics from real "
+             f"images), 224×224, {CALIB} calibration images, `edgecls export --quantize fp32,int8`, one process "
+             "per row, its peak RSS from `wait4` (the measuring parent stays small, so the child's own peak). "
+             f"Before: {page.get('before') or '-'}; after: this checkout. Goal: ≤ 4 GB.", "",
+             "| configuration | code | peak RSS MB | seconds | exit | top-1 agreement with Keras |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['config']} | {r['version']} | {r['peak_rss_mb']} | {r['seconds']} | {r['exit']} "
+              f"| {', '.join(f'{k} {v}' for k, v in r.get('top1_agreement', {}).items()) or r.get('error', '')} |"
+              for r in page["rows"]]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, help="another checkout of edgecls to measure as 'before'")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma list of: " + ", ".join(CONFIGS))
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--render", type=Path, help="only re-render the markdown page of a results JSON")
     args = parser.parse_args(argv)
+    if args.render:
+        args.render.with_suffix(".md").write_text(render(json.loads(args.render.read_text())))
+        return 0
     if args.build:  # child process: keeps TensorFlow and the model out of the measuring parent
         print(build(args.build))
         return 0
@@ -109,20 +134,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     stamp = dt.date.today().isoformat()
+    before = _describe_source(args.source) if args.source else None
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"export-memory-{stamp}.json").write_text(json.dumps(rows, indent=1))
-    lines = [f"# Export memory, {stamp}", "",
-             "`python benchmarks/export_memory.py`: DenseNet121 (weights=None, BatchNorm statistics from real "
-             f"images), 224×224, {CALIB} calibration images, `edgecls export --quantize fp32,int8`, one process "
-             "per row, its peak RSS from `wait4` (the measuring parent stays small, so the child's own peak; "
-             "before: the code named by `--source`; after: this checkout). "
-             "Goal: ≤ 4 GB.", "",
-             "| configuration | code | peak RSS MB | seconds | exit | top-1 agreement with Keras |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['config']} | {r['version']} | {r['peak_rss_mb']} | {r['seconds']} | {r['exit']} "
-              f"| {', '.join(f'{k} {v}' for k, v in r.get('top1_agreement', {}).items()) or r.get('error', '')} |"
-              for r in rows]
-    (args.out / f"export-memory-{stamp}.md").write_text("\n".join(lines) + "\n")
+    page = args.out / f"export-memory-{stamp}.json"
+    page.write_text(json.dumps({"date": stamp, "before": before, "rows": rows}, indent=1))
+    page.with_suffix(".md").write_text(render(json.loads(page.read_text())))
     return 0
 
 

@@ -39,3 +39,39 @@ def test_results_page_shows_each_target_direction():
     assert "| 1 | a / b | 0.500 | ≤ 0.7 | yes |" in page
     assert "| 2 | stream / bound | 0.950 | ≥ 0.9 | yes |" in page
     assert "| 3 | stream / sequential | 1.100 | ≥ 1.2 | NO |" in page
+
+
+MEASURE = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import export_memory
+work = Path(sys.argv[3])
+view = export_memory._package_view(Path(sys.argv[1]).parent, work)
+print(json.dumps(export_memory.measure(Path(sys.argv[2]), work, "tflite", view)))
+"""
+
+
+def test_export_memory_measures_a_checkout_in_its_own_process(seed_h5, digits, tmp_path):
+    """benchmarks/export_memory.py's machinery on the small seed model, from a small parent process as the script
+    runs it: a package view of a checkout, one export process, its peak RSS from wait4 agreeing with the VmHWM
+    the export itself reports."""
+    import json
+    import subprocess
+
+    import export_memory
+
+    from edgecls import realdata
+
+    images, labels = digits
+    realdata.write_digits(tmp_path / "calib", images[:20], labels[:20])
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(benchmarks), str(seed_h5), str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    assert row["exit"] == 0 and set(row["top1_agreement"]) == {"seed_fp32.tflite", "seed_int8.tflite"}
+    assert abs(row["peak_rss_mb"] - row["report_peak_rss_mb"]) <= 0.05 * row["peak_rss_mb"]
+    page = export_memory.render({"date": "d", "before": "x", "rows": [{"config": "TFLite only", "version": "before",
+                                                                        **row}]})
+    assert f"| TFLite only | before | {row['peak_rss_mb']} |" in page and "Before: x" in page
