@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from suite.timing import run_measured
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -135,15 +135,8 @@ def _tf_keras_seed(keras):
 
 
 def _run(argv: list[str], log: Path) -> tuple[int, float, float]:
-    """Run ``argv`` with stdout to ``log``; returns (exit code, seconds, peak RSS MB of that process)."""
-    t0 = time.perf_counter()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err = proc.stderr.read().decode(errors="replace")
-    log.with_suffix(".err").write_text(err)
-    return proc.returncode, time.perf_counter() - t0, usage.ru_maxrss / 1024
+    """Run ``argv`` with stdout to ``log`` and stderr beside it; (exit code, seconds, peak RSS MB)."""
+    return run_measured(argv, log, log.with_suffix(".err"))
 
 
 BUDGET = ("--max-drop", "1.0")

@@ -18,8 +18,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from suite.timing import run_measured
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = {"both formats": "tflite,onnx", "TFLite only": "tflite", "ONNX only": "onnx"}
@@ -66,14 +67,9 @@ def measure(model: Path, work: Path, formats: str, pythonpath: Path | None) -> d
             "--quantize", "fp32,int8", "--calib", str(work / "calib"), "--calib-size", str(CALIB), "--json"]
     env = dict(os.environ, **({"PYTHONPATH": str(pythonpath)} if pythonpath else {}))
     stdout, stderr = work / f"{tag}.json", work / f"{tag}.err"
-    t0 = time.perf_counter()
-    with stdout.open("wb") as o, stderr.open("wb") as e:
-        # cwd: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
-        proc = subprocess.Popen(argv, stdout=o, stderr=e, env=env, cwd=work)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    result = {"formats": formats, "exit": proc.returncode, "seconds": round(time.perf_counter() - t0, 1),
-              "peak_rss_mb": round(usage.ru_maxrss / 1024)}
+    # cwd: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
+    code, seconds, peak = run_measured(argv, stdout, stderr, cwd=work, env=env)
+    result = {"formats": formats, "exit": code, "seconds": round(seconds, 1), "peak_rss_mb": round(peak)}
     try:
         report = json.loads(stdout.read_text())
         result["top1_agreement"] = {Path(f["path"]).name: round(f["validation"]["top1_agreement"], 4)

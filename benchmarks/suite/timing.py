@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = ["median_ms", "interleaved", "run_json"]
 
@@ -49,3 +50,19 @@ def run_json(argv: list[str], timeout: int = 600, env: dict | None = None) -> di
 
 
 PYTHON = sys.executable
+
+
+def run_measured(argv: list[str], stdout: Path, stderr: Path, *, cwd: Path | None = None,
+                 env: dict | None = None) -> tuple[int, float, float]:
+    """Run ``argv`` with its output in two files; returns (exit code, seconds, peak RSS MB of that process).
+
+    The peak comes from ``wait4``; a child's ru_maxrss starts from its parent's peak at fork (Linux keeps
+    it across exec), so call this from a small parent.
+    """
+    import os
+
+    t0 = time.perf_counter()
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=cwd, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+    return os.waitstatus_to_exitcode(status), time.perf_counter() - t0, usage.ru_maxrss / 1024
