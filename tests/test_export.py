@@ -87,3 +87,31 @@ def test_card_json_also_readable_without_edgecls(seed_export):
     with zipfile.ZipFile(f.path) as archive:
         card = json.loads(archive.read(CARD_FILE_NAME))
     assert card["schema_version"] == 1 and card["provenance"]["quantization"] == f.quantization
+
+
+def _quantization_scales(path) -> list[list[float]]:
+    """The scale of every QuantizeLinear, in graph order (tensor names differ between two loads)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    init = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    return [init[n.input[1]].ravel().tolist() for n in graph.node if n.op_type == "QuantizeLinear"]
+
+
+def test_onnx_calibration_in_strides_sees_every_image(seed_h5, digits, tmp_path, monkeypatch):
+    # ONNX Runtime folds activations into its ranges a few images at a time (bounded memory): the ranges
+    # must be those of all images at once, whatever the image count (16 is a multiple of the stride:
+    # with CalibMaxIntermediateOutputs, onnxruntime 1.32 dropped every image and failed).
+    from edgecls.converters import export
+    from edgecls.converters.formats import onnx_format
+
+    images = digits[0][:16]
+    strided = export(seed_h5, tmp_path / "strided", formats=["onnx"], quantize=["int8"], calibration=images,
+                     min_agreement=0.0).files[0].path
+    monkeypatch.setattr(onnx_format, "CALIBRATION_FLUSH", 10**6)
+    at_once = export(seed_h5, tmp_path / "at_once", formats=["onnx"], quantize=["int8"], calibration=images,
+                     min_agreement=0.0).files[0].path
+    scales = _quantization_scales(strided)
+    assert len(scales) > 5 and scales == _quantization_scales(at_once)
+    assert onnx_format.calibration_stride(16) == 8 and onnx_format.calibration_stride(13) == 1

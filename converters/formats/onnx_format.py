@@ -9,6 +9,7 @@ per-channel on x86, at a small cost in agreement on depthwise-conv models
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -24,7 +25,9 @@ __all__ = ["OnnxFormat", "OnnxOptions", "INPUT_NAME"]
 
 INPUT_NAME = "image"
 CALIBRATION_FLUSH = 8
-"""Calibration images whose intermediate outputs ONNX Runtime keeps before folding them into its ranges."""
+"""At most this many calibration images' intermediate outputs are held before ONNX Runtime folds them
+into its ranges (``CalibStridedMinMax``; its ``CalibMaxIntermediateOutputs`` drops the held outputs
+without folding them in, onnxruntime 1.32)."""
 
 
 @dataclass(frozen=True)
@@ -114,20 +117,34 @@ def _fp16(job: ConvertJob) -> bytes:
 
 
 class _Reader:
-    """Adapts a :class:`CalibrationReader` to ONNX Runtime's CalibrationDataReader."""
+    """Adapts a :class:`CalibrationReader` to ONNX Runtime's CalibrationDataReader, with the ranges
+    (``set_range``) that its strided calibration reads one after another."""
 
     def __init__(self, images: Any) -> None:
         self._images = images
+        self._range = (0, len(images))
         self._iter: Iterator[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._range, self._iter = (start_index, end_index), None
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self._iter is None:
-            self._iter = iter(self._images)
+            self._iter = itertools.islice(iter(self._images), *self._range)
         image = next(self._iter, None)
         return None if image is None else {INPUT_NAME: image[None].astype(np.float32)}
 
     def rewind(self) -> None:
         self._iter = None
+
+
+def calibration_stride(count: int, most: int = CALIBRATION_FLUSH) -> int:
+    """The largest divisor of ``count`` that is at most ``most`` (ONNX Runtime's strided calibration
+    needs one that divides the image count)."""
+    return max(d for d in range(1, min(count, most) + 1) if count % d == 0)
 
 
 def _int8(job: ConvertJob) -> bytes:
@@ -145,9 +162,9 @@ def _int8(job: ConvertJob) -> bytes:
             quant_format=QuantFormat.QDQ, per_channel=job.options_for(FORMAT).per_channel,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
-            # fold the collected activations into running min/max every few images, instead of keeping
+            # fold the collected activations into running ranges every few images, instead of keeping
             # every intermediate tensor of every calibration image until the end (GBs for big models)
-            extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_FLUSH},
+            extra_options={"CalibStridedMinMax": calibration_stride(len(job.calibration))},
         )
     return out.read_bytes()
 
