@@ -1,12 +1,17 @@
 """The project's benchmark suite: eight groups of ratios, each measured side by side in one run.
 
-Builds its reference models (the seed CNN trained on scikit-learn's digits, and
-MobileNetV2-224 from Keras Applications with weights=None and BatchNorm statistics
-set from real images), exports them through the converters, and writes
-``benchmarks/results/<date>.json`` and ``.md``. Quote medians; absolute times vary
-between machines, the ratios much less.
+Builds its reference model (MobileNetV2-224 from Keras Applications with weights=None and
+BatchNorm statistics set from real images), exports it through the converters, and measures
+every latency in fresh runtime-only processes, as a user deploys (no TensorFlow, no Keras model,
+no engine but the probe's own; ``suite/child.py``). Each ratio pools the rounds of at least two
+processes; each round interleaves the variants. The page reports the median of the per-round
+ratios with their min/median/max; a ratio whose rounds range over more than 10 % is measured
+again and flagged when it stays so (``suite/rounds.py``). Writes
+``benchmarks/results/<date>.json`` and ``.md``; absolute times vary between machines, the ratios
+much less.
 
-    python benchmarks/run.py [--runs 300] [--threads 2] [--skip-mediapipe]
+    python benchmarks/run.py [--runs 300] [--rounds 5] [--processes 2] [--threads 2] [--skip-mediapipe]
+    python benchmarks/run.py --compare A.json B.json    # two runs, ratio by ratio (goal: within 5 %)
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +34,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from suite.probes import mediapipe_latency, runtime_cold_start, tensorflow_cold_start  # noqa: E402
-from suite.streaming import stream_throughput, write_video  # noqa: E402
-from suite.timing import interleaved  # noqa: E402
+from suite.probes import keras_rounds, mediapipe_rounds, runtime_cold_start, tensorflow_cold_start  # noqa: E402
+from suite.rounds import child_rounds, over_processes  # noqa: E402
+from suite.streaming import write_video  # noqa: E402
 
 QUANTS = ["fp32", "fp16", "dynamic", "int8"]
 
@@ -58,7 +64,7 @@ def reference_models(work: Path, threads: int) -> dict:
                     name="mobilenetv2", min_agreement=0.0)
     export_s = time.perf_counter() - start
     files = {(f.format, f.quantization): f.path for f in report.files}
-    return {"keras": mobilenet, "keras_file": keras_file, "files": files, "export_s": export_s,
+    return {"keras_file": keras_file, "files": files, "export_s": export_s,
             "export_report": report.to_dict()}
 
 
@@ -71,66 +77,76 @@ def ensure_mediapipe() -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=300, help="Timed calls per variant and process.")
+    parser.add_argument("--rounds", type=int, default=5, help="Rounds per process (variants interleave each round).")
+    parser.add_argument("--processes", type=int, default=2, help="Fresh processes per probe (at least 2).")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-mediapipe", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--name", help="Results file name (default: the date).")
     parser.add_argument("--render", type=Path, help="Only re-render the markdown page of a results JSON file.")
+    parser.add_argument("--compare", type=Path, nargs=2, metavar="JSON",
+                        help="Compare two results files ratio by ratio (markdown to stdout).")
     args = parser.parse_args()
     if args.render:
         args.render.with_suffix(".md").write_text(render(json.loads(args.render.read_text())))
         return
+    if args.compare:
+        print(compare(*(json.loads(p.read_text()) for p in args.compare), names=[p.name for p in args.compare]))
+        return
+    if args.processes < 2:
+        parser.error("--processes must be at least 2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from edgecls.bench.measure import camera_frames
-    from edgecls.runtime import Classifier
-    from edgecls.runtime.backends import BackendConfig, open_backend
 
     ratios, notes = [], []
+    per_round = max(1, args.runs // args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         models = reference_models(work, args.threads)
-        files = models["files"]
-        frames = camera_frames((640, 480))
+        files = {key: str(path) for key, path in models["files"].items()}
         int8_tflite = files[("tflite", "int8")]
 
-        def raw(path: Path):
-            backend = open_backend(path, config=BackendConfig(num_threads=args.threads))
-            shape = tuple(d or 1 for d in backend.input.shape)
-            tensor = np.random.default_rng(0).integers(0, 256, shape).astype(backend.input.dtype)
-            return backend, tensor
+        def probe(variants: dict, engine: str, calls: int = per_round) -> Callable[[], list[dict]]:
+            spec = {"probe": "variants", "variants": variants, "threads": args.threads, "rounds": args.rounds,
+                    "per_round": calls}
+            return lambda: child_rounds(spec, engines=(engine,))
 
+        def add(name: str, target: float, measured: dict, *, higher_is_better: bool = False, **extra) -> None:
+            detail = {k: round(v, 4) for k, v in measured["figures"].items()} | extra
+            ratios.append(ratio(name, measured["value"], target, detail, higher_is_better=higher_is_better)
+                          | {k: measured[k] for k in ("spread", "rounds", "processes", "attempts")})
+
+        litert, ort = "ai_edge_litert", "onnxruntime"
         # 1. Runtime overhead: end to end on a 640x480 frame over the raw engine call, with OpenCV's
         # default thread pool (quoted) and single-threaded (it competes with the engine's pool on 2 cores).
-        import cv2
-
-        clf = Classifier.from_path(int8_tflite, num_threads=args.threads)
-        backend, tensor = raw(int8_tflite)
-        overhead = {}
-        for cv_threads in (cv2.getNumThreads(), 1):
-            cv2.setNumThreads(cv_threads)
-            overhead[cv_threads] = interleaved({"edgecls": lambda i: clf.classify(frames[i % len(frames)]),
-                                                "raw": lambda i: backend.run(tensor)}, args.runs)
-        t, single = overhead[max(overhead)], overhead[1]
-        cv2.setNumThreads(max(overhead))
-        ratios.append(ratio("runtime overhead (end to end / raw invoke), MobileNetV2 int8 TFLite",
-                            t["edgecls"] / t["raw"], 1.15,
-                            {"edgecls_p50_ms": t["edgecls"], "raw_p50_ms": t["raw"],
-                             "ratio_with_cv2_setNumThreads_1": round(single["edgecls"] / single["raw"], 4)}))
+        edgecls = {"kind": "classify", "model": int8_tflite}
+        m = over_processes(probe({"edgecls": edgecls, "edgecls_cv1": edgecls | {"cv_threads": 1},
+                                  "raw": {"kind": "raw", "model": int8_tflite}}, litert),
+                           lambda r: r["edgecls"] / r["raw"], args.processes)
+        add("runtime overhead (end to end / raw invoke), MobileNetV2 int8 TFLite", 1.15, m,
+            ratio_with_cv2_setNumThreads_1=round(m["figures"]["edgecls_cv1"] / m["figures"]["raw"], 4))
 
         # 2. Quantization speed-up: int8 over fp32 raw latency, per engine.
-        for fmt, target in (("tflite", 0.5), ("onnx", 0.65)):
-            (b32, x32), (b8, x8) = raw(files[(fmt, "fp32")]), raw(files[(fmt, "int8")])
-            t = interleaved({"fp32": lambda i, b=b32, x=x32: b.run(x), "int8": lambda i, b=b8, x=x8: b.run(x)}, args.runs)
-            ratios.append(ratio(f"quantization speed-up (int8 / fp32), {fmt}", t["int8"] / t["fp32"], target,
-                                {"fp32_p50_ms": t["fp32"], "int8_p50_ms": t["int8"]}))
+        for fmt, target, engine in (("tflite", 0.5, litert), ("onnx", 0.65, ort)):
+            m = over_processes(probe({"fp32": {"kind": "raw", "model": files[(fmt, "fp32")]},
+                                      "int8": {"kind": "raw", "model": files[(fmt, "int8")]}}, engine),
+                               lambda r: r["int8"] / r["fp32"], args.processes)
+            add(f"quantization speed-up (int8 / fp32), {fmt}", target, m)
 
-        # 3. Against the framework: edgecls int8 end to end over Keras predict on one image.
-        keras_model = models["keras"]
-        one = (frames[0][None, 16:240, 16:240, ::-1] / 127.5 - 1).astype(np.float32)
-        t = interleaved({"edgecls": lambda i: clf.classify(frames[i % len(frames)]),
-                         "keras": lambda i: keras_model.predict(one, verbose=0)}, max(30, args.runs // 5), warmup=3)
-        ratios.append(ratio("edgecls int8 end to end / Keras model.predict (one image)", t["edgecls"] / t["keras"],
-                            1 / 30, {"edgecls_p50_ms": t["edgecls"], "keras_predict_p50_ms": t["keras"]}))
+        # 3. Against the framework: edgecls int8 end to end over Keras predict on one image; the two run
+        # in separate fresh processes (edgecls runtime-only, Keras in TensorFlow), alternating.
+        frames = camera_frames((640, 480))
+        one = work / "one.npz"
+        np.savez(one, one=(frames[0][None, 16:240, 16:240, ::-1] / 127.5 - 1).astype(np.float32))
+        keras_calls = max(6, per_round // 5)
+        ours = probe({"edgecls": edgecls}, litert)
+
+        def with_keras() -> list[dict]:
+            return [a | b for a, b in zip(ours(), keras_rounds(models["keras_file"], one, args.rounds, keras_calls), strict=True)]
+
+        m = over_processes(with_keras, lambda r: r["edgecls"] / r["keras"], args.processes)
+        add("edgecls int8 end to end / Keras model.predict (one image)", 1 / 30, m)
 
         # 4. Against MediaPipe Tasks ImageClassifier on the same .tflite and frames.
         if args.skip_mediapipe:
@@ -138,45 +154,55 @@ def main() -> None:
         else:
             npz = work / "frames.npz"
             np.savez(npz, frames=np.stack([f[:, :, ::-1] for f in frames]))
-            mp = mediapipe_latency(ensure_mediapipe(), int8_tflite, npz, args.runs)
-            ours = interleaved({"edgecls": lambda i: clf.classify(frames[i % len(frames)])}, args.runs)["edgecls"]
-            ratios.append(ratio("edgecls / MediaPipe ImageClassifier end to end (640x480, same int8 .tflite)",
-                                ours / mp["p50_ms"], 0.7, {"edgecls_p50_ms": ours, "mediapipe_p50_ms": mp["p50_ms"],
-                                                           "mediapipe_version": mp["mediapipe"]}))
-        clf.close()
+            python, version = ensure_mediapipe(), {}
 
-        # 5. Cold start, and 6. memory of a runtime-only process.
-        ours = runtime_cold_start(int8_tflite, args.threads)
-        theirs = tensorflow_cold_start(models["keras_file"])
-        ratios.append(ratio("cold start (runtime import+load+first result / TensorFlow import+load_model+predict)",
-                            ours["total_s"] / theirs["total_s"], 0.15,
-                            {f"edgecls_{k}": v for k, v in ours.items()} | {f"tensorflow_{k}": v for k, v in theirs.items()}))
-        ratios.append(ratio("cold start of MobileNetV2 int8, seconds", ours["total_s"], 0.5, {}))
-        ratios.append(ratio("peak RSS MB, runtime-only process classifying with MobileNetV2 int8",
-                            ours["peak_rss_mb"], 150, {"tensorflow_process_mb": theirs["peak_rss_mb"]}))
+            def with_mediapipe() -> list[dict]:
+                theirs = mediapipe_rounds(python, Path(int8_tflite), npz, args.rounds, per_round)
+                version["mediapipe"] = theirs["mediapipe"]
+                return [a | b for a, b in zip(ours(), theirs["rounds"], strict=True)]
 
-        # 7. Export cost.
+            m = over_processes(with_mediapipe, lambda r: r["edgecls"] / r["mediapipe"], args.processes)
+            add("edgecls / MediaPipe ImageClassifier end to end (640x480, same int8 .tflite)", 0.7, m,
+                mediapipe_version=version["mediapipe"])
+
+        # 5. Cold start, and 6. memory of a runtime-only process: one round per pair of fresh processes.
+        def cold() -> list[dict]:
+            a = runtime_cold_start(Path(int8_tflite), args.threads)
+            b = tensorflow_cold_start(models["keras_file"])
+            return [{f"edgecls_{k}": v for k, v in a.items()} | {f"tensorflow_{k}": v for k, v in b.items()}]
+
+        cold_pairs = max(args.processes, 3)
+        m = over_processes(cold, lambda r: r["edgecls_total_s"] / r["tensorflow_total_s"], cold_pairs)
+        add("cold start (runtime import+load+first result / TensorFlow import+load_model+predict)", 0.15, m)
+        rounds_of = {"rounds": m["rounds"], "processes": m["processes"], "attempts": m["attempts"]}
+        for name, key, target in (("cold start of MobileNetV2 int8, seconds", "edgecls_total_s", 0.5),
+                                  ("peak RSS MB, runtime-only process classifying with MobileNetV2 int8",
+                                   "edgecls_peak_rss_mb", 150)):
+            ratios.append(ratio(name, m["figures"][key], target, {}) | rounds_of)
+
+        # 7. Export cost (one export per run; its spread is between runs, see --compare).
         ratios.append(ratio("export MobileNetV2 to 2 formats x 4 quantizations with validation, seconds",
                             models["export_s"], 90, {"files": len(files)}))
 
         # 8. Stream throughput in video mode (decode thread) over the sequential loop and over the bound
         # 1 / max(decode, classify); one engine thread, so decoding has the other core.
         video = write_video(work / "stream.avi", frames, 300)
-        with Classifier.from_path(int8_tflite, num_threads=1) as one_thread:
-            st = stream_throughput(one_thread, video, repeats=7)
-        detail = {k: round(v, 3) if isinstance(v, float) else v for k, v in st.items()} | {"engine_threads": 1}
-        ratios.append(ratio("stream video mode / sequential read+classify loop (FPS), MobileNetV2 int8, 640x480 MJPG",
-                            st["over_sequential"], 1.2, detail, higher_is_better=True))
-        ratios.append(ratio("stream video mode / bound 1 / max(decode, classify) (FPS)",
-                            st["over_bound"], 0.9, {}, higher_is_better=True))
+        spec = {"probe": "stream", "model": int8_tflite, "video": str(video), "rounds": max(args.rounds, 5)}
+        for name, key, target in (
+                ("stream video mode / sequential read+classify loop (FPS), MobileNetV2 int8, 640x480 MJPG",
+                 "over_sequential", 1.2),
+                ("stream video mode / bound 1 / max(decode, classify) (FPS)", "over_bound", 0.9)):
+            m = over_processes(lambda: child_rounds(spec, engines=(litert,)), lambda r, k=key: r[k], args.processes)
+            add(name, target, m, higher_is_better=True, engine_threads=1)
 
     stamp = dt.date.today().isoformat()
     result = {"date": stamp, "machine": {"python": platform.python_version(), "processor": platform.machine(),
                                           "cores": os.cpu_count()}, "threads": args.threads, "runs": args.runs,
-              "ratios": ratios, "notes": notes}
+              "rounds": args.rounds, "processes": args.processes, "ratios": ratios, "notes": notes}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
-    (args.out / f"{stamp}.md").write_text(render(result))
+    name = args.name or stamp
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    (args.out / f"{name}.md").write_text(render(result))
     print(render(result))
 
 
@@ -195,16 +221,31 @@ LIMITS = {
 }
 
 
+def _spread(r: dict) -> str:
+    sp = r.get("spread")
+    if not sp:
+        return "one measurement"
+    flag = "" if sp["stable"] else " **unstable**"
+    return f"{sp['min']:.3f} / {sp['median']:.3f} / {sp['max']:.3f} ({sp['range_pct']:.1f} %){flag}"
+
+
 def render(result: dict) -> str:
     """The markdown results page for one run."""
     lines = [f"# Benchmark results {result['date']}", "",
              f"{result['machine']['cores']} cores, {result['machine']['processor']}, Python "
-             f"{result['machine']['python']}, {result['threads']} threads, medians of {result['runs']} interleaved runs.",
-             "", "| # | ratio | value | target | met |", "|---|---|---|---|---|"]
+             f"{result['machine']['python']}, {result['threads']} engine threads. Every latency is measured in fresh "
+             f"runtime-only processes ({result.get('processes', 1)} per probe, {result.get('rounds', 5)} rounds each, "
+             f"{result['runs']} timed calls per variant and process, variants interleaved within each round); "
+             "the value is the median of the per-round ratios, the spread their min / median / max and range "
+             "in % of the median (over 10 %: measured again, and flagged if still so).",
+             "", "| # | ratio | value | spread of the rounds | rounds (processes) | target | met |",
+             "|---|---|---|---|---|---|---|"]
     for i, r in enumerate(result["ratios"], 1):
         sign = "≥" if r.get("direction") == ">=" else "≤"
-        lines.append(f"| {i} | {r['name']} | {r['value']:.3f} | {sign} {r['target']:.3g} | {'yes' if r['met'] else 'NO'} |")
-    lines += ["", "Details (ms unless stated):", ""]
+        runs = f"{r['rounds']} ({r['processes']})" if "rounds" in r else "1 (1)"
+        lines.append(f"| {i} | {r['name']} | {r['value']:.3f} | {_spread(r)} | {runs} | {sign} {r['target']:.3g} "
+                     f"| {'yes' if r['met'] else 'NO'} |")
+    lines += ["", "Details (medians over the rounds; ms unless stated):", ""]
     for r in result["ratios"]:
         if r["detail"]:
             lines.append(f"- {r['name']}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
@@ -214,6 +255,29 @@ def render(result: dict) -> str:
     if missed:
         lines += ["", "What limits the missed targets:", ""] + [f"- {name}: {text}" for name, text in missed]
     lines += [f"- {n}" for n in result.get("notes", [])]
+    return "\n".join(lines) + "\n"
+
+
+AGREE_PCT = 5.0
+"""Two full runs should give every ratio within this many % of each other."""
+
+
+def compare(a: dict, b: dict, names: list[str]) -> str:
+    """Markdown: every ratio of two runs side by side, the difference in % of the first, and whether it
+    is within ``AGREE_PCT``."""
+    by_name = {r["name"]: r for r in b["ratios"]}
+    lines = [f"| ratio | {names[0]} | {names[1]} | difference | within {AGREE_PCT:g} % |", "|---|---|---|---|---|"]
+    outside = 0
+    for r in a["ratios"]:
+        other = by_name.get(r["name"])
+        if other is None:
+            lines.append(f"| {r['name']} | {r['value']:.3f} | missing | | |")
+            continue
+        diff = (other["value"] - r["value"]) / r["value"] * 100
+        ok = abs(diff) <= AGREE_PCT
+        outside += not ok
+        lines.append(f"| {r['name']} | {r['value']:.3f} | {other['value']:.3f} | {diff:+.1f} % | {'yes' if ok else 'NO'} |")
+    lines += ["", f"{len(a['ratios']) - outside} of {len(a['ratios'])} ratios within {AGREE_PCT:g} %."]
     return "\n".join(lines) + "\n"
 
 

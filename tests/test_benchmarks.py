@@ -28,17 +28,71 @@ def test_stream_throughput_measures_every_way_through_the_video(tmp_path, int8_m
     assert result["over_sequential"] == pytest.approx(result["stream_fps"] / result["sequential_fps"])
 
 
-def test_results_page_shows_each_target_direction():
+def test_results_page_shows_each_target_direction_and_the_spread():
     import run
 
+    spread = {"min": 0.48, "median": 0.5, "max": 0.6, "range_pct": 24.0, "stable": False}
     page = run.render({"date": "d", "machine": {"cores": 2, "processor": "x", "python": "3"}, "threads": 2,
                        "runs": 1, "notes": [],
-                       "ratios": [run.ratio("a / b", 0.5, 0.7, {}),
+                       "ratios": [run.ratio("a / b", 0.5, 0.7, {}) | {"spread": spread, "rounds": 20, "processes": 4},
                                   run.ratio("stream / bound", 0.95, 0.9, {}, higher_is_better=True),
                                   run.ratio("stream / sequential", 1.1, 1.2, {}, higher_is_better=True)]})
-    assert "| 1 | a / b | 0.500 | ≤ 0.7 | yes |" in page
-    assert "| 2 | stream / bound | 0.950 | ≥ 0.9 | yes |" in page
-    assert "| 3 | stream / sequential | 1.100 | ≥ 1.2 | NO |" in page
+    assert "| 1 | a / b | 0.500 | 0.480 / 0.500 / 0.600 (24.0 %) **unstable** | 20 (4) | ≤ 0.7 | yes |" in page
+    assert "| 2 | stream / bound | 0.950 | one measurement | 1 (1) | ≥ 0.9 | yes |" in page
+    assert "| 3 | stream / sequential | 1.100 | one measurement | 1 (1) | ≥ 1.2 | NO |" in page
+
+
+def test_two_runs_compare_ratio_by_ratio():
+    import run
+
+    a = {"ratios": [run.ratio("x", 1.0, 2, {}), run.ratio("y", 0.5, 1, {})]}
+    b = {"ratios": [run.ratio("x", 1.04, 2, {}), run.ratio("y", 0.53, 1, {})]}
+    page = run.compare(a, b, ["a.json", "b.json"])
+    assert "| x | 1.000 | 1.040 | +4.0 % | yes |" in page
+    assert "| y | 0.500 | 0.530 | +6.0 % | NO |" in page
+    assert "1 of 2 ratios within 5 %" in page
+
+
+def _attempts(*rounds_per_call):
+    calls = iter(rounds_per_call)
+    return lambda: [{"a": v, "b": 1.0} for v in next(calls)]
+
+
+def test_a_ratio_pools_rounds_of_several_processes_and_reruns_when_they_disagree():
+    from suite.rounds import over_processes
+
+    def ratio(r):
+        return r["a"] / r["b"]
+
+    stable = over_processes(_attempts([1.0, 1.02], [1.01, 0.99]), ratio, processes=2)
+    assert (stable["attempts"], stable["processes"], stable["rounds"]) == (1, 2, 4)
+    assert stable["value"] == pytest.approx(1.005) and stable["spread"]["stable"]
+    # first attempt 30 % apart, the second agrees: the second is kept
+    rerun = over_processes(_attempts([1.0, 1.3], [1.0, 1.0], [2.0, 2.02], [2.01, 2.0]), ratio, processes=2)
+    assert (rerun["attempts"], rerun["processes"], rerun["rounds"]) == (2, 4, 4)
+    assert rerun["value"] == pytest.approx(2.005) and rerun["spread"]["stable"]
+    # both attempts disagree: all rounds pooled, flagged
+    flagged = over_processes(_attempts([1.0, 1.3], [1.0, 1.0], [1.0, 1.5], [1.0, 1.0]), ratio, processes=2)
+    assert (flagged["attempts"], flagged["rounds"]) == (2, 8)
+    assert flagged["spread"]["stable"] is False and flagged["spread"]["max"] == 1.5
+    assert flagged["figures"]["a"] == 1.0
+
+
+def test_latency_probes_run_in_a_runtime_only_process(int8_model, seed_exports):
+    """suite/child.py: the variants interleave in rounds, in a fresh process holding no TensorFlow or Keras
+    and no engine but the probe's own (an ONNX probe holds onnxruntime only)."""
+    from suite.rounds import child_rounds
+
+    spec = {"probe": "variants", "threads": 1, "rounds": 3, "per_round": 4, "warmup": 2,
+            "variants": {"edgecls": {"kind": "classify", "model": str(int8_model)},
+                         "raw": {"kind": "raw", "model": str(int8_model)}}}
+    rounds = child_rounds(spec, engines=("ai_edge_litert",))
+    assert len(rounds) == 3 and all(set(r) == {"edgecls", "raw"} and min(r.values()) > 0 for r in rounds)
+    onnx = str(seed_exports[1]["onnx_fp32"])
+    spec["variants"] = {"fp32": {"kind": "raw", "model": onnx}}
+    assert len(child_rounds(spec, engines=("onnxruntime",))) == 3
+    with pytest.raises(RuntimeError, match=r"not runtime-only.*onnxruntime"):
+        child_rounds(spec, engines=("ai_edge_litert",))
 
 
 MEASURE = """

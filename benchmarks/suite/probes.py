@@ -1,4 +1,4 @@
-"""Fresh-process probes: runtime cold start, TensorFlow cold start, MediaPipe end to end."""
+"""Fresh-process probes: runtime and TensorFlow cold start, MediaPipe end to end, Keras predict."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from suite.timing import PYTHON, run_json
 
-__all__ = ["runtime_cold_start", "tensorflow_cold_start", "mediapipe_latency"]
+__all__ = ["runtime_cold_start", "tensorflow_cold_start", "mediapipe_rounds", "keras_rounds"]
 
 _TF_COLD = r"""
 import json, os, sys, time
@@ -31,17 +31,40 @@ import mediapipe as mp
 from mediapipe.tasks import python as mpt
 from mediapipe.tasks.python import vision
 frames = np.load(sys.argv[2])["frames"]  # RGB
+rounds, per_round = int(sys.argv[3]), int(sys.argv[4])
 options = vision.ImageClassifierOptions(base_options=mpt.BaseOptions(model_asset_path=sys.argv[1]), max_results=5)
 with vision.ImageClassifier.create_from_options(options) as classifier:
     images = [mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(f)) for f in frames]
     for i in range(20):
         classifier.classify(images[i % len(images)])
+    out = []
+    for _ in range(rounds):
+        times = []
+        for i in range(per_round):
+            t = time.perf_counter()
+            classifier.classify(images[i % len(images)])
+            times.append((time.perf_counter() - t) * 1000)
+        out.append({"mediapipe": statistics.median(times)})
+print(json.dumps({"rounds": out, "mediapipe": mp.__version__}))
+"""
+
+_KERAS_PREDICT = r"""
+import json, statistics, sys, time
+import keras, numpy as np
+model = keras.models.load_model(sys.argv[1], compile=False)
+x = np.load(sys.argv[2])["one"]
+rounds, per_round = int(sys.argv[3]), int(sys.argv[4])
+for _ in range(3):
+    model.predict(x, verbose=0)
+out = []
+for _ in range(rounds):
     times = []
-    for i in range(int(sys.argv[3])):
+    for i in range(per_round):
         t = time.perf_counter()
-        classifier.classify(images[i % len(images)])
+        model.predict(x, verbose=0)
         times.append((time.perf_counter() - t) * 1000)
-print(json.dumps({"p50_ms": statistics.median(times), "runs": len(times), "mediapipe": mp.__version__}))
+    out.append({"keras": statistics.median(times)})
+print(json.dumps({"rounds": out}))
 """
 
 
@@ -57,6 +80,13 @@ def tensorflow_cold_start(keras_file: Path) -> dict:
     return run_json([PYTHON, "-c", _TF_COLD, str(keras_file)], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
-def mediapipe_latency(python: Path, model: Path, frames_npz: Path, runs: int) -> dict:
-    """MediaPipe Tasks ImageClassifier.classify p50 on the same frames (RGB mp.Image prepared beforehand)."""
-    return run_json([str(python), "-c", _MEDIAPIPE, str(model), str(frames_npz), str(runs)])
+def mediapipe_rounds(python: Path, model: Path, frames_npz: Path, rounds: int, per_round: int) -> dict:
+    """MediaPipe Tasks ImageClassifier.classify: per round, the median ms on the same frames (RGB
+    mp.Image prepared beforehand), in a fresh process of MediaPipe's own environment."""
+    return run_json([str(python), "-c", _MEDIAPIPE, str(model), str(frames_npz), str(rounds), str(per_round)])
+
+
+def keras_rounds(keras_file: Path, input_npz: Path, rounds: int, per_round: int) -> list[dict[str, float]]:
+    """Keras ``model.predict`` on one image: per round, the median ms, in a fresh TensorFlow process."""
+    return run_json([PYTHON, "-c", _KERAS_PREDICT, str(keras_file), str(input_npz), str(rounds), str(per_round)],
+                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})["rounds"]

@@ -47,7 +47,7 @@ def _decode(video: Path, keep: bool) -> tuple[list[np.ndarray], float]:
 def stream_throughput(classifier, video: Path, repeats: int = 5) -> dict:
     """Frames per second of each way through ``video``, the stage times in ms per frame, and the two
     ratios. Each round times all four passes back to back; the ratios are computed per round (so
-    drift in the machine's load cancels) and their medians reported."""
+    drift in the machine's load cancels) and their medians reported; ``per_round`` holds every round."""
     frames, _ = _decode(video, keep=True)
     n = len(frames)
     for frame in frames[:10]:
@@ -79,4 +79,4 @@ def stream_throughput(classifier, video: Path, repeats: int = 5) -> dict:
                        "bound_fps": n / max(decode_s, classify_s),
                        "over_sequential": sequential_s / stream_s, "over_bound": max(decode_s, classify_s) / stream_s})
     out = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-    return {"frames": n, "rounds": repeats} | out
+    return {"frames": n, "rounds": repeats} | out | {"per_round": rounds}

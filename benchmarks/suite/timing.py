@@ -1,44 +1,14 @@
-"""Side-by-side timing helpers: medians of interleaved runs."""
+"""Running benchmark processes: one that prints a JSON line, one measured by wait4."""
 
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["median_ms", "interleaved", "run_json"]
-
-
-def median_ms(fn: Callable[[int], object], runs: int, warmup: int = 10) -> float:
-    """Median milliseconds of ``fn(i)`` over ``runs`` calls after ``warmup`` calls."""
-    for i in range(warmup):
-        fn(i)
-    times = []
-    for i in range(runs):
-        t = time.perf_counter()
-        fn(i)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
-
-
-def interleaved(fns: dict[str, Callable[[int], object]], runs: int, rounds: int = 5, warmup: int = 10) -> dict[str, float]:
-    """Median ms of each function, measured in alternating rounds so machine noise hits all alike."""
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():
-        for i in range(warmup):
-            fn(i)
-    per_round = max(1, runs // rounds)
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            for i in range(per_round):
-                t = time.perf_counter()
-                fn(i)
-                samples[name].append((time.perf_counter() - t) * 1000)
-    return {name: statistics.median(values) for name, values in samples.items()}
+__all__ = ["PYTHON", "run_json", "run_measured"]
 
 
 def run_json(argv: list[str], timeout: int = 600, env: dict | None = None) -> dict:
