@@ -10,7 +10,7 @@ again and flagged when it stays so (``suite/rounds.py``). Writes
 ``benchmarks/results/<date>.json`` and ``.md``; absolute times vary between machines, the ratios
 much less.
 
-    python benchmarks/run.py [--runs 300] [--rounds 5] [--processes 2] [--threads 2] [--skip-mediapipe]
+    python benchmarks/run.py [--runs 600] [--rounds 5] [--processes 2] [--threads 2] [--skip-mediapipe]
     python benchmarks/run.py --compare A.json B.json    # two runs, ratio by ratio (goal: within 5 %)
 """
 
@@ -77,7 +77,7 @@ def ensure_mediapipe() -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=300, help="Timed calls per variant and process.")
+    parser.add_argument("--runs", type=int, default=600, help="Timed calls per variant and process.")
     parser.add_argument("--rounds", type=int, default=5, help="Rounds per process (variants interleave each round).")
     parser.add_argument("--processes", type=int, default=2, help="Fresh processes per probe (at least 2).")
     parser.add_argument("--threads", type=int, default=2)
@@ -107,9 +107,9 @@ def main() -> None:
         files = {key: str(path) for key, path in models["files"].items()}
         int8_tflite = files[("tflite", "int8")]
 
-        def probe(variants: dict, engine: str, calls: int = per_round) -> Callable[[], list[dict]]:
+        def probe(variants: dict, engine: str, calls: int = per_round, **extra) -> Callable[[], list[dict]]:
             spec = {"probe": "variants", "variants": variants, "threads": args.threads, "rounds": args.rounds,
-                    "per_round": calls}
+                    "per_round": calls} | extra
             return lambda: child_rounds(spec, engines=(engine,))
 
         def add(name: str, target: float, measured: dict, *, higher_is_better: bool = False, **extra) -> None:
@@ -120,12 +120,11 @@ def main() -> None:
         litert, ort = "ai_edge_litert", "onnxruntime"
         # 1. Runtime overhead: end to end on a 640x480 frame over the raw engine call, with OpenCV's
         # default thread pool (quoted) and single-threaded (it competes with the engine's pool on 2 cores).
-        edgecls = {"kind": "classify", "model": int8_tflite}
-        m = over_processes(probe({"edgecls": edgecls, "edgecls_cv1": edgecls | {"cv_threads": 1},
-                                  "raw": {"kind": "raw", "model": int8_tflite}}, litert),
-                           lambda r: r["edgecls"] / r["raw"], args.processes)
+        edgecls, raw = {"kind": "classify", "model": int8_tflite}, {"kind": "raw", "model": int8_tflite}
+        m, cv1 = (over_processes(probe({"edgecls": edgecls, "raw": raw}, litert, **cv), lambda r: r["edgecls"] / r["raw"],
+                                 args.processes) for cv in ({}, {"cv_threads": 1}))
         add("runtime overhead (end to end / raw invoke), MobileNetV2 int8 TFLite", 1.15, m,
-            ratio_with_cv2_setNumThreads_1=round(m["figures"]["edgecls_cv1"] / m["figures"]["raw"], 4))
+            ratio_with_cv2_setNumThreads_1=round(cv1["value"], 4))
 
         # 2. Quantization speed-up: int8 over fp32 raw latency, per engine.
         for fmt, target, engine in (("tflite", 0.5, litert), ("onnx", 0.65, ort)):
@@ -187,7 +186,7 @@ def main() -> None:
         # 8. Stream throughput in video mode (decode thread) over the sequential loop and over the bound
         # 1 / max(decode, classify); one engine thread, so decoding has the other core.
         video = write_video(work / "stream.avi", frames, 300)
-        spec = {"probe": "stream", "model": int8_tflite, "video": str(video), "rounds": max(args.rounds, 5)}
+        spec = {"probe": "stream", "model": int8_tflite, "video": str(video), "rounds": max(args.rounds, 7)}
         for name, key, target in (
                 ("stream video mode / sequential read+classify loop (FPS), MobileNetV2 int8, 640x480 MJPG",
                  "over_sequential", 1.2),
@@ -235,7 +234,7 @@ def render(result: dict) -> str:
              f"{result['machine']['cores']} cores, {result['machine']['processor']}, Python "
              f"{result['machine']['python']}, {result['threads']} engine threads. Every latency is measured in fresh "
              f"runtime-only processes ({result.get('processes', 1)} per probe, {result.get('rounds', 5)} rounds each, "
-             f"{result['runs']} timed calls per variant and process, variants interleaved within each round); "
+             f"{result['runs']} timed calls per variant and process, variants alternating call by call); "
              "the value is the median of the per-round ratios, the spread their min / median / max and range "
              "in % of the median (over 10 %: measured again, and flagged if still so).",
              "", "| # | ratio | value | spread of the rounds | rounds (processes) | target | met |",
