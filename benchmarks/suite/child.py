@@ -4,10 +4,16 @@ no engine but the probe's own.
     python benchmarks/suite/child.py SPEC_JSON
 
 SPEC is ``{"probe": "variants", "variants": {NAME: {"kind": "classify"|"raw", "model": PATH}},
-"threads": T, "cv_threads": N (optional: OpenCV's pool), "rounds": R, "per_round": N, "warmup": W}`` (the variants alternate
-call by call, ``per_round`` calls of each per round: measured here, per-round int8/fp32 ratios of
-MobileNetV2 ranged 6-12 % so against 22-43 % with each variant's calls in one block) or ``{"probe": "stream",
-"model": PATH, "video": PATH, "rounds": R}``. Prints one JSON line: ``rounds`` (per round, each
+"threads": T, "cv_threads": N (optional: OpenCV's pool), "rounds": R, "per_round": N, "block": B
+(default 1), "warmup": W}`` or ``{"probe": "stream", "model": PATH, "video": PATH, "rounds": R}``.
+
+The variants alternate every ``block`` calls, ``per_round`` calls of each per round. One call at a
+time suits LiteRT: measured here, per-round int8/fp32 ratios of MobileNetV2 ranged 6-12 % against
+22-43 % with each variant's calls in one block. ONNX Runtime's idle pool threads spin for a while
+after a call, so two sessions alternating call by call slow each other (int8/fp32 ranged
+0.38-0.71): its variants alternate in blocks of 20, whose first, slowed call the median drops.
+
+Prints one JSON line: ``rounds`` (per round, each
 variant's median ms, or the stream figures) and ``modules`` (which heavy modules the process held).
 """
 
@@ -40,7 +46,7 @@ def _callable(variant: dict, threads: int, frames: list):
 
 
 def variants(spec: dict) -> list[dict[str, float]]:
-    """Per round, each variant's median ms; the variants alternate call by call."""
+    """Per round, each variant's median ms; the variants alternate every ``block`` calls."""
     import cv2
 
     from edgecls.bench.measure import camera_frames
@@ -55,11 +61,13 @@ def variants(spec: dict) -> list[dict[str, float]]:
     rounds = []
     for _ in range(spec["rounds"]):
         times: dict[str, list[float]] = {name: [] for name in fns}
-        for i in range(spec["per_round"]):
-            for name, fn in fns.items():  # call by call: a burst of machine noise hits every variant alike
-                t = time.perf_counter()
-                fn(i)
-                times[name].append((time.perf_counter() - t) * 1000)
+        block = spec.get("block", 1)
+        for start in range(0, spec["per_round"], block):
+            for name, fn in fns.items():  # in turn, call by call: a burst of noise hits every variant alike
+                for i in range(start, min(start + block, spec["per_round"])):
+                    t = time.perf_counter()
+                    fn(i)
+                    times[name].append((time.perf_counter() - t) * 1000)
         rounds.append({name: statistics.median(values) for name, values in times.items()})
     return rounds
 
