@@ -235,7 +235,8 @@ def render(result: dict) -> str:
              f"{result['machine']['cores']} cores, {result['machine']['processor']}, Python "
              f"{result['machine']['python']}, {result['threads']} engine threads. Every latency is measured in fresh "
              f"runtime-only processes ({result.get('processes', 1)} per probe, {result.get('rounds', 5)} rounds each, "
-             f"{result['runs']} timed calls per variant and process, variants alternating call by call); "
+             f"{result['runs']} timed calls per variant and process, variants alternating call by call, ONNX Runtime's "
+             "every 20 calls); "
              "the value is the median of the per-round ratios, the spread their min / median / max and range "
              "in % of the median (over 10 %: measured again, and flagged if still so).",
              "", "| # | ratio | value | spread of the rounds | rounds (processes) | target | met |",
