@@ -10,16 +10,21 @@ use it without TensorFlow.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgecls.runtime.errors import CardError
+from edgecls.runtime.errors import CardError, engine_message
 
 __all__ = [
     "CARD_SCHEMA_VERSION",
     "CARD_FILE_NAME",
     "CARD_METADATA_KEY",
+    "MAX_CARD_BYTES",
+    "MAX_INPUT_SIDE",
+    "MAX_INPUT_PIXELS",
+    "MAX_CLASSES",
     "LAYOUTS",
     "COLORS",
     "RESIZE_MODES",
@@ -36,6 +41,15 @@ CARD_SCHEMA_VERSION = 1
 CARD_FILE_NAME = "edgecls_card.json"
 CARD_METADATA_KEY = "edgecls.card"
 
+MAX_CARD_BYTES = 1 << 20
+"""A card's JSON text may be at most 1 MiB (a real one is a few KB); a larger one is refused unread."""
+MAX_INPUT_SIDE = 8192
+MAX_INPUT_PIXELS = 16_000_000
+"""A card's input size: each side at most 8192 and height × width at most 16 megapixels (one float32
+RGB input tensor of 192 MB), so that a card cannot make the runtime allocate what the model never needs."""
+MAX_CLASSES = 100_000
+"""At most this many classes (ImageNet-21k has 21,843)."""
+
 LAYOUTS = ("NHWC", "NCHW")
 COLORS = ("rgb", "bgr", "gray")
 RESIZE_MODES = ("stretch", "crop", "letterbox")
@@ -49,9 +63,11 @@ def _choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
     return value
 
 
-def _positive_int(value: Any, name: str) -> int:
+def _positive_int(value: Any, name: str, most: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise CardError(f"card field {name!r} must be a positive integer, got {value!r}")
+    if value > most:
+        raise CardError(f"card field {name!r} is {value}; at most {most} is accepted")
     return value
 
 
@@ -64,6 +80,8 @@ def _floats(value: Any, name: str) -> tuple[float, ...]:
         raise CardError(f"card field {name!r} must be a list of numbers, got {value!r}") from None
     if not out:
         raise CardError(f"card field {name!r} must not be empty")
+    if not all(math.isfinite(v) for v in out):
+        raise CardError(f"card field {name!r} must hold finite numbers, got {value!r}")
     return out
 
 
@@ -82,8 +100,8 @@ class Quantization:
             scale, zero_point = float(data["scale"]), int(data["zero_point"])
         except (KeyError, TypeError, ValueError):
             raise CardError(f"card field {name!r} needs numeric 'scale' and 'zero_point'") from None
-        if not scale > 0:
-            raise CardError(f"card field {name!r} has a non-positive scale {scale}")
+        if not (scale > 0 and math.isfinite(scale)):
+            raise CardError(f"card field {name!r} has a non-positive scale {scale} (it must be positive and finite)")
         return cls(scale, zero_point)
 
 
@@ -127,19 +145,31 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InputSpec:
-        channels = _positive_int(data.get("channels", 3), "input.channels")
+        channels = _positive_int(data.get("channels", 3), "input.channels", MAX_INPUT_SIDE)
         if channels not in (1, 3):
             raise CardError(f"card field 'input.channels' must be 1 or 3, got {channels}")
+        height = _positive_int(data.get("height"), "input.height", MAX_INPUT_SIDE)
+        width = _positive_int(data.get("width"), "input.width", MAX_INPUT_SIDE)
+        if height * width > MAX_INPUT_PIXELS:
+            raise CardError(f"card input size {height}x{width} is over {MAX_INPUT_PIXELS // 1_000_000} megapixels")
+        color = _choice(data.get("color", "rgb"), COLORS, "input.color")
+        if (color == "gray") != (channels == 1):
+            raise CardError(f"card field 'input.color' is {color!r} for a {channels}-channel input")
+        normalization = Normalization.from_dict(data.get("normalization") or {})
+        for key in ("mean", "std"):
+            if len(getattr(normalization, key)) not in (1, channels):
+                raise CardError(f"card field 'input.normalization.{key}' needs 1 or {channels} values, "
+                                f"got {len(getattr(normalization, key))}")
         return cls(
-            height=_positive_int(data.get("height"), "input.height"),
-            width=_positive_int(data.get("width"), "input.width"),
+            height=height,
+            width=width,
             channels=channels,
             layout=_choice(data.get("layout", "NHWC"), LAYOUTS, "input.layout"),
             dtype=_choice(data.get("dtype", "float32"), DTYPES, "input.dtype"),
             quantization=Quantization.from_dict(data.get("quantization"), "input.quantization"),
-            color=_choice(data.get("color", "rgb"), COLORS, "input.color"),
+            color=color,
             resize=_choice(data.get("resize", "stretch"), RESIZE_MODES, "input.resize"),
-            normalization=Normalization.from_dict(data.get("normalization") or {}),
+            normalization=normalization,
         )
 
 
@@ -155,7 +185,7 @@ class OutputSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
         return cls(
-            num_classes=_positive_int(data.get("num_classes"), "output.num_classes"),
+            num_classes=_positive_int(data.get("num_classes"), "output.num_classes", MAX_CLASSES),
             dtype=_choice(data.get("dtype", "float32"), DTYPES, "output.dtype"),
             quantization=Quantization.from_dict(data.get("quantization"), "output.quantization"),
             scores=_choice(data.get("scores", "probabilities"), SCORE_KINDS, "output.scores"),
@@ -245,9 +275,14 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelCard:
-        """Parse JSON text. Raises CardError when it is not valid JSON or not a card."""
+        """Parse JSON text. Raises CardError when it is over ``MAX_CARD_BYTES``, not valid JSON (or nested
+        too deep to parse), or not a card."""
+        if len(text) > MAX_CARD_BYTES:
+            raise CardError(f"model card is {len(text):,} bytes; at most {MAX_CARD_BYTES:,} are read")
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise CardError(f"model card is not valid JSON: {exc}") from None
+            raise CardError(f"model card is not valid JSON: {engine_message(exc)}") from None
+        except RecursionError:
+            raise CardError("model card is nested too deep to be a card") from None
         return cls.from_dict(data)

@@ -19,6 +19,7 @@ import numpy as np
 
 from edgecls.runtime.backends import Backend, BackendConfig, open_backend
 from edgecls.runtime.card import ModelCard
+from edgecls.runtime.errors import InferenceError, engine_errors
 from edgecls.runtime.images import ImageInput, to_pixels
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.postprocess import Postprocessor
@@ -167,6 +168,7 @@ class Classifier:
         Raises:
             ImageError: unreadable image, bad shape or dtype.
             OptionError: invalid options, unknown labels in allowlist/denylist, both lists.
+            InferenceError: the engine failed, or returned another number of scores than the model has labels.
         """
         return self.classify_batch([image], max_results=max_results, score_threshold=score_threshold,
                                    allowlist=allowlist, denylist=denylist, color=color)[0]
@@ -191,7 +193,7 @@ class Classifier:
         t0 = time.perf_counter()
         batch = self._batch(images, color)
         t1 = time.perf_counter()
-        raw = self._backend.run(batch)
+        raw = self._run(batch)
         t2 = time.perf_counter()
         scores = self._post.scores(raw)
         results = []
@@ -209,7 +211,21 @@ class Classifier:
 
     def scores_batch(self, images: Sequence[ImageInput], *, color: str = "bgr") -> np.ndarray:
         """All class scores for each image, shape (N, classes). Raises as :meth:`classify`."""
-        return self._post.scores(self._backend.run(self._batch(images, color)))
+        return self._post.scores(self._run(self._batch(images, color)))
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """The engine's raw output for ``batch``, checked to hold one score per label for each image.
+
+        Raises:
+            InferenceError: the engine failed, or returned another number of scores than the labels.
+        """
+        with engine_errors(InferenceError, f"{self._path}: inference failed"):
+            raw = self._backend.run(batch)
+        per_image = raw.size // max(1, batch.shape[0])
+        if raw.ndim == 0 or raw.shape[0] != batch.shape[0] or per_image != len(self._card.labels):
+            raise InferenceError(f"{self._path}: the model returned {raw.shape} scores for {batch.shape[0]} image(s); "
+                                 f"its card and tensors say {len(self._card.labels)} per image")
+        return raw
 
     def _batch(self, images: Sequence[ImageInput], color: str) -> np.ndarray:
         if len(images) == 1:

@@ -22,6 +22,7 @@ __all__ = [
     "DatasetError",
     "SourceError",
     "StreamError",
+    "InferenceError",
     "engine_errors",
     "engine_message",
 ]
@@ -66,6 +67,10 @@ class DeviceUnavailableError(BackendUnavailableError):
 
 class ImageError(EdgeclsError):
     """An input image could not be read or has an unusable shape or dtype."""
+
+
+class InferenceError(EdgeclsError):
+    """The engine failed while running the model, or its output does not match the model's card."""
 
 
 class OptionError(EdgeclsError, ValueError):

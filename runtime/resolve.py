@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgecls.runtime.backends.base import Backend
-from edgecls.runtime.card import RESIZE_MODES, InputSpec, ModelCard, Normalization, OutputSpec
+from edgecls.runtime.card import MAX_CLASSES, RESIZE_MODES, InputSpec, ModelCard, Normalization, OutputSpec
 from edgecls.runtime.errors import CardError, ModelLoadError, OptionError
 from edgecls.runtime.tensors import TensorInfo
 
@@ -36,6 +36,9 @@ def _num_classes(info: TensorInfo, path: Path) -> int:
     shape = info.shape
     if not shape or shape[-1] is None or any(d not in (1, None) for d in shape[1:-1]) or len(shape) > 4:
         raise ModelLoadError(f"{path}: output {info.name!r} with shape {shape} is not a (batch, classes) score tensor")
+    if shape[-1] > MAX_CLASSES:
+        raise ModelLoadError(f"{path}: output {info.name!r} declares {shape[-1]:,} classes (at most {MAX_CLASSES:,} "
+                             "are accepted)")
     return shape[-1]
 
 
@@ -115,12 +118,11 @@ def resolve_card(
     """
     notes: list[str] = []
     card: ModelCard | None = None
-    text = backend.embedded_card()
-    if text:
-        try:
-            card = ModelCard.from_json(text)
-        except CardError as exc:
-            notes.append(f"{path}: ignoring its malformed model card ({exc}); using defaults")
+    try:
+        text = backend.embedded_card()
+        card = ModelCard.from_json(text) if text else None
+    except CardError as exc:
+        notes.append(f"{path}: ignoring its malformed model card ({exc}); using defaults")
     embedded = card is not None
     if card is None:
         card = _infer_card(backend, path, notes, normalization_given=mean is not None and std is not None)

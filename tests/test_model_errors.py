@@ -3,6 +3,7 @@
 import builders
 import numpy as np
 import pytest
+from hostile import external_data_model
 
 from edgecls.converters.metadata import embed_card_file
 from edgecls.runtime import Classifier
@@ -115,25 +116,6 @@ def test_truncated_model_files(tmp_path, seed_exports, name, fraction):
     assert str(path) in str(info.value)
 
 
-def _external_data_model(folder, location: str):
-    """A one-MatMul ONNX model whose weight lives in an external file named ``location``."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    weight = numpy_helper.from_array(np.ones((3, 2), np.float32), "W")
-    weight.ClearField("raw_data")
-    weight.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", "24")):
-        entry = weight.external_data.add()
-        entry.key, entry.value = key, value
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [weight])
-    path = folder / "model.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
-
-
 @pytest.mark.parametrize("location", ["../secret.bin", "/etc/passwd", "sub/../../secret.bin"])
 def test_external_data_outside_the_folder_is_refused(tmp_path, location):
     from edgecls.runtime.backends.onnx_external import check_external_data
@@ -141,7 +123,7 @@ def test_external_data_outside_the_folder_is_refused(tmp_path, location):
     (tmp_path / "secret.bin").write_bytes(np.full(6, 7, np.float32).tobytes())
     folder = tmp_path / "model"
     folder.mkdir()
-    path = _external_data_model(folder, location)
+    path = external_data_model(folder, location)
     with pytest.raises(ModelLoadError, match="points outside the model's folder") as info:
         check_external_data(path)
     assert location in str(info.value) and str(path) in str(info.value)
@@ -153,7 +135,7 @@ def test_external_data_next_to_the_model_is_read(tmp_path):
     from edgecls.runtime.backends.onnx_external import check_external_data, external_locations
 
     (tmp_path / "weights.bin").write_bytes(np.full(6, 7, np.float32).tobytes())
-    path = _external_data_model(tmp_path, "weights.bin")
+    path = external_data_model(tmp_path, "weights.bin")
     assert external_locations(path.read_bytes()) == ["weights.bin"]
     check_external_data(path)  # no error: the weights sit next to the model
     import onnxruntime as ort

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from edgecls.commands.common import backend_option, console, load_classifier, make_table
+from edgecls.commands.text import echo, json_line
 
 EPILOG = """\b
 Examples:
@@ -30,14 +30,24 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json) -> N
     if len(paths) < 2:
         raise click.UsageError("give at least one MODEL and a DATA_DIR")
     *models, data_dir = paths
-    results = []
+    from edgecls.runtime.errors import EdgeclsError
+
+    results, failed = [], []
     for model in models:
-        with load_classifier(model, backend=backend, num_threads=threads) as clf:
-            results.append(evaluate(clf, data_dir, strict=strict))
+        try:
+            with load_classifier(model, backend=backend, num_threads=threads) as clf:
+                results.append(evaluate(clf, data_dir, strict=strict))
+        except EdgeclsError as exc:
+            if len(models) == 1 or (failed and not results and len(failed) == len(models) - 1):
+                raise  # one model, or every model failed: the error is the answer
+            failed.append((model, exc))  # one bad model does not end a comparison
+            echo(f"error: {exc}", err=True)
     for bad in results[0].unreadable:
-        click.echo(f"skipped: {bad['error']}", err=True)
+        echo(f"skipped: {bad['error']}", err=True)
     if as_json:
-        click.echo(json.dumps([r.to_dict(with_errors=show_errors) for r in results], indent=2))
+        click.echo(json_line([r.to_dict(with_errors=show_errors) for r in results]
+                             + [{"model": str(m), "error": str(e)} for m, e in failed], indent=2))
+        _exit_if(failed)
         return
     out = console()
     table = make_table(f"edgecls eval on {data_dir} ({results[0].images} images)")
@@ -45,6 +55,8 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json) -> N
         table.add_column(column, justify="left" if column == "model" else "right")
     for r in results:
         table.add_row(Path(r.model).name, f"{r.top1:.4f}", f"{r.top5:.4f}", f"{r.images_per_s:.0f}", str(len(r.errors)))
+    for model, _ in failed:
+        table.add_row(model.name, "failed", "", "", "")
     out.print(table)
     if len(results) == 1:
         r = results[0]
@@ -65,3 +77,10 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json) -> N
         for r in results:
             for e in r.errors:
                 out.print(f"{Path(r.model).name}: {e['image']}: {e['label']} predicted as {e['predicted']} ({e['score']:.3f})")
+    _exit_if(failed)
+
+
+def _exit_if(failed: list) -> None:
+    """Exit 1 after the table when some of the models failed (their errors went to stderr)."""
+    if failed:
+        raise SystemExit(1)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgecls.runtime.backends.appended_zip import read_appended_card
 from edgecls.runtime.backends.base import BackendConfig
-from edgecls.runtime.card import CARD_FILE_NAME, Quantization
+from edgecls.runtime.backends.tflite_graph import check_tflite_graph, schema_available
+from edgecls.runtime.card import Quantization
 from edgecls.runtime.errors import (
     BackendUnavailableError,
     DeviceUnavailableError,
@@ -48,17 +49,6 @@ def _interpreter_class() -> tuple[type, str]:
     )
 
 
-def read_appended_card(path: Path) -> str | None:
-    """The ``edgecls_card.json`` from the zip appended to a .tflite file, if any."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if CARD_FILE_NAME not in archive.namelist():
-                return None
-            return archive.read(CARD_FILE_NAME).decode("utf-8")
-    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, KeyError, ValueError):
-        return None
-
-
 def metadata_names(path: Path) -> list[str] | None:
     """Names of the model's flatbuffer metadata entries (``TFLITE_METADATA`` for standard
     TFLite metadata); None when the file cannot be parsed or no schema module is installed."""
@@ -82,6 +72,10 @@ def _tensor_info(details: dict[str, Any]) -> TensorInfo:
     return TensorInfo(details["name"], shape, np.dtype(details["dtype"]), quant)
 
 
+UNCHECKED_NOTE = ("the graph was not checked before running (that needs ai-edge-litert's schema module): "
+                  "open models from unknown sources in a separate process")
+
+
 def _check_flatbuffer(path: Path) -> None:
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -94,7 +88,8 @@ def _load_interpreter(path: Path, threads: int) -> tuple[Any, str]:
     with engine_errors(ModelLoadError, f"{path}: cannot load TFLite model"):
         interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
-    if len(interpreter.get_input_details()) != 1 or len(interpreter.get_output_details()) != 1:
+        details = interpreter.get_input_details(), interpreter.get_output_details()  # names may not be UTF-8
+    if len(details[0]) != 1 or len(details[1]) != 1:
         raise ModelLoadError(f"{path}: an image classifier needs exactly one input and one output tensor")
     return interpreter, engine
 
@@ -195,18 +190,21 @@ def open_litert(path: Path, config: BackendConfig):
     """Open a .tflite file.
 
     Raises:
-        ModelLoadError, BackendUnavailableError, DeviceUnavailableError: see the classes.
+        ModelLoadError: not a TFLite flatbuffer, a malformed graph (``tflite_graph``), or LiteRT refused it.
+        BackendUnavailableError, DeviceUnavailableError: see the classes.
         OptionError: ``profile=True``: LiteRT's Python API has no per-operator profiler.
     """
     if config.profile:
         raise OptionError(f"{path}: LiteRT's Python API has no per-operator profiler (its C++ benchmark_model "
                           "tool has: --enable_op_profiling=true); profile the .onnx export instead")
     _check_flatbuffer(path)
+    check_tflite_graph(path)
+    notes = () if schema_available() else (UNCHECKED_NOTE,)
     if config.device == "cpu":
-        return LiteRTBackend(path, config)
+        return LiteRTBackend(path, config, notes=notes)
     try:
         return LiteRTGpuBackend(path, config)
     except DeviceUnavailableError as exc:
         if config.device == "gpu":
             raise
-        return LiteRTBackend(path, config, notes=(f"device='auto': no GPU, running on CPU ({exc})",))
+        return LiteRTBackend(path, config, notes=(*notes, f"device='auto': no GPU, running on CPU ({exc})"))

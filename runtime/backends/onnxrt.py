@@ -97,11 +97,11 @@ class OnnxRuntimeBackend:
         check_external_data(path)
         with engine_errors(ModelLoadError, f"{path}: cannot load ONNX model"):
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelLoadError(f"{path}: an image classifier needs exactly one input and one output tensor")
-        self.input = _tensor_info(inputs[0], path)
-        self.output = _tensor_info(outputs[0], path)
+            inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+            if len(inputs) != 1 or len(outputs) != 1:
+                raise ModelLoadError(f"{path}: an image classifier needs exactly one input and one output tensor")
+            self.input = _tensor_info(inputs[0], path)  # names come from the file: they may not be UTF-8
+            self.output = _tensor_info(outputs[0], path)
         self.accelerators = tuple(self._session.get_providers())
         used_gpu = any(p in GPU_PROVIDERS for p in self.accelerators)
         if config.device == "gpu" and not used_gpu:

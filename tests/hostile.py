@@ -1,0 +1,183 @@
+"""Hostile model files built by the tests (nothing binary is committed), and a measured CLI run.
+
+Each builder writes a small file that breaks one promise of the runtime when nothing checks it:
+a memory bomb, a crash in the engine, a traceback. ``run_cli`` runs ``edgecls`` in a fresh process
+started from a small launcher, so the peak RSS from ``wait4`` is the CLI's own (a process started
+straight from pytest would report pytest's peak), and kills it after a timeout (a hang is a failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+LAUNCH = r"""
+import json, os, signal, subprocess, sys
+timeout, out, err = float(sys.argv[1]), sys.argv[2], sys.argv[3]
+with open(out, "wb") as o, open(err, "wb") as e:
+    proc = subprocess.Popen(sys.argv[4:], stdout=o, stderr=e)
+    signal.signal(signal.SIGALRM, lambda *_: proc.kill())
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    _, status, usage = os.wait4(proc.pid, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+print(json.dumps({"status": status, "peak_mb": usage.ru_maxrss / 1024}))
+"""
+
+
+@dataclass
+class CliRun:
+    exit_code: int | None
+    """None when the process died of a signal (a crash, or killed as hung)."""
+    signal: int | None
+    stdout: str
+    stderr: str
+    peak_mb: float
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 120) -> CliRun:
+    """``python -m edgecls ARGS`` from ``cwd``, measured (see the module docstring)."""
+    return run_measured([sys.executable, "-m", "edgecls", *args], cwd, timeout)
+
+
+def run_measured(argv: list[str], cwd: Path, timeout: float = 120) -> CliRun:
+    """``argv`` from ``cwd`` through the small launcher: exit code or signal, output, peak RSS."""
+    out, err = cwd / ".cli-stdout", cwd / ".cli-stderr"
+    done = subprocess.run([sys.executable, "-c", LAUNCH, str(timeout), str(out), str(err), *argv],
+                          capture_output=True, text=True, cwd=cwd, timeout=timeout + 60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    status = result["status"]
+    return CliRun(os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                  os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                  out.read_text(errors="replace"), err.read_text(errors="replace"), result["peak_mb"])
+
+
+def onnx_model(path: Path, *, classes: int = 4, declared: list | None = None, size: tuple = ("H", "W"),
+               card: str | None = None, fail_at_run: bool = False, name: str = "image") -> Path:
+    """A mean-colour classifier (NHWC, raw 0-255 input, any input size by default) with ``classes``
+    real outputs, an output declared as ``declared`` (default ``[N, classes]``), an optional card
+    text in ``metadata_props``; ``fail_at_run``: a Reshape that fails inside ONNX Runtime's run."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.random.default_rng(0).normal(size=(3, classes)).astype(np.float32) * 0.01
+    nodes = [helper.make_node("ReduceMean", [name, "axes"], ["mean"], keepdims=0),
+             helper.make_node("MatMul", ["mean", "w"], ["logits"])]
+    inits = [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array([1, 2], np.int64), "axes")]
+    if fail_at_run:
+        nodes.append(helper.make_node("Reshape", ["logits", "shape"], ["odd"]))
+        nodes.append(helper.make_node("Reshape", ["odd", "back"], ["logits2"]))
+        inits += [numpy_helper.from_array(np.array([7, -1], np.int64), "shape"),
+                  numpy_helper.from_array(np.array([-1, classes], np.int64), "back")]
+    nodes.append(helper.make_node("Softmax", ["logits2" if fail_at_run else "logits"], ["probs"], axis=-1))
+    # Reshape to its own Shape: the output's size is data-dependent for shape inference (as a TopK's is),
+    # so the declared shape below is all the engine knows before running
+    nodes += [helper.make_node("Shape", ["probs"], ["probs_shape"]),
+              helper.make_node("Reshape", ["probs", "probs_shape"], ["scores"])]
+    graph = helper.make_graph(nodes, "hostile",
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", *size, 3])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, declared or ["N", classes])],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    if card is not None:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = "edgecls.card", card
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def with_card_text(model: Path, out: Path, text: str) -> Path:
+    """The ONNX ``model`` with its card replaced by ``text`` (any text, valid or not)."""
+    import onnx
+
+    proto = onnx.load(str(model))
+    entries = [e for e in proto.metadata_props if e.key != "edgecls.card"]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(entries)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "edgecls.card", text
+    out.write_bytes(proto.SerializeToString())
+    return out
+
+
+def card_text(classes: int = 4, labels: list[str] | None = None, **input_fields) -> str:
+    """A card for :func:`onnx_model` (labels ``c0``, ``c1``, ... unless given) with ``input_fields``
+    overriding the input section."""
+    spec = {"height": 8, "width": 8, "channels": 3, "color": "rgb",
+            "normalization": {"baked": True, "mean": [0.0], "std": [1.0]}} | input_fields
+    return json.dumps({"schema_version": 1, "labels": labels or [f"c{i}" for i in range(classes)], "input": spec,
+                       "output": {"num_classes": classes}})
+
+
+def append_zip(model: Path, out: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """``model`` with a zip of ``members`` appended (as edgecls appends its card)."""
+    out.write_bytes(model.read_bytes())
+    with zipfile.ZipFile(out, "a", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out
+
+
+def patch_zip_member(path: Path, *, flags: int | None = None, method: int | None = None,
+                     corrupt: bool = False) -> Path:
+    """Set the general-purpose flags or the compression method of every entry of the appended zip (local
+    and central headers alike), or overwrite the first member's compressed bytes with junk."""
+    data = bytearray(path.read_bytes())
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = data.find(signature)
+        while at >= 0:
+            if flags is not None:
+                data[at + flag_at:at + flag_at + 2] = struct.pack("<H", flags)
+            if method is not None:
+                data[at + method_at:at + method_at + 2] = struct.pack("<H", method)
+            if corrupt and signature == b"PK\x03\x04":
+                name_len, extra_len = struct.unpack_from("<HH", data, at + 26)
+                start = at + 30 + name_len + extra_len
+                data[start:start + 16] = b"\xff" * 16
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def tflite_writing_its_input(model: Path, out: Path) -> Path:
+    """``model`` with its first operator's output index changed to the graph input (the 2-byte SIGSEGV)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    fb = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model.read_bytes(), 0))
+    graph = fb.subgraphs[0]
+    op = graph.operators[len(graph.operators) // 2]
+    op.outputs = np.array(op.outputs, copy=True)  # a view of the file's bytes until copied
+    op.outputs[0] = graph.inputs[0]
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(fb.Pack(builder), file_identifier=b"TFL3")
+    out.write_bytes(bytes(builder.Output()))
+    return out
+
+
+def external_data_model(folder, location: str):
+    """A one-MatMul ONNX model whose weight lives in an external file named ``location``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((3, 2), np.float32), "W")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "24")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [weight])
+    path = folder / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
