@@ -36,7 +36,7 @@ def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[
     """Labels from a file or list, else class sub-folders, else ``class_0..N-1`` (noted).
 
     Raises:
-        ExportError: unreadable labels file, or a count that differs from the model's outputs.
+        ExportError: unreadable or non-UTF-8 labels file, or a count that differs from the model's outputs.
     """
     origin = "labels"
     if isinstance(labels, (str, Path)):
@@ -45,6 +45,8 @@ def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[
             names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         except OSError as exc:
             raise ExportError(f"{path}: cannot read labels file ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
+            raise ExportError(f"{path}: labels file is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
         origin = str(path)
     elif labels is not None:
         names = [str(label) for label in labels]

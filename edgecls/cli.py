@@ -59,6 +59,7 @@ FLAGS = {
     "force": "--force", "overwrite": "--force", "unsafe": "--unsafe", "custom_objects": "--custom-objects",
     "input_size": "--input-size", "labels": "--labels", "calibration": "--calib", "validation": "--val",
     "pixels": "--pixels", "mean": "--mean", "std": "--std", "reconnect": "--reconnect",
+    "num_threads": "--threads",
 }
 
 
@@ -119,6 +120,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return 128 + _signalled[0]
         if verbose:
             raise
-        click.echo(f"error: {exc}{flag_hint(exc)}", err=True)
+        from edgecls.commands.text import echo
+
+        echo(f"error: {exc}{flag_hint(exc)}", err=True)
         return 1
     return code if isinstance(code, int) else 0

@@ -9,6 +9,13 @@ Needs only numpy, OpenCV and one engine (``pip install 'edgecls[tflite]'`` or
         print(result.top.label, result.top.score)
 """
 
+import os as _os
+
+from edgecls.runtime.imageheader import MAX_IMAGE_PIXELS as _MAX_PIXELS
+
+# OpenCV reads its decoder limit once, when it is first imported: set it first (see runtime/images.py).
+_os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_PIXELS))
+
 from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance, Quantization
 from edgecls.runtime.classifier import Classifier
 from edgecls.runtime.errors import (

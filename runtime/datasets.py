@@ -5,6 +5,7 @@ Used by ``edgecls eval`` and by the converters (calibration and validation sets)
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -22,9 +23,44 @@ __all__ = ["IMAGE_SUFFIXES", "ImageFolder", "iter_images"]
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
 
+MAX_FOLDER_DEPTH = 64
+"""Image folders nested deeper than this under the folder given are refused (a path 1,800 levels deep
+made ``Path.rglob`` raise RecursionError)."""
+
+
 def iter_images(folder: Path) -> Iterator[Path]:
-    """Image files under ``folder`` (recursive), by suffix."""
-    return (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """Image files under ``folder`` (recursive, by suffix; hidden entries skipped), walked with an explicit
+    stack; a symlinked folder is followed once (a link loop is not walked twice).
+
+    Raises:
+        DatasetError: folders nested more than ``MAX_FOLDER_DEPTH`` levels below ``folder``.
+    """
+    stack, seen = [(folder, 0)], set()
+    while stack:
+        current, depth = stack.pop()
+        try:
+            info = current.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(current), key=lambda e: e.name, reverse=True)
+        except OSError:
+            continue  # unreadable folder: its images are not listed, as rglob did
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if depth + 1 > MAX_FOLDER_DEPTH:
+                    raise DatasetError(f"{folder}: folders are nested more than {MAX_FOLDER_DEPTH} levels deep "
+                                       f"under it (at {path}); not walked")
+                stack.append((path, depth + 1))
+            elif path.suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                yield path
 
 
 @dataclass

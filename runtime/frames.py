@@ -17,6 +17,10 @@ from edgecls.runtime.results import Category
 __all__ = ["FrameResult", "StreamSummary", "FrameClassifier", "check_positive"]
 
 
+MAX_SMOOTH = 10_000
+"""Score smoothing averages at most this many frames (the window is kept in memory)."""
+
+
 def check_positive(name: str, value: Any) -> None:
     """Raise OptionError unless ``value`` is None or a positive integer."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
@@ -70,12 +74,14 @@ class FrameClassifier:
     Not thread-safe: one stream or live session drives it from one thread.
 
     Raises:
-        OptionError: ``smooth`` is not a positive integer, or ``color`` is not "bgr" or "rgb".
+        OptionError: ``smooth`` is not a positive integer (at most ``MAX_SMOOTH``), or ``color`` is not "bgr" or "rgb".
     """
 
     def __init__(self, classifier: Any, options: ClassifyOptions, *, smooth: int | None = None,
                  events: bool = False, color: str = "bgr", keep_frames: bool = False) -> None:
         check_positive("smooth", smooth)
+        if smooth is not None and smooth > MAX_SMOOTH:
+            raise OptionError(f"smooth is {smooth}; at most {MAX_SMOOTH} frames are averaged")
         if color not in ("bgr", "rgb"):
             raise OptionError(f"color must be 'bgr' or 'rgb', got {color!r}")
         self._clf = classifier

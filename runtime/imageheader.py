@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["header_size", "jpeg_is_complete", "MAX_IMAGE_PIXELS"]
+__all__ = ["header_size", "jpeg_is_complete", "jpeg_scans", "MAX_IMAGE_PIXELS"]
 
 MAX_IMAGE_PIXELS = 100_000_000
 """Largest image (width × height) the runtime decodes: 100 megapixels."""
@@ -27,8 +27,12 @@ def _png(data: bytes) -> tuple[int, int] | None:
 def _jpeg(data: bytes) -> tuple[int, int] | None:
     i = 2
     while i + 9 <= len(data):
-        if data[i] != 0xFF:
-            return None
+        if data[i] != 0xFF:  # junk between segments: decoders skip to the next marker, so do we
+            nxt = data.find(b"\xff", i)
+            if nxt < 0:
+                return None
+            i = nxt
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
@@ -92,3 +96,8 @@ def jpeg_is_complete(data: bytes) -> bool:
     0xFF is always stuffed (FF 00) or a restart marker, so FF D9 there is the real end."""
     last_scan = data.rfind(b"\xff\xda")
     return last_scan >= 0 and data.rfind(b"\xff\xd9") > last_scan
+
+
+def jpeg_scans(data: bytes) -> int:
+    """How many start-of-scan markers a JPEG holds (FF DA cannot occur inside entropy-coded data)."""
+    return data.count(b"\xff\xda")

@@ -3,14 +3,20 @@
 Accepted: an OpenCV-style ``ndarray`` (H×W gray, H×W×1, H×W×3 BGR or RGB,
 H×W×4 BGRA or RGBA; uint8, or uint16 scaled to 8 bits), a file path, or encoded
 bytes (anything OpenCV decodes). Files are decoded with EXIF orientation honoured.
-Before decoding, PNG, JPEG, GIF, BMP and WebP headers are checked: an image over
-``MAX_IMAGE_PIXELS`` (100 megapixels) is refused without being allocated, and a
-JPEG without its end-of-image marker is refused as truncated.
+Every path (files, folders, streams over folders, bytes) goes through one gate, :func:`to_pixels`:
+a file that is not a regular file or is over ``MAX_IMAGE_FILE_BYTES`` is refused before it is read;
+PNG, JPEG, GIF, BMP and WebP headers are checked so an image over ``MAX_IMAGE_PIXELS`` (100
+megapixels) is refused without being allocated; a JPEG with more than ``MAX_JPEG_SCANS`` scans
+(progressive bombs cost the decoder seconds per scan) or without its end-of-image marker is
+refused; every other format (TIFF, PPM, ...) meets OpenCV's own limit, which :mod:`edgecls.runtime`
+sets to the same 100 megapixels (``OPENCV_IO_MAX_IMAGE_PIXELS``) before OpenCV is first imported.
+An application that imports ``cv2`` before edgecls must set that variable itself.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -19,13 +25,17 @@ import cv2
 import numpy as np
 
 from edgecls.runtime.errors import ImageError, OptionError
-from edgecls.runtime.imageheader import MAX_IMAGE_PIXELS, header_size, jpeg_is_complete
+from edgecls.runtime.imageheader import MAX_IMAGE_PIXELS, header_size, jpeg_is_complete, jpeg_scans
 
-__all__ = ["ImageInput", "Pixels", "to_pixels"]
+__all__ = ["ImageInput", "Pixels", "to_pixels", "MAX_IMAGE_FILE_BYTES", "MAX_JPEG_SCANS"]
 
 ImageInput = Union[np.ndarray, str, os.PathLike, bytes, bytearray, memoryview]  # noqa: UP007 - a runtime alias on 3.10
 
 _DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH
+MAX_IMAGE_FILE_BYTES = 256 << 20
+"""Image files larger than 256 MiB are refused unread (a sparse 3 GB file named .png took 3.2 GB)."""
+MAX_JPEG_SCANS = 100
+"""A progressive JPEG has about 10 scans; 5,000 empty ones made a 55 KB file cost 37 s to decode."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +80,11 @@ def _decode(data: bytes | bytearray | memoryview, source: str) -> np.ndarray:
     if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
         raise ImageError(f"{source}: declares a {size[0]}×{size[1]} image, over the limit of "
                          f"{MAX_IMAGE_PIXELS:,} pixels (a decompression bomb or a mistake); not decoded")
-    if raw.startswith(b"\xff\xd8") and not jpeg_is_complete(raw):
-        raise ImageError(f"{source}: truncated JPEG (no end-of-image marker after the last scan)")
+    if raw.startswith(b"\xff\xd8"):
+        if not jpeg_is_complete(raw):
+            raise ImageError(f"{source}: truncated JPEG (no end-of-image marker after the last scan)")
+        if (scans := jpeg_scans(raw)) > MAX_JPEG_SCANS:
+            raise ImageError(f"{source}: JPEG with {scans:,} scans (at most {MAX_JPEG_SCANS} are decoded)")
     try:
         decoded = cv2.imdecode(buffer, _DECODE_FLAGS)
     except cv2.error as exc:
@@ -83,7 +96,19 @@ def _decode(data: bytes | bytearray | memoryview, source: str) -> np.ndarray:
 
 def _read_file(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        info = os.stat(path)  # before opening: opening a FIFO would wait for a writer
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{path}: not a regular file (a device, FIFO or socket)")
+        if info.st_size > MAX_IMAGE_FILE_BYTES:
+            raise ImageError(f"{path}: {info.st_size:,} bytes, over the limit of {MAX_IMAGE_FILE_BYTES:,} "
+                             "for an image file; not read")
+        with open(path, "rb") as f:
+            data = f.read(MAX_IMAGE_FILE_BYTES + 1)
+        if len(data) > MAX_IMAGE_FILE_BYTES:
+            raise ImageError(f"{path}: grew past {MAX_IMAGE_FILE_BYTES:,} bytes while being read; not decoded")
+        return data
     except FileNotFoundError:
         raise ImageError(f"{path}: no such image file") from None
     except IsADirectoryError:
@@ -101,8 +126,9 @@ def to_pixels(image: ImageInput, *, color: str = "bgr") -> Pixels:
             ``"rgb"``. Decoded files are always BGR.
 
     Raises:
-        ImageError: missing or unreadable file, undecodable or truncated data, an image
-            over 100 megapixels, empty image, unsupported shape or dtype, or ``None``.
+        ImageError: missing, unreadable, irregular or oversized file, undecodable or truncated
+            data, an image over 100 megapixels, a JPEG of too many scans, empty image,
+            unsupported shape or dtype, or ``None``.
         OptionError: ``color`` is not ``"bgr"`` or ``"rgb"``.
     """
     if color not in ("bgr", "rgb"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -11,11 +12,15 @@ import cv2
 import numpy as np
 
 from edgecls.runtime.datasets import iter_images
-from edgecls.runtime.errors import SourceError
+from edgecls.runtime.errors import DatasetError, ImageError, SourceError
+from edgecls.runtime.images import to_pixels
 
 __all__ = ["FrameSource", "open_source", "is_live_source"]
 
 _URL_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+logger = logging.getLogger("edgecls")
 
 
 class FrameSource(Protocol):
@@ -73,11 +78,19 @@ class _IterSource:
             close()
 
 
-def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
-    for path in sorted(iter_images(folder)):
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is not None:
-            yield frame
+def _folder_frames(files: list[Path]) -> Iterator[np.ndarray]:
+    """A folder's images (``files``, in name order), through the same checks as every image
+    (``to_pixels``); one that cannot be read is logged and skipped, so one bad file does not end the stream."""
+    for path in files:
+        try:
+            pixels = to_pixels(path)
+        except ImageError as exc:
+            logger.warning("skipped: %s", exc)
+            continue
+        frame = pixels.array
+        if frame.shape[2] != 3:  # gray or with alpha: a stream delivers BGR frames
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR if frame.shape[2] == 1 else cv2.COLOR_BGRA2BGR)
+        yield frame
 
 
 def is_live_source(source: Any) -> bool:
@@ -97,13 +110,17 @@ def open_source(source: Any, *, open_timeout_s: float = 10.0, clock_start: float
     so a reopened source continues the same clock.
 
     Raises:
-        SourceError: the source cannot be opened (missing file, unreachable URL, no camera),
-            within about ``open_timeout_s`` seconds for network sources.
+        SourceError: the source cannot be opened (missing file, unreachable URL, no camera, a folder
+            nested too deep), within about ``open_timeout_s`` seconds for network sources.
     """
     if isinstance(source, (str, Path)) and not str(source).startswith(_URL_PREFIXES) and "!" not in str(source):
         path = Path(source)
         if path.is_dir():
-            return _IterSource(_folder_frames(path), f"image folder {path}")
+            try:
+                files = sorted(iter_images(path))  # listed now: a folder that cannot be walked fails here
+            except DatasetError as exc:
+                raise SourceError(str(exc)) from None
+            return _IterSource(_folder_frames(files), f"image folder {path}")
         if not path.exists():
             raise SourceError(f"{path}: no such video file or folder")
     if isinstance(source, (int, str, Path)):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import click
+
+from edgecls.commands.text import printable
 
 
 def image_paths(inputs: Sequence[str]) -> list[Path]:
@@ -82,11 +85,13 @@ def console(stderr: bool = False, stream=None):
     try:
         from rich.console import Console
     except ImportError:
-        from edgecls.commands.plain import PlainConsole
+        from edgecls.commands.plain import PlainConsole as Console
 
-        return PlainConsole(stream)
+        return _Printable.of(Console)(stream)
     tty = stream.isatty() and not os.environ.get("NO_COLOR")
-    return Console(file=stream, no_color=not tty, highlight=False, width=None if stream.isatty() else 140)
+    # markup off: a label or path with "[/]" in it is text, not a rich tag (it raised MarkupError)
+    return _Printable.of(Console)(file=stream, no_color=not tty, highlight=False, markup=False,
+                                  width=None if stream.isatty() else 140)
 
 
 def load_classifier(model, **kwargs):
@@ -98,13 +103,35 @@ def load_classifier(model, **kwargs):
         return Classifier.from_path(model, **kwargs)
 
 
+class _Printable:
+    """Mixes into a console or table class: every string printed or put in a cell goes through
+    :func:`~edgecls.commands.text.printable` (labels and paths come from files nobody checked)."""
+
+    _classes: ClassVar[dict[type, type]] = {}
+
+    @classmethod
+    def of(cls, base: type) -> type:
+        if base not in cls._classes:
+            cls._classes[base] = type(f"Printable{base.__name__}", (cls, base), {})
+        return cls._classes[base]
+
+    def print(self, *objects, **kwargs):
+        return super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+    def add_row(self, *cells, **kwargs):
+        return super().add_row(*(printable(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+    def add_column(self, header="", *args, **kwargs):
+        return super().add_column(printable(header), *args, **kwargs)
+
+
 def make_table(title: str):
-    """A ``rich.table.Table``, or a :class:`~edgecls.commands.plain.PlainTable` without rich."""
+    """A ``rich.table.Table``, or a :class:`~edgecls.commands.plain.PlainTable` without rich; cells printable."""
     try:
         from rich.table import Table
     except ImportError:
         from edgecls.commands.plain import PlainTable as Table
-    return Table(title=title, title_justify="left")
+    return _Printable.of(Table)(title=printable(title), title_justify="left")
 
 
 def backend_option(func):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from edgecls.commands.common import load_classifier
+from edgecls.commands.text import echo, json_line
 
 
 @click.command()
@@ -39,18 +39,18 @@ def info(model: Path, as_json: bool, backend: str) -> None:
             "notes": list(clf.notes),
         }
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json_line(data, indent=2))
         return
-    click.echo(f"{model}  ({data['size_bytes'] / 1e6:.2f} MB)  backend={b.name} device={b.device}")
-    click.echo(f"  input  {b.input.name}: {list(b.input.shape)} {b.input.dtype_name}")
-    click.echo(f"  output {b.output.name}: {list(b.output.shape)} {b.output.dtype_name}")
+    echo(f"{model}  ({data['size_bytes'] / 1e6:.2f} MB)  backend={b.name} device={b.device}")
+    echo(f"  input  {b.input.name}: {list(b.input.shape)} {b.input.dtype_name}")
+    echo(f"  output {b.output.name}: {list(b.output.shape)} {b.output.dtype_name}")
     card = clf.card
-    click.echo(f"  card: {'embedded' if clf.has_card else 'none (inferred)'}; {len(card.labels)} labels: "
+    echo(f"  card: {'embedded' if clf.has_card else 'none (inferred)'}; {len(card.labels)} labels: "
                f"{', '.join(card.labels[:10])}{' ...' if len(card.labels) > 10 else ''}")
     if data["tflite_metadata"] is not None:
-        click.echo(f"  standard TFLite metadata (MediaPipe Tasks): {'yes' if data['tflite_metadata'] else 'no'}")
+        echo(f"  standard TFLite metadata (MediaPipe Tasks): {'yes' if data['tflite_metadata'] else 'no'}")
     for note in clf.notes:
-        click.echo(f"  note: {note}")
+        echo(f"  note: {note}")
 
 
 def _tflite_metadata(model: Path) -> bool | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from edgecls.commands.common import backend_option, device_option, image_paths, load_classifier
+from edgecls.commands.text import echo, json_line
 
 
 @click.command()
@@ -43,15 +43,15 @@ def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, 
                 if strict:
                     raise
                 failed += 1
-                click.echo(f"error: {exc}", err=True)
+                echo(f"error: {exc}", err=True)
                 if as_json:
-                    click.echo(json.dumps({"image": str(path), "error": str(exc)}))
+                    click.echo(json_line({"image": str(path), "error": str(exc)}))
                 continue
             if as_json:
-                click.echo(json.dumps({"image": str(path), **result.to_dict()}))
+                click.echo(json_line({"image": str(path), **result.to_dict()}))
             else:
                 cats = "  ".join(f"{c.label}={c.score:.3f}" for c in result.categories)
-                click.echo(f"{path}: {cats}")
+                echo(f"{path}: {cats}")
     if failed:
         if len(paths) > 1:
             click.echo(f"{failed} of {len(paths)} images could not be read", err=True)

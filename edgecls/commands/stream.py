@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import click
 
 from edgecls.commands.common import load_classifier, quiet
+from edgecls.commands.text import echo, json_line
 
 EPILOG = """\b
 Examples:
@@ -87,21 +87,21 @@ def stream(model, source, live, every, max_frames, smooth, events, top_k, thread
             frames.__exit__(KeyboardInterrupt, None, None)
     summary = frames.summary
     if as_json:
-        click.echo(json.dumps({"summary": asdict(summary)}))
+        click.echo(json_line({"summary": asdict(summary)}))
     elif not quiet():
         click.echo(f"read {summary.frames_read}, classified {summary.classified}, dropped {summary.dropped}, "
                    f"{summary.fps:.1f} FPS, latency p50 {summary.p50_latency_ms or 0:.2f} ms "
                    f"p99 {summary.p99_latency_ms or 0:.2f} ms ({summary.ended})"
                    + (f", {summary.reconnects} reconnects" if summary.reconnects else ""))
     if out and not quiet() and not as_json:
-        click.echo(f"wrote {out}" if out.exists() else f"{out}: no frames, nothing written")
+        echo(f"wrote {out}" if out.exists() else f"{out}: no frames, nothing written")
     if interrupted:
         raise click.exceptions.Exit(130)
 
 
 def _print(result, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result.as_dict()))
+        click.echo(json_line(result.as_dict()))
     else:
         cats = "  ".join(f"{c.label}={c.score:.3f}" for c in result.categories)
-        click.echo(f"frame {result.index:6d}  {result.timestamp_ms:9.1f} ms  {cats}")
+        echo(f"frame {result.index:6d}  {result.timestamp_ms:9.1f} ms  {cats}")

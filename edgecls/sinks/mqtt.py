@@ -23,6 +23,10 @@ from edgecls.sinks.base import SinkError
 __all__ = ["MqttTarget", "MqttSink"]
 
 
+MAX_TOPIC_BYTES = 65_535
+"""MQTT encodes a topic's length in two bytes."""
+
+
 @dataclass(frozen=True)
 class MqttTarget:
     host: str
@@ -34,7 +38,8 @@ class MqttTarget:
         """``HOST[:PORT]/TOPIC`` (optionally prefixed ``mqtt://``); the port defaults to 1883.
 
         Raises:
-            SinkError: no host or topic, a bad port, or a wildcard in the topic.
+            SinkError: no host or topic, a bad port, or a topic MQTT forbids (wildcards, NUL, not
+                UTF-8, over 65,535 bytes).
         """
         body = text[len("mqtt://"):] if text.startswith("mqtt://") else text
         address, sep, topic = body.partition("/")
@@ -43,6 +48,14 @@ class MqttTarget:
             raise SinkError(f"MQTT target {text!r}: expected HOST[:PORT]/TOPIC, e.g. localhost:1883/edgecls/camera1")
         if "+" in topic or "#" in topic:
             raise SinkError(f"MQTT target {text!r}: a topic to publish to cannot contain the wildcards + or #")
+        if "\0" in topic:
+            raise SinkError(f"MQTT target {text!r}: a topic cannot contain a NUL character (MQTT forbids it)")
+        try:
+            encoded = topic.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SinkError(f"MQTT target {text!r}: the topic is not valid UTF-8") from None
+        if len(encoded) > MAX_TOPIC_BYTES:
+            raise SinkError(f"MQTT target: the topic is {len(encoded):,} bytes; MQTT allows {MAX_TOPIC_BYTES:,}")
         try:
             port = int(port_text) if port_text else 1883
             if not 0 < port < 65536:

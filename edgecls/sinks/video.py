@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -39,7 +40,8 @@ class VideoFileSink:
         if not fps > 0:
             raise SinkError(f"{self.path}: frame rate must be positive, got {fps!r}")
         self._fps = float(fps)
-        self._tmp = self.path.with_name(f".{self.path.stem}.edgecls-tmp{self.path.suffix}")
+        self._tmp_dir: Path | None = None
+        self._tmp = self.path
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self.frames = 0
@@ -47,10 +49,17 @@ class VideoFileSink:
     def _open(self, frame: np.ndarray) -> None:
         self._size = (frame.shape[1], frame.shape[0])
         fourcc = cv2.VideoWriter_fourcc(*FOURCC_BY_SUFFIX[self.path.suffix.lower()])
+        # OpenCV writes by name: the name lies in a fresh folder only this process can enter (mkdtemp: an
+        # unpredictable name, created exclusively, mode 0700), so no link planted beforehand can redirect it
+        try:
+            self._tmp_dir = Path(tempfile.mkdtemp(prefix=".edgecls-", dir=self.path.parent))
+        except OSError as exc:
+            raise SinkError(f"{self.path}: cannot write next to it ({exc.strerror or exc})") from None
+        self._tmp = self._tmp_dir / f"video{self.path.suffix}"
         self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self._fps, self._size)
         if not self._writer.isOpened():
             self._writer = None
-            self._tmp.unlink(missing_ok=True)
+            self._discard()
             raise SinkError(f"{self.path}: this OpenCV cannot encode {self.path.suffix} video "
                             f"(try {', '.join(s for s in FOURCC_BY_SUFFIX if s != self.path.suffix.lower())})")
 
@@ -72,3 +81,12 @@ class VideoFileSink:
             self._writer.release()
             self._writer = None
             os.replace(self._tmp, self.path)
+            self._discard()
+
+    def _discard(self) -> None:
+        """Remove the private temporary folder (and a video left in it)."""
+        if self._tmp_dir is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp_dir.rmdir()
+            self._tmp_dir = None
+

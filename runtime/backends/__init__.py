@@ -6,6 +6,7 @@ which engines exist. Engine packages are imported only when a model is opened.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from edgecls.runtime.backends.base import DEVICES, Backend, BackendConfig, BackendSpec
@@ -60,6 +61,15 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
     raise UnsupportedFormatError(f"{path}: unsupported model format {suffix or '(no suffix)'}; edgecls runs {known}")
 
 
+THREADS_PER_CORE = 4
+
+
+def max_threads() -> int:
+    """The most engine threads accepted: ``THREADS_PER_CORE`` per core (3,000 threads on 2 cores made
+    ONNX Runtime deadlock under a memory limit)."""
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
+
+
 def open_backend(path: str | Path, backend: str = "auto", config: BackendConfig | None = None) -> Backend:
     """Open a model file with the right engine.
 
@@ -77,6 +87,9 @@ def open_backend(path: str | Path, backend: str = "auto", config: BackendConfig 
         isinstance(config.num_threads, bool) or not isinstance(config.num_threads, int) or config.num_threads <= 0
     ):
         raise OptionError(f"num_threads must be a positive integer, got {config.num_threads!r}")
+    if config.num_threads is not None and config.num_threads > max_threads():
+        raise OptionError(f"num_threads is {config.num_threads}; at most {max_threads()} on this machine "
+                          f"({THREADS_PER_CORE} per core: more only adds contention)", options=("num_threads",))
     path = Path(path)
     spec = spec_for(path, backend)
     if not path.exists():
