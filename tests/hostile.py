@@ -147,6 +147,15 @@ def patch_zip_member(path: Path, *, flags: int | None = None, method: int | None
     return path
 
 
+def claim_zip64_entries(path: Path) -> Path:
+    """Set the appended zip's end record to 0xFFFF entries, as a zip of 65,535 or more (a million) says."""
+    data = bytearray(path.read_bytes())
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8:end + 12] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    return path
+
+
 def tflite_writing_its_input(model: Path, out: Path) -> Path:
     """``model`` with its first operator's output index changed to the graph input (the 2-byte SIGSEGV)."""
     from ai_edge_litert import schema_py_generated as schema

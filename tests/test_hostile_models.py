@@ -12,6 +12,7 @@ import pytest
 from hostile import (
     append_zip,
     card_text,
+    claim_zip64_entries,
     external_data_model,
     onnx_model,
     patch_zip_member,
@@ -49,6 +50,8 @@ IGNORED_CARDS = [
      "uncompressed (at most 1,048,576 are read)"),
     ("tflite zip of 40 entries", lambda d, m: _card_zip(m, d, {f"f{i}": b"x" for i in range(40)}),
      "entries (at most 16 are read)"),
+    ("tflite zip claiming 65,535+ entries (zip64)",
+     lambda d, m: claim_zip64_entries(_card_zip(m, d, {"extra.txt": b"x"})), "lists 65,535 entries"),
     ("tflite card marked encrypted", lambda d, m: _card_zip(m, d, {"edgecls_card.json": b"{}"}, flags=1),
      "cannot read the card"),
     ("tflite card compressed with method 9", lambda d, m: _card_zip(m, d, {"edgecls_card.json": b"{}" * 50},
