@@ -1,6 +1,8 @@
 """Atomic file writes: a temp file in the same folder, fsynced, then renamed.
 
-An interrupted or failed write leaves no partial file under the final name.
+An interrupted or failed write leaves no partial file under the final name. The file gets the mode
+the umask gives a new file (``mkstemp`` creates 0600, which would survive the rename: a camera service
+running as another user could not read the model).
 """
 
 from __future__ import annotations
@@ -11,7 +13,22 @@ from pathlib import Path
 
 from edgecls.converters.errors import ExportError, OutputExistsError
 
-__all__ = ["atomic_write_bytes", "check_writable"]
+__all__ = ["atomic_write_bytes", "check_writable", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux reports it (``/proc/self/status``);
+    elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_writable(folder: Path) -> None:
@@ -45,6 +62,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> N
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would survive the rename
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -20,7 +20,7 @@ from edgecls.converters.loading import LoadedModel, from_model, load_custom_obje
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
 from edgecls.converters.provenance import make_card, resolve_labels, sha256_of, targets_for
-from edgecls.converters.report import REPORT_NAME, ExportedFile, ExportReport
+from edgecls.converters.report import ExportedFile, ExportReport, report_name
 from edgecls.converters.validate import keras_scores, validate_file
 from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
 from edgecls.runtime.memory import peak_rss_mb
@@ -105,7 +105,7 @@ def _load(model: Any, opts: ExportOptions) -> LoadedModel:
 def _targets(opts: ExportOptions, stem: str, out_dir: Path) -> list[tuple[Any, str, Path]]:
     targets = [(get_format(f), q, out_dir / f"{stem}_{q}{get_format(f).suffix}") for f in opts.formats for q in opts.quantize]
     if not opts.force:
-        existing = [str(p) for _, _, p in targets if p.exists()] + ([str(out_dir / REPORT_NAME)] if (out_dir / REPORT_NAME).exists() else [])
+        existing = [str(p) for p in [*(p for _, _, p in targets), out_dir / report_name(stem)] if p.exists()]
         if existing:
             raise OutputExistsError(f"{existing[0]}: already exists; pass force=True to overwrite"
                                     + (f" ({len(existing)} files)" if len(existing) > 1 else ""), options=("force",))
@@ -252,7 +252,8 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
         report.notes += job.notes
     report.seconds = time.perf_counter() - start
     report.peak_rss_mb = peak_rss_mb()
-    atomic_write_bytes(out_dir / REPORT_NAME, report.to_json().encode(), overwrite=True)
+    report.path = out_dir / report_name(stem)
+    atomic_write_bytes(report.path, report.to_json().encode(), overwrite=True)
     return report
 
 

@@ -9,9 +9,13 @@ from typing import Any
 
 from edgecls.converters.validate import Validation
 
-__all__ = ["ExportedFile", "ExportReport", "REPORT_NAME"]
+__all__ = ["ExportedFile", "ExportReport", "report_name"]
 
-REPORT_NAME = "report.json"
+
+def report_name(stem: str) -> str:
+    """The report's file name for the model named ``stem``: ``<stem>_report.json``, next to
+    ``<stem>_<quantization>.<suffix>`` (two models exported into one folder keep one report each)."""
+    return f"{stem}_report.json"
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class ExportedFile:
 
 @dataclass
 class ExportReport:
-    """Returned by :func:`edgecls.converters.export` and written as ``report.json``."""
+    """Returned by :func:`edgecls.converters.export` and written as ``<name>_report.json`` (``path``)."""
 
     source: str
     source_sha256: str
@@ -70,6 +74,8 @@ class ExportReport:
     seconds: float = 0.0
     peak_rss_mb: float | None = None
     """Peak resident memory of the exporting process so far (VmHWM on Linux), measured as the report is written."""
+    path: Path | None = None
+    """Where the report is written (``<name>_report.json`` in ``out_dir``)."""
 
     @property
     def ok(self) -> bool:

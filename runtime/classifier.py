@@ -95,12 +95,13 @@ class Classifier:
         backend: str = "auto",
         num_threads: int | None = None,
         device: str = "cpu",
-        labels: Sequence[str] | None = None,
+        labels: Sequence[str] | str | Path | None = None,
         mean: Sequence[float] | float | None = None,
         std: Sequence[float] | float | None = None,
         resize: str | None = None,
     ) -> Classifier:
-        """Load ``path`` (``.tflite`` or ``.onnx``). Raises as :meth:`from_options`."""
+        """Load ``path`` (``.tflite`` or ``.onnx``); ``labels``: a list, or a labels file (one per line).
+        Raises as :meth:`from_options`."""
         return cls.from_options(ClassifierOptions(
             model_path=path, backend=backend, device=device, num_threads=num_threads,
             labels=labels, mean=mean, std=std, resize=resize,

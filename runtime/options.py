@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,35 @@ from pathlib import Path
 from edgecls.runtime.backends.base import DEVICES
 from edgecls.runtime.errors import OptionError
 
-__all__ = ["ClassifyOptions", "ClassifierOptions"]
+__all__ = ["ClassifyOptions", "ClassifierOptions", "read_labels"]
+
+
+def read_labels(labels: str | os.PathLike | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Class labels from a sequence, or from a text file named by a path (one label per line, blank
+    lines skipped).
+
+    Raises:
+        OptionError: a string that names no file (a string is never taken as a sequence of letters),
+            a file that cannot be read or is not UTF-8, or a label that is not text.
+    """
+    if labels is None:
+        return None
+    if isinstance(labels, (str, os.PathLike)):
+        path = Path(labels)
+        if not path.is_file():
+            raise OptionError(f"labels: {str(labels)!r} is not a labels file; pass the path of a text file "
+                              "with one label per line, or a list of labels", options=("labels",))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OptionError(f"labels: {path}: cannot read it as UTF-8 text ({exc})", options=("labels",)) from None
+        return tuple(line.strip() for line in text.splitlines() if line.strip())
+    if isinstance(labels, (bytes, bytearray)) or not isinstance(labels, Iterable):
+        raise OptionError(f"labels must be a list of labels or a labels file, got {type(labels).__name__}")
+    out = tuple(labels)
+    if not all(isinstance(label, str) for label in out):
+        raise OptionError("labels must all be strings")
+    return out
 
 
 def _labels(values: Iterable[str] | None, name: str) -> frozenset[str] | None:
@@ -61,7 +90,8 @@ class ClassifierOptions:
         device: ``"cpu"``, ``"gpu"`` (error if unavailable) or ``"auto"``
             (GPU when available, else CPU, recorded in ``Classifier.notes``).
         num_threads: engine threads; None uses every core.
-        labels: override or supply class labels (one per output).
+        labels: override or supply class labels (one per output): a list, or the path of a text
+            file with one label per line.
         mean, std: normalization for a model without a card whose graph does
             not normalize (per channel, on 0-255 pixels in the model's colour order).
         resize: override the card's resize mode (``stretch``, ``crop``, ``letterbox``).
@@ -72,7 +102,7 @@ class ClassifierOptions:
     backend: str = "auto"
     device: str = "cpu"
     num_threads: int | None = None
-    labels: Sequence[str] | None = None
+    labels: Sequence[str] | str | os.PathLike | None = None
     mean: Sequence[float] | float | None = None
     std: Sequence[float] | float | None = None
     resize: str | None = None
@@ -83,3 +113,4 @@ class ClassifierOptions:
             raise OptionError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if (self.mean is None) != (self.std is None):
             raise OptionError("give mean and std together")
+        object.__setattr__(self, "labels", read_labels(self.labels))

@@ -122,7 +122,7 @@ def test_export_cli_fails_below_min_agreement(capsys, tmp_path):
     code, _, err = run(capsys, "export", tmp_path / "random.keras", "--formats", "tflite", "--quantize", "int8",
                          "--calib", _synthetic_folder(tmp_path), "--min-agreement", "1.0", "--labels",
                          _labels(tmp_path))
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "random_report.json").read_text())
     assert code == 1 and "below the minimum" in err
     assert (tmp_path / "random_int8.tflite").exists() and report["files"][0]["passed"] is False
 

@@ -32,7 +32,8 @@ def test_every_format_and_quantization_exports_and_loads(seed_export, seed_h5):
             assert prov.source_sha256 == sha
             assert prov.validation["top1_agreement"] == f.validation.top1_agreement
             assert prov.validation["images"] == 397
-    on_disk = json.loads((report.out_dir / "report.json").read_text())
+    assert report.path == report.out_dir / "seed_report.json"
+    on_disk = json.loads(report.path.read_text())
     assert on_disk["ok"] and len(on_disk["files"]) == 8
     # the exporting process's peak (VmHWM) when the report was written: this process, earlier, so no more than
     # its peak now, and with TensorFlow loaded well over 100 MB
@@ -115,3 +116,25 @@ def test_onnx_calibration_in_strides_sees_every_image(seed_h5, digits, tmp_path,
     scales = _quantization_scales(strided)
     assert len(scales) > 5 and scales == _quantization_scales(at_once)
     assert onnx_format.calibration_stride(16) == 8 and onnx_format.calibration_stride(13) == 1
+
+
+def test_exported_files_get_the_mode_the_umask_gives(seed_export):
+    """mkstemp creates 0600, which survived the rename: another user (a camera service) could not read."""
+    import os
+    import stat
+
+    from edgecls.converters.atomic import current_umask
+
+    mask = current_umask()
+    assert mask == os.umask(mask)  # read without changing it
+    for path in [f.path for f in seed_export.files] + [seed_export.path]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path
+
+
+def test_two_models_exported_into_one_folder_keep_a_report_each(seed_h5, tmp_path):
+    from edgecls.converters import export
+
+    first = export(seed_h5, tmp_path, name="first", formats=["tflite"], quantize=["fp32"])
+    second = export(seed_h5, tmp_path, name="second", formats=["tflite"], quantize=["fp32"])
+    assert (first.path.name, second.path.name) == ("first_report.json", "second_report.json")
+    assert json.loads(first.path.read_text())["files"][0]["path"].endswith("first_fp32.tflite")

@@ -107,7 +107,7 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
             "top-1 agreement with Keras below the minimum" if f.min_agreement is not None
             and f.validation.top1_agreement < f.min_agreement else "accuracy drop over --max-drop"
             for f in report.failed))
-        raise ValidationFailedError(f"{names}: {why} (files kept, marked failed in {report.out_dir / 'report.json'})")
+        raise ValidationFailedError(f"{names}: {why} (files kept, marked failed in {report.path})")
 
 
 def print_report(report) -> None:
@@ -127,7 +127,7 @@ def print_report(report) -> None:
     out.print(table)
     out.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; peak memory "
               f"{report.peak_rss_mb:.0f} MB; report: "
-                  f"{report.out_dir / 'report.json'}")
+                  f"{report.path}")
     if not quiet():
         for note in report.notes:
             out.print(f"note: {note}")
