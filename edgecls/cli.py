@@ -82,18 +82,60 @@ def _on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+class _OutputClosed(BaseException):
+    """Standard output's reader went away. A BaseException, like KeyboardInterrupt, so that it unwinds
+    through every ``with`` block (temporary files removed) and no ``except Exception`` swallows it; and not
+    an OSError, which click would turn into a silent exit 1."""
+
+
+class _PipeGuard:
+    """Wraps ``sys.stdout``: a write or flush to a closed pipe raises :class:`_OutputClosed`."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except BrokenPipeError:
+            raise _OutputClosed from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _broken_pipe() -> int:
+    """The reader of our output went away (``edgecls predict ... | head -1``): stop quietly, as Unix tools
+    do, with 141 (128 + SIGPIPE). Standard output goes to /dev/null so that the interpreter's final flush
+    cannot fail once more."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 EdgeclsError, 2 usage, 130 Ctrl-C). SIGTERM unwinds
-    (temporary files removed) and exits with 143."""
+    """Run the CLI; returns the exit code (0 ok, 1 EdgeclsError, 2 usage, 130 Ctrl-C, 141 a closed output
+    pipe). SIGTERM unwinds (temporary files removed) and exits with 143."""
     import threading
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     _signalled.clear()
+    stdout, sys.stdout = sys.stdout, _PipeGuard(sys.stdout)
     try:
         return _main(argv)
     finally:
+        sys.stdout = stdout
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -114,6 +156,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except click.Abort:
         click.echo("aborted", err=True)
         return 130
+    except (_OutputClosed, BrokenPipeError):
+        return _broken_pipe()
     except EdgeclsError as exc:
         if _signalled:  # the interruption surfaced as another error inside a library
             click.echo("aborted" if _signalled[0] == signal.SIGINT else "terminated", err=True)

@@ -18,7 +18,7 @@ from edgecls.runtime.errors import DatasetError, ImageError
 from edgecls.runtime.images import to_pixels
 from edgecls.runtime.preprocess import Preprocessor
 
-__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "iter_images"]
+__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "iter_images", "list_images", "no_images"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
@@ -63,6 +63,23 @@ def iter_images(folder: Path) -> Iterator[Path]:
                 yield path
 
 
+def no_images(folder: Path) -> DatasetError:
+    """The one error for a folder without images (``eval``, ``predict``, ``stream``, export data)."""
+    return DatasetError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files under ``folder``, sorted.
+
+    Raises:
+        DatasetError: none found, or folders nested too deep (see :func:`iter_images`).
+    """
+    files = sorted(iter_images(folder))
+    if not files:
+        raise no_images(folder)
+    return files
+
+
 @dataclass
 class ImageFolder:
     """An image folder, optionally with one sub-folder per class.
@@ -98,7 +115,7 @@ class ImageFolder:
         else:
             pairs = [(f, -1) for f in sorted(iter_images(root))]
         if not pairs:
-            raise DatasetError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise no_images(root)
         if limit is not None and len(pairs) > limit:
             rng = random.Random(seed)
             rng.shuffle(pairs)

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from edgecls.runtime.datasets import iter_images
+from edgecls.runtime.datasets import list_images
 from edgecls.runtime.errors import DatasetError, ImageError, SourceError
 from edgecls.runtime.images import to_pixels
 
@@ -94,16 +94,17 @@ def _folder_frames(files: list[Path]) -> Iterator[np.ndarray]:
 
 
 def is_live_source(source: Any) -> bool:
-    """True for sources that deliver frames in real time: camera index, URL, GStreamer pipeline."""
+    """True for sources that deliver frames in real time: camera index (an int or a string of digits),
+    URL, GStreamer pipeline."""
     if isinstance(source, bool):
         return False
-    if isinstance(source, int):
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
         return True
     return isinstance(source, str) and (source.startswith(_URL_PREFIXES) or "!" in source)
 
 
 def open_source(source: Any, *, open_timeout_s: float = 10.0, clock_start: float | None = None) -> FrameSource:
-    """Open ``source``: an int (camera index), a video file, a URL, a GStreamer pipeline
+    """Open ``source``: an int or a string of digits (camera index), a video file, a URL, a GStreamer pipeline
     (a string containing ``!``), an image folder, or an iterable of frames / (frame, timestamp_ms).
 
     Live sources time-stamp frames from ``clock_start`` (a ``time.monotonic()`` value; default: now),
@@ -113,11 +114,13 @@ def open_source(source: Any, *, open_timeout_s: float = 10.0, clock_start: float
         SourceError: the source cannot be opened (missing file, unreachable URL, no camera, a folder
             nested too deep), within about ``open_timeout_s`` seconds for network sources.
     """
+    if isinstance(source, str) and source.isdigit():
+        source = int(source)  # "0" from sys.argv or a config file is camera 0, as on the command line
     if isinstance(source, (str, Path)) and not str(source).startswith(_URL_PREFIXES) and "!" not in str(source):
         path = Path(source)
         if path.is_dir():
             try:
-                files = sorted(iter_images(path))  # listed now: a folder that cannot be walked fails here
+                files = list_images(path)  # listed now: an empty folder, or one that cannot be walked, fails here
             except DatasetError as exc:
                 raise SourceError(str(exc)) from None
             return _IterSource(_folder_frames(files), f"image folder {path}")

@@ -108,3 +108,20 @@ def test_python_examples(workspace, index, tmp_path):
         assert len(lines) == len(expected)
         hits = sum(line.split()[0] == label for line, label in zip(lines, expected, strict=True))
         assert hits >= 0.8 * len(expected), lines
+
+
+CAMERA_EXAMPLES = [i for i, code in enumerate(PYTHON) if "VideoCapture" in code or "clf.stream(" in code]
+
+
+@pytest.mark.parametrize("index", CAMERA_EXAMPLES)
+def test_camera_examples_take_0_as_a_camera_and_say_when_it_does_not_open(workspace, index, tmp_path):
+    """``python example.py 0`` means camera 0 (as ``edgecls stream MODEL 0`` does). This machine has no
+    camera: the example must say it cannot open it and exit non-zero, not end silently with nothing
+    classified (a string "0" used to reach OpenCV as a file name)."""
+    assert not Path("/dev/video0").exists(), "this test expects a machine without a camera"
+    script = tmp_path / "example.py"
+    script.write_text(PYTHON[index])
+    proc = subprocess.run([sys.executable, str(script), "0"], cwd=workspace, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "cannot open" in proc.stderr, (proc.returncode, proc.stdout, proc.stderr[-1500:])
+    assert "camera" in proc.stderr or "cannot open 0" in proc.stderr

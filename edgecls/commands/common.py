@@ -12,14 +12,18 @@ from edgecls.commands.text import printable
 
 
 def image_paths(inputs: Sequence[str]) -> list[Path]:
-    """Files as given; folders walked (sorted) for image files."""
-    from edgecls.runtime.datasets import iter_images
+    """Files as given; folders walked (sorted) for image files.
+
+    Raises:
+        DatasetError: a folder without images, or nested too deep.
+    """
+    from edgecls.runtime.datasets import list_images
 
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            paths.extend(sorted(iter_images(path)))
+            paths.extend(list_images(path))
         else:
             paths.append(path)
     return paths

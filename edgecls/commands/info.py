@@ -41,16 +41,45 @@ def info(model: Path, as_json: bool, backend: str) -> None:
     if as_json:
         click.echo(json_line(data, indent=2))
         return
-    echo(f"{model}  ({data['size_bytes'] / 1e6:.2f} MB)  backend={b.name} device={b.device}")
-    echo(f"  input  {b.input.name}: {list(b.input.shape)} {b.input.dtype_name}")
-    echo(f"  output {b.output.name}: {list(b.output.shape)} {b.output.dtype_name}")
-    card = clf.card
-    echo(f"  card: {'embedded' if clf.has_card else 'none (inferred)'}; {len(card.labels)} labels: "
-               f"{', '.join(card.labels[:10])}{' ...' if len(card.labels) > 10 else ''}")
+    for line in human_lines(model, data, clf):
+        echo(line)
+
+
+def _quant(q) -> str:
+    return "" if q is None else f", quantized: scale {q.scale:.6g}, zero point {q.zero_point}"
+
+
+def human_lines(model: Path, data: dict, clf) -> list[str]:
+    """``edgecls info`` without ``--json``: the tensors with dtype and quantization, and what the card
+    says (preprocessing, where the file came from, how it was quantized and validated)."""
+    b, card = clf.backend, clf.card
+    spec, prov = card.input, card.provenance
+    norm = spec.normalization
+    lines = [f"{model}  ({data['size_bytes'] / 1e6:.2f} MB)  backend={b.name} device={b.device}",
+             f"  input  {b.input.name}: {list(b.input.shape)} {b.input.dtype_name}{_quant(b.input.quantization)}",
+             f"  output {b.output.name}: {list(b.output.shape)} {b.output.dtype_name}{_quant(b.output.quantization)}",
+             f"  card: {'embedded' if clf.has_card else 'none (inferred)'}; {len(card.labels)} labels: "
+             f"{', '.join(card.labels[:10])}{' ...' if len(card.labels) > 10 else ''}",
+             f"  preprocessing: {spec.width}x{spec.height} {spec.color.upper()} {spec.layout}, resize {spec.resize}, "
+             + (f"normalization baked into the graph (mean {list(norm.mean)}, std {list(norm.std)})" if norm.baked
+                else f"normalized by the runtime: (pixel - {list(norm.mean)}) / {list(norm.std)}")
+             + f", scores are {card.output.scores}"]
+    if prov.source_file or prov.created:
+        lines.append(f"  made from {prov.source_file or '?'} (sha256 {prov.source_sha256[:16] or '?'}...) on "
+                     f"{prov.created or '?'} by edgecls {prov.edgecls_version or '?'}: {prov.format} "
+                     f"{prov.quantization}")
+    if prov.calibration:
+        cal = prov.calibration
+        lines.append("  calibration: " + ", ".join(f"{k} {v}" for k, v in cal.items()
+                                               if v is not None and not isinstance(v, (dict, list))))
+    if prov.validation:
+        val = prov.validation
+        lines.append("  validation: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                  for k, v in val.items() if v is not None and not isinstance(v, (dict, list))))
     if data["tflite_metadata"] is not None:
-        echo(f"  standard TFLite metadata (MediaPipe Tasks): {'yes' if data['tflite_metadata'] else 'no'}")
-    for note in clf.notes:
-        echo(f"  note: {note}")
+        lines.append(f"  standard TFLite metadata (MediaPipe Tasks): {'yes' if data['tflite_metadata'] else 'no'}")
+    lines += [f"  note: {note}" for note in clf.notes]
+    return lines
 
 
 def _tflite_metadata(model: Path) -> bool | None:

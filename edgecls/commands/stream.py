@@ -66,13 +66,12 @@ def stream(model, source, live, every, max_frames, smooth, events, top_k, thread
 
     from edgecls.runtime.sources import is_live_source
 
-    src = int(source) if source.isdigit() else source
     with contextlib.ExitStack() as stack:
         clf = stack.enter_context(load_classifier(model, num_threads=threads))
         frames = stack.enter_context(clf.stream(
-            src, mode="live" if live else "video", every=every, max_frames=max_frames, smooth=smooth,
+            source, mode="live" if live else "video", every=every, max_frames=max_frames, smooth=smooth,
             events=events, max_results=top_k, keep_frames=bool(out or show),
-            reconnect=reconnect and is_live_source(src)))
+            reconnect=reconnect and is_live_source(source)))
         fps = (frames.source_fps or 30.0) / every
         sinks = _open_sinks(stack, out=out, fps=fps, force=force, show=show, mqtt=mqtt, reconnect=reconnect,
                             title=source)

@@ -1,0 +1,74 @@
+"""What a new user trips over (issue 15): each bug as a test that failed before its fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecls.runtime import Classifier, OptionError, SourceError
+
+
+def test_a_labels_string_is_a_file_never_a_sequence_of_letters(color_model, tmp_path):
+    # "abcd" has as many letters as the colour model has classes: it used to become its labels
+    with pytest.raises(OptionError, match="'abcd' is not a labels file"):
+        Classifier.from_path(color_model, labels="abcd")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("crimson\n\nlime\nnavy\nslate\n")
+    with Classifier.from_path(color_model, labels=labels) as clf:
+        assert clf.labels == ("crimson", "lime", "navy", "slate")
+    with Classifier.from_path(color_model, labels=str(labels)) as clf:
+        assert clf.labels == ("crimson", "lime", "navy", "slate")
+    with Classifier.from_path(color_model, labels=["a", "b", "c", "d"]) as clf:
+        assert clf.labels == ("a", "b", "c", "d")
+    with pytest.raises(OptionError, match="must all be strings"):
+        Classifier.from_path(color_model, labels=[1, 2, 3, 4])
+
+
+def _cli(args, cwd):
+    return subprocess.run([sys.executable, "-m", "edgecls", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("command", ["predict", "eval", "stream"])
+def test_a_folder_without_images_is_the_same_error_everywhere(color_model, tmp_path, command):
+    empty = tmp_path / "empty"
+    (empty / "red").mkdir(parents=True)
+    (empty / "red" / "notes.txt").write_text("no images here")
+    proc = _cli([command, str(color_model), str(empty)], tmp_path)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("error: ") and "no images found (looked for .bmp" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_a_camera_index_given_as_text_is_a_camera(color_model):
+    """The library takes "0" as camera 0, as the CLI does; there is no camera here, so it cannot open it
+    (before: "0: no such video file or folder")."""
+    with Classifier.from_path(color_model) as clf, pytest.raises(SourceError, match="0: cannot open camera"):
+        clf.stream("0")
+
+
+def test_info_prints_what_the_card_knows(seed_export, tmp_path):
+    int8 = next(f.path for f in seed_export.files if f.path.name == "seed_int8.tflite")
+    out = _cli(["info", str(int8)], tmp_path).stdout
+    assert "uint8, quantized: scale" in out and "zero point" in out
+    assert "preprocessing: 32x32 RGB NHWC, resize stretch, normalization baked into the graph" in out
+    assert "made from seed.h5 (sha256" in out and "tflite int8" in out
+    assert "calibration: classes 10, images 300" in out and "validation: accuracy 0.9" in out and "top1_agreement" in out
+
+
+def test_a_closed_output_pipe_ends_quietly_with_141(color_model, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(600):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), np.full((8, 8, 3), i % 256, np.uint8))
+    proc = subprocess.Popen([sys.executable, "-m", "edgecls", "predict", str(color_model), str(folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    code = proc.wait(timeout=120)
+    stderr = proc.stderr.read().decode()
+    assert first.startswith(str(folder).encode()) and code == 141 and stderr == "", (code, stderr[-1500:])
