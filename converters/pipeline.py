@@ -66,8 +66,10 @@ class ExportOptions:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "formats", tuple(dict.fromkeys(self.formats)))
-        object.__setattr__(self, "quantize", tuple(dict.fromkeys(self.quantize)))
+        for name in ("formats", "quantize"):  # "tflite" or "tflite,onnx" is a list of names, not of letters
+            value = getattr(self, name)
+            names = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
+            object.__setattr__(self, name, tuple(dict.fromkeys(names)))
         for name in self.formats:
             fmt = get_format(name)
             for q in self.quantize:

@@ -67,7 +67,6 @@ def test_info_json(capsys, color_model):
         (lambda d, m: ["predict", m, d / "cut.jpg"], "truncated JPEG"),
         (lambda d, m: ["predict", m, d / "red.png", "--top-k", "0"], "max_results must be"),
         (lambda d, m: ["predict", m, d / "red.png", "--threshold", "2"], "score_threshold must be"),
-        (lambda d, m: ["predict", m, d / "red.png", "--threads", "0"], "num_threads must be a positive integer"),
         (lambda d, m: ["predict", m, d / "red.png", "--backend", "tensorrt"], "unknown backend 'tensorrt'"),
         (lambda d, m: ["eval", m, d / "no-such-folder"], "no-such-folder"),
     ],
@@ -226,3 +225,12 @@ def test_eval_skips_bad_images_and_lists_them(capsys, int8_model, folder_with_ba
     assert captured.err.count("skipped:") == 2
     assert main(["eval", str(int8_model), str(folder_with_bad_images), "--strict"]) == 1
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "eval", "stream", "bench"])
+def test_threads_below_one_is_the_same_usage_error_for_every_command(capsys, tmp_path, color_model, command):
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((8, 8, 3), np.uint8))
+    args = {"predict": [color_model, tmp_path / "x.png"], "eval": [color_model, tmp_path],
+            "stream": [color_model, tmp_path], "bench": [color_model]}[command]
+    code, _, err = run(capsys, command, *args, "--threads", "0")
+    assert code == 2 and "--threads" in err and ("x>=1" in err or "at least 1" in err), err

@@ -101,7 +101,7 @@ def test_bench_threads_and_image(capsys, seed_export, digits_folders):
     assert code == 0 and [r["threads"] for r in data["results"]] == [1, 2]
     assert data["results"][0]["input"] == str(image) and data["results"][0]["cold_start"] == {}
     code, _, err = run(capsys, "bench", _file(seed_export, "onnx", "fp32").path, "--threads", "two")
-    assert code == 1 and "--threads takes integers" in err
+    assert code == 2 and "is not a comma list of integers" in err
 
 
 def test_bench_batch_data_duration_and_plot(capsys, seed_export, digits_folders, tmp_path):

@@ -72,3 +72,36 @@ def test_a_closed_output_pipe_ends_quietly_with_141(color_model, tmp_path):
     code = proc.wait(timeout=120)
     stderr = proc.stderr.read().decode()
     assert first.startswith(str(folder).encode()) and code == 141 and stderr == "", (code, stderr[-1500:])
+
+
+def test_predict_eval_and_stream_take_labels_mean_and_std(tmp_path):
+    from hostile import onnx_model
+
+    model = onnx_model(tmp_path / "cardless.onnx")  # no card: labels class_0.., [0, 1] pixels assumed
+    labels = tmp_path / "labels.txt"
+    labels.write_text("north\neast\nsouth\nwest\n")
+    folder = tmp_path / "frames"
+    (folder / "north").mkdir(parents=True)
+    cv2.imwrite(str(folder / "north" / "0.png"), np.full((8, 8, 3), 90, np.uint8))
+    common = ["--labels", str(labels), "--mean", "0", "--std", "1"]
+    predict = _cli(["predict", str(model), str(folder), *common], tmp_path)
+    assert predict.returncode == 0 and any(w in predict.stdout for w in ("north=", "east=", "south=", "west=")), \
+        predict.stderr
+    evaluate = _cli(["eval", str(model), str(folder), *common, "--json"], tmp_path)
+    assert evaluate.returncode == 0 and '"north"' in evaluate.stdout, evaluate.stderr
+    stream = _cli(["stream", str(model), str(folder / "north"), *common], tmp_path)
+    assert stream.returncode == 0 and "frame      0  at " in stream.stdout and " took " in stream.stdout, stream.stderr
+
+
+def test_a_threshold_that_leaves_no_class_says_so(color_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "x.png"), np.full((8, 8, 3), 100, np.uint8))
+    proc = _cli(["predict", str(color_model), str(tmp_path / "x.png"), "--threshold", "0.99"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("(no class above the threshold)"), proc.stdout
+
+
+def test_export_formats_and_quantizations_given_as_one_string():
+    pytest.importorskip("tensorflow")
+    from edgecls.converters.pipeline import ExportOptions
+
+    options = ExportOptions(formats="tflite", quantize="fp32, int8")
+    assert (options.formats, options.quantize) == (("tflite",), ("fp32", "int8"))

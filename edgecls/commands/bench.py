@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import backend_option, console, csv_list, device_option, make_table, quiet, verbose
+from edgecls.commands.common import (
+    backend_option,
+    console,
+    device_option,
+    make_table,
+    quiet,
+    thread_list,
+    verbose,
+)
 
 EPILOG = """\b
 Examples:
@@ -49,7 +57,7 @@ def _size(ctx, param, value: str) -> tuple[int, int]:
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1), help="Timed classifications.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Measure for S seconds instead of --runs.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed first classifications.")
-@click.option("--threads", callback=csv_list, help="Engine threads; a comma list compares several.")
+@click.option("--threads", callback=thread_list, help="Engine threads, at least 1; a comma list (1,2,4) compares several; leave it out to use every core.")
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(min=1),
               help="Also measure classify_batch throughput with B frames per call.")
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), help="Labelled image folder: adds accuracy.")
@@ -73,12 +81,8 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
     from edgecls.bench import BenchOptions, benchmark_many
     from edgecls.bench.table import comparison_rows, to_csv
     from edgecls.commands.quiet import captured_output
-    from edgecls.runtime.errors import OptionError
 
-    try:
-        thread_counts = [int(t) for t in threads] if threads else [None]
-    except ValueError:
-        raise OptionError(f"--threads takes integers, got {','.join(threads)}") from None
+    thread_counts = threads or [None]
     options = BenchOptions(image=image, size=size, runs=runs, duration=duration, warmup=warmup, batch=batch,
                            backend=backend, device=device, data=data, cold_start=not no_cold_start, rounds=rounds,
                            sustained_s=sustained, window_s=window, profile=profile)

@@ -138,6 +138,47 @@ def make_table(title: str):
     return _Printable.of(Table)(title=printable(title), title_justify="left")
 
 
+def model_options(func):
+    """``--labels FILE``, ``--mean`` and ``--std`` for a model without a card (or to override its labels),
+    passed to the command as one ``model_kwargs`` dict for :func:`load_classifier`. Put it right above
+    the function, below the other options."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, labels=None, mean=None, std=None, **kwargs):
+        return func(*args, model_kwargs={"labels": labels, "mean": mean, "std": std}, **kwargs)
+
+    wrapper = click.option("--std", callback=float_list,
+                           help="With --mean: per-channel std on 0-255 pixels, e.g. 58.4,57.1,57.4.")(wrapper)
+    wrapper = click.option("--mean", callback=float_list,
+                           help="For a model without a card whose graph does not normalize: per-channel mean "
+                                "on 0-255 pixels, e.g. 123.7,116.3,103.5 (give --std too).")(wrapper)
+    return click.option("--labels", type=click.Path(dir_okay=False, exists=True),
+                        help="A text file with one label per line (for a model without a card, or to "
+                             "override its labels).")(wrapper)
+
+
+THREADS_HELP = "Engine threads, at least 1 (leave it out to use every core)."
+
+
+def threads_option(func):
+    """``--threads N``: one rule for every command (below 1 is a usage error, exit 2)."""
+    return click.option("--threads", default=None, type=click.IntRange(min=1), help=THREADS_HELP)(func)
+
+
+def thread_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    """``--threads 1,2,4`` (bench): integers of at least 1, else a usage error like ``--threads N``'s."""
+    if value is None:
+        return None
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma list of integers") from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter(f"{value!r}: every count must be at least 1")
+    return counts
+
+
 def backend_option(func):
     """``--backend``, its choices from the runtime's backend registry."""
     from edgecls.runtime.backends import registered

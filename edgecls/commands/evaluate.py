@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import backend_option, console, load_classifier, make_table
+from edgecls.commands.common import backend_option, console, load_classifier, make_table, model_options, threads_option
 from edgecls.commands.text import echo, json_line
 
 EPILOG = """\b
@@ -20,11 +20,12 @@ Examples:
 @click.command("eval", epilog=EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @backend_option
-@click.option("--threads", default=None, type=click.IntRange(min=1), help="Engine threads (default: all cores).")
+@threads_option
 @click.option("--errors", "show_errors", is_flag=True, help="List the misclassified files.")
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image (default: skip and list them).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def evaluate_command(paths, backend, threads, show_errors, strict, as_json) -> None:
+@model_options
+def evaluate_command(paths, backend, threads, show_errors, strict, as_json, model_kwargs) -> None:
     """Evaluate MODEL... on DATA_DIR (one sub-folder per class, named like the labels)."""
     from edgecls.evaluate import evaluate
     if len(paths) < 2:
@@ -35,7 +36,7 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json) -> N
     results, failed = [], []
     for model in models:
         try:
-            with load_classifier(model, backend=backend, num_threads=threads) as clf:
+            with load_classifier(model, backend=backend, num_threads=threads, **model_kwargs) as clf:
                 results.append(evaluate(clf, data_dir, strict=strict))
         except EdgeclsError as exc:
             if len(models) == 1 or (failed and not results and len(failed) == len(models) - 1):

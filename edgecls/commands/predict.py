@@ -6,8 +6,15 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import backend_option, device_option, image_paths, load_classifier
-from edgecls.commands.text import echo, json_line
+from edgecls.commands.common import (
+    backend_option,
+    device_option,
+    image_paths,
+    load_classifier,
+    model_options,
+    threads_option,
+)
+from edgecls.commands.text import categories_text, echo, json_line
 
 
 @click.command()
@@ -16,12 +23,13 @@ from edgecls.commands.text import echo, json_line
 @click.option("--top-k", default=5, show_default=True, type=int, help="Categories per image.")
 @click.option("--threshold", default=0.0, show_default=True, type=float, help="Minimum score.")
 @backend_option
-@click.option("--threads", default=None, type=int, help="Engine threads (default: all cores).")
+@threads_option
 @device_option
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image (default: report it, go on).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
+@model_options
 def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, backend: str,
-            threads: int | None, device: str, strict: bool, as_json: bool) -> None:
+            threads: int | None, device: str, strict: bool, as_json: bool, model_kwargs: dict) -> None:
     """Classify images (files or folders of images).
 
     An image that cannot be read is reported (stderr, and a JSON object with "error" in
@@ -35,7 +43,7 @@ def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, 
 
     failed = 0
     paths = image_paths(images)
-    with load_classifier(model, backend=backend, num_threads=threads, device=device) as clf:
+    with load_classifier(model, backend=backend, num_threads=threads, device=device, **model_kwargs) as clf:
         for path in paths:
             try:
                 result = clf.classify(path, max_results=top_k, score_threshold=threshold)
@@ -50,8 +58,7 @@ def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, 
             if as_json:
                 click.echo(json_line({"image": str(path), **result.to_dict()}))
             else:
-                cats = "  ".join(f"{c.label}={c.score:.3f}" for c in result.categories)
-                echo(f"{path}: {cats}")
+                echo(f"{path}: {categories_text(result.categories)}")
     if failed:
         if len(paths) > 1:
             click.echo(f"{failed} of {len(paths)} images could not be read", err=True)

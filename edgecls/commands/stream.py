@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import load_classifier, quiet
-from edgecls.commands.text import echo, json_line
+from edgecls.commands.common import load_classifier, model_options, quiet, threads_option
+from edgecls.commands.text import categories_text, echo, json_line
 
 EPILOG = """\b
 Examples:
@@ -50,7 +50,7 @@ def _open_sinks(stack: contextlib.ExitStack, *, out: Path | None, fps: float, fo
 @click.option("--smooth", type=click.IntRange(min=1), help="Average scores over the last K frames.")
 @click.option("--events", is_flag=True, help="Only report frames whose top label changed.")
 @click.option("--top-k", default=1, show_default=True, type=click.IntRange(min=1), help="Categories per frame.")
-@click.option("--threads", type=click.IntRange(min=1), help="Engine threads (default: all cores).")
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="JSON lines per frame, then a summary object.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the frames with the top label drawn on them (.mp4, .avi or .mkv).")
@@ -59,15 +59,16 @@ def _open_sinks(stack: contextlib.ExitStack, *, out: Path | None, fps: float, fo
 @click.option("--mqtt", metavar="HOST[:PORT]/TOPIC", help="Publish each result as JSON to an MQTT broker (extra: mqtt).")
 @click.option("--reconnect", is_flag=True,
               help="Reopen a camera/URL/pipeline that breaks and buffer MQTT results while the broker is away.")
+@model_options
 def stream(model, source, live, every, max_frames, smooth, events, top_k, threads, as_json, out, force, show,
-           mqtt, reconnect) -> None:
+           mqtt, reconnect, model_kwargs) -> None:
     """Classify SOURCE (camera index, video file, URL, GStreamer pipeline or image folder) with MODEL."""
     from dataclasses import asdict
 
     from edgecls.runtime.sources import is_live_source
 
     with contextlib.ExitStack() as stack:
-        clf = stack.enter_context(load_classifier(model, num_threads=threads))
+        clf = stack.enter_context(load_classifier(model, num_threads=threads, **model_kwargs))
         frames = stack.enter_context(clf.stream(
             source, mode="live" if live else "video", every=every, max_frames=max_frames, smooth=smooth,
             events=events, max_results=top_k, keep_frames=bool(out or show),
@@ -102,5 +103,5 @@ def _print(result, as_json: bool) -> None:
     if as_json:
         click.echo(json_line(result.as_dict()))
     else:
-        cats = "  ".join(f"{c.label}={c.score:.3f}" for c in result.categories)
-        echo(f"frame {result.index:6d}  {result.timestamp_ms:9.1f} ms  {cats}")
+        echo(f"frame {result.index:6d}  at {result.timestamp_ms:9.1f} ms  took {result.latency_ms:6.2f} ms  "
+             f"{categories_text(result.categories)}")

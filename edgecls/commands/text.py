@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-__all__ = ["printable", "echo", "json_line"]
+__all__ = ["printable", "echo", "json_line", "categories_text"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -39,3 +39,10 @@ def _finite(value: Any) -> Any:
 def json_line(data: Any, indent: int | None = None) -> str:
     """JSON text of ``data`` with NaN and infinities written as ``null``."""
     return json.dumps(_finite(data), indent=indent, allow_nan=False)
+
+
+def categories_text(categories) -> str:
+    """``label=score`` pairs, or a plain sentence when a threshold or list left none."""
+    if not categories:
+        return "(no class above the threshold)"
+    return "  ".join(f"{c.label}={c.score:.3f}" for c in categories)
