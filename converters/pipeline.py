@@ -114,12 +114,15 @@ def _targets(opts: ExportOptions, stem: str, out_dir: Path) -> list[tuple[Any, s
     return targets
 
 
+def _check_calibration_given(opts: ExportOptions) -> None:
+    if opts.calibration is None and "int8" in opts.quantize:
+        raise ExportError("int8 needs calibration images: pass calibration= (a folder of representative images, "
+                          "class sub-folders allowed, or an array)", options=("calibration",))
+
+
 def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | None, ImageFolder | None, dict]:
     source = opts.calibration
     if source is None:
-        if "int8" in opts.quantize:
-            raise ExportError("int8 needs calibration images: pass calibration= (a folder of representative images, "
-                              "class sub-folders allowed, or an array)", options=("calibration",))
         return None, None, {}
     if isinstance(source, np.ndarray):
         images = source[: opts.calib_size]
@@ -184,13 +187,16 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     start = time.perf_counter()
     step = _Progress(on_step)
     opts = ExportOptions(**options)
+    # what can be checked without TensorFlow is checked first: a mistake costs a second, not the import
+    source = Path(model) if isinstance(model, (str, Path)) else None
+    out_dir = Path(out_dir) if out_dir is not None else (source.parent if source else Path.cwd())
+    stem = opts.name or (source.stem if source else "model")
+    targets = _targets(opts, stem, out_dir)
+    _check_calibration_given(opts)
+    step.total = len(targets)
     step("loading the Keras model")
     loaded = _load(model, opts)
     notes = list(loaded.notes)
-    out_dir = Path(out_dir) if out_dir is not None else (loaded.source.parent if loaded.source else Path.cwd())
-    stem = opts.name or (loaded.source.stem if loaded.source else "model")
-    targets = _targets(opts, stem, out_dir)
-    step.total = len(targets)
 
     spec = InputSpec(height=loaded.height, width=loaded.width, channels=loaded.channels,
                      color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize)

@@ -105,3 +105,25 @@ def test_export_formats_and_quantizations_given_as_one_string():
 
     options = ExportOptions(formats="tflite", quantize="fp32, int8")
     assert (options.formats, options.quantize) == (("tflite",), ("fp32", "int8"))
+
+
+CHECK_FIRST = """
+import sys
+from edgecls.converters import export
+from edgecls.runtime.errors import EdgeclsError
+try:
+    export(sys.argv[1], sys.argv[2], formats=["tflite"], quantize=sys.argv[3].split(","))
+except EdgeclsError as exc:
+    print(type(exc).__name__, exc)
+print("tensorflow loaded" if "tensorflow" in sys.modules else "tensorflow not loaded")
+"""
+
+
+@pytest.mark.parametrize("quantize, error", [("int8", "ExportError int8 needs calibration images"),
+                                             ("fp32", "OutputExistsError")])
+def test_export_checks_its_arguments_before_loading_tensorflow(seed_h5, tmp_path, quantize, error):
+    (tmp_path / "seed_fp32.tflite").write_bytes(b"an earlier export")
+    proc = subprocess.run([sys.executable, "-c", CHECK_FIRST, str(seed_h5), str(tmp_path), quantize],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(error) and lines[-1] == "tensorflow not loaded", proc.stdout + proc.stderr[-1500:]
