@@ -59,7 +59,7 @@ FLAGS = {
     "force": "--force", "overwrite": "--force", "unsafe": "--unsafe", "custom_objects": "--custom-objects",
     "input_size": "--input-size", "labels": "--labels", "calibration": "--calib", "validation": "--val",
     "pixels": "--pixels", "mean": "--mean", "std": "--std", "reconnect": "--reconnect",
-    "num_threads": "--threads",
+    "num_threads": "--threads", "max_results": "--top-k", "score_threshold": "--threshold", "backend": "--backend",
 }
 
 

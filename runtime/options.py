@@ -34,7 +34,8 @@ def read_labels(labels: str | os.PathLike | Sequence[str] | None) -> tuple[str, 
             raise OptionError(f"labels: {path}: cannot read it as UTF-8 text ({exc})", options=("labels",)) from None
         return tuple(line.strip() for line in text.splitlines() if line.strip())
     if isinstance(labels, (bytes, bytearray)) or not isinstance(labels, Iterable):
-        raise OptionError(f"labels must be a list of labels or a labels file, got {type(labels).__name__}")
+        raise OptionError(f"labels must be a list of labels or a labels file, got {type(labels).__name__}",
+                          options=("labels",))
     out = tuple(labels)
     if not all(isinstance(label, str) for label in out):
         raise OptionError("labels must all be strings")
@@ -65,13 +66,16 @@ class ClassifyOptions:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_results, bool) or not isinstance(self.max_results, int) or self.max_results <= 0:
-            raise OptionError(f"max_results must be a positive integer, got {self.max_results!r}")
+            raise OptionError(f"max_results must be a positive integer, got {self.max_results!r}",
+                              options=("max_results",))
         try:
             threshold = float(self.score_threshold)
         except (TypeError, ValueError):
-            raise OptionError(f"score_threshold must be a number in [0, 1], got {self.score_threshold!r}") from None
+            raise OptionError(f"score_threshold must be a number in [0, 1], got {self.score_threshold!r}",
+                              options=("score_threshold",)) from None
         if not 0.0 <= threshold <= 1.0:
-            raise OptionError(f"score_threshold must be in [0, 1], got {self.score_threshold!r}")
+            raise OptionError(f"score_threshold must be in [0, 1], got {self.score_threshold!r}",
+                              options=("score_threshold",))
         object.__setattr__(self, "score_threshold", threshold)
         object.__setattr__(self, "allowlist", _labels(self.allowlist, "allowlist"))
         object.__setattr__(self, "denylist", _labels(self.denylist, "denylist"))
@@ -112,5 +116,5 @@ class ClassifierOptions:
         if self.device not in DEVICES:
             raise OptionError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if (self.mean is None) != (self.std is None):
-            raise OptionError("give mean and std together")
+            raise OptionError("give mean and std together", options=("mean", "std"))
         object.__setattr__(self, "labels", read_labels(self.labels))

@@ -127,3 +127,11 @@ def test_export_checks_its_arguments_before_loading_tensorflow(seed_h5, tmp_path
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(error) and lines[-1] == "tensorflow not loaded", proc.stdout + proc.stderr[-1500:]
+
+
+@pytest.mark.parametrize("args, flag", [(["--top-k", "0"], "--top-k"), (["--threshold", "2"], "--threshold"),
+                                        (["--backend", "tensorrt"], "--backend")])
+def test_cli_errors_name_the_flag(color_model, tmp_path, args, flag):
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((8, 8, 3), np.uint8))
+    proc = _cli(["predict", str(color_model), str(tmp_path / "x.png"), *args], tmp_path)
+    assert proc.returncode == 1 and proc.stderr.rstrip().endswith(f"(command line: {flag})"), proc.stderr

@@ -48,7 +48,7 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
         spec = _REGISTRY.get(backend)
         if spec is None:
             names = ", ".join(sorted(_REGISTRY))
-            raise OptionError(f"unknown backend {backend!r}; choose auto or one of: {names}")
+            raise OptionError(f"unknown backend {backend!r}; choose auto or one of: {names}", options=("backend",))
         if suffix not in spec.suffixes:
             raise UnsupportedFormatError(
                 f"{path}: backend {backend!r} reads {', '.join(spec.suffixes)} files, not {suffix or 'files without a suffix'}"
@@ -86,7 +86,8 @@ def open_backend(path: str | Path, backend: str = "auto", config: BackendConfig 
     if config.num_threads is not None and (
         isinstance(config.num_threads, bool) or not isinstance(config.num_threads, int) or config.num_threads <= 0
     ):
-        raise OptionError(f"num_threads must be a positive integer, got {config.num_threads!r}")
+        raise OptionError(f"num_threads must be a positive integer, got {config.num_threads!r}",
+                          options=("num_threads",))
     if config.num_threads is not None and config.num_threads > max_threads():
         raise OptionError(f"num_threads is {config.num_threads}; at most {max_threads()} on this machine "
                           f"({THREADS_PER_CORE} per core: more only adds contention)", options=("num_threads",))
