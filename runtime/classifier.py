@@ -222,8 +222,7 @@ class Classifier:
         """
         with engine_errors(InferenceError, f"{self._path}: inference failed"):
             raw = self._backend.run(batch)
-        per_image = raw.size // max(1, batch.shape[0])
-        if raw.ndim == 0 or raw.shape[0] != batch.shape[0] or per_image != len(self._card.labels):
+        if raw.size != batch.shape[0] * len(self._card.labels):
             raise InferenceError(f"{self._path}: the model returned {raw.shape} scores for {batch.shape[0]} image(s); "
                                  f"its card and tensors say {len(self._card.labels)} per image")
         return raw
