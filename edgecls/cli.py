@@ -7,11 +7,17 @@ engines, the converters, TensorFlow) are imported only by the commands that need
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
 import click
+
+# OpenCV's own "[ WARN ]"/"[ERROR]" lines would come before the one error line: off unless -v. Set here,
+# before the commands import the runtime and with it OpenCV, which reads the variable once.
+if not {"-v", "--verbose"} & set(sys.argv[1:]):
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 from edgecls import __version__
 

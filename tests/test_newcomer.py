@@ -135,3 +135,17 @@ def test_cli_errors_name_the_flag(color_model, tmp_path, args, flag):
     cv2.imwrite(str(tmp_path / "x.png"), np.zeros((8, 8, 3), np.uint8))
     proc = _cli(["predict", str(color_model), str(tmp_path / "x.png"), *args], tmp_path)
     assert proc.returncode == 1 and proc.stderr.rstrip().endswith(f"(command line: {flag})"), proc.stderr
+
+
+def test_opencv_own_messages_stay_off_the_error_line(color_model, tmp_path):
+    """A broken TIFF makes libtiff, through OpenCV, print "[ERROR] ... TIFF_Error" lines before ours."""
+    from test_hostile_inputs import tiff_bomb
+
+    data = tiff_bomb(400, 200)
+    (tmp_path / "cut.tiff").write_bytes(data[: len(data) // 2])
+    proc = _cli(["predict", str(color_model), str(tmp_path / "cut.tiff")], tmp_path)
+    assert proc.returncode == 1 and proc.stderr.splitlines() == [
+        f"error: {tmp_path / 'cut.tiff'}: not a decodable image (corrupt, truncated or not an image format)"], \
+        proc.stderr
+    verbose = _cli(["-v", "predict", str(color_model), str(tmp_path / "cut.tiff")], tmp_path)
+    assert "TIFF" in verbose.stderr  # -v shows the engines' own output
