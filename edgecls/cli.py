@@ -7,17 +7,11 @@ engines, the converters, TensorFlow) are imported only by the commands that need
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from collections.abc import Sequence
 
 import click
-
-# OpenCV's own "[ WARN ]"/"[ERROR]" lines would come before the one error line: off unless -v. Set here,
-# before the commands import the runtime and with it OpenCV, which reads the variable once.
-if not {"-v", "--verbose"} & set(sys.argv[1:]):
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 from edgecls import __version__
 
@@ -116,6 +110,25 @@ class _PipeGuard:
         return getattr(self._stream, name)
 
 
+def _quiet_opencv(quiet: bool) -> int | None:
+    """Keep OpenCV's own "[ WARN ]"/"[ERROR]" lines off stderr (they would come before the one error
+    line) unless ``-v``; returns the level to restore."""
+    if not quiet:
+        return None
+    import cv2
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    return level
+
+
+def _restore_opencv(level: int | None) -> None:
+    if level is not None:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(level)
+
+
 def _broken_pipe() -> int:
     """The reader of our output went away (``edgecls predict ... | head -1``): stop quietly, as Unix tools
     do, with 141 (128 + SIGPIPE). Standard output goes to /dev/null so that the interpreter's final flush
@@ -138,10 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     _signalled.clear()
     stdout, sys.stdout = sys.stdout, _PipeGuard(sys.stdout)
+    args = sys.argv[1:] if argv is None else list(argv)
+    opencv_level = _quiet_opencv(not {"-v", "--verbose"} & set(args))
     try:
         return _main(argv)
     finally:
         sys.stdout = stdout
+        _restore_opencv(opencv_level)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
