@@ -28,21 +28,22 @@ Examples:
 def evaluate_command(paths, backend, threads, show_errors, strict, as_json, model_kwargs) -> None:
     """Evaluate MODEL... on DATA_DIR (one sub-folder per class, named like the labels)."""
     from edgecls.evaluate import evaluate
+    from edgecls.runtime.errors import EdgeclsError
+
     if len(paths) < 2:
         raise click.UsageError("give at least one MODEL and a DATA_DIR")
     *models, data_dir = paths
-    from edgecls.runtime.errors import EdgeclsError
-
     results, failed = [], []
     for model in models:
         try:
             with load_classifier(model, backend=backend, num_threads=threads, **model_kwargs) as clf:
                 results.append(evaluate(clf, data_dir, strict=strict))
         except EdgeclsError as exc:
-            if len(models) == 1 or (failed and not results and len(failed) == len(models) - 1):
-                raise  # one model, or every model failed: the error is the answer
             failed.append((model, exc))  # one bad model does not end a comparison
-            echo(f"error: {exc}", err=True)
+    for _, exc in failed[:-1] if not results else failed:
+        echo(f"error: {exc}", err=True)
+    if not results:
+        raise failed[-1][1]  # every model failed: the last error is the answer (the CLI prints it)
     for bad in results[0].unreadable:
         echo(f"skipped: {bad['error']}", err=True)
     if as_json:
