@@ -112,13 +112,15 @@ class _PipeGuard:
 
 def _quiet_opencv(quiet: bool) -> int | None:
     """Keep OpenCV's own "[ WARN ]"/"[ERROR]" lines off stderr (they would come before the one error
-    line) unless ``-v``; returns the level to restore."""
-    if not quiet:
-        return None
+    line) unless ``-v``; returns the level to restore (None: nothing changed, e.g. an OpenCV build
+    without ``cv2.utils.logging``)."""
     import cv2
 
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if not quiet or logging is None:
+        return None
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     return level
 
 
