@@ -36,6 +36,14 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     if verbose and quiet:
         raise click.UsageError("-v and -q are mutually exclusive")
     ctx.obj = {"verbose": verbose, "quiet": quiet}
+    if verbose:  # the library's notes and the engines' own output (edgecls.engine) go to stderr
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        root = logging.getLogger("edgecls")
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
 
 
 def _register() -> None:

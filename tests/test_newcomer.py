@@ -149,3 +149,30 @@ def test_opencv_own_messages_stay_off_the_error_line(color_model, tmp_path):
         proc.stderr
     verbose = _cli(["-v", "predict", str(color_model), str(tmp_path / "cut.tiff")], tmp_path)
     assert "TIFF" in verbose.stderr  # -v shows the engines' own output
+
+
+_LIBRARY_SCRIPT = """
+import logging, sys
+import numpy as np
+from edgecls.runtime import Classifier
+if sys.argv[2] == "log":
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s|%(message)s")
+classifier = Classifier.from_path(sys.argv[1])
+classifier.classify(np.zeros((32, 32, 3), np.uint8))
+classifier.classify_batch([np.zeros((32, 32, 3), np.uint8)] * 3)  # a new batch size re-plans the graph
+print("done", file=sys.stderr)
+"""
+
+
+def test_the_library_keeps_the_engines_native_output_off_the_terminal(int8_model, tmp_path):
+    """LiteRT printed "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." from C++ in a user's
+    script; it now goes to the ``edgecls.engine`` logger, visible only when logging asks for INFO."""
+    script = tmp_path / "mine.py"
+    script.write_text(_LIBRARY_SCRIPT)
+    quiet = subprocess.run([sys.executable, str(script), str(int8_model), "quiet"], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == "done\n" and quiet.stdout == "", quiet.stderr
+    shown = subprocess.run([sys.executable, str(script), str(int8_model), "log"], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=120)
+    assert shown.returncode == 0 and shown.stderr == "done\n", shown.stderr
+    assert "edgecls.engine|INFO: Created TensorFlow Lite XNNPACK delegate" in shown.stdout, shown.stdout

@@ -20,6 +20,7 @@ from edgecls.runtime.backends.appended_zip import read_appended_card
 from edgecls.runtime.backends.base import BackendConfig
 from edgecls.runtime.backends.tflite_graph import check_tflite_graph, schema_available
 from edgecls.runtime.card import Quantization
+from edgecls.runtime.engine_log import engine_output
 from edgecls.runtime.errors import (
     BackendUnavailableError,
     DeviceUnavailableError,
@@ -85,7 +86,7 @@ def _check_flatbuffer(path: Path) -> None:
 
 def _load_interpreter(path: Path, threads: int) -> tuple[Any, str]:
     interpreter_cls, engine = _interpreter_class()
-    with engine_errors(ModelLoadError, f"{path}: cannot load TFLite model"):
+    with engine_output(), engine_errors(ModelLoadError, f"{path}: cannot load TFLite model"):
         interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
         details = interpreter.get_input_details(), interpreter.get_output_details()  # names may not be UTF-8
@@ -122,8 +123,9 @@ class LiteRTBackend:
             if self._interpreter is None:
                 raise RuntimeError("backend is closed")
             if batch.shape[0] != self._batch:
-                self._interpreter.resize_tensor_input(self._in["index"], list(batch.shape))
-                self._interpreter.allocate_tensors()
+                with engine_output():  # XNNPACK announces itself again
+                    self._interpreter.resize_tensor_input(self._in["index"], list(batch.shape))
+                    self._interpreter.allocate_tensors()
                 self._batch = batch.shape[0]
             self._interpreter.set_tensor(self._in["index"], batch)
             self._interpreter.invoke()
@@ -156,7 +158,7 @@ class LiteRTGpuBackend:
         self.input = _tensor_info(interpreter.get_input_details()[0])
         self.output = _tensor_info(interpreter.get_output_details()[0])
         del interpreter
-        with engine_errors(DeviceUnavailableError, f"{path}: LiteRT found no usable GPU; use device='cpu', "
+        with engine_output(), engine_errors(DeviceUnavailableError, f"{path}: LiteRT found no usable GPU; use device='cpu', "
                            "or device='auto' to fall back"):
             self._model = CompiledModel.from_file(str(path), hardware_accel=HardwareAccelerator.GPU)
         self.accelerators = ("GPU",) if self._model.is_fully_accelerated() else ("GPU", "CPU")
@@ -182,7 +184,7 @@ class LiteRTGpuBackend:
         return read_appended_card(self._path)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, engine_output():  # the accelerator says goodbye on fd 2
             self._model = None
 
 

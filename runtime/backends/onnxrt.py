@@ -15,6 +15,7 @@ import numpy as np
 from edgecls.runtime.backends.base import BackendConfig
 from edgecls.runtime.backends.onnx_external import check_external_data
 from edgecls.runtime.card import CARD_METADATA_KEY
+from edgecls.runtime.engine_log import engine_output
 from edgecls.runtime.errors import (
     BackendUnavailableError,
     DeviceUnavailableError,
@@ -95,7 +96,7 @@ class OnnxRuntimeBackend:
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(self._profile_dir.name) / "profile")
         check_external_data(path)
-        with engine_errors(ModelLoadError, f"{path}: cannot load ONNX model"):
+        with engine_output(), engine_errors(ModelLoadError, f"{path}: cannot load ONNX model"):
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
             inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
             if len(inputs) != 1 or len(outputs) != 1:
