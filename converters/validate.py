@@ -31,7 +31,8 @@ class Validation:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["accuracy_drop"] = self.accuracy_drop
+        data["accuracy_drop"] = self.accuracy_drop  # a fraction, like the accuracies
+        data["accuracy_drop_pt"] = None if self.accuracy_drop is None else round(self.accuracy_drop * 100, 4)
         return data
 
 

@@ -36,6 +36,7 @@ class EvalResult:
 
     def to_dict(self, with_errors: bool = True) -> dict[str, Any]:
         data = dict(vars(self))
+        data["accuracy"] = self.top1  # the name the export report uses for the same figure
         data["per_class"] = [
             {"label": label, "precision": p, "recall": r, "support": s}
             for label, p, r, s in zip(self.labels, self.precision, self.recall, self.support, strict=True)

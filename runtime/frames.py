@@ -47,14 +47,15 @@ class FrameResult:
         return self.categories[0] if self.categories else None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (no frame): frame, timestamp_ms, latency_ms, categories."""
-        return {"frame": self.index, "timestamp_ms": round(self.timestamp_ms, 3),
+        """JSON-ready form (no pixels): frame and index (both :attr:`index`), timestamp_ms, latency_ms, categories."""
+        return {"frame": self.index, "index": self.index, "timestamp_ms": round(self.timestamp_ms, 3),
                 "latency_ms": round(self.latency_ms, 3), "categories": [asdict(c) for c in self.categories]}
 
 
 @dataclass(frozen=True)
 class StreamSummary:
     frames_read: int
+    """Frames read from the source, or pushed to a live session (counting those not classified)."""
     classified: int
     dropped: int
     fps: float

@@ -28,7 +28,7 @@ with open(out, "wb") as o, open(err, "wb") as e:
     signal.setitimer(signal.ITIMER_REAL, timeout)
     _, status, usage = os.wait4(proc.pid, 0)
     signal.setitimer(signal.ITIMER_REAL, 0)
-print(json.dumps({"status": status, "peak_mb": usage.ru_maxrss / 1024}))
+print(json.dumps({"status": status, "peak_mb": usage.ru_maxrss * 1024 / 1e6}))
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -176,3 +177,50 @@ def test_the_library_keeps_the_engines_native_output_off_the_terminal(int8_model
                            text=True, cwd=tmp_path, timeout=120)
     assert shown.returncode == 0 and shown.stderr == "done\n", shown.stderr
     assert "edgecls.engine|INFO: Created TensorFlow Lite XNNPACK delegate" in shown.stdout, shown.stdout
+
+
+def _vm_hwm_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) * 1024 / 1e6
+
+
+def test_json_names_and_units_agree_across_commands(capsys, int8_model, digits_folders):
+    """One name per figure and one unit per suffix: stream frames carry ``index`` as Python does, eval's
+    ``accuracy`` is the export report's, bench stages say they are in ms, and every MB is 10⁶ bytes."""
+    from edgecls.cli import main
+
+    _, val = digits_folders
+    assert main(["stream", str(int8_model), str(val / "3"), "--max-frames", "3", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    frames, summary = lines[:-1], lines[-1]["summary"]
+    assert [f["index"] for f in frames] == [f["frame"] for f in frames] == [0, 1, 2]
+    assert summary["frames_read"] >= summary["classified"] == 3
+    assert main(["eval", str(int8_model), str(val), "--json"]) == 0
+    (evaluated,) = json.loads(capsys.readouterr().out)
+    assert evaluated["accuracy"] == evaluated["top1"] > 0.9
+    low = _vm_hwm_mb()
+    assert main(["bench", str(int8_model), "--runs", "3", "--warmup", "0", "--no-cold-start", "--json"]) == 0
+    high = _vm_hwm_mb()
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert {stage["unit"] for stage in result["stages"].values()} == {"ms"}
+    assert low - 0.5 <= result["peak_rss_mb"] <= high + 0.5  # VmHWM in kB (KiB) read as 10⁶ bytes
+
+
+def test_the_export_table_says_what_drop_is_measured_against(seed_export, capsys):
+    from edgecls.commands.export import print_report
+
+    print_report(seed_export)
+    out = capsys.readouterr().out
+    assert "Keras acc" in out and "drop vs Keras" in out and "negative: the file scored higher" in out
+    for f in seed_export.files:
+        v = f.to_dict()["validation"]
+        assert v["accuracy_drop_pt"] == pytest.approx(100 * (v["keras_accuracy"] - v["accuracy"]), abs=1e-3)
+        assert f"{v['keras_accuracy']:.4f}" in out
+
+
+def test_bench_says_what_speed_up_and_fps_are(capsys, int8_model):
+    from edgecls.cli import main
+
+    assert main(["bench", str(int8_model), str(int8_model), "--runs", "3", "--warmup", "0", "--no-cold-start"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"speed-up: {int8_model.name}'s p50 / the row's p50" in out and "about 1000 / mean ms" in out

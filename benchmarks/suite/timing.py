@@ -35,4 +35,4 @@ def run_measured(argv: list[str], stdout: Path, stderr: Path, *, cwd: Path | Non
     with stdout.open("wb") as out, stderr.open("wb") as err:
         proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=cwd, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), time.perf_counter() - t0, usage.ru_maxrss / 1024
+    return os.waitstatus_to_exitcode(status), time.perf_counter() - t0, usage.ru_maxrss * 1024 / 1e6  # KiB → MB

@@ -43,5 +43,6 @@ class LatencyStats:
         return cls(hist.count, hist.mean_ms, hist.std_ms, hist.min_ms, hist.percentile(50), hist.percentile(90),
                    hist.percentile(99), hist.max_ms)
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, float | str]:
+        """The fields, all in milliseconds but ``count``, and ``"unit": "ms"`` saying so."""
+        return {**asdict(self), "unit": "ms"}

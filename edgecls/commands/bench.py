@@ -139,7 +139,9 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
     if not quiet():
         rss = ("peak of this benchmarking process (every model so far)" if no_cold_start
                else "peak of the fresh process classifying with the model")
-        out.print("pre/infer/post/p50/p99: ms per frame (p50 of each stage); cold: fresh-process import + load + "
+        out.print("pre/infer/post/p50/p99: ms per frame (p50 of each stage); FPS: frames classified one after "
+                  "another per second of the timed loop (about 1000 / mean ms); speed-up: "
+                  f"{Path(rows[0]['model']).name}'s p50 / the row's p50; cold: fresh-process import + load + "
                   f"first result; RSS: {rss}.")
         if rounds > 1:
             out.print(f"rounds spread: range of the {rounds} per-round p50s in % of their median (and of the "

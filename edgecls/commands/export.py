@@ -115,19 +115,22 @@ def print_report(report) -> None:
     from rich.table import Table
 
     table = Table(title=f"edgecls export: {report.source}", title_justify="left")
-    for column in ("file", "size MB", "top-1 agree", "max |Δ|", "accuracy", "drop", "ok"):
+    for column in ("file", "size MB", "top-1 agree", "max |Δ|", "accuracy", "Keras acc", "drop vs Keras", "ok"):
         table.add_column(column, justify="left" if column == "file" else "right")
     for f in report.files:
         v = f.validation
         accuracy = "-" if v.accuracy is None else f"{v.accuracy:.4f}"
+        keras = "-" if v.keras_accuracy is None else f"{v.keras_accuracy:.4f}"
         drop = "-" if v.accuracy_drop is None else f"{v.accuracy_drop * 100:+.2f} pt"
         table.add_row(f.path.name, f"{f.size_bytes / 1e6:.2f}", f"{v.top1_agreement:.4f}", f"{v.max_abs_diff:.4f}",
-                      accuracy, drop, "yes" if f.passed else "FAILED")
+                      accuracy, keras, drop, "yes" if f.passed else "FAILED")
     out = console()
     out.print(table)
     out.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; peak memory "
               f"{report.peak_rss_mb:.0f} MB; report: "
                   f"{report.path}")
     if not quiet():
+        if any(f.validation.accuracy_drop is not None for f in report.files):
+            out.print("drop vs Keras: Keras' accuracy minus the file's, in points (negative: the file scored higher)")
         for note in report.notes:
             out.print(f"note: {note}")
