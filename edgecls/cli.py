@@ -188,6 +188,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except click.Abort:
         click.echo("aborted", err=True)
         return 130
+    except SystemExit as exc:  # raised by _on_signal on SIGTERM
+        if _signalled and exc.code == 128 + signal.SIGTERM:
+            click.echo("terminated", err=True)
+            return 128 + signal.SIGTERM
+        raise
     except (_OutputClosed, BrokenPipeError):
         return _broken_pipe()
     except EdgeclsError as exc:

@@ -58,6 +58,7 @@ def run_demo(out_dir: str | Path, *, epochs: int = 10, runs: int = 100,
 
     from edgecls.bench import BenchOptions, benchmark
     from edgecls.converters import export
+    from edgecls.converters.errors import ExportError
     from edgecls.evaluate import evaluate
     from edgecls.runtime import Classifier
 
@@ -67,7 +68,11 @@ def run_demo(out_dir: str | Path, *, epochs: int = 10, runs: int = 100,
     step("writing scikit-learn's handwritten digits as PNG folders")
     images, labels = digits_rgb()
     x_train, x_val, y_train, y_val = train_test_split(images, labels, test_size=0.2, random_state=0, stratify=labels)
-    train_dir, val_dir = write_digits(out / "data" / "train", x_train, y_train), write_digits(out / "data" / "val", x_val, y_val)
+    try:
+        train_dir = write_digits(out / "data" / "train", x_train, y_train)
+        val_dir = write_digits(out / "data" / "val", x_val, y_val)
+    except OSError as exc:  # a file where a folder goes, no permission, a full disk
+        raise ExportError(f"{out}: cannot write the demo's images ({exc.strerror or exc})") from None
 
     step(f"training the seed CNN ({epochs} epochs)")
     keras.utils.set_random_seed(0)

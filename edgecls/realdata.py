@@ -46,13 +46,19 @@ def seed_cnn():
 
 
 def write_digits(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    """Write RGB images as PNG files into ``root/<label>/``."""
+    """Write RGB images as PNG files into ``root/<label>/``.
+
+    Raises:
+        OSError: a folder cannot be made or a file cannot be written (OpenCV only returns False).
+    """
     import cv2
 
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):
         folder = root / LABELS[int(label)]
         folder.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(folder / f"{i:05d}.png"), image[:, :, ::-1])
+        path = folder / f"{i:05d}.png"
+        if not cv2.imwrite(str(path), image[:, :, ::-1]):
+            raise OSError(f"cannot write {path}")
     return root
 
 

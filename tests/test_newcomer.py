@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -224,3 +225,64 @@ def test_bench_says_what_speed_up_and_fps_are(capsys, int8_model):
     assert main(["bench", str(int8_model), str(int8_model), "--runs", "3", "--warmup", "0", "--no-cold-start"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"speed-up: {int8_model.name}'s p50 / the row's p50" in out and "about 1000 / mean ms" in out
+
+
+EXIT_TABLE = {0: "done", 1: "error:", 2: "Usage:", 130: "aborted", 141: "", 143: "terminated"}
+
+
+def test_the_readme_exit_code_table_lists_each_code_once():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("| exit | when | on stderr |", 1)[1].split("\n\n", 1)[0]
+    codes = [int(row.split("|")[1]) for row in table.strip().splitlines()[1:]]
+    assert codes == sorted(EXIT_TABLE)
+
+
+def _bad_input(command, tmp_path, model):
+    """An argument list that must end in exit 1 with one error line naming ``culprit``."""
+    missing = tmp_path / "missing.tflite"
+    if command == "demo":
+        (tmp_path / "a-file").write_text("x")
+        return ["demo", "--out", str(tmp_path / "a-file" / "sub")], tmp_path / "a-file" / "sub"
+    if command == "export":
+        return ["export", str(tmp_path / "missing.h5"), "-o", str(tmp_path / "out")], tmp_path / "missing.h5"
+    images = tmp_path / "images" / "red"
+    images.mkdir(parents=True)
+    cv2.imwrite(str(images / "1.png"), np.zeros((8, 8, 3), np.uint8))
+    rest = {"predict": [str(images)], "eval": [str(images.parent)], "stream": [str(images)]}.get(command, [])
+    return [command, str(missing), *rest], missing
+
+
+@pytest.mark.parametrize("command", ["demo", "export", "info", "predict", "eval", "bench", "stream"])
+def test_exit_codes_1_and_2_hold_for_every_command(tmp_path, color_model, command):
+    args, culprit = _bad_input(command, tmp_path, color_model)
+    error = _cli(args, tmp_path)
+    assert error.returncode == 1 and error.stderr.splitlines() == [error.stderr.strip()], error.stderr
+    assert error.stderr.startswith(f"error: {culprit}: "), error.stderr
+    usage = _cli([command, "--no-such-flag"], tmp_path)
+    assert usage.returncode == 2 and f"Usage: edgecls {command}" in usage.stderr
+    assert "Error: No such option" in usage.stderr and "--no-such-flag" in usage.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c-130", "sigterm-143"])
+def test_predict_interrupted_mid_folder_exits_128_plus_the_signal(tmp_path, color_model, sig):
+    """The same codes as ``export`` and ``stream`` (tested with them). Synchronized on the output pipe:
+    unread, it blocks ``predict`` after about 64 KiB of lines, far short of the folder."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    image = np.zeros((8, 8, 3), np.uint8)
+    for i in range(1500):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), image)
+    process = subprocess.Popen([sys.executable, "-m", "edgecls", "predict", str(color_model), str(folder), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith('{"image"') and len(first) * 1500 > 4 * 65536
+        process.send_signal(sig)
+        rest, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + sig, err
+    assert err.strip() == EXIT_TABLE[128 + sig] and len(rest.splitlines()) < 1499
