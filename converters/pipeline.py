@@ -16,6 +16,7 @@ from edgecls.converters.data import ArrayReader, ImageFolder, synthetic_images
 from edgecls.converters.errors import ExportError, OutputExistsError
 from edgecls.converters.formats.base import ConvertJob, get_format
 from edgecls.converters.formats.onnx_format import OnnxOptions
+from edgecls.converters.ladder import Budget, climb, get_ladder
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
@@ -238,24 +239,27 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
         for converter in dict.fromkeys(c for c, _, _ in targets):
             step(f"converting to {converter.name}")
             converter.prepare(job)  # fails fast, naming the layer, before quantization and validation
+        budget = Budget(opts.max_drop, opts.min_agreement)
         for converter, quantization, path in targets:
             t0 = time.perf_counter()
             step(f"converting to {converter.name} {quantization}")
-            data = converter.convert(job, quantization)
-            probe = Path(work) / f"probe{converter.suffix}"
-            probe.write_bytes(data)
-            card = make_card(name=stem, labels=labels, spec=spec, tensors=_tensors(probe), fmt=converter.name,
-                             scheme=quantization, source=loaded.source, sha256=sha, version=__version__,
-                             calibration=calib_summary, validation={})
-            probe.write_bytes(converter.embed(data, card))
+            files = _FileMaker(converter, job, Path(work), stem, labels, spec, loaded.source, sha, calib_summary,
+                               val_images, reference, targets_idx, val_source)
+            ladder = None
+            if quantization == "int8" and budget.given:
+                ladder = climb(get_ladder(converter.name), job, budget, files.validate, files.latency_ms, step)
+                written = ladder.written
+                if written is None:  # no full-int8 rung could even be built
+                    raise ExportError(f"{converter.name}: {ladder.reason}")
+                data, scheme, known = ladder.data, written.rung, written.validation
+            else:
+                data, scheme, known = converter.convert(job, quantization), quantization, None
             step(f"validating {path.name}")
-            validation = validate_file(probe, val_images, reference, targets_idx, val_source)
-            card = replace(card, provenance=replace(card.provenance, validation=validation.to_dict()))
-            final = converter.embed(data, card)
+            final, validation = files.final(data, scheme, ladder, known)
             atomic_write_bytes(path, final, overwrite=opts.force)
             report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
                                              opts.agreement_for(quantization), time.perf_counter() - t0,
-                                             max_drop=opts.max_drop))
+                                             max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None))
             step.done += 1
         report.notes += job.notes
     report.seconds = time.perf_counter() - start
@@ -263,6 +267,46 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     report.path = out_dir / report_name(stem)
     atomic_write_bytes(report.path, report.to_json().encode(), overwrite=True)
     return report
+
+
+class _FileMaker:
+    """Turns one format's model bytes into a validated file with its card (and times candidates)."""
+
+    def __init__(self, converter, job, work: Path, stem, labels, spec, source, sha, calibration, images, reference,
+                 targets, val_source) -> None:
+        self.converter, self.job, self.work = converter, job, work
+        self.card_args = {"name": stem, "labels": labels, "spec": spec, "fmt": converter.name, "source": source,
+                          "sha256": sha, "version": __version__, "calibration": calibration}
+        self.images, self.reference, self.targets, self.val_source = images, reference, targets, val_source
+
+    def _probe(self, data: bytes, scheme: str, validation: dict, ladder: dict) -> tuple[Path, Any]:
+        probe = self.work / f"probe{self.converter.suffix}"
+        probe.write_bytes(data)
+        card = make_card(tensors=_tensors(probe), scheme=scheme, validation=validation, **self.card_args)
+        card = replace(card, provenance=replace(card.provenance, ladder=ladder))
+        probe.write_bytes(self.converter.embed(data, card))
+        return probe, card
+
+    def validate(self, data: bytes, scheme: str = "candidate"):
+        """The file's validation against the Keras reference, through the runtime."""
+        probe, _ = self._probe(data, scheme, {}, {})
+        return validate_file(probe, self.images, self.reference, self.targets, self.val_source)
+
+    def latency_ms(self, data: bytes) -> float:
+        from edgecls.converters.ladder.timing import engine_latency_ms
+
+        probe, _ = self._probe(data, "candidate", {}, {})
+        return engine_latency_ms(probe)
+
+    def final(self, data: bytes, scheme: str, ladder, validation=None) -> tuple[bytes, Any]:
+        """The file's final bytes (card with its validation and ladder) and its validation (``validation``
+        when the ladder has validated these bytes already: the card does not change the scores)."""
+        probe, card = self._probe(data, scheme, {}, {})
+        if validation is None:
+            validation = validate_file(probe, self.images, self.reference, self.targets, self.val_source)
+        provenance = replace(card.provenance, validation=validation.to_dict(),
+                             ladder=ladder.to_dict() if ladder else {})
+        return self.converter.embed(data, replace(card, provenance=provenance)), validation
 
 
 def _normalization(loaded: LoadedModel, opts: ExportOptions, images: np.ndarray, targets: np.ndarray | None,

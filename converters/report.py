@@ -32,14 +32,20 @@ class ExportedFile:
     seconds: float
     max_drop: float | None = None
     """The accuracy budget in points (None: not checked)."""
+    ladder: dict[str, Any] | None = None
+    """How the quantization ladder met the budget (rung, float layers, candidates); None when not climbed."""
+
+    @property
+    def rung(self) -> str:
+        """What the file holds: the ladder's rung, else the quantization asked for."""
+        return (self.ladder or {}).get("rung") or self.quantization
 
     @property
     def passed(self) -> bool:
         """Every budget given holds: agreement ≥ ``min_agreement`` and accuracy drop ≤ ``max_drop`` points."""
-        v = self.validation
-        agreement_ok = self.min_agreement is None or v.top1_agreement >= self.min_agreement
-        drop_ok = self.max_drop is None or (v.accuracy_drop is not None and v.accuracy_drop * 100 <= self.max_drop + 1e-9)
-        return agreement_ok and drop_ok
+        from edgecls.converters.ladder.budget import Budget
+
+        return Budget(self.max_drop, self.min_agreement).holds(self.validation)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +58,8 @@ class ExportedFile:
             "max_drop": self.max_drop,
             "passed": self.passed,
             "validation": self.validation.to_dict(),
+            "rung": self.rung,
+            "quantization_ladder": self.ladder,
         }
 
 

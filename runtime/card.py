@@ -204,6 +204,9 @@ class Provenance:
     quantization: str = ""
     calibration: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    ladder: dict[str, Any] = field(default_factory=dict)
+    """How an accuracy budget was met (export's quantization ladder): ``rung``, ``float_layers``,
+    ``budget``, ``reason`` and every candidate tried; empty when no budget was climbed."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
@@ -211,9 +214,9 @@ class Provenance:
             raise CardError(f"card field 'provenance' must be an object, got {type(data).__name__}")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         for key, value in known.items():
-            if key not in ("calibration", "validation") and not isinstance(value, str):
+            if key not in ("calibration", "validation", "ladder") and not isinstance(value, str):
                 raise CardError(f"card field 'provenance.{key}' must be a string")
-        for key in ("calibration", "validation"):
+        for key in ("calibration", "validation", "ladder"):
             if not isinstance(known.get(key, {}), dict):
                 raise CardError(f"card field 'provenance.{key}' must be an object")
         return cls(**known)

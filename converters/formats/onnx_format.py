@@ -21,7 +21,8 @@ from edgecls.converters.formats.base import ConvertJob
 from edgecls.runtime.card import ModelCard
 from edgecls.runtime.errors import engine_errors
 
-__all__ = ["OnnxFormat", "OnnxOptions", "INPUT_NAME"]
+__all__ = ["OnnxFormat", "OnnxOptions", "INPUT_NAME", "StaticInt8", "quantize_static_int8", "preprocessed_fp32",
+           "calibration_reader"]
 
 INPUT_NAME = "image"
 CALIBRATION_FLUSH = 8
@@ -140,6 +141,20 @@ class _Reader:
     def rewind(self) -> None:
         self._iter = None
 
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:  # qdq_loss_debug iterates the reader
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        item = self.get_next()
+        if item is None:
+            raise StopIteration
+        return item
+
+
+def calibration_reader(images: Any) -> Any:
+    """An ONNX Runtime ``CalibrationDataReader`` over uint8 images (the ladder's activation matching)."""
+    return _Reader(images)
+
 
 def calibration_stride(count: int, most: int = CALIBRATION_FLUSH) -> int:
     """The largest divisor of ``count`` that is at most ``most`` (ONNX Runtime's strided calibration
@@ -147,26 +162,73 @@ def calibration_stride(count: int, most: int = CALIBRATION_FLUSH) -> int:
     return max(d for d in range(1, min(count, most) + 1) if count % d == 0)
 
 
-def _int8(job: ConvertJob) -> bytes:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+HISTOGRAM_IMAGES = 64
+"""Calibration images the histogram methods (Percentile, Entropy) read: ONNX Runtime holds every
+image's intermediate outputs until it builds the histograms, so their memory grows with this count."""
+
+
+@dataclass(frozen=True)
+class StaticInt8:
+    """One static QDQ quantization of the fp32 graph (ONNX Runtime's ``quantize_static``)."""
+
+    per_channel: bool = False
+    method: str = "MinMax"
+    """``MinMax``, ``Percentile`` or ``Entropy`` (ONNX Runtime's ``CalibrationMethod``)."""
+    activations: str = "QUInt8"
+    """``QUInt8``, or ``QInt16`` for 16-bit activations."""
+    exclude: tuple[str, ...] = ()
+    """Nodes left in float."""
+
+    @property
+    def slug(self) -> str:
+        return f"{self.method}-{'pc' if self.per_channel else 'pt'}-{self.activations}-{len(self.exclude)}"
+
+
+def preprocessed_fp32(job: ConvertJob) -> Any:
+    """The fp32 graph after ONNX Runtime's ``quant_pre_process`` (the graph every static quantization
+    starts from; its node names are the ones ``exclude`` names), as a path in the job's work folder."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = job.workdir / "pre.onnx"
+    if "onnx_pre" not in job.cache:
+        src = job.workdir / "fp32.onnx"
+        src.write_bytes(_fp32(job))
+        with engine_errors(ExportError, "ONNX int8 quantization failed"):
+            quant_pre_process(str(src), str(pre))
+        job.cache["onnx_pre"] = pre
+    return job.cache["onnx_pre"]
+
+
+def quantize_static_int8(job: ConvertJob, config: StaticInt8) -> bytes:
+    """The QDQ model of ``config``. Raises ExportError (no calibration images, or ONNX Runtime failed)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if job.calibration is None:
         raise ExportError("int8 needs calibration images")
-    src, pre, out = (job.workdir / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
-    src.write_bytes(_fp32(job))
-    with engine_errors(ExportError, "ONNX int8 quantization failed"):
-        quant_pre_process(str(src), str(pre))
+    pre, out = preprocessed_fp32(job), job.workdir / f"int8-{config.slug}.onnx"
+    images = job.calibration
+    if config.method == "MinMax":
+        # fold the collected activations into running ranges every few images, instead of keeping
+        # every intermediate tensor of every calibration image until the end (GBs for big models)
+        extra = {"CalibStridedMinMax": calibration_stride(len(images))}
+    else:
+        images = list(itertools.islice(iter(images), HISTOGRAM_IMAGES))
+        extra = {}
+    with engine_errors(ExportError, f"ONNX int8 quantization ({config.method}) failed"):
         quantize_static(
-            str(pre), str(out), _Reader(job.calibration),
-            quant_format=QuantFormat.QDQ, per_channel=job.options_for(FORMAT).per_channel,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            # fold the collected activations into running ranges every few images, instead of keeping
-            # every intermediate tensor of every calibration image until the end (GBs for big models)
-            extra_options={"CalibStridedMinMax": calibration_stride(len(job.calibration))},
+            str(pre), str(out), _Reader(images),
+            quant_format=QuantFormat.QDQ, per_channel=config.per_channel,
+            activation_type=getattr(QuantType, config.activations), weight_type=QuantType.QInt8,
+            calibrate_method=getattr(CalibrationMethod, config.method),
+            nodes_to_exclude=list(config.exclude), extra_options=extra,
         )
-    return out.read_bytes()
+    data = out.read_bytes()
+    out.unlink()
+    return data
+
+
+def _int8(job: ConvertJob) -> bytes:
+    return quantize_static_int8(job, StaticInt8(per_channel=job.options_for(FORMAT).per_channel))
 
 
 def _dynamic(job: ConvertJob) -> bytes:

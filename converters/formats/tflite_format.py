@@ -6,7 +6,7 @@ import contextlib
 import io
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,7 +17,7 @@ from edgecls.converters.formats.base import ConvertJob
 from edgecls.runtime.card import ModelCard
 from edgecls.runtime.errors import MAX_ENGINE_TEXT, engine_errors
 
-__all__ = ["TFLiteFormat", "TFLiteOptions"]
+__all__ = ["TFLiteFormat", "TFLiteOptions", "conversion", "run_converter", "representative_dataset"]
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,23 @@ def _dynamic(converter: Any, job: ConvertJob, tf: Any) -> None:
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
 
+def representative_dataset(images: Any, limit: int | None = None) -> Callable[[], Any]:
+    """The converter's representative dataset over a calibration reader (its first ``limit`` images)."""
+
+    def representative():
+        for i, image in enumerate(images):
+            if limit is not None and i >= limit:
+                return
+            yield [image[None].astype(np.float32)]
+
+    return representative
+
+
 def _int8(converter: Any, job: ConvertJob, tf: Any) -> None:
     if job.calibration is None:
         raise ExportError("int8 needs calibration images")
-    reader = job.calibration
-
-    def representative():
-        for image in reader:
-            yield [image[None].astype(np.float32)]
-
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
+    converter.representative_dataset = representative_dataset(job.calibration)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.uint8
@@ -73,6 +79,26 @@ def _describe(exc: BaseException) -> str:
                 return f"layer {layer_of(where.group(1))!r}: {what.group(1).strip()}"
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip()[:MAX_ENGINE_TEXT] if lines else exc.__class__.__name__
+
+
+@contextlib.contextmanager
+def conversion(what: str) -> Iterator[None]:
+    """Around a converter call: its chatter dropped, its failure an ExportError naming the layer."""
+    from edgecls.runtime.engine_log import engine_output
+
+    with engine_errors(ExportError, f"TFLite conversion ({what}) failed", describe=_describe), \
+            warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), engine_output():
+        # uint8 input statistics come from the calibration data
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        # the quantization debugger opens models with tf.lite.Interpreter, which warns that it is deprecated
+        warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+        yield
+
+
+def run_converter(convert: Callable[[], Any], what: str) -> bytes:
+    """``convert()``'s model bytes (see :func:`conversion`). Raises ExportError."""
+    with conversion(what):
+        return bytes(convert())
 
 
 class TFLiteFormat:
@@ -105,7 +131,8 @@ class TFLiteFormat:
             return job.cache["tflite_fp32"]
         return self._convert(job, quantization)
 
-    def _convert(self, job: ConvertJob, quantization: str) -> bytes:
+    def converter_for(self, job: ConvertJob, quantization: str) -> Any:
+        """A ``TFLiteConverter`` set up for ``quantization`` (the quantization ladder adjusts it further)."""
         import tensorflow as tf
 
         # Keras' export (used by from_keras_model) prints the SavedModel signature to stdout;
@@ -113,11 +140,10 @@ class TFLiteFormat:
         with contextlib.redirect_stdout(io.StringIO()):
             converter = self._converter(job, tf)
         _STEPS[quantization](converter, job, tf)
-        with engine_errors(ExportError, f"TFLite conversion ({quantization}) failed", describe=_describe), \
-                warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            # uint8 input statistics come from the calibration data
-            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-            return bytes(converter.convert())
+        return converter
+
+    def _convert(self, job: ConvertJob, quantization: str) -> bytes:
+        return run_converter(lambda: self.converter_for(job, quantization).convert(), quantization)
 
     def embed(self, data: bytes, card: ModelCard) -> bytes:
         from edgecls.converters.metadata.tflite_embed import embed_card_tflite
