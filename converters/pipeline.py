@@ -12,17 +12,20 @@ from typing import Any
 import numpy as np
 
 from edgecls.converters.atomic import atomic_write_bytes, check_writable
+from edgecls.converters.candidates import FileMaker
 from edgecls.converters.data import ArrayReader, ImageFolder, synthetic_images
 from edgecls.converters.errors import ExportError, OutputExistsError
 from edgecls.converters.formats.base import ConvertJob, get_format
 from edgecls.converters.formats.onnx_format import OnnxOptions
 from edgecls.converters.ladder import Budget, climb, get_ladder
+from edgecls.converters.ladder.climb import MAX_RUNGS
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
-from edgecls.converters.provenance import make_card, resolve_labels, sha256_of, targets_for
+from edgecls.converters.provenance import resolve_labels, sha256_of, targets_for
+from edgecls.converters.quant_report import calibration_warnings, class_changes, profile_calibration
 from edgecls.converters.report import ExportedFile, ExportReport, report_name
-from edgecls.converters.validate import keras_scores, validate_file
+from edgecls.converters.validate import keras_scores
 from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
 from edgecls.runtime.memory import peak_rss_mb
 from edgecls.version import __version__
@@ -64,6 +67,13 @@ class ExportOptions:
     max_drop: float | None = None
     """Accuracy budget: at most this many points of top-1 accuracy below Keras on labelled validation
     images. Given alone, it replaces the default agreement floors; with ``min_agreement``, both must hold."""
+    max_rung: str = "fp32"
+    time_candidates: bool = True
+    """Time the ladder's candidates here and never choose one that is not faster than fp32 (a file
+    in ``MIN_GAIN`` of its time); False decides on accuracy alone, for exports made on another
+    machine than the one that runs the model."""
+    """How far the quantization ladder may climb under a budget: ``int8`` (calibration variants only),
+    ``int8+float``, ``int16``, ``fp16`` or ``fp32``."""
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -84,6 +94,9 @@ class ExportOptions:
             raise ExportError(f"calib_size must be positive, got {self.calib_size}")
         if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
             raise ExportError(f"min_agreement must be in [0, 1], got {self.min_agreement}")
+        if self.max_rung not in MAX_RUNGS:
+            raise ExportError(f"max_rung must be one of {', '.join(MAX_RUNGS)}, got {self.max_rung!r}",
+                              options=("max_rung",))
         if self.max_drop is not None and not 0.0 <= self.max_drop <= 100.0:
             raise ExportError(f"max_drop must be in [0, 100] accuracy points, got {self.max_drop}")
 
@@ -222,7 +235,8 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
                           calibration=calib_summary, notes=notes, pixels=pixels.to_dict() if pixels else None,
                           options={"formats": list(opts.formats), "quantize": list(opts.quantize),
                                    "resize": opts.resize, "opset": opts.opset, "per_channel": opts.per_channel,
-                                   "min_agreement": opts.min_agreement, "max_drop": opts.max_drop})
+                                   "min_agreement": opts.min_agreement, "max_drop": opts.max_drop,
+                                   "max_rung": opts.max_rung, "time_candidates": opts.time_candidates})
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -240,14 +254,21 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
             step(f"converting to {converter.name}")
             converter.prepare(job)  # fails fast, naming the layer, before quantization and validation
         budget = Budget(opts.max_drop, opts.min_agreement)
+        warnings = []
+        if reader is not None and "int8" in opts.quantize:
+            step("profiling the calibration images")
+            warnings = _calibration_warnings(report, reader, calib_folder, wrapped, val_images, labels, pixels)
         for converter, quantization, path in targets:
             t0 = time.perf_counter()
             step(f"converting to {converter.name} {quantization}")
-            files = _FileMaker(converter, job, Path(work), stem, labels, spec, loaded.source, sha, calib_summary,
-                               val_images, reference, targets_idx, val_source)
+            files = FileMaker(converter, Path(work), {
+                "name": stem, "labels": labels, "spec": spec, "fmt": converter.name, "source": loaded.source,
+                "sha256": sha, "version": __version__, "calibration": calib_summary},
+                val_images, reference, targets_idx, val_source)
             ladder = None
             if quantization == "int8" and budget.given:
-                ladder = climb(get_ladder(converter.name), job, budget, files.validate, files.latency_ms, step)
+                ladder = climb(get_ladder(converter.name), job, budget, files.validate,
+                               files.latencies_ms if opts.time_candidates else None, step, max_rung=opts.max_rung)
                 written = ladder.written
                 if written is None:  # no full-int8 rung could even be built
                     raise ExportError(f"{converter.name}: {ladder.reason}")
@@ -255,11 +276,16 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
             else:
                 data, scheme, known = converter.convert(job, quantization), quantization, None
             step(f"validating {path.name}")
-            final, validation = files.final(data, scheme, ladder, known)
+            final, validation, predicted = files.final(data, scheme, ladder, known)
             atomic_write_bytes(path, final, overwrite=opts.force)
+            why = None
+            if quantization == "int8":
+                step(f"measuring {path.name}'s per-layer quantization error")
+                why = _why(converter, job, ladder, predicted, reference, targets_idx, labels, warnings)
             report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
                                              opts.agreement_for(quantization), time.perf_counter() - t0,
-                                             max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None))
+                                             max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None,
+                                             quantization_report=why))
             step.done += 1
         report.notes += job.notes
     report.seconds = time.perf_counter() - start
@@ -269,44 +295,29 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     return report
 
 
-class _FileMaker:
-    """Turns one format's model bytes into a validated file with its card (and times candidates)."""
+def _calibration_warnings(report: ExportReport, reader: Any, calib_folder: ImageFolder | None, wrapped: Any,
+                          val_images: np.ndarray, labels: list[str], pixels: PixelCheck | None) -> list:
+    """Profile the calibration images into ``report.quantization``; the warnings they call for."""
+    images = np.stack(list(reader))
+    profile = profile_calibration(images, val_images, keras_scores(wrapped, images), labels,
+                                  len(calib_folder.classes) if calib_folder is not None and calib_folder.classes else None)
+    warnings = calibration_warnings(profile, len(labels), pixels.to_dict() if pixels else None)
+    report.quantization = {"calibration": profile.to_dict(), "warnings": [w.to_dict() for w in warnings]}
+    return warnings
 
-    def __init__(self, converter, job, work: Path, stem, labels, spec, source, sha, calibration, images, reference,
-                 targets, val_source) -> None:
-        self.converter, self.job, self.work = converter, job, work
-        self.card_args = {"name": stem, "labels": labels, "spec": spec, "fmt": converter.name, "source": source,
-                          "sha256": sha, "version": __version__, "calibration": calibration}
-        self.images, self.reference, self.targets, self.val_source = images, reference, targets, val_source
 
-    def _probe(self, data: bytes, scheme: str, validation: dict, ladder: dict) -> tuple[Path, Any]:
-        probe = self.work / f"probe{self.converter.suffix}"
-        probe.write_bytes(data)
-        card = make_card(tensors=_tensors(probe), scheme=scheme, validation=validation, **self.card_args)
-        card = replace(card, provenance=replace(card.provenance, ladder=ladder))
-        probe.write_bytes(self.converter.embed(data, card))
-        return probe, card
-
-    def validate(self, data: bytes, scheme: str = "candidate"):
-        """The file's validation against the Keras reference, through the runtime."""
-        probe, _ = self._probe(data, scheme, {}, {})
-        return validate_file(probe, self.images, self.reference, self.targets, self.val_source)
-
-    def latency_ms(self, data: bytes) -> float:
-        from edgecls.converters.ladder.timing import engine_latency_ms
-
-        probe, _ = self._probe(data, "candidate", {}, {})
-        return engine_latency_ms(probe)
-
-    def final(self, data: bytes, scheme: str, ladder, validation=None) -> tuple[bytes, Any]:
-        """The file's final bytes (card with its validation and ladder) and its validation (``validation``
-        when the ladder has validated these bytes already: the card does not change the scores)."""
-        probe, card = self._probe(data, scheme, {}, {})
-        if validation is None:
-            validation = validate_file(probe, self.images, self.reference, self.targets, self.val_source)
-        provenance = replace(card.provenance, validation=validation.to_dict(),
-                             ladder=ladder.to_dict() if ladder else {})
-        return self.converter.embed(data, replace(card, provenance=provenance)), validation
+def _why(converter: Any, job: ConvertJob, ladder: Any, predicted: np.ndarray, reference: np.ndarray,
+         targets: np.ndarray | None, labels: list[str], warnings: list) -> dict[str, Any]:
+    """One int8 file's quantization report: its worst layers, per-class changes, the export's warnings."""
+    worst, note = (ladder.worst_layers if ladder is not None else []), None
+    if not worst:
+        try:
+            worst = get_ladder(converter.name).rank(job, "int8")
+        except ExportError as exc:  # the report is an explanation: without it the file is still good
+            note = f"per-layer error not measured: {exc}"
+    classes = class_changes(predicted, reference.argmax(1), targets, labels) if targets is not None else []
+    return {"worst_layers": [w.to_dict() for w in worst[:10]], "classes": classes,
+            "warnings": [w.to_dict() for w in warnings], **({"note": note} if note else {})}
 
 
 def _normalization(loaded: LoadedModel, opts: ExportOptions, images: np.ndarray, targets: np.ndarray | None,
@@ -324,13 +335,3 @@ def _normalization(loaded: LoadedModel, opts: ExportOptions, images: np.ndarray,
                                targets=targets, scorer=keras_scores)
     notes.append(f"pixels: {check.reason}")
     return norm, check
-
-
-def _tensors(path: Path):
-    from edgecls.runtime.backends import open_backend
-
-    backend = open_backend(path)
-    try:
-        return backend.input, backend.output
-    finally:
-        backend.close()

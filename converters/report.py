@@ -34,6 +34,8 @@ class ExportedFile:
     """The accuracy budget in points (None: not checked)."""
     ladder: dict[str, Any] | None = None
     """How the quantization ladder met the budget (rung, float layers, candidates); None when not climbed."""
+    quantization_report: dict[str, Any] | None = None
+    """An int8 file's worst layers, per-class changes and the export's calibration warnings."""
 
     @property
     def rung(self) -> str:
@@ -60,6 +62,7 @@ class ExportedFile:
             "validation": self.validation.to_dict(),
             "rung": self.rung,
             "quantization_ladder": self.ladder,
+            "quantization_report": self.quantization_report,
         }
 
 
@@ -84,6 +87,8 @@ class ExportReport:
     """Peak resident memory of the exporting process so far (VmHWM on Linux), measured as the report is written."""
     path: Path | None = None
     """Where the report is written (``<name>_report.json`` in ``out_dir``)."""
+    quantization: dict[str, Any] | None = None
+    """The calibration images' profile and the warnings it calls for (exports with int8 only)."""
 
     @property
     def ok(self) -> bool:
@@ -110,7 +115,14 @@ class ExportReport:
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
             "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb),
+            "quantization": self.quantization,
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+    def to_markdown(self) -> str:
+        """The report as a page a person reads (what ``edgecls export --report FILE.md`` writes)."""
+        from edgecls.converters.report_page import render_markdown
+
+        return render_markdown(self)

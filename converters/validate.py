@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Validation", "compare", "validate_file", "keras_scores", "batch_size_for"]
+__all__ = ["Validation", "compare", "validate_file", "file_scores", "keras_scores", "batch_size_for"]
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,16 @@ def validate_file(path: Path, images: np.ndarray, reference: np.ndarray, targets
     runtime's preprocessing is the identity resize and the comparison isolates
     the conversion. Raises EdgeclsError when the file does not load.
     """
+    return compare(file_scores(path, images, batch_size), reference, targets, source)
+
+
+def file_scores(path: Path, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """The scores of the model file at ``path`` for ``images``, through :mod:`edgecls.runtime`.
+    Raises EdgeclsError when the file does not load."""
     from edgecls.runtime import Classifier
 
     batch_size = batch_size or batch_size_for(images)
     with Classifier.from_path(path) as clf:
         color = "rgb" if clf.card.input.color != "bgr" else "bgr"
-        scores = np.concatenate([clf.scores_batch(list(images[i : i + batch_size]), color=color)
-                                 for i in range(0, len(images), batch_size)])
-    return compare(scores, reference, targets, source)
+        return np.concatenate([clf.scores_batch(list(images[i : i + batch_size]), color=color)
+                               for i in range(0, len(images), batch_size)])

@@ -68,6 +68,7 @@ FLAGS = {
     "input_size": "--input-size", "labels": "--labels", "calibration": "--calib", "validation": "--val",
     "pixels": "--pixels", "mean": "--mean", "std": "--std", "reconnect": "--reconnect",
     "num_threads": "--threads", "max_results": "--top-k", "score_threshold": "--threshold", "backend": "--backend",
+    "max_rung": "--max-rung", "max_drop": "--max-drop", "min_agreement": "--min-agreement",
 }
 
 

@@ -11,14 +11,15 @@ Order (each step only when the previous ones found nothing within budget):
 4. fp16, then fp32.
 
 Every decision depends on the model, the images and the calibration (all deterministic), never on
-timing, except two speed guards that compare against fp32 with a wide margin: a selective or int16
-file must run faster than fp32, an fp16 file at most ``FLOAT_SLOWER`` times slower.
+timing, except two speed guards, each measured alternating with fp32 and judged with a margin: a
+selective or int16 file must run in at most ``MIN_GAIN`` of fp32's time, an fp16 file at most
+``FLOAT_SLOWER`` times fp32's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from edgecls.converters.errors import ExportError
@@ -28,10 +29,16 @@ from edgecls.converters.ladder.rungs import Ladder, LayerError, Rung
 from edgecls.converters.validate import Validation
 from edgecls.runtime.errors import EdgeclsError
 
-__all__ = ["Candidate", "LadderResult", "climb", "FLOAT_SLOWER", "MAX_FLOAT_SHARE"]
+__all__ = ["Candidate", "LadderResult", "climb", "FLOAT_SLOWER", "MIN_GAIN", "MAX_FLOAT_SHARE", "MAX_RUNGS", "rung_level"]
+
+MAX_RUNGS = ("int8", "int8+float", "int16", "fp16", "fp32")
+"""How far a climb may go (``max_rung``): full int8 only, then float layers, int16 activations, fp16, fp32."""
 
 FLOAT_SLOWER = 1.25
 """An fp16 file more than this many times slower than fp32 here is passed over for fp32."""
+MIN_GAIN = 0.95
+"""A selective or int16 file must run in at most this share of fp32's time here to be chosen: one as
+fast as fp32 is not worth its accuracy risk, and a margin keeps timing noise from deciding."""
 MAX_FLOAT_SHARE = 0.5
 """The selective rung keeps at most this share of the ranked layers in float."""
 
@@ -45,6 +52,8 @@ class Candidate:
     float_layers: tuple[str, ...] = ()
     validation: Validation | None = None
     latency_ms: float | None = None
+    vs_fp32: float | None = None
+    """Its latency over fp32's, both measured in one alternating run."""
     size_bytes: int = 0
     within: bool = False
     note: str | None = None
@@ -56,6 +65,7 @@ class Candidate:
             "rung": self.rung, "kind": self.kind, "float_layers": list(self.float_layers),
             "within_budget": self.within, "size_bytes": self.size_bytes,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 4),
+            "vs_fp32": None if self.vs_fp32 is None else round(self.vs_fp32, 3),
             "top1_agreement": None if v is None else round(v.top1_agreement, 6),
             "accuracy": None if v is None or v.accuracy is None else round(v.accuracy, 6),
             "accuracy_drop_pt": None if v is None or v.accuracy_drop is None else round(v.accuracy_drop * 100, 4),
@@ -99,10 +109,11 @@ class LadderResult:
 
 class _Climb:
     def __init__(self, ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[bytes], Validation],
-                 time_file: Callable[[bytes], float], step: Callable[[str], None]) -> None:
+                 time_files: Callable[[list[bytes]], list[float]] | None, step: Callable[[str], None]) -> None:
         self.ladder, self.job, self.budget = ladder, job, budget
-        self.evaluate, self.time_file, self.step = evaluate, time_file, step
+        self.evaluate, self.time_files, self.step = evaluate, time_files, step
         self.result = LadderResult(budget)
+        self._fp32: bytes | None = None
 
     def build(self, rung: Rung, base: str, layers: Sequence[str] = ()) -> tuple[Candidate, bytes | None]:
         label = rung.name + (f" ({len(layers)} float layers)" if layers else "")
@@ -123,28 +134,43 @@ class _Climb:
         return candidate.within
 
     def timed(self, candidate: Candidate, data: bytes) -> float:
-        if candidate.latency_ms is None:
-            candidate.latency_ms = self.time_file(data)
-        return candidate.latency_ms
-
-    def fp32_ms(self) -> float:
-        if self.result.fp32_latency_ms is None:
-            fp32 = self.ladder.rung("fp32")
-            self.result.fp32_latency_ms = self.time_file(fp32.build(self.job, "fp32", ()))
-        return self.result.fp32_latency_ms
+        """The candidate's latency over fp32's (measured alternating with fp32, once); 0 when the climb
+        does not time (every speed guard then passes)."""
+        if self.time_files is None:
+            return 0.0
+        if candidate.vs_fp32 is None:
+            if self._fp32 is None:
+                self._fp32 = self.ladder.rung("fp32").build(self.job, "fp32", ())
+            if data == self._fp32:
+                mine = fp32 = self.time_files([data])[0]
+            else:
+                mine, fp32 = self.time_files([data, self._fp32])
+            candidate.latency_ms, candidate.vs_fp32 = mine, mine / fp32
+            if self.result.fp32_latency_ms is None:
+                self.result.fp32_latency_ms = fp32
+        return candidate.vs_fp32
 
     def done(self, candidate: Candidate, data: bytes, reason: str) -> LadderResult:
         self.result.chosen, self.result.data, self.result.reason = candidate, data, reason
         return self.result
 
 
+def rung_level(rung: Rung) -> int:
+    """The rung's place in :data:`MAX_RUNGS` (int16 rungs of any name are ``int16``)."""
+    return {"int8": 0, "selective": 1, "int16": 2}.get(rung.kind, 3 if rung.name == "fp16" else 4)
+
+
 def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[bytes], Validation],
-          time_file: Callable[[bytes], float], step: Callable[[str], None] = lambda message: None) -> LadderResult:
-    """Climb ``ladder`` for ``job`` until a file holds ``budget``.
+          time_files: Callable[[list[bytes]], list[float]] | None, step: Callable[[str], None] = lambda message: None,
+          max_rung: str = "fp32") -> LadderResult:
+    """Climb ``ladder`` for ``job`` until a file holds ``budget``, no further than ``max_rung``.
 
     Args:
         evaluate: validates a candidate's bytes against Keras (the export's own validation).
-        time_file: median engine milliseconds of a candidate's bytes on this machine.
+        time_files: median engine milliseconds of each of several files' bytes on this machine, measured
+            alternating (a candidate is timed with fp32, and judged on the ratio); None: decide on
+            accuracy alone (this machine is not the one the model will run on).
+        max_rung: one of :data:`MAX_RUNGS`: rungs above it are not tried.
 
     Returns:
         The :class:`LadderResult`; ``chosen`` is None when no rung held (the reason says which rung it
@@ -155,7 +181,12 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
     """
     if not ladder.of_kind("int8") or not any(r.name == "fp32" for r in ladder.rungs):
         raise ExportError(f"{ladder.format}: a quantization ladder needs int8 and fp32 rungs")
-    c = _Climb(ladder, job, budget, evaluate, time_file, step)
+    if max_rung not in MAX_RUNGS:
+        raise ExportError(f"max_rung must be one of {', '.join(MAX_RUNGS)}, got {max_rung!r}")
+    top = MAX_RUNGS.index(max_rung)
+    ladder = replace(ladder, rungs=tuple(r for r in ladder.rungs if rung_level(r) <= top or r.name == "fp32"))
+    allowed = {r.name for r in ladder.rungs if rung_level(r) <= top}
+    c = _Climb(ladder, job, budget, evaluate, time_files, step)
     best: tuple[Candidate, bytes] | None = None
     for index, rung in enumerate(ladder.of_kind("int8")):
         candidate, data = c.build(rung, rung.name)
@@ -167,39 +198,48 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
             return c.done(candidate, data, f"full int8 ({rung.name}) is within budget ({budget.describe()})")
         if best is None or _accuracy_key(candidate) > _accuracy_key(best[0]):
             best = (candidate, data)
-    if best is not None:
+    if best is not None and top >= MAX_RUNGS.index("int8+float"):
         c.timed(*best)
         found = _selective(c, best[0].rung)
         if found is not None:
             return found
-    for rung in ladder.of_kind("int16"):
+    for rung in (r for r in ladder.of_kind("int16") if r.name in allowed):
         candidate, data = c.build(rung, rung.name)
         if data is None:
             continue
-        if c.timed(candidate, data) >= c.fp32_ms():
-            candidate.note = f"runs slower than fp32 here ({candidate.latency_ms:.3f} vs {c.fp32_ms():.3f} ms): not used"
+        if c.timed(candidate, data) > MIN_GAIN:
+            candidate.note = f"runs {candidate.vs_fp32:.2f}x fp32's time here: not used"
             continue
         if c.validate(candidate, data):
             return c.done(candidate, data, f"{rung.name} is within budget and faster than fp32")
-    last: Candidate | None = None
-    for rung in ladder.of_kind("float"):
+    for rung in (r for r in ladder.of_kind("float") if r.name in allowed):
         candidate, data = c.build(rung, rung.name)
         if data is None:
             continue
-        last = candidate
-        slow = rung.name != "fp32" and c.timed(candidate, data) > FLOAT_SLOWER * c.fp32_ms()
-        if slow:
-            candidate.note = f"runs {candidate.latency_ms / c.fp32_ms():.1f}x slower than fp32 here: not used"
+        if rung.name != "fp32" and c.timed(candidate, data) > FLOAT_SLOWER:
+            candidate.note = f"runs {candidate.vs_fp32:.2f}x fp32's time here: not used"
             continue
         if c.validate(candidate, data):
             c.timed(candidate, data)
             return c.done(candidate, data, f"no integer rung held the budget ({budget.describe()}); {rung.name} does")
     if best is not None:  # nothing held: the most accurate full-int8 file is what gets written, marked failed
         c.result.fallback, c.result.data = best
-    reached = last.rung if last is not None else "none"
-    c.result.reason = (f"no rung within budget ({budget.describe()}): reached {reached}"
-                       + (f", top-1 agreement {last.validation.top1_agreement:.4f}" if last and last.validation else ""))
+    tried = [k for k in c.result.candidates if k.validation is not None]
+    reached = tried[-1] if tried else None
+    c.result.reason = (f"no rung up to {max_rung} held the budget ({budget.describe()}); the last tried, "
+                       f"{_label(reached)}, reached {_figures(reached)}" if reached else
+                       f"no rung up to {max_rung} could be built")
     return c.result
+
+
+def _label(candidate: Candidate) -> str:
+    return candidate.rung + (f" with {len(candidate.float_layers)} float nodes" if candidate.float_layers else "")
+
+
+def _figures(candidate: Candidate) -> str:
+    v = candidate.validation
+    drop = "" if v.accuracy_drop is None else f", {v.accuracy_drop * 100:+.2f} pt against Keras"
+    return f"top-1 agreement {v.top1_agreement:.4f}{drop}"
 
 
 def _accuracy_key(candidate: Candidate) -> tuple[float, float]:
@@ -243,8 +283,8 @@ def _selective(c: _Climb, base: str) -> LadderResult | None:
         else:
             low = mid
     candidate, data = tried[high]
-    if c.timed(candidate, data) >= c.fp32_ms():
-        candidate.note = f"runs slower than fp32 here ({candidate.latency_ms:.3f} vs {c.fp32_ms():.3f} ms): not used"
+    if c.timed(candidate, data) > MIN_GAIN:
+        candidate.note = f"runs {candidate.vs_fp32:.2f}x fp32's time here: not used"
         return None
     return c.done(candidate, data, f"full int8 missed the budget; the {high} of {len(layers)} layers worst by "
                                    f"quantization error kept in float hold it")

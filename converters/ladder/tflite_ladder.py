@@ -5,7 +5,8 @@ it calibrates once; each candidate is then ``get_nondebug_quantized_model()`` wi
 ``denylisted_nodes`` (they run in float between dequantize/quantize pairs; float input and output).
 Layers are ranked by the root-mean-square error of their int8 output divided by its quantization
 scale (the debugger's per-layer ``mean_squared_error`` and ``scale``): how many quantization steps a
-layer is off on average, comparable across layers.
+layer is off on average, comparable across layers. A layer kept in float takes the ops around it up
+to the nearest convolution or dense layer on each side with it (:func:`_region`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from edgecls.converters.formats.base import ConvertJob, get_format
@@ -22,6 +24,8 @@ from edgecls.converters.ladder.rungs import Ladder, LayerError, Rung, register_l
 
 __all__ = ["LADDER", "DEBUG_IMAGES"]
 
+MAX_FOLLOWERS = 4
+"""How many ops on each side of a float layer :func:`_region` walks at most."""
 DEBUG_IMAGES = 32
 """Calibration images the debugger runs to measure per-layer error (its calibration uses them all)."""
 
@@ -95,7 +99,65 @@ def rank_layers(job: ConvertJob, base: str) -> list[LayerError]:
         if scale > 0 and math.isfinite(mse):
             ranked.append((-(math.sqrt(mse) / scale), order, LayerError(row["tensor_name"], row["op_name"],
                                                                      math.sqrt(mse) / scale, "rmse/scale")))
-    return [layer for *_, layer in sorted(ranked, key=lambda item: item[:2])]
+    graph = _graph(debugger)
+    return [replace(layer, nodes=_region(layer.layer, graph))
+            for *_, layer in sorted(ranked, key=lambda item: item[:2])]
+
+
+WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL"}
+"""Ops that bound a float region: quantization error enters through their inputs' ranges."""
+SKIPPED_OPS = {"QUANTIZE", "DEQUANTIZE", "NUMERIC_VERIFY"}
+
+
+def _graph(debugger: Any) -> dict[str, tuple[str, list[str], list[str]]]:
+    """Output tensor name → (op, input tensor names, consumer output names) of the plain int8 model
+    (empty when this TensorFlow's interpreter does not list its ops)."""
+    import tensorflow as tf
+
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions()
+    with conversion("the int8 graph"):
+        interpreter = tf.lite.Interpreter(model_content=debugger.get_nondebug_quantized_model())
+    ops = getattr(interpreter, "_get_ops_details", None)
+    if ops is None:
+        return {}
+    names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
+    graph: dict[str, tuple[str, list[str], list[str]]] = {}
+    for op in ops():
+        if len(op["outputs"]):
+            inputs = [names[int(i)] for i in op["inputs"] if int(i) in names]
+            graph[names[int(op["outputs"][0])]] = (op["op_name"], inputs, [])
+    for output, (_, inputs, _) in graph.items():
+        for tensor in inputs:
+            if tensor in graph:
+                graph[tensor][2].append(output)
+    return graph
+
+
+def _region(tensor: str, graph: dict[str, tuple[str, list[str], list[str]]]) -> tuple[str, ...]:
+    """``tensor``'s op with the ops around it up to the nearest weighted op on each side: the range
+    that damages a layer is often set before it (an outlier channel requantized through a pooling),
+    and its own output is requantized on the way into the next layers unless they stay float too."""
+    nodes = [tensor]
+
+    def walk(start: str, step: int) -> None:  # step 1: inputs' producers, 2: consumers
+        frontier = [start]
+        for _ in range(MAX_FOLLOWERS):
+            following = []
+            for name in frontier:
+                for nxt in graph.get(name, ("", [], []))[step]:
+                    if nxt not in graph or nxt in nodes:
+                        continue
+                    op = graph[nxt][0]
+                    if op not in SKIPPED_OPS:
+                        nodes.append(nxt)
+                    if op not in WEIGHTED_OPS:
+                        following.append(nxt)
+            frontier = following
+
+    if tensor in graph:
+        walk(tensor, 1)
+        walk(tensor, 2)
+    return tuple(nodes)
 
 
 LADDER = Ladder(

@@ -9,6 +9,7 @@ import click
 from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, use_rich, verbose
 from edgecls.converters.formats import FORMATS
 from edgecls.converters.formats.base import quantization_names
+from edgecls.converters.ladder.climb import MAX_RUNGS
 from edgecls.converters.normalization import PIXEL_PRESETS
 from edgecls.runtime.card import RESIZE_MODES
 
@@ -49,15 +50,25 @@ Examples:
               help="Minimum top-1 agreement with Keras (default 0.999 fp32, 0.98 others, unless --max-drop is given).")
 @click.option("--max-drop", type=click.FloatRange(0, 100),
               help="Accuracy budget: at most this many points below Keras on labelled --val images "
-                   "(with --min-agreement, both must hold).")
+                   "(with --min-agreement, both must hold). With int8, either budget climbs the quantization "
+                   "ladder to the fastest file within it: int8 calibration variants, int8 with the worst layers "
+                   "in float, int16 activations (if faster than fp32 here), fp16, fp32.")
+@click.option("--max-rung", default="fp32", show_default=True, type=click.Choice(MAX_RUNGS),
+              help="How far the ladder may climb; a budget still missed there exits 1.")
+@click.option("--no-timing", is_flag=True,
+              help="Let the ladder decide on accuracy alone, without timing candidates against fp32 here "
+                   "(for an export made on another machine than the one that runs the model).")
+@click.option("--report", "report_md", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a page a person reads (Markdown): every file, the ladder's choices, the worst "
+                   "layers, the calibration images' profile and warnings.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--unsafe", is_flag=True, help="Allow Lambda layers (runs code from the model file).")
 @click.option("--custom-objects", type=click.Path(dir_okay=False, path_type=Path),
               help="Python file defining custom layers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_size, val, labels, pixels, mean, std,
-           resize, input_size, opset, per_channel, min_agreement, max_drop, force, unsafe, custom_objects,
-           as_json) -> None:
+           resize, input_size, opset, per_channel, min_agreement, max_drop, max_rung, no_timing, report_md, force, unsafe,
+           custom_objects, as_json) -> None:
     """Export a Keras image classifier to TFLite and ONNX, and validate every file."""
     from edgecls.commands.quiet import captured_output
     from edgecls.converters import export as run_export
@@ -66,7 +77,12 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
     options = {"formats": formats, "quantize": quantize, "calibration": calib, "calib_size": calib_size,
                "validation": val, "labels": labels, "pixels": pixels, "mean": mean, "std": std, "resize": resize,
                "input_size": input_size, "opset": opset, "per_channel": per_channel, "force": force, "unsafe": unsafe,
-               "custom_objects": custom_objects, "min_agreement": min_agreement, "max_drop": max_drop}
+               "custom_objects": custom_objects, "min_agreement": min_agreement, "max_drop": max_drop,
+               "max_rung": max_rung, "time_candidates": not no_timing}
+    if report_md is not None and report_md.exists() and not force:
+        from edgecls.converters.errors import OutputExistsError
+
+        raise OutputExistsError(f"{report_md}: already exists; pass --force to overwrite")
     interactive = use_rich() and not as_json  # decided before stderr is captured
     with captured_output(verbose()) as stream:
         if interactive:
@@ -97,6 +113,11 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
             report = run_export(model, out_dir, on_step=on_step, **options)
         else:
             report = run_export(model, out_dir, **options)
+    if report_md is not None:
+        from edgecls.converters.atomic import atomic_write_bytes
+        from edgecls.converters.report_page import render_markdown
+
+        atomic_write_bytes(report_md, render_markdown(report).encode(), overwrite=True)
     if as_json:
         click.echo(report.to_json())
     else:
@@ -107,7 +128,9 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
             "top-1 agreement with Keras below the minimum" if f.min_agreement is not None
             and f.validation.top1_agreement < f.min_agreement else "accuracy drop over --max-drop"
             for f in report.failed))
-        raise ValidationFailedError(f"{names}: {why} (files kept, marked failed in {report.path})")
+        ladders = "; ".join(f"{f.path.name}: {f.ladder['reason']}" for f in report.failed if f.ladder)
+        raise ValidationFailedError(f"{names}: {why}{f' ({ladders})' if ladders else ''} (files kept, marked "
+                                    f"failed in {report.path})")
 
 
 def print_report(report) -> None:
@@ -115,14 +138,16 @@ def print_report(report) -> None:
     from rich.table import Table
 
     table = Table(title=f"edgecls export: {report.source}", title_justify="left")
-    for column in ("file", "size MB", "top-1 agree", "max |Δ|", "accuracy", "Keras acc", "drop vs Keras", "ok"):
-        table.add_column(column, justify="left" if column == "file" else "right")
+    for column in ("file", "holds", "size MB", "top-1 agree", "max |Δ|", "accuracy", "Keras acc", "drop vs Keras",
+                   "ok"):
+        table.add_column(column, justify="left" if column in ("file", "holds") else "right")
     for f in report.files:
         v = f.validation
         accuracy = "-" if v.accuracy is None else f"{v.accuracy:.4f}"
         keras = "-" if v.keras_accuracy is None else f"{v.keras_accuracy:.4f}"
         drop = "-" if v.accuracy_drop is None else f"{v.accuracy_drop * 100:+.2f} pt"
-        table.add_row(f.path.name, f"{f.size_bytes / 1e6:.2f}", f"{v.top1_agreement:.4f}", f"{v.max_abs_diff:.4f}",
+        table.add_row(f.path.name, rung_text(f.rung, len((f.ladder or {}).get("float_layers", []))),
+                      f"{f.size_bytes / 1e6:.2f}", f"{v.top1_agreement:.4f}", f"{v.max_abs_diff:.4f}",
                       accuracy, keras, drop, "yes" if f.passed else "FAILED")
     out = console()
     out.print(table)
@@ -132,5 +157,15 @@ def print_report(report) -> None:
     if not quiet():
         if any(f.validation.accuracy_drop is not None for f in report.files):
             out.print("drop vs Keras: Keras' accuracy minus the file's, in points (negative: the file scored higher)")
+        for f in report.files:
+            if f.ladder:
+                out.print(f"ladder: {f.path.name}: {f.ladder['reason']}")
+        for warning in (report.quantization or {}).get("warnings", []):
+            out.print(f"warning: {warning['message']} ({warning['cause']})")
         for note in report.notes:
             out.print(f"note: {note}")
+
+
+def rung_text(rung: str, float_nodes: int) -> str:
+    """What a file holds, for tables: its quantization rung and how many nodes it keeps in float."""
+    return f"{rung} ({float_nodes} float)" if float_nodes else rung
