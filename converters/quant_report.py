@@ -4,7 +4,7 @@ The known faults, each with a cause name the report and the tests use:
 
 - ``few_calibration_images``: fewer than :data:`MIN_CALIBRATION` images;
 - ``duplicated_calibration_images``: over :data:`MAX_DUPLICATE_SHARE` of them exact or near copies
-  (an 8×8 average hash within :data:`NEAR_BITS` bits);
+  (a 16×16 average hash within :data:`NEAR_BITS` of its 256 bits);
 - ``one_class_calibration``: the Keras model answers one class for over :data:`ONE_CLASS_SHARE` of
   them (or their folder has a single class) while it has several;
 - ``calibration_domain``: their pixel statistics differ from the validation images' (grey-level
@@ -28,7 +28,8 @@ MIN_CALIBRATION = 50
 MAX_DUPLICATE_SHARE = 0.3
 ONE_CLASS_SHARE = 0.9
 MIN_OVERLAP = 0.5
-NEAR_BITS = 2
+HASH_SIDE = 16
+NEAR_BITS = 4
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class CalibrationProfile:
     exact_duplicates: int
     """Images identical to an earlier one."""
     near_duplicates: int
-    """Images (not exact copies) whose 8×8 average hash is within ``NEAR_BITS`` bits of an earlier one's."""
+    """Images (not exact copies) whose 16×16 average hash is within ``NEAR_BITS`` bits of an earlier one's."""
     mean: tuple[float, ...]
     std: tuple[float, ...]
     validation_mean: tuple[float, ...]
@@ -81,8 +82,9 @@ def _grey(images: np.ndarray) -> np.ndarray:
 def _average_hashes(images: np.ndarray) -> np.ndarray:
     import cv2
 
-    small = np.stack([cv2.resize(g, (8, 8), interpolation=cv2.INTER_AREA) for g in _grey(images)])
-    return (small > small.reshape(len(small), -1).mean(axis=1)[:, None, None]).reshape(len(small), 64)
+    side = HASH_SIDE
+    small = np.stack([cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA) for g in _grey(images)])
+    return (small > small.reshape(len(small), -1).mean(axis=1)[:, None, None]).reshape(len(small), side * side)
 
 
 def _duplicates(images: np.ndarray) -> tuple[int, int]:

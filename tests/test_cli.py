@@ -119,7 +119,7 @@ def test_export_cli_fails_below_min_agreement(capsys, tmp_path):
     model = builders.seed_cnn()
     model.save(tmp_path / "random.keras")
     code, _, err = run(capsys, "export", tmp_path / "random.keras", "--formats", "tflite", "--quantize", "int8",
-                         "--calib", _synthetic_folder(tmp_path), "--min-agreement", "1.0", "--labels",
+                         "--calib", _synthetic_folder(tmp_path), "--min-agreement", "1.0", "--max-rung", "int8", "--labels",
                          _labels(tmp_path))
     report = json.loads((tmp_path / "random_report.json").read_text())
     assert code == 1 and "below the minimum" in err

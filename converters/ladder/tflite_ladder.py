@@ -114,8 +114,8 @@ def _graph(debugger: Any) -> dict[str, tuple[str, list[str], list[str]]]:
     (empty when this TensorFlow's interpreter does not list its ops)."""
     import tensorflow as tf
 
-    debugger.options = tf.lite.experimental.QuantizationDebugOptions()
     with conversion("the int8 graph"):
+        debugger.options = tf.lite.experimental.QuantizationDebugOptions()
         interpreter = tf.lite.Interpreter(model_content=debugger.get_nondebug_quantized_model())
     ops = getattr(interpreter, "_get_ops_details", None)
     if ops is None:
