@@ -59,7 +59,7 @@ def test_the_ladder_wins_back_an_outlier_model_and_decides_the_same_way_twice(ou
         full = f.ladder["candidates"][0]
         assert full["rung"] == "int8" and full["accuracy_drop_pt"] > 0.5, full  # full int8 misses the budget
         assert f.passed and f.validation.accuracy_drop * 100 <= 0.5
-        assert f.rung == "int8+float" and 0 < len(f.ladder["float_layers"]), f.ladder["reason"]
+        assert f.rung == "int8+float" and len(f.ladder["float_layers"]) > 0, f.ladder["reason"]
         on_card = json.loads(_card_text(f.path))["provenance"]
         assert on_card["quantization"] == "int8+float" and on_card["ladder"]["float_layers"] == f.ladder["float_layers"]
     # the worst-ranked layer is the first convolution (TFLite: its output; ONNX: its Relu): the outlier's source
