@@ -7,7 +7,7 @@ subset. Each model is exported twice per format, full int8 (no budget) and with 
 file: accuracy drop against Keras (points), top-1 agreement, size, the rung the ladder chose and its
 float layers, and the export time with the budget. Latencies are the raw engine call, measured in
 two fresh runtime-only processes (``suite/child.py``) with fp32, full int8 and the chosen file
-alternating call by call (ONNX Runtime: in blocks of 20), 5 rounds of 40 calls each; speed-up kept =
+alternating call by call (ONNX Runtime: in blocks of 20), 5 rounds of 150 calls each; speed-up kept =
 (fp32 − chosen) / (fp32 − int8), median of the per-round values with their range.
 
     python benchmarks/ladder_suite.py [--models mobilenetv2_96,...] [--out benchmarks/results]
@@ -121,7 +121,7 @@ def write_folder(root: Path, images: np.ndarray, labels: np.ndarray, names: list
 def latencies(fmt: str, files: dict[str, Path]) -> dict:
     """Per-round medians in two fresh runtime-only processes, and the speed-up kept per round."""
     spec = {"probe": "variants", "variants": {k: {"kind": "raw", "model": str(p)} for k, p in files.items()},
-            "threads": 2, "rounds": 5, "per_round": 40, "block": 20 if fmt == "onnx" else 1, "warmup": 20}
+            "threads": 2, "rounds": 5, "per_round": 150, "block": 20 if fmt == "onnx" else 1, "warmup": 20}
     rounds = [r for _ in range(2) for r in child_rounds(spec, ENGINES[fmt])]
     kept = [(r["fp32"] - r["chosen"]) / (r["fp32"] - r["int8"]) for r in rounds
             if "chosen" in r and r["fp32"] > r["int8"]]

@@ -165,3 +165,22 @@ def test_fault_wrong_pixels_given_explicitly(seed_model, seed_h5, digits_folders
     assert report.pixels["accuracies"]["unit"] > report.pixels["accuracies"]["raw"]
     assert "pixels raw gives the Keras model" in _warnings(report)["normalization"]
     assert "but unit gives" in _warnings(report)["normalization"]
+
+
+def test_timed_candidates_are_chosen_only_when_faster_than_fp32(outlier_model, digits_folders, tmp_path):
+    """With timing on (the default), every selective or int16 candidate was timed against fp32 in a
+    runtime-only process, and the one chosen runs in at most MIN_GAIN of fp32's time."""
+    from edgecls.converters.ladder.climb import FLOAT_SLOWER, MIN_GAIN
+
+    report = _export(outlier_model, tmp_path, digits_folders, formats=["onnx"], max_drop=0.5)
+    (f,) = report.files
+    assert f.passed and f.ladder["fp32_latency_ms"] > 0
+    timed = [c for c in f.ladder["candidates"] if c["vs_fp32"] is not None]
+    assert timed, f.ladder
+    for c in timed:
+        assert c["latency_ms"] > 0
+        if c["note"] and "fp32's time here: not used" in c["note"]:  # passed over for its speed, and rightly
+            assert c["vs_fp32"] > (FLOAT_SLOWER if c["rung"] == "fp16" else MIN_GAIN), c
+    chosen = next(c for c in f.ladder["candidates"] if c["rung"] == f.rung and c["within_budget"])
+    if f.rung in ("int8+float", "int16"):
+        assert chosen["vs_fp32"] <= MIN_GAIN
