@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgecls.runtime.card import holds_text
+
 __all__ = ["render_markdown"]
 
 
@@ -31,7 +33,7 @@ def render_markdown(report: Any) -> str:
     for f in data["files"]:
         v = f["validation"]
         floats = len((f["quantization_ladder"] or {}).get("float_layers", []))
-        lines.append(f"| {_cell(f['path'].rsplit('/', 1)[-1])} | {f['rung']}{f' ({floats} float)' if floats else ''} "
+        lines.append(f"| {_cell(f['path'].rsplit('/', 1)[-1])} | {holds_text(f['rung'], floats)} "
                      f"| {f['size_bytes'] / 1e6:.2f} | {_num(v['top1_agreement'])} | {_num(v['accuracy'])} "
                      f"| {_num(v['keras_accuracy'])} | {_pt(v['accuracy_drop_pt'])} | {'yes' if f['passed'] else 'NO'} |")
     quantization = data.get("quantization") or {}

@@ -33,6 +33,10 @@ class EvalResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     unreadable: list[dict[str, str]] = field(default_factory=list)
     """Images skipped because they could not be read: ``{"image", "error"}``."""
+    quantization: str = ""
+    """What the file holds, from its card (``int8``, ``int8+float``, ``fp16``...)."""
+    float_nodes: int = 0
+    """Nodes its quantization ladder kept in float."""
 
     def to_dict(self, with_errors: bool = True) -> dict[str, Any]:
         data = dict(vars(self))
@@ -134,4 +138,5 @@ def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32, str
         precision=precision.round(4).tolist(), recall=recall.round(4).tolist(),
         support=confusion.sum(axis=1).tolist(), confusion=confusion.tolist(),
         images_per_s=images / elapsed, errors=tally.errors, unreadable=tally.unreadable,
+        quantization=classifier.card.provenance.quantization, float_nodes=classifier.card.provenance.float_nodes,
     )

@@ -208,6 +208,17 @@ class Provenance:
     """How an accuracy budget was met (export's quantization ladder): ``rung``, ``float_layers``,
     ``budget``, ``reason`` and every candidate tried; empty when no budget was climbed."""
 
+    @property
+    def float_nodes(self) -> int:
+        """How many nodes the quantization ladder kept in float (0 without a ladder)."""
+        layers = self.ladder.get("float_layers") if isinstance(self.ladder, dict) else None
+        return len(layers) if isinstance(layers, list) else 0
+
+    @property
+    def holds(self) -> str:
+        """What the file holds, for tables: its quantization, with the nodes kept in float."""
+        return holds_text(self.quantization or "?", self.float_nodes)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
         if not isinstance(data, Mapping):
@@ -220,6 +231,11 @@ class Provenance:
             if not isinstance(known.get(key, {}), dict):
                 raise CardError(f"card field 'provenance.{key}' must be an object")
         return cls(**known)
+
+
+def holds_text(quantization: str, float_nodes: int) -> str:
+    """``int8``, or ``int8+float (6 float)`` for a file whose quantization ladder kept 6 nodes in float."""
+    return f"{quantization} ({float_nodes} float)" if float_nodes else quantization
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,12 @@ def outlier_model(seed_model):
     return model
 
 
+@pytest.fixture(scope="module")
+def outlier_export(outlier_model, digits_folders, tmp_path_factory):
+    return _export(outlier_model, tmp_path_factory.mktemp("outlier"), digits_folders, max_drop=0.5,
+                   time_candidates=False)
+
+
 def _export(model, out, digits_folders, **options):
     from edgecls.converters import export
 
@@ -52,9 +58,9 @@ def _decisions(report):
             for f in report.files}
 
 
-def test_the_ladder_wins_back_an_outlier_model_and_decides_the_same_way_twice(outlier_model, digits_folders,
-                                                                                tmp_path):
-    first = _export(outlier_model, tmp_path / "a", digits_folders, max_drop=0.5, time_candidates=False)
+def test_the_ladder_wins_back_an_outlier_model_and_decides_the_same_way_twice(outlier_model, outlier_export,
+                                                                                digits_folders, tmp_path):
+    first = outlier_export
     for f in first.files:
         full = f.ladder["candidates"][0]
         assert full["rung"] == "int8" and full["accuracy_drop_pt"] > 0.5, full  # full int8 misses the budget
@@ -184,3 +190,19 @@ def test_timed_candidates_are_chosen_only_when_faster_than_fp32(outlier_model, d
     chosen = next(c for c in f.ladder["candidates"] if c["rung"] == f.rung and c["within_budget"])
     if f.rung in ("int8+float", "int16"):
         assert chosen["vs_fp32"] <= MIN_GAIN
+
+
+def test_info_eval_and_bench_say_what_a_file_holds(outlier_export, digits_folders, capsys):
+    from edgecls.cli import main
+
+    _, val = digits_folders
+    tflite = next(f for f in outlier_export.files if f.format == "tflite")
+    holds = f"int8+float ({len(tflite.ladder['float_layers'])} float)"
+    assert main(["info", str(tflite.path)]) == 0
+    out = capsys.readouterr().out
+    assert f"quantization ladder: {holds}; full int8 missed the budget" in out
+    assert main(["eval", str(tflite.path), str(val)]) == 0
+    assert f"│ {holds} │" in capsys.readouterr().out
+    assert main(["bench", str(tflite.path), "--runs", "3", "--warmup", "0", "--no-cold-start", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert result["quantization"] == "int8+float" and result["float_nodes"] == len(tflite.ladder["float_layers"])

@@ -90,6 +90,8 @@ class BenchResult:
     """Sustained mode: per window, its end (s), frames, p50 and p99 (ms)."""
     operators: list[dict[str, Any]] = field(default_factory=list)
     """With ``profile``: the 10 slowest operators (node, op_type, calls, total_ms, mean_ms, share)."""
+    float_nodes: int = 0
+    """Nodes the file's quantization ladder kept in float (from its card)."""
 
     @property
     def spread(self) -> dict[str, float] | None:
@@ -316,6 +318,7 @@ def _result(v: _Variant, options: BenchOptions, source: str, stages: dict, windo
     prov = v.clf.card.provenance
     result = BenchResult(
         model=str(v.path), format=prov.format or v.path.suffix.lstrip("."), quantization=prov.quantization or "?",
+        float_nodes=prov.float_nodes,
         size_bytes=v.path.stat().st_size, backend=b.name, device=b.device, accelerators=list(b.accelerators),
         threads=getattr(b, "num_threads", v.threads), input=source, stages=stages,
         throughput_fps=v.classified / v.seconds if v.seconds else 0.0, peak_rss_mb=peak_rss_mb(),

@@ -10,7 +10,7 @@ from edgecls.bench.measure import BenchResult, spread_of
 
 __all__ = ["comparison_rows", "to_csv", "CSV_COLUMNS"]
 
-CSV_COLUMNS = ["model", "format", "quantization", "threads", "size_mb", "accuracy", "p50_ms", "p99_ms",
+CSV_COLUMNS = ["model", "format", "quantization", "float_nodes", "threads", "size_mb", "accuracy", "p50_ms", "p99_ms",
                "fps", "batch", "batch_fps", "speedup", "preprocess_p50_ms", "inference_p50_ms", "postprocess_p50_ms",
                "cold_start_s", "peak_rss_mb", "backend", "device"]
 
@@ -22,7 +22,8 @@ def comparison_rows(results: Sequence[BenchResult]) -> list[dict]:
     for r in results:
         e2e = r.stages["end_to_end"]
         rows.append({
-            "model": r.model, "format": r.format, "quantization": r.quantization, "threads": r.threads,
+            "model": r.model, "format": r.format, "quantization": r.quantization, "float_nodes": r.float_nodes,
+            "threads": r.threads,
             "size_mb": round(r.size_bytes / 1e6, 3),
             "accuracy": r.accuracy,
             "p50_ms": round(e2e.p50, 4), "p99_ms": round(e2e.p99, 4), "fps": round(r.throughput_fps, 1),

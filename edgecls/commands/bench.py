@@ -16,6 +16,7 @@ from edgecls.commands.common import (
     thread_list,
     verbose,
 )
+from edgecls.runtime.card import holds_text
 
 EPILOG = """\b
 Examples:
@@ -99,7 +100,7 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
         click.echo(json.dumps({"results": [r.to_dict() for r in results], "table": rows}, indent=2))
         return
     table = make_table(f"edgecls bench: {results[0].input}, {runs} runs")
-    columns = ["model", "threads", "size MB", "accuracy", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms", "FPS",
+    columns = ["model", "holds", "threads", "size MB", "accuracy", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms", "FPS",
                f"FPS x{batch}", "speed-up", "rounds spread", "cold s", "RSS MB"]
     if rounds == 1:
         columns.remove("rounds spread")
@@ -108,9 +109,10 @@ def bench(models, image, size, runs, duration, warmup, threads, batch, data, bac
     if batch == 1:
         columns.remove(f"FPS x{batch}")
     for column in columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column in ("model", "holds") else "right")
     for r in rows:
-        cells = [Path(r["model"]).name, str(r["threads"]), f"{r['size_mb']:.2f}"]
+        cells = [Path(r["model"]).name, holds_text(r["quantization"], r["float_nodes"]), str(r["threads"]),
+                 f"{r['size_mb']:.2f}"]
         cells += [f"{r['accuracy']:.4f}"] if data is not None else []
         cells += [f"{r['preprocess_p50_ms']:.3f}",
                   f"{r['inference_p50_ms']:.3f}", f"{r['postprocess_p50_ms']:.3f}", f"{r['p50_ms']:.3f}",

@@ -8,6 +8,7 @@ import click
 
 from edgecls.commands.common import backend_option, console, load_classifier, make_table, model_options, threads_option
 from edgecls.commands.text import echo, json_line
+from edgecls.runtime.card import holds_text
 
 EPILOG = """\b
 Examples:
@@ -53,12 +54,13 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json, mode
         return
     out = console()
     table = make_table(f"edgecls eval on {data_dir} ({results[0].images} images)")
-    for column in ("model", "top-1", "top-5", "images/s", "errors"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+    for column in ("model", "holds", "top-1", "top-5", "images/s", "errors"):
+        table.add_column(column, justify="left" if column in ("model", "holds") else "right")
     for r in results:
-        table.add_row(Path(r.model).name, f"{r.top1:.4f}", f"{r.top5:.4f}", f"{r.images_per_s:.0f}", str(len(r.errors)))
+        table.add_row(Path(r.model).name, holds_text(r.quantization or "?", r.float_nodes), f"{r.top1:.4f}",
+                      f"{r.top5:.4f}", f"{r.images_per_s:.0f}", str(len(r.errors)))
     for model, _ in failed:
-        table.add_row(model.name, "failed", "", "", "")
+        table.add_row(model.name, "", "failed", "", "", "")
     out.print(table)
     if len(results) == 1:
         r = results[0]

@@ -11,7 +11,7 @@ from edgecls.converters.formats import FORMATS
 from edgecls.converters.formats.base import quantization_names
 from edgecls.converters.ladder.climb import MAX_RUNGS
 from edgecls.converters.normalization import PIXEL_PRESETS
-from edgecls.runtime.card import RESIZE_MODES
+from edgecls.runtime.card import RESIZE_MODES, holds_text
 
 EPILOG = """\b
 Examples:
@@ -146,7 +146,7 @@ def print_report(report) -> None:
         accuracy = "-" if v.accuracy is None else f"{v.accuracy:.4f}"
         keras = "-" if v.keras_accuracy is None else f"{v.keras_accuracy:.4f}"
         drop = "-" if v.accuracy_drop is None else f"{v.accuracy_drop * 100:+.2f} pt"
-        table.add_row(f.path.name, rung_text(f.rung, len((f.ladder or {}).get("float_layers", []))),
+        table.add_row(f.path.name, holds_text(f.rung, len((f.ladder or {}).get("float_layers", []))),
                       f"{f.size_bytes / 1e6:.2f}", f"{v.top1_agreement:.4f}", f"{v.max_abs_diff:.4f}",
                       accuracy, keras, drop, "yes" if f.passed else "FAILED")
     out = console()
@@ -164,8 +164,3 @@ def print_report(report) -> None:
             out.print(f"warning: {warning['message']} ({warning['cause']})")
         for note in report.notes:
             out.print(f"note: {note}")
-
-
-def rung_text(rung: str, float_nodes: int) -> str:
-    """What a file holds, for tables: its quantization rung and how many nodes it keeps in float."""
-    return f"{rung} ({float_nodes} float)" if float_nodes else rung

@@ -68,6 +68,8 @@ def human_lines(model: Path, data: dict, clf) -> list[str]:
         lines.append(f"  made from {prov.source_file or '?'} (sha256 {prov.source_sha256[:16] or '?'}...) on "
                      f"{prov.created or '?'} by edgecls {prov.edgecls_version or '?'}: {prov.format} "
                      f"{prov.quantization}")
+    if prov.ladder:
+        lines.append(f"  quantization ladder: {prov.holds}; {prov.ladder.get('reason', '')}")
     if prov.calibration:
         cal = prov.calibration
         lines.append("  calibration: " + ", ".join(f"{k} {v}" for k, v in cal.items()
