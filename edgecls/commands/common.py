@@ -95,7 +95,7 @@ def console(stderr: bool = False, stream=None):
     tty = stream.isatty() and not os.environ.get("NO_COLOR")
     # markup off: a label or path with "[/]" in it is text, not a rich tag (it raised MarkupError)
     return _Printable.of(Console)(file=stream, no_color=not tty, highlight=False, markup=False,
-                                  width=None if stream.isatty() else 140)
+                                  width=None if stream.isatty() else 200)
 
 
 def load_classifier(model, **kwargs):
