@@ -29,6 +29,8 @@ from pathlib import Path
 
 from suite.timing import run_measured
 
+from edgecls.runtime.card import holds_text
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -167,12 +169,19 @@ def run_row(row: Row, out: Path, epochs: int, quantize: str) -> dict:
         lines = [line for line in (out / "report.err").read_text().splitlines() if line.startswith("error:")]
         return result | {"error": lines[-1] if lines else "no report"}
     result["files"] = [{"format": f["format"], "quantization": f["quantization"], "passed": f["passed"],
-                        "size_mb": round(f["size_bytes"] / 1e6, 2),
+                        "size_mb": round(f["size_bytes"] / 1e6, 2), "rung": f.get("rung", f["quantization"]),
+                        "float_nodes": len((f.get("quantization_ladder") or {}).get("float_layers", [])),
                         **{k: f["validation"][k] for k in ("top1_agreement", "max_abs_diff", "accuracy",
                                                            "accuracy_drop")}}
                        for f in report["files"]]
     result["pixels_check"] = report.get("pixels")
     return result
+
+
+def holds(files: dict) -> str:
+    """What each int8 file holds: the quantization ladder's rung (rows measured before it: ``int8``)."""
+    return " / ".join(holds_text(files[(f, "int8")].get("rung", "int8"), files[(f, "int8")].get("float_nodes", 0))
+                      if (f, "int8") in files else "–" for f in ("tflite", "onnx"))
 
 
 def markdown(results: list[dict], started: str) -> str:
@@ -183,9 +192,9 @@ def markdown(results: list[dict], started: str) -> str:
              f"--calib (100 images) --val (397 held-out digits)`. Training and export, all rows: "
              f"{seconds / 60:.1f} min (`export s` and `peak RSS MB` are the `edgecls export` process alone).", "",
              "| model | input | save | Keras acc | fp32 agree TFLite / ONNX | fp32 max abs diff TFLite / ONNX "
-             "| int8 agree TFLite / ONNX | int8 drop pt TFLite / ONNX | budget | all pass | export s | peak RSS MB "
-             "| error |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| int8 agree TFLite / ONNX | int8 drop pt TFLite / ONNX | int8 holds TFLite / ONNX | budget | all pass "
+             "| export s | peak RSS MB | error |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         files = {(f["format"], f["quantization"]): f for f in r.get("files", [])}
 
@@ -198,6 +207,7 @@ def markdown(results: list[dict], started: str) -> str:
             f"| {r['row']} | {r.get('size', '')} | {r.get('save', '')} | {r.get('keras_accuracy', 0):.3f} "
             f"| {cell('fp32', 'top1_agreement', '{:.4f}')} | {cell('fp32', 'max_abs_diff', '{:.1e}')} "
             f"| {cell('int8', 'top1_agreement', '{:.3f}')} | {cell('int8', 'accuracy_drop', '{:+.2f}', scale=100)} "
+            f"| {holds(files)} "
             f"| {r.get('budget', 'agreement ≥ 0.999 fp32, ≥ 0.98 int8')} | {'yes' if ok else 'NO'} | {r.get('export_s', '')} "
             f"| {r.get('peak_rss_mb', '')} | {r.get('error', '')} |")
     return "\n".join(lines) + "\n"
