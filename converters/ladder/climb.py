@@ -261,7 +261,8 @@ def _selective(c: _Climb, base: str) -> LadderResult | None:
     tried: dict[int, tuple[Candidate, bytes | None]] = {}
 
     def attempt(k: int) -> bool:
-        candidate, data = c.build(rung, base, [node for nodes in layers[:k] for node in nodes])
+        # regions of neighbouring layers overlap: each node once, in rank order
+        candidate, data = c.build(rung, base, list(dict.fromkeys(node for nodes in layers[:k] for node in nodes)))
         tried[k] = (candidate, data)
         return data is not None and c.validate(candidate, data)
 
