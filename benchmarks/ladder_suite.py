@@ -1,7 +1,7 @@
 """Full int8 against ``--max-drop 0.5 --min-agreement 0.98``: the quantization ladder on a model suite.
 
-Five models trained here to real margins on images from packages: MobileNetV2 α 0.35 at 96×96,
-MobileNetV3Small at 96×96 and EfficientNetB0 at 64×64 on scikit-learn's digits, the seed CNN (no
+Five models trained here to real margins on images from packages: MobileNetV2 α 0.5 at 128×128,
+MobileNetV3Small at 128×128 and EfficientNetB0 at 96×96 on scikit-learn's digits, the seed CNN (no
 BatchNorm) at 32×32 on the digits, and a two-class BatchNorm CNN on scikit-image's faces/non-faces
 subset. Each model is exported twice per format, full int8 (no budget) and with the budget; for each
 file: accuracy drop against Keras (points), top-1 agreement, size, the rung the ladder chose and its
@@ -85,25 +85,25 @@ def build(name: str):
         _fit(model, x, y, 40, flips=True)
         realdata.warm_batchnorm(model, x.astype("float32"))  # a few hundred steps leave BatchNorm's averages behind
         return model, x, y, xv, yv, ["other", "face"], "raw"
-    size = {"mobilenetv2_96": 96, "mobilenetv3small_96": 96, "efficientnetb0_64": 64, "cnn_nobn_32": 32}[name]
+    size = {"mobilenetv2_128": 128, "mobilenetv3small_128": 128, "efficientnetb0_96": 96, "cnn_nobn_32": 32}[name]
     images, labels = realdata.digits_rgb(size)
     x, xv, y, yv = _split(images, labels, 0.2)
     if name == "cnn_nobn_32":
         model = realdata.seed_cnn()
         _fit(model, x / 255.0, y, 10)
         return model, x, y, xv, yv, digits, "unit"
-    if name == "mobilenetv2_96":
-        model = keras.applications.MobileNetV2(alpha=0.35, weights=None, input_shape=(96, 96, 3), classes=10)
-        _fit(model, x / 127.5 - 1, y, 12)
+    if name == "mobilenetv2_128":
+        model = keras.applications.MobileNetV2(alpha=0.5, weights=None, input_shape=(128, 128, 3), classes=10)
+        _fit(model, x / 127.5 - 1, y, 8)
         realdata.warm_batchnorm(model, (x[:256] / 127.5 - 1).astype("float32"))
         return model, x, y, xv, yv, digits, "symmetric"
-    if name == "mobilenetv3small_96":  # Rescaling to [-1, 1] inside (include_preprocessing)
-        model = keras.applications.MobileNetV3Small(weights=None, input_shape=(96, 96, 3), classes=10)
-        _fit(model, x, y, 15)
+    if name == "mobilenetv3small_128":  # Rescaling to [-1, 1] inside (include_preprocessing)
+        model = keras.applications.MobileNetV3Small(weights=None, input_shape=(128, 128, 3), classes=10)
+        _fit(model, x, y, 10)
         realdata.warm_batchnorm(model, x[:256].astype("float32"))
         return model, x, y, xv, yv, digits, "raw"
-    model = keras.applications.EfficientNetB0(weights=None, input_shape=(64, 64, 3), classes=10)  # Rescaling inside
-    _fit(model, x, y, 12)
+    model = keras.applications.EfficientNetB0(weights=None, input_shape=(96, 96, 3), classes=10)  # Rescaling inside
+    _fit(model, x, y, 8)
     realdata.warm_batchnorm(model, x[:256].astype("float32"))
     return model, x, y, xv, yv, digits, "raw"
 
@@ -200,7 +200,8 @@ def markdown(rows: list[dict], date: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="cnn_nobn_32,faces_2class,mobilenetv2_96,mobilenetv3small_96,efficientnetb0_64")
+    parser.add_argument("--models", default="mobilenetv2_128,mobilenetv3small_128,efficientnetb0_96,cnn_nobn_32,"
+                                            "faces_2class")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     rows = []
