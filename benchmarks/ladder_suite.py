@@ -3,7 +3,9 @@
 Five models trained here to real margins on images from packages: MobileNetV2 α 0.5 at 128×128,
 MobileNetV3Small at 128×128 and EfficientNetB0 at 96×96 on scikit-learn's digits, the seed CNN (no
 BatchNorm) at 32×32 on the digits, and a two-class BatchNorm CNN on scikit-image's faces/non-faces
-subset. Each model is exported twice per format, full int8 (no budget) and with the budget; for each
+subset; and the seed CNN with an activation outlier (two channels of its first convolution scaled up 300×
+and the next convolution's weights down: the same function, one tensor whose range two channels set).
+Each model is exported twice per format, full int8 (no budget) and with the budget; for each
 file: accuracy drop against Keras (points), top-1 agreement, size, the rung the ladder chose and its
 float layers, and the export time with the budget. Latencies are the raw engine call, measured in
 two fresh runtime-only processes (``suite/child.py``) with fp32, full int8 and the chosen file
@@ -66,6 +68,22 @@ def _fit(model, x, y, epochs: int, flips: bool = False):
     return model
 
 
+def with_outlier_channels(model, scale: float = 300.0) -> None:
+    """Scale two output channels of the first convolution up and the second convolution's matching input
+    weights down: the same function in float (ReLU and max pooling commute with a positive scale), one
+    tensor whose range two channels set, the activation outlier that costs real models their int8 accuracy."""
+    import keras
+
+    conv1, conv2 = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][:2]
+    (k1, b1), (k2, b2) = conv1.get_weights(), conv2.get_weights()
+    for channel in (0, 1):
+        k1[..., channel] *= scale
+        b1[channel] *= scale
+        k2[:, :, channel, :] /= scale
+    conv1.set_weights([k1, b1])
+    conv2.set_weights([k2, b2])
+
+
 def build(name: str):
     """(model, train images, train labels, val images, val labels, class names, export pixels)."""
     import keras
@@ -90,9 +108,11 @@ def build(name: str):
     size = {"mobilenetv2_128": 128, "mobilenetv3small_128": 128, "efficientnetb0_96": 96, "cnn_nobn_32": 32}[name]
     images, labels = realdata.digits_rgb(size)
     x, xv, y, yv = _split(images, labels, 0.2)
-    if name == "cnn_nobn_32":
+    if name in ("cnn_nobn_32", "cnn_outlier_32"):
         model = realdata.seed_cnn()
         _fit(model, x / 255.0, y, 10)
+        if name == "cnn_outlier_32":
+            with_outlier_channels(model)
         return model, x, y, xv, yv, digits, "unit"
     if name == "mobilenetv2_128":
         model = keras.applications.MobileNetV2(alpha=0.5, weights=None, input_shape=(128, 128, 3), classes=10)
@@ -205,12 +225,15 @@ def markdown(rows: list[dict], date: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mobilenetv2_128,mobilenetv3small_128,efficientnetb0_96,cnn_nobn_32,"
-                                            "faces_2class")
+                                            "faces_2class,cnn_outlier_32")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--append", action="store_true", help="add the rows to today's results instead of replacing them")
     args = parser.parse_args(argv)
     rows = []
     date = dt.date.today().isoformat()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.append and (args.out / f"ladder-{date}.json").exists():
+        rows = json.loads((args.out / f"ladder-{date}.json").read_text())["rows"]
     with tempfile.TemporaryDirectory(prefix="edgecls-ladder-") as work:
         for name in args.models.split(","):
             print(f"{name}: training and exporting", flush=True)
