@@ -68,22 +68,6 @@ def _fit(model, x, y, epochs: int, flips: bool = False):
     return model
 
 
-def with_outlier_channels(model, scale: float = 300.0) -> None:
-    """Scale two output channels of the first convolution up and the second convolution's matching input
-    weights down: the same function in float (ReLU and max pooling commute with a positive scale), one
-    tensor whose range two channels set, the activation outlier that costs real models their int8 accuracy."""
-    import keras
-
-    conv1, conv2 = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][:2]
-    (k1, b1), (k2, b2) = conv1.get_weights(), conv2.get_weights()
-    for channel in (0, 1):
-        k1[..., channel] *= scale
-        b1[channel] *= scale
-        k2[:, :, channel, :] /= scale
-    conv1.set_weights([k1, b1])
-    conv2.set_weights([k2, b2])
-
-
 def build(name: str):
     """(model, train images, train labels, val images, val labels, class names, export pixels)."""
     import keras
@@ -112,7 +96,7 @@ def build(name: str):
         model = realdata.seed_cnn()
         _fit(model, x / 255.0, y, 10)
         if name == "cnn_outlier_32":
-            with_outlier_channels(model)
+            realdata.with_outlier_channels(model)
         return model, x, y, xv, yv, digits, "unit"
     if name == "mobilenetv2_128":
         model = keras.applications.MobileNetV2(alpha=0.5, weights=None, input_shape=(128, 128, 3), classes=10)

@@ -75,3 +75,19 @@ def warm_batchnorm(model, images: np.ndarray) -> None:
     model(np.asarray(images, "float32"), training=True)
     for layer in layers:
         layer.momentum = 0.99
+
+
+def with_outlier_channels(model, scale: float = 300.0) -> None:
+    """In place: scale two output channels of the first convolution up and the second convolution's matching input
+    weights down: the same function in float (ReLU and max pooling commute with a positive scale), one
+    tensor whose range two channels set, the activation outlier that costs real models their int8 accuracy."""
+    import keras
+
+    conv1, conv2 = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][:2]
+    (k1, b1), (k2, b2) = conv1.get_weights(), conv2.get_weights()
+    for channel in (0, 1):
+        k1[..., channel] *= scale
+        b1[channel] *= scale
+        k2[:, :, channel, :] /= scale
+    conv1.set_weights([k1, b1])
+    conv2.set_weights([k2, b2])

@@ -13,27 +13,18 @@ from edgecls.converters.errors import ExportError
 
 pytest.importorskip("tensorflow")
 
-SCALE = 300.0
-
-
 @pytest.fixture(scope="module")
 def outlier_model(seed_model):
-    """The seed CNN with two channels of its first convolution scaled up 300× and the second convolution's
-    matching input weights scaled down: the same function in float (ReLU and max pooling commute with a
-    positive scale), but one tensor whose range is set by two channels, so per-tensor int8 leaves the
-    other 30 channels a few levels: the activation outlier that costs real models their int8 accuracy."""
+    """The trained seed CNN with an activation outlier (``realdata.with_outlier_channels``): the same function in
+    float, but one tensor whose range two channels set, so per-tensor int8 leaves the other 30 channels a few
+    levels: the fault that costs real models their int8 accuracy."""
     import keras
+
+    from edgecls import realdata
 
     model = keras.models.clone_model(seed_model)
     model.set_weights(seed_model.get_weights())
-    conv1, conv2 = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    (k1, b1), (k2, b2) = conv1.get_weights(), conv2.get_weights()
-    for channel in (0, 1):
-        k1[..., channel] *= SCALE
-        b1[channel] *= SCALE
-        k2[:, :, channel, :] /= SCALE
-    conv1.set_weights([k1, b1])
-    conv2.set_weights([k2, b2])
+    realdata.with_outlier_channels(model)
     return model
 
 
