@@ -216,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     date = dt.date.today().isoformat()
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.append and (args.out / f"ladder-{date}.json").exists():
-        rows = json.loads((args.out / f"ladder-{date}.json").read_text())["rows"]
+    names = args.models.split(",")
+    if args.append and (args.out / f"ladder-{date}.json").exists():  # rows of the same model are replaced
+        rows = [r for r in json.loads((args.out / f"ladder-{date}.json").read_text())["rows"] if r["model"] not in names]
     with tempfile.TemporaryDirectory(prefix="edgecls-ladder-") as work:
-        for name in args.models.split(","):
+        for name in names:
             print(f"{name}: training and exporting", flush=True)
             rows.append(run_model(name, Path(work)))
             (args.out / f"ladder-{date}.json").write_text(json.dumps({"date": date, "budget": BUDGET, "rows": rows},

@@ -64,12 +64,27 @@ def run(script, **kwargs):
                  **kwargs)
 
 
-def test_full_int8_within_budget_costs_one_validation_and_nothing_else():
+def test_full_int8_within_budget_costs_one_validation_and_one_timing():
     script = Script({**AGREEMENT, "int8": 0.99}, MS)
     result = run(script)
     assert result.chosen.rung == "int8" and script.validated == [("int8", 0)]
-    assert script.built == [("int8", "int8", ())] and script.timed == []
-    assert "full int8 (int8) is within budget" in result.reason
+    assert [b[0] for b in script.built] == ["int8", "fp32"] and script.timed == ["int8"]  # timed beside fp32
+    assert result.chosen.vs_fp32 == pytest.approx(1 / 3) and "full int8 (int8) is within budget" in result.reason
+
+
+def test_without_timing_full_int8_within_budget_costs_one_validation_and_nothing_else():
+    script = Script({**AGREEMENT, "int8": 0.99}, MS)
+    result = climb(script.ladder(), job=None, budget=BUDGET, evaluate=script.evaluate, time_files=None)
+    assert result.chosen.rung == "int8" and script.built == [("int8", "int8", ())] and script.timed == []
+
+
+def test_full_int8_slower_than_fp32_gives_way_to_a_float_file():
+    """MobileNetV3Small's int8 TFLite file ran in 3x its fp32 file's time here: within budget, not the fastest."""
+    script = Script({**AGREEMENT, "int8": 0.99}, {**MS, "int8": 9.0})
+    result = run(script)
+    assert result.chosen.rung == "fp16" and "slower than fp32 here" in result.reason
+    assert "within budget, but runs 3.00x fp32's time" in result.candidates[0].note
+    assert not any(name in ("int8+float", "int16") for name, *_ in script.built)
 
 
 def test_a_later_calibration_variant_that_holds_is_chosen_and_timed():

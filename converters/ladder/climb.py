@@ -4,7 +4,8 @@ Order (each step only when the previous ones found nothing within budget):
 
 1. full int8, each calibration variant of the format in turn; the first within budget is the answer
    (with the budget already met by the first one, this costs the one validation pass an export makes
-   anyway: nothing is timed or converted twice);
+   anyway, and one timing against fp32: an int8 file over ``INT8_SLOWER`` times fp32's time gives way
+   to the float rungs, step 4);
 2. selective int8 on the most accurate full-int8 variant: the layers with the worst quantization
    error (``Ladder.rank``) stay float, 1, 2, 4, … of them, then the fewest that hold by bisection;
 3. int16 activations, only where they run faster than fp32 here (timed before validating);
@@ -29,13 +30,16 @@ from edgecls.converters.ladder.rungs import Ladder, LayerError, Rung
 from edgecls.converters.validate import Validation
 from edgecls.runtime.errors import EdgeclsError
 
-__all__ = ["Candidate", "LadderResult", "climb", "FLOAT_SLOWER", "MIN_GAIN", "MAX_FLOAT_SHARE", "MAX_RUNGS", "rung_level"]
+__all__ = ["Candidate", "LadderResult", "climb", "FLOAT_SLOWER", "INT8_SLOWER", "MIN_GAIN", "MAX_FLOAT_SHARE", "MAX_RUNGS", "rung_level"]
 
 MAX_RUNGS = ("int8", "int8+float", "int16", "fp16", "fp32")
 """How far a climb may go (``max_rung``): full int8 only, then float layers, int16 activations, fp16, fp32."""
 
 FLOAT_SLOWER = 1.25
 """An fp16 file more than this many times slower than fp32 here is passed over for fp32."""
+INT8_SLOWER = 1.1
+"""A full-int8 file within budget that runs over this many times fp32's time here gives way to a float
+file (measured: MobileNetV3Small's int8 TFLite file ran in 3× its fp32 file's time on x86)."""
 MIN_GAIN = 0.95
 """A selective or int16 file must run in at most this share of fp32's time here to be chosen: one as
 fast as fp32 is not worth its accuracy risk, and a margin keeps timing noise from deciding."""
@@ -188,22 +192,25 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
     allowed = {r.name for r in ladder.rungs if rung_level(r) <= top}
     c = _Climb(ladder, job, budget, evaluate, time_files, step)
     best: tuple[Candidate, bytes] | None = None
-    for index, rung in enumerate(ladder.of_kind("int8")):
+    slow_int8 = False
+    for rung in ladder.of_kind("int8"):
         candidate, data = c.build(rung, rung.name)
         if data is None:
             continue
         if c.validate(candidate, data):
-            if index > 0:
-                c.timed(candidate, data)
-            return c.done(candidate, data, f"full int8 ({rung.name}) is within budget ({budget.describe()})")
+            if c.timed(candidate, data) <= INT8_SLOWER:
+                return c.done(candidate, data, f"full int8 ({rung.name}) is within budget ({budget.describe()})")
+            candidate.note = f"within budget, but runs {candidate.vs_fp32:.2f}x fp32's time here: a float file is faster"
+            best, slow_int8 = (candidate, data), True
+            break
         if best is None or _accuracy_key(candidate) > _accuracy_key(best[0]):
             best = (candidate, data)
-    if best is not None and top >= MAX_RUNGS.index("int8+float"):
+    if best is not None and not slow_int8 and top >= MAX_RUNGS.index("int8+float"):
         c.timed(*best)
         found = _selective(c, best[0].rung)
         if found is not None:
             return found
-    for rung in (r for r in ladder.of_kind("int16") if r.name in allowed):
+    for rung in (r for r in ladder.of_kind("int16") if r.name in allowed and not slow_int8):
         candidate, data = c.build(rung, rung.name)
         if data is None:
             continue
@@ -221,7 +228,9 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
             continue
         if c.validate(candidate, data):
             c.timed(candidate, data)
-            return c.done(candidate, data, f"no integer rung held the budget ({budget.describe()}); {rung.name} does")
+            why = ("full int8 is within budget but slower than fp32 here" if slow_int8
+                   else f"no integer rung held the budget ({budget.describe()})")
+            return c.done(candidate, data, f"{why}; {rung.name} does")
     if best is not None:  # nothing held: the most accurate full-int8 file is what gets written, marked failed
         c.result.fallback, c.result.data = best
     tried = [k for k in c.result.candidates if k.validation is not None]
