@@ -14,14 +14,14 @@ import math
 from collections.abc import Sequence
 
 from edgecls.converters.errors import ExportError
-from edgecls.converters.formats.base import ConvertJob, get_format
+from edgecls.converters.formats.base import ConvertJob
 from edgecls.converters.formats.onnx_format import (
     StaticInt8,
     calibration_reader,
     preprocessed_fp32,
     quantize_static_int8,
 )
-from edgecls.converters.ladder.rungs import Ladder, LayerError, Rung, register_ladder
+from edgecls.converters.ladder.rungs import Ladder, LayerError, Rung, float_rungs, register_ladder
 from edgecls.runtime.errors import engine_errors
 
 __all__ = ["LADDER", "INT8_VARIANTS", "MATCH_IMAGES"]
@@ -54,13 +54,6 @@ def _selective(job: ConvertJob, base: str, layers: Sequence[str]) -> bytes:
 
 def _int16(job: ConvertJob, base: str, layers: Sequence[str]) -> bytes:
     return quantize_static_int8(job, StaticInt8(activations="QInt16"))
-
-
-def _float(quantization: str):
-    def build(job: ConvertJob, base: str, layers: Sequence[str]) -> bytes:
-        return get_format("onnx").convert(job, quantization)
-
-    return build
 
 
 def rank_layers(job: ConvertJob, base: str) -> list[LayerError]:
@@ -123,8 +116,7 @@ LADDER = Ladder(
         *(Rung(name, "int8", _variant(name), f"static QDQ {name}") for name in INT8_VARIANTS),
         Rung("int8+float", "selective", _selective, "static QDQ int8 with the worst nodes in float"),
         Rung("int16", "int16", _int16, "16-bit activations, int8 weights"),
-        Rung("fp16", "float", _float("fp16"), "float16"),
-        Rung("fp32", "float", _float("fp32"), "float32"),
+        *float_rungs("onnx"),
     ),
     rank=rank_layers,
 )

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from edgecls.converters.errors import ExportError
-from edgecls.converters.formats.base import ConvertJob
+from edgecls.converters.formats.base import ConvertJob, get_format
 
-__all__ = ["Rung", "LayerError", "Ladder", "LADDERS", "register_ladder", "get_ladder"]
+__all__ = ["Rung", "LayerError", "Ladder", "LADDERS", "register_ladder", "get_ladder", "float_rungs"]
 
 RUNG_KINDS = ("int8", "selective", "int16", "float")
 
@@ -70,6 +70,16 @@ class Ladder:
 
     def rung(self, name: str) -> Rung:
         return next(r for r in self.rungs if r.name == name)
+
+
+def float_rungs(fmt: str) -> tuple[Rung, Rung]:
+    """The last rungs of every ladder: format ``fmt``'s own fp16 and fp32 conversions."""
+
+    def converted(quantization: str) -> Callable[[ConvertJob, str, Sequence[str]], bytes]:
+        return lambda job, base, layers: get_format(fmt).convert(job, quantization)
+
+    return (Rung("fp16", "float", converted("fp16"), get_format(fmt).quantizations["fp16"]),
+            Rung("fp32", "float", converted("fp32"), get_format(fmt).quantizations["fp32"]))
 
 
 LADDERS: dict[str, Ladder] = {}

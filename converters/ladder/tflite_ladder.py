@@ -20,7 +20,7 @@ from typing import Any
 
 from edgecls.converters.formats.base import ConvertJob, get_format
 from edgecls.converters.formats.tflite_format import conversion, representative_dataset, run_converter
-from edgecls.converters.ladder.rungs import Ladder, LayerError, Rung, register_ladder
+from edgecls.converters.ladder.rungs import Ladder, LayerError, Rung, float_rungs, register_ladder
 
 __all__ = ["LADDER", "DEBUG_IMAGES"]
 
@@ -36,13 +36,6 @@ def _format():
 
 def _full(job: ConvertJob, base: str, layers: Sequence[str]) -> bytes:
     return _format().convert(job, "int8")
-
-
-def _float(quantization: str):
-    def build(job: ConvertJob, base: str, layers: Sequence[str]) -> bytes:
-        return _format().convert(job, quantization)
-
-    return build
 
 
 def _debugger(job: ConvertJob) -> Any:
@@ -166,8 +159,7 @@ LADDER = Ladder(
         Rung("int8", "int8", _full, "TFLiteConverter's full-integer int8 (uint8 input and output)"),
         Rung("int8+float", "selective", _selective, "int8 with the worst layers in float (float input and output)"),
         Rung("int16x8", "int16", _int16x8, "int16 activations, int8 weights"),
-        Rung("fp16", "float", _float("fp16"), "float16 weights"),
-        Rung("fp32", "float", _float("fp32"), "float32"),
+        *float_rungs("tflite"),
     ),
     rank=rank_layers,
 )
