@@ -154,6 +154,18 @@ class _Climb:
                 self.result.fp32_latency_ms = fp32
         return candidate.vs_fp32
 
+    def slower_than(self, candidate: Candidate, data: bytes, limit: float) -> bool:
+        """Whether the candidate runs over ``limit`` times fp32's time, confirmed by a second timing in a
+        new process before it counts against the candidate (a busy moment on a small machine read
+        MobileNetV3Small's int8 file at 3x fp32's time once, and at 1.0x the next time)."""
+        if self.timed(candidate, data) <= limit:
+            return False
+        first = (candidate.latency_ms, candidate.vs_fp32)
+        candidate.vs_fp32 = None
+        if self.timed(candidate, data) > first[1]:  # the faster reading stands
+            candidate.latency_ms, candidate.vs_fp32 = first
+        return candidate.vs_fp32 > limit
+
     def done(self, candidate: Candidate, data: bytes, reason: str) -> LadderResult:
         self.result.chosen, self.result.data, self.result.reason = candidate, data, reason
         return self.result
@@ -198,7 +210,7 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
         if data is None:
             continue
         if c.validate(candidate, data):
-            if c.timed(candidate, data) <= INT8_SLOWER:
+            if not c.slower_than(candidate, data, INT8_SLOWER):
                 return c.done(candidate, data, f"full int8 ({rung.name}) is within budget ({budget.describe()})")
             candidate.note = f"within budget, but runs {candidate.vs_fp32:.2f}x fp32's time here: a float file is faster"
             best, slow_int8 = (candidate, data), True
@@ -214,7 +226,7 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
         candidate, data = c.build(rung, rung.name)
         if data is None:
             continue
-        if c.timed(candidate, data) > MIN_GAIN:
+        if c.slower_than(candidate, data, MIN_GAIN):
             candidate.note = f"runs {candidate.vs_fp32:.2f}x fp32's time here: not used"
             continue
         if c.validate(candidate, data):
@@ -223,7 +235,7 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
         candidate, data = c.build(rung, rung.name)
         if data is None:
             continue
-        if rung.name != "fp32" and c.timed(candidate, data) > FLOAT_SLOWER:
+        if rung.name != "fp32" and c.slower_than(candidate, data, FLOAT_SLOWER):
             candidate.note = f"runs {candidate.vs_fp32:.2f}x fp32's time here: not used"
             continue
         if c.validate(candidate, data):
@@ -293,7 +305,7 @@ def _selective(c: _Climb, base: str) -> LadderResult | None:
         else:
             low = mid
     candidate, data = tried[high]
-    if c.timed(candidate, data) > MIN_GAIN:
+    if c.slower_than(candidate, data, MIN_GAIN):
         candidate.note = f"runs {candidate.vs_fp32:.2f}x fp32's time here: not used"
         return None
     return c.done(candidate, data, f"full int8 missed the budget; the {high} of {len(layers)} layers worst by "
