@@ -89,7 +89,8 @@ def build(name: str):
         _fit(model, x, y, 40, flips=True)
         realdata.warm_batchnorm(model, x.astype("float32"))  # a few hundred steps leave BatchNorm's averages behind
         return model, x, y, xv, yv, ["other", "face"], "raw"
-    size = {"mobilenetv2_128": 128, "mobilenetv3small_128": 128, "efficientnetb0_96": 96, "cnn_nobn_32": 32}[name]
+    size = {"mobilenetv2_128": 128, "mobilenetv3small_128": 128, "efficientnetb0_96": 96, "cnn_nobn_32": 32,
+            "cnn_outlier_32": 32}[name]
     images, labels = realdata.digits_rgb(size)
     x, xv, y, yv = _split(images, labels, 0.2)
     if name in ("cnn_nobn_32", "cnn_outlier_32"):
