@@ -43,6 +43,8 @@ file: on this x86 CPU with AVX-512, int8 gains little on small models, and nothi
 MIN_GAIN = 0.95
 """A selective or int16 file must run in at most this share of fp32's time here to be chosen: one as
 fast as fp32 is not worth its accuracy risk, and a margin keeps timing noise from deciding."""
+BISECT_SLACK = 8
+"""Bisection stops once the float-layer count is known within 1/BISECT_SLACK of itself."""
 MAX_FLOAT_SHARE = 0.5
 """The selective rung keeps at most this share of the ranked layers in float."""
 
@@ -269,7 +271,8 @@ def _accuracy_key(candidate: Candidate) -> tuple[float, float]:
 
 
 def _selective(c: _Climb, base: str) -> LadderResult | None:
-    """The fewest worst-ranked layers in float that hold the budget: doubling, then bisection."""
+    """The fewest worst-ranked layers in float that hold the budget (within an eighth): doubling, then
+    bisection."""
     rungs = c.ladder.of_kind("selective")
     if not rungs:
         return None
@@ -298,7 +301,7 @@ def _selective(c: _Climb, base: str) -> LadderResult | None:
         k = min(k * 2, cap)
     if high is None:
         return None
-    while high - low > 1:
+    while high - low > max(1, high // BISECT_SLACK):  # within an eighth of the fewest: not worth more passes
         mid = (low + high) // 2
         if attempt(mid):
             high = mid
