@@ -283,12 +283,18 @@ def _selective(c: _Climb, base: str) -> LadderResult | None:
     layers = [r.float_nodes for r in ranked]
     cap = max(1, int(len(layers) * MAX_FLOAT_SHARE))
     tried: dict[int, tuple[Candidate, bytes | None]] = {}
+    held: dict[tuple[str, ...], bool] = {}
 
     def attempt(k: int) -> bool:
         # regions of neighbouring layers overlap: each node once, in rank order
-        candidate, data = c.build(rung, base, list(dict.fromkeys(node for nodes in layers[:k] for node in nodes)))
+        nodes = tuple(dict.fromkeys(node for region in layers[:k] for node in region))
+        if nodes in held:  # another count of layers gave these same nodes: built and validated already
+            tried[k] = next(t for t in tried.values() if t[0].float_layers == nodes)
+            return held[nodes]
+        candidate, data = c.build(rung, base, list(nodes))
         tried[k] = (candidate, data)
-        return data is not None and c.validate(candidate, data)
+        held[nodes] = data is not None and c.validate(candidate, data)
+        return held[nodes]
 
     low, high, k = 0, None, 1
     while layers:
