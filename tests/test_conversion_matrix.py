@@ -3,10 +3,9 @@ one other Keras Applications family and one seed save format, rotating daily so 
 within two weeks; the whole matrix runs from ``benchmarks/`` and its page is committed.
 
 Each row is a briefly trained digits classifier exported by the real CLI to TFLite and ONNX in
-fp32 and int8. fp32 files must match Keras (top-1 agreement 1.0, max |Δ| < 1e-4); int8 files must stay
-within 2 accuracy points of Keras (a broken int8 conversion loses tens). Whether each row also meets the
-matrix's budget (``--max-drop 1.0``) is on the results page: not every row does yet, and the
-accuracy-keeping fallbacks for int8 are their own issue. Slow: CI runs it with ``pytest -m slow``.
+fp32 and int8. fp32 files must match Keras (top-1 agreement 1.0, max |Δ| < 1e-4); int8 files must meet
+the matrix's budget (``--max-drop 1.0``), climbing the quantization ladder where full int8 does not.
+Slow: CI runs it with ``pytest -m slow``.
 """
 
 import json
@@ -38,4 +37,4 @@ def test_todays_matrix_slice_converts_and_agrees(tmp_path):
             if quant == "fp32":
                 assert f["passed"] and f["top1_agreement"] == 1.0 and f["max_abs_diff"] < 1e-4, (row["row"], fmt, f)
             else:
-                assert f["accuracy_drop"] <= 0.02, (row["row"], fmt, f)
+                assert f["passed"] and f["accuracy_drop"] <= 0.01 + 1e-9, (row["row"], fmt, f)
