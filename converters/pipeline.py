@@ -68,12 +68,12 @@ class ExportOptions:
     """Accuracy budget: at most this many points of top-1 accuracy below Keras on labelled validation
     images. Given alone, it replaces the default agreement floors; with ``min_agreement``, both must hold."""
     max_rung: str = "fp32"
+    """How far the quantization ladder may climb under a budget: ``int8`` (calibration variants only),
+    ``int8+float``, ``int16``, ``fp16`` or ``fp32``."""
     time_candidates: bool = True
     """Time the ladder's candidates here and never choose one that is not faster than fp32 (a file
     in ``MIN_GAIN`` of its time); False decides on accuracy alone, for exports made on another
     machine than the one that runs the model."""
-    """How far the quantization ladder may climb under a budget: ``int8`` (calibration variants only),
-    ``int8+float``, ``int16``, ``fp16`` or ``fp32``."""
     name: str | None = None
 
     def __post_init__(self) -> None:

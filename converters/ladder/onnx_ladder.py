@@ -27,6 +27,7 @@ from edgecls.runtime.errors import engine_errors
 __all__ = ["LADDER", "INT8_VARIANTS", "MATCH_IMAGES"]
 
 MATCH_IMAGES = 8
+"""Calibration images run through the float and QDQ models to rank nodes, at up to 64×64 inputs."""
 CLEAN_DB = 100.0
 """The SQNR credited to a node's inputs when none of them is a quantized activation (the graph input)."""
 """Calibration images run through the float and QDQ models to rank nodes (every activation of each is held)."""
@@ -72,7 +73,9 @@ def rank_layers(job: ConvertJob, base: str) -> list[LayerError]:
     qdq = job.workdir / "rank-qdq.onnx"
     qdq.write_bytes(quantize_static_int8(job, INT8_VARIANTS[base]))
     augmented, float_augmented = job.workdir / "rank-qdq-augmented.onnx", job.workdir / "rank-float-augmented.onnx"
-    images = list(itertools.islice(iter(job.calibration), MATCH_IMAGES))
+    # every activation of every image is held, twice: fewer images for larger inputs (2 at 224×224)
+    count = max(2, min(MATCH_IMAGES, (MATCH_IMAGES * 64 * 64) // (job.height * job.width)))
+    images = list(itertools.islice(iter(job.calibration), count))
     with engine_errors(ExportError, "ONNX per-layer quantization error failed"):
         modify_model_output_intermediate_tensors(str(qdq), str(augmented))
         modify_model_output_intermediate_tensors(str(preprocessed_fp32(job)), str(float_augmented))
