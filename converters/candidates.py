@@ -61,9 +61,10 @@ class FileMaker:
         from edgecls.converters.ladder.timing import engine_latencies_ms
 
         paths = []
-        for i, data in enumerate(datas):
-            probe, _ = self._probe(data, "candidate")
-            paths.append(probe.rename(probe.with_name(f"timed{i}{probe.suffix}")))
+        for i, data in enumerate(datas):  # the engine call needs no card: the bytes as they are
+            path = self.work / f"timed{i}{self.converter.suffix}"
+            path.write_bytes(data)
+            paths.append(path)
         try:
             return engine_latencies_ms(paths)
         finally:

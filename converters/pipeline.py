@@ -295,10 +295,10 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     return report
 
 
-def _calibration_warnings(report: ExportReport, reader: Any, calib_folder: ImageFolder | None, wrapped: Any,
-                          val_images: np.ndarray, labels: list[str], pixels: PixelCheck | None) -> list:
+def _calibration_warnings(report: ExportReport, reader: ArrayReader, calib_folder: ImageFolder | None,
+                          wrapped: Any, val_images: np.ndarray, labels: list[str], pixels: PixelCheck | None) -> list:
     """Profile the calibration images into ``report.quantization``; the warnings they call for."""
-    images = np.stack(list(reader))
+    images = reader.images  # already one array (``_calibration``): no copy
     profile = profile_calibration(images, val_images, keras_scores(wrapped, images), labels,
                                   len(calib_folder.classes) if calib_folder is not None and calib_folder.classes else None)
     warnings = calibration_warnings(profile, len(labels), pixels.to_dict() if pixels else None)
