@@ -20,7 +20,7 @@ import numpy as np
 from edgecls.runtime.backends import Backend, BackendConfig, open_backend
 from edgecls.runtime.card import ModelCard
 from edgecls.runtime.errors import InferenceError, engine_errors
-from edgecls.runtime.images import ImageInput, to_pixels
+from edgecls.runtime.images import DecodeTarget, ImageInput, to_pixels
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.postprocess import Postprocessor
 from edgecls.runtime.preprocess import Preprocessor
@@ -136,6 +136,12 @@ class Classifier:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def decode_target(self) -> DecodeTarget:
+        """The smallest picture this model needs (its input size and resize mode): JPEG files and bytes
+        are decoded at the smallest libjpeg scale that still fits it."""
+        return self._pre.target
+
     # -- running --------------------------------------------------------------------
     def _options(self, max_results, score_threshold, allowlist, denylist) -> ClassifyOptions:
         d = self._defaults
@@ -151,8 +157,9 @@ class Classifier:
         return options
 
     def preprocess(self, image: ImageInput, *, color: str = "bgr") -> np.ndarray:
-        """The model input for ``image`` (no batch axis). Raises ImageError, OptionError."""
-        return self._pre(to_pixels(image, color=color))
+        """The model input for ``image`` (no batch axis); a JPEG is decoded at the smallest scale that keeps
+        the input's resolution. Raises ImageError, OptionError."""
+        return self._pre(to_pixels(image, color=color, target=self._pre.target))
 
     def classify(
         self,

@@ -133,7 +133,7 @@ class ImageFolder:
         out = []
         for path in self.files:
             try:
-                out.append(pre(to_pixels(path)))
+                out.append(pre(to_pixels(path, target=pre.target)))
             except ImageError as exc:
                 raise DatasetError(f"{self.root}: {exc}") from None
         return np.stack(out)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edgecls.runtime.card import InputSpec
-from edgecls.runtime.images import Pixels
+from edgecls.runtime.images import DecodeTarget, Pixels
 from edgecls.runtime.resize import fit
 
 __all__ = ["Preprocessor", "build_lut"]
@@ -77,6 +77,11 @@ class Preprocessor:
         self.spec = spec
         self._lut = build_lut(spec)
         self._cast = np.float16 if spec.dtype == "float16" else None
+
+    @property
+    def target(self) -> DecodeTarget:
+        """What a decoder must leave at least: the input size and resize mode (see :func:`to_pixels`)."""
+        return DecodeTarget(self.spec.width, self.spec.height, self.spec.resize)
 
     @property
     def passthrough(self) -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgecls.runtime.datasets import list_images
 from edgecls.runtime.errors import DatasetError, ImageError, SourceError
-from edgecls.runtime.images import to_pixels
+from edgecls.runtime.images import DecodeTarget, to_pixels
 
 __all__ = ["FrameSource", "open_source", "is_live_source"]
 
@@ -78,12 +78,13 @@ class _IterSource:
             close()
 
 
-def _folder_frames(files: list[Path]) -> Iterator[np.ndarray]:
+def _folder_frames(files: list[Path], target: DecodeTarget | None) -> Iterator[np.ndarray]:
     """A folder's images (``files``, in name order), through the same checks as every image
-    (``to_pixels``); one that cannot be read is logged and skipped, so one bad file does not end the stream."""
+    (``to_pixels``, JPEGs reduced to fit ``target``); one that cannot be read is logged and skipped, so
+    one bad file does not end the stream."""
     for path in files:
         try:
-            pixels = to_pixels(path)
+            pixels = to_pixels(path, target=target)
         except ImageError as exc:
             logger.warning("skipped: %s", exc)
             continue
@@ -103,12 +104,14 @@ def is_live_source(source: Any) -> bool:
     return isinstance(source, str) and (source.startswith(_URL_PREFIXES) or "!" in source)
 
 
-def open_source(source: Any, *, open_timeout_s: float = 10.0, clock_start: float | None = None) -> FrameSource:
+def open_source(source: Any, *, open_timeout_s: float = 10.0, clock_start: float | None = None,
+                target: DecodeTarget | None = None) -> FrameSource:
     """Open ``source``: an int or a string of digits (camera index), a video file, a URL, a GStreamer pipeline
     (a string containing ``!``), an image folder, or an iterable of frames / (frame, timestamp_ms).
 
     Live sources time-stamp frames from ``clock_start`` (a ``time.monotonic()`` value; default: now),
-    so a reopened source continues the same clock.
+    so a reopened source continues the same clock. ``target``: an image folder's JPEGs are decoded at
+    the smallest scale that fits it (None: full size, for frames that are shown or saved).
 
     Raises:
         SourceError: the source cannot be opened (missing file, unreachable URL, no camera, a folder
@@ -123,7 +126,7 @@ def open_source(source: Any, *, open_timeout_s: float = 10.0, clock_start: float
                 files = list_images(path)  # listed now: an empty folder, or one that cannot be walked, fails here
             except DatasetError as exc:
                 raise SourceError(str(exc)) from None
-            return _IterSource(_folder_frames(files), f"image folder {path}")
+            return _IterSource(_folder_frames(files, target), f"image folder {path}")
         if not path.exists():
             raise SourceError(f"{path}: no such video file or folder")
     if isinstance(source, (int, str, Path)):

@@ -52,7 +52,8 @@ class Stream:
         self._stop = threading.Event()
         self._source: FrameSource | ReconnectingSource = (
             ReconnectingSource(source, policy, self._stop, open_timeout_s=open_timeout_s) if policy
-            else open_source(source, open_timeout_s=open_timeout_s))
+            else open_source(source, open_timeout_s=open_timeout_s,
+                             target=None if keep_frames else classifier.decode_target))
         self._join_timeout = open_timeout_s + 5.0
         self._slot = FrameSlot(mode == "live", queue_size)
         self._read = 0
