@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgecls.converters.errors import ExportError
-from edgecls.converters.normalization import PIXEL_PRESETS, PixelNormalization, wrap_with_normalization
+from edgecls.converters.normalization import PIXEL_PRESETS, PixelNormalization
 
 __all__ = ["PixelCheck", "check_pixels", "MIN_GAIN"]
 
@@ -58,6 +58,12 @@ class PixelCheck:
         data = asdict(self)
         data.pop("scores")
         return data
+
+
+def normalized(images: np.ndarray, norm: PixelNormalization) -> np.ndarray:
+    """``images`` as :func:`wrap_with_normalization`'s layer gives them to the model (float32)."""
+    std, mean = np.asarray(norm.std, np.float32), np.asarray(norm.mean, np.float32)
+    return images.astype(np.float32) * (np.float32(1) / std) + (-mean / std)
 
 
 def _clearly_better(right_other: np.ndarray, right_chosen: np.ndarray) -> bool:
@@ -104,8 +110,9 @@ def check_pixels(loaded: Any, chosen: PixelNormalization, *, requested: str, pre
     scores: dict[str, np.ndarray] = {}
     right: dict[str, np.ndarray] = {}
     for name, norm in candidates.items():
-        wrapped = wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels)
-        scores[name] = scorer(wrapped, images)
+        # the model itself on normalized pixels (one traced function for every preset), computed as the
+        # wrapper computes it (x * 1/std + -mean/std in float32)
+        scores[name] = scorer(loaded.model, normalized(images, norm))
         right[name] = scores[name].argmax(1) == targets
     accuracies = {name: float(r.mean()) for name, r in right.items()}
     n = len(targets)

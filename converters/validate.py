@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,39 @@ def batch_size_for(images: np.ndarray) -> int:
 
 
 def keras_scores(model: Any, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-    """The Keras model's scores for raw-pixel images (float32), in batches of :func:`batch_size_for`."""
-    batch_size = batch_size or batch_size_for(images)
-    out = [np.asarray(model(images[i : i + batch_size].astype(np.float32), training=False))
-           for i in range(0, len(images), batch_size)]
+    """The Keras model's scores for ``images`` (as float32), in batches of :func:`batch_size_for`.
+
+    The model runs as one traced TensorFlow function (the last batch padded to the same shape, so it is
+    traced once): EfficientNetB0 on 360 images at 96×96 took 11 s called eagerly, 1.2 s traced (plus
+    4.6 s to trace)."""
+    batch_size = min(batch_size or batch_size_for(images), len(images))
+    forward = _traced(model)
+    out = []
+    for i in range(0, len(images), batch_size):
+        batch = images[i : i + batch_size].astype(np.float32)
+        n = len(batch)
+        if n < batch_size:
+            batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]), np.float32)])
+        out.append(np.asarray(forward(batch))[:n])
     return np.concatenate(out).astype(np.float32)
+
+
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _traced(model: Any) -> Any:
+    """The model's forward pass as a TensorFlow function, traced once per model and input shape."""
+    import tensorflow as tf
+
+    try:
+        return _TRACED[model]
+    except (KeyError, TypeError):
+        forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        try:
+            _TRACED[model] = forward
+        except TypeError:  # not weakly referable: traced per call
+            pass
+        return forward
 
 
 def compare(scores: np.ndarray, reference: np.ndarray, targets: np.ndarray | None, source: str) -> Validation:

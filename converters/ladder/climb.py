@@ -8,6 +8,7 @@ Order (each step only when the previous ones found nothing within budget):
    to the float rungs, step 4);
 2. selective int8 on the most accurate full-int8 variant: the layers with the worst quantization
    error (``Ladder.rank``) stay float, 1, 2, 4, … of them, then the fewest that hold by bisection;
+   skipped when that variant itself runs over ``MIN_GAIN`` of fp32's time (float layers only slow it);
 3. int16 activations, only where they run faster than fp32 here (timed before validating);
 4. fp16, then fp32.
 
@@ -220,10 +221,16 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
         if best is None or _accuracy_key(candidate) > _accuracy_key(best[0]):
             best = (candidate, data)
     if best is not None and not slow_int8 and top >= MAX_RUNGS.index("int8+float"):
-        c.timed(*best)
-        found = _selective(c, best[0].rung)
-        if found is not None:
-            return found
+        if c.timed(*best) > MIN_GAIN:
+            # float nodes only add to full int8's time: a selective file cannot meet MIN_GAIN either
+            c.step(f"quantization ladder: {ladder.format} int8 runs {best[0].vs_fp32:.2f}x fp32's time here; "
+                   "no float layers tried")
+            best[0].note = (f"runs {best[0].vs_fp32:.2f}x fp32's time here: int8 with float layers would be no "
+                            "faster than fp32, not tried")
+        else:
+            found = _selective(c, best[0].rung)
+            if found is not None:
+                return found
     for rung in (r for r in ladder.of_kind("int16") if r.name in allowed and not slow_int8):
         candidate, data = c.build(rung, rung.name)
         if data is None:
