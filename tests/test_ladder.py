@@ -131,6 +131,13 @@ def test_no_float_layers_are_tried_when_the_best_int8_variant_is_not_faster_than
     assert result.chosen.rung == "fp16"  # int16 (5 ms) is slower than fp32; fp16 (3.5 ms) within 1.25x of it
 
 
+def test_float_layers_stop_when_agreement_stops_rising():
+    script = Script(AGREEMENT, MS)  # selective stays at 0.9 whatever it keeps in float
+    result = run(script)
+    assert [k for n, k in script.validated if n == "int8+float"] == [1, 2, 4]  # 2 and 4 did not beat 1
+    assert "did not rise" in [c for c in result.candidates if c.rung == "int8+float"][-1].note
+
+
 def test_the_climb_is_reproducible():
     first, second = (run(Script(AGREEMENT, MS, float_needed=5)) for _ in range(2))
     assert first.to_dict() == second.to_dict()
