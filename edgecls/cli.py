@@ -47,6 +47,7 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
 
 
 def _register() -> None:
+    from edgecls.commands.batch import batch
     from edgecls.commands.bench import bench
     from edgecls.commands.demo import demo
     from edgecls.commands.evaluate import evaluate_command
@@ -55,7 +56,7 @@ def _register() -> None:
     from edgecls.commands.predict import predict
     from edgecls.commands.stream import stream
 
-    for command in (demo, export, info, predict, evaluate_command, bench, stream):
+    for command in (demo, export, info, predict, evaluate_command, bench, stream, batch):
         cli.add_command(command)
 
 
@@ -69,6 +70,7 @@ FLAGS = {
     "pixels": "--pixels", "mean": "--mean", "std": "--std", "reconnect": "--reconnect",
     "num_threads": "--threads", "max_results": "--top-k", "score_threshold": "--threshold", "backend": "--backend",
     "max_rung": "--max-rung", "max_drop": "--max-drop", "min_agreement": "--min-agreement",
+    "resume": "--resume", "engine": "--engine",
 }
 
 

@@ -221,6 +221,15 @@ class Classifier:
         """All class scores for each image, shape (N, classes). Raises as :meth:`classify`."""
         return self._post.scores(self._run(self._batch(images, color)))
 
+    def scores_of_inputs(self, inputs: np.ndarray) -> np.ndarray:
+        """All class scores, shape (N, classes), for model inputs made by :meth:`preprocess` and stacked
+        (N first): decode and check images one by one, then run the good ones in one call.
+
+        Raises:
+            InferenceError: the engine failed, or returned another number of scores than the labels.
+        """
+        return self._post.scores(self._run(inputs))
+
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """The engine's raw output for ``batch``, checked to hold one score per label for each image.
 

@@ -1,0 +1,114 @@
+"""Options and summary of a batch run (MediaPipe-style small dataclasses)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgecls.runtime.errors import OptionError
+
+__all__ = ["BatchOptions", "BatchSummary"]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How to run a batch.
+
+    Attributes:
+        engine: ``"local"`` (a process pool on this machine) or ``"ray"`` (Ray Data; extra ``ray``).
+        workers: worker processes (local) or actors (Ray); None: this machine's cores (local) or the
+            cluster's CPUs (Ray).
+        batch_size: images per inference call and per work unit's sub-batch.
+        top_k: labels and scores kept per row.
+        every_seconds: one frame per this many seconds of a video.
+        resume: continue the run that made ``out`` (same model and settings), classifying only what it lacks.
+        ray_address: a running Ray cluster to join (``ray start --head`` prints it); None starts and stops
+            a local Ray instance.
+        shard_size: items per committed shard (the most a kill can make a resumed run redo per worker).
+    """
+
+    engine: str = "local"
+    workers: int | None = None
+    batch_size: int = 32
+    top_k: int = 5
+    every_seconds: float = 1.0
+    resume: bool = False
+    ray_address: str | None = None
+    shard_size: int = 512
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "batch_size", "top_k", "shard_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise OptionError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.every_seconds, (int, float)) and self.every_seconds > 0):
+            raise OptionError(f"every_seconds must be a positive number, got {self.every_seconds!r}")
+        if self.ray_address is not None and self.engine != "ray":
+            raise OptionError("ray_address applies to engine='ray' only", options=("engine",))
+
+    def unit_size(self, items: int, workers: int) -> int:
+        """Items per unit of work (a committed shard, a Ray block): ``shard_size``, smaller for a short
+        run so that every worker gets about four units."""
+        return max(1, min(self.shard_size, -(-items // (4 * workers))))
+
+    def worker_count(self) -> int:
+        """``workers``, or the cores this process may use."""
+        if self.workers is not None:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did.
+
+    Attributes:
+        inputs: items the inputs name (images and sampled video frames).
+        skipped: items already in the output folder (a resumed run), not classified again.
+        classified: items classified by this run (``errors`` of them could not be read).
+        errors: items that could not be read (each has its row with ``error``).
+        rows: rows in the output folder now (each input once).
+        retried: units of work that ran more than once because a worker died (Ray); duplicates dropped.
+        start_s: seconds until the engine could classify: the pool's processes with their model (local);
+            starting or joining Ray, then the actors with theirs until the first block starts (Ray).
+        images_per_s: items classified per second once started (``classified / (wall_s - start_s)``).
+    """
+
+    engine: str
+    out: str
+    workers: int
+    inputs: int = 0
+    skipped: int = 0
+    classified: int = 0
+    errors: int = 0
+    rows: int = 0
+    wall_s: float = 0.0
+    start_s: float = 0.0
+    images_per_s: float = 0.0
+    retried: int = 0
+    duplicates_dropped: int = 0
+    worker_restarts: int = 0
+    model: str = ""
+    model_sha256: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def model_facts(path: Path) -> tuple[str, str]:
+    """(sha256, size in bytes) of a model file. Raises OSError."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

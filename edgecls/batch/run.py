@@ -1,0 +1,86 @@
+"""``edgecls.batch.run``: classify an archive into a folder of Parquet files, resumably."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from edgecls.batch.engines import Job, get_engine
+from edgecls.batch.inputs import expand
+from edgecls.batch.options import BatchOptions, BatchSummary, model_facts
+from edgecls.batch.output import ResultStore
+from edgecls.batch.progress import Progress
+from edgecls.batch.rows import ModelFacts
+from edgecls.runtime.errors import ModelLoadError
+
+__all__ = ["run"]
+
+
+def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, options: BatchOptions | None = None,
+        *, progress_to: TextIO | None = None) -> BatchSummary:
+    """Classify every image and sampled video frame that ``inputs`` name with ``model``, into ``out``: a
+    folder of Parquet files, one row per item (path, frame and time for video frames, top-1 label and
+    score, top-k labels and scores, ``error`` for an item that could not be read, the model's name and
+    sha256). Killed and run again with ``resume=True``, it classifies only what ``out`` lacks; ``out``
+    then holds each item exactly once. Read it with ``pyarrow.parquet.read_table(out)`` or pandas.
+    ``progress_to``: a stream for progress (a bar on a terminal, a line per tenth otherwise).
+
+    Raises:
+        ModelLoadError: the model file is missing or unreadable (or does not load in a worker).
+        OptionError: bad options; ``out`` holds an earlier run and ``resume`` is off, or another model's.
+        DatasetError: an input that does not exist, a glob or folder without images.
+        BackendUnavailableError: pyarrow (extra ``batch``) or, for ``engine="ray"``, Ray Data (extra ``ray``)
+            is missing.
+        EdgeclsError: a worker died or the Ray job failed (what was written is kept: resume).
+    """
+    options = options or BatchOptions()
+    engine = get_engine(options.engine)
+    model = Path(model)
+    t0 = time.perf_counter()
+    try:
+        sha256, _ = model_facts(model)
+    except IsADirectoryError:
+        raise ModelLoadError(f"{model}: is a folder, not a model file") from None
+    except OSError as exc:
+        raise ModelLoadError(f"{model}: cannot read model file ({exc.strerror or exc})") from None
+    items = expand(inputs, every_seconds=options.every_seconds)
+    manifest = {"model": str(model.resolve()), "model_sha256": sha256, "top_k": options.top_k,
+                "every_seconds": options.every_seconds}
+    store = ResultStore(out, manifest, resume=options.resume)
+    adopted, dropped = store.adopt()  # rows a killed Ray run had staged
+    done = store.done_keys()
+    todo = [item for item in items if item.key not in done]
+    facts = ModelFacts(_card_name(model), sha256)
+    summary = BatchSummary(engine=options.engine, out=str(store.out), workers=0, inputs=len(items),
+                           skipped=len(items) - len(todo), model=facts.name, model_sha256=sha256,
+                           duplicates_dropped=dropped)
+    if adopted:
+        summary.notes.append(f"{adopted} rows an interrupted run had staged were committed")
+    progress = Progress(len(todo), progress_to)
+    if todo:
+        job = Job(model, facts, options, store, f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}")
+        try:
+            report = engine(job, todo, progress)
+        finally:
+            progress.close()
+        summary.workers, summary.start_s = report.workers, report.start_s
+        summary.classified, summary.errors = report.classified, report.errors
+        summary.retried, summary.worker_restarts = report.retried, report.worker_restarts
+        summary.duplicates_dropped += report.duplicates_dropped
+    summary.wall_s = time.perf_counter() - t0
+    work_s = summary.wall_s - summary.start_s
+    summary.images_per_s = summary.classified / work_s if work_s > 0 else 0.0
+    summary.rows = len(store.done_keys())
+    return summary
+
+
+def _card_name(model: Path) -> str:
+    """The card's name (else the file's stem), from loading the model here once: a model that does not
+    load fails now, with its own error, before any worker starts."""
+    from edgecls.runtime.classifier import Classifier
+
+    with Classifier.from_path(model, num_threads=1) as clf:
+        return clf.card.name or model.stem

@@ -1,0 +1,68 @@
+"""``edgecls batch``: classify an archive into Parquet, on this machine's cores or a Ray cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgecls.commands.common import quiet
+from edgecls.commands.text import echo, json_line
+
+EPILOG = """\b
+Examples:
+  edgecls batch model_int8.tflite photos/ -o results/
+  edgecls batch model_int8.tflite 'archive/**/*.jpg' clips/*.mp4 --every-seconds 2 -o results/ --json
+  edgecls batch model_int8.tflite list.csv -o results/ --engine ray --ray-address 127.0.0.1:6379
+  edgecls batch model_int8.tflite photos/ -o results/ --resume     # after an interruption
+\b
+INPUT: image files, folders (recursive), globs, .txt/.csv/.parquet lists of paths, video files.
+OUT: a folder of Parquet files, one row per image or sampled frame (an unreadable one has "error").
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Output folder (Parquet files).")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+              help="local: a process pool here; ray: Ray Data (extra: ray).")
+@click.option("--ray-address", metavar="ADDR", help="Join this Ray cluster (default: start a local Ray instance).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes or actors (default: all cores / cluster CPUs).")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="Images per inference call.")
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(min=1), help="Labels and scores per row.")
+@click.option("--every-seconds", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="One frame per this many seconds of a video.")
+@click.option("--resume", is_flag=True, help="Continue the run that made OUT: classify only what it lacks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def batch(model: Path, inputs: tuple[str, ...], out: Path, engine: str, ray_address: str | None, workers: int | None,
+          batch_size: int, top_k: int, every_seconds: float, resume: bool, as_json: bool) -> None:
+    """Classify images and video frames in bulk into a folder of Parquet files.
+
+    Runs on every core of this machine by default (--engine local), or on Ray (--engine ray: a local
+    Ray instance, or the cluster at --ray-address). Killed and rerun with --resume, it classifies only
+    what OUT lacks; OUT holds each input once. Exit 1 when some inputs could not be read (their rows
+    say why).
+    """
+    import sys
+
+    from edgecls.batch import BatchOptions, run
+
+    if ray_address and engine != "ray":
+        raise click.UsageError("--ray-address needs --engine ray")
+    options = BatchOptions(engine=engine, workers=workers, batch_size=batch_size, top_k=top_k,
+                           every_seconds=every_seconds, resume=resume, ray_address=ray_address)
+    summary = run(model, inputs, out, options, progress_to=None if quiet() else sys.stderr)
+    data = summary.to_dict()
+    if as_json:
+        click.echo(json_line(data))
+    else:
+        for note in summary.notes:
+            echo(f"note: {note}", err=True)
+        echo(f"{summary.classified:,} classified ({summary.errors:,} unreadable), {summary.skipped:,} already in "
+             f"{out}; {summary.rows:,} rows in all")
+        echo(f"{summary.images_per_s:,.0f} images/s with {summary.workers} {engine} worker(s), "
+             f"{summary.wall_s:.1f} s in all ({summary.start_s:.1f} s to start the engine)"
+             + (f"; {summary.retried} unit(s) of work retried after a worker died" if summary.retried else ""))
+    if summary.errors:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,240 @@
+"""edgecls batch: archives into Parquet on this machine's cores or Ray Data, each input exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecls.cli import main
+
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+def read_rows(out: Path) -> dict[str, dict]:
+    """{key: row} of an output folder; fails on a key written twice."""
+    rows = pq.read_table(out).to_pylist()
+    keyed = {r["path"] if r["frame"] is None else f"{r['path']}#{r['frame']}": r for r in rows}
+    assert len(keyed) == len(rows), "a key was written twice"
+    return keyed
+
+
+def predict_json(capsys, model: Path, folder: Path, top_k: int) -> dict[str, dict]:
+    code = main(["predict", str(model), str(folder), "--json", "--top-k", str(top_k)])
+    out, _ = capsys.readouterr()
+    results = [json.loads(line) for line in out.splitlines()]
+    return {os.path.abspath(r["image"]): r for r in results}, code
+
+
+def cli_json(capsys, *argv) -> tuple[int, dict, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, json.loads(out.strip().splitlines()[-1]), err
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory, digits_folders):
+    """The 360 held-out digits in class folders, plus an empty file and a truncated JPEG."""
+    _, val = digits_folders
+    root = tmp_path_factory.mktemp("archive") / "val"
+    shutil.copytree(val, root)
+    (root / "3" / "empty.png").write_bytes(b"")
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(next((val / "4").glob("*.png")))))[1].tobytes()
+    (root / "4" / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    return root
+
+
+def _models(seed_export):
+    return {(f.format, f.quantization): f.path for f in seed_export.files}
+
+
+def assert_same_as_predict(rows: dict[str, dict], predicted: dict[str, dict], top_k: int) -> None:
+    assert set(rows) == set(predicted)
+    for key, row in rows.items():
+        p = predicted[key]
+        if "error" in p:
+            assert row["error"] == p["error"] and row["label"] is None
+            continue
+        assert row["error"] is None
+        assert row["label"] == p["categories"][0]["label"]
+        assert row["labels"] == [c["label"] for c in p["categories"]] and len(row["labels"]) == top_k
+        np.testing.assert_allclose(row["scores"], [c["score"] for c in p["categories"]], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", [("tflite", "int8"), ("onnx", "fp32")])
+def test_local_batch_gives_what_predict_gives_for_every_image(capsys, tmp_path, seed_export, archive, kind):
+    model = _models(seed_export)[kind]
+    predicted, predict_code = predict_json(capsys, model, archive, 3)
+    code, summary, _ = cli_json(capsys, "batch", model, archive, "-o", tmp_path / "out", "--top-k", 3,
+                                  "--workers", 2, "--json")
+    rows = read_rows(tmp_path / "out")
+    assert code == predict_code == 1  # two unreadable inputs
+    assert summary["inputs"] == summary["classified"] == summary["rows"] == len(rows) == len(predicted) > 300
+    assert summary["errors"] == 2 and summary["workers"] == 2 and summary["images_per_s"] > 0
+    assert_same_as_predict(rows, predicted, 3)
+    errors = {Path(k).name: r["error"] for k, r in rows.items() if r["error"]}
+    assert "empty.png: file is empty" in errors["empty.png"] and "truncated JPEG" in errors["cut.jpg"]
+    sha = next(iter(rows.values()))["model_sha256"]
+    import hashlib
+
+    assert sha == hashlib.sha256(Path(model).read_bytes()).hexdigest()
+    assert {r["model"] for r in rows.values()} == {summary["model"]}
+
+
+def test_ray_engine_gives_the_same_rows_as_the_local_engine(tmp_path, seed_export, archive):
+    """A local Ray instance started and stopped by the command itself (a separate process: Ray stays out
+    of the test process)."""
+    pytest.importorskip("ray.data")
+    model = _models(seed_export)[("tflite", "int8")]
+    local = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(archive), "-o",
+                            str(tmp_path / "local"), "--json"], capture_output=True, text=True, timeout=300)
+    ray = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(archive), "-o",
+                          str(tmp_path / "ray"), "--engine", "ray", "--workers", "2", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert local.returncode == ray.returncode == 1, ray.stderr[-3000:]
+    summary = json.loads(ray.stdout.strip().splitlines()[-1])
+    assert summary["engine"] == "ray" and summary["classified"] == len(list(archive.rglob("*.*"))) and summary["errors"] == 2
+    assert summary["start_s"] > 0 and summary["workers"] == 2
+    a, b = read_rows(tmp_path / "local"), read_rows(tmp_path / "ray")
+    assert set(a) == set(b)
+    for key in a:
+        assert a[key]["label"] == b[key]["label"] and a[key]["error"] == b[key]["error"]
+        if a[key]["scores"] is not None:
+            np.testing.assert_allclose(a[key]["scores"], b[key]["scores"], atol=1e-6)
+    assert not list((tmp_path / "ray").glob(".staging-*"))  # adopted into part files
+    assert "Traceback" not in ray.stderr
+
+
+def test_inputs_lists_globs_and_video_frames(tmp_path, seed_export, digits_folders, digit_video):
+    from edgecls.batch import BatchOptions, run
+    from edgecls.runtime import Classifier
+
+    model = _models(seed_export)[("tflite", "int8")]
+    _, val = digits_folders
+    threes = sorted((val / "3").glob("*.png"))
+    (tmp_path / "list.txt").write_text("# a camera's exports\n" + "\n".join(
+        os.path.relpath(p, tmp_path) for p in threes[:4]) + "\nmissing.png\n")
+    (tmp_path / "list.csv").write_text("path,site\n" + "".join(f"{p},north\n" for p in threes[4:6]))
+    video, _ = digit_video
+    summary = run(model, [tmp_path / "list.txt", tmp_path / "list.csv", str(val / "7" / "*.png"), video],
+                  tmp_path / "out", BatchOptions(every_seconds=0.2, workers=2))
+    rows = read_rows(tmp_path / "out")
+    sevens = len(list((val / "7").glob("*.png")))
+    frames = [r for r in rows.values() if r["frame"] is not None]
+    assert summary.inputs == len(rows) == 4 + 1 + 2 + sevens + len(frames)
+    assert sorted(r["frame"] for r in frames) == list(range(0, 40, 5))  # 25 fps, one frame per 0.2 s
+    assert all(r["time_s"] == pytest.approx(r["frame"] / 25) for r in frames)
+    missing = rows[str(tmp_path / "missing.png")]
+    assert summary.errors == 1 and "no such image file" in missing["error"]
+    capture = cv2.VideoCapture(str(video))
+    with Classifier.from_path(model) as clf:
+        for index in range(40):
+            ok, frame = capture.read()
+            assert ok
+            if index % 5 == 0:
+                row = rows[f"{os.path.abspath(video)}#{index}"]
+                assert row["label"] == clf.classify(frame).top.label
+    capture.release()
+
+
+def test_resume_classifies_only_what_is_missing_and_refuses_another_model(capsys, tmp_path, seed_export,
+                                                                          digits_folders):
+    from edgecls.batch import BatchOptions, run
+    from edgecls.batch.output import pyarrow_parquet
+    from edgecls.runtime.errors import OptionError
+
+    models = _models(seed_export)
+    model = models[("tflite", "int8")]
+    _, val = digits_folders
+    out = tmp_path / "out"
+    first = run(model, [val / "3"], out)
+    code = main(["batch", str(model), str(val), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "holds the results of an earlier run" in err and "--resume" in err
+    # what a killed run leaves: a shard being written, and a Ray file cut off before its footer
+    (out / ".tmp-x.parquet").write_bytes(b"PAR1 half")
+    staged = out / ".staging-killed"
+    staged.mkdir()
+    whole = next(out.glob("part-*.parquet")).read_bytes()
+    (staged / "cut.parquet").write_bytes(whole[: len(whole) // 2])
+    second = run(model, [val], out, BatchOptions(resume=True))
+    rows = read_rows(out)
+    total = sum(1 for _ in val.rglob("*.png"))
+    assert second.skipped == first.classified > 0 and second.classified == total - first.classified
+    assert second.rows == len(rows) == total
+    assert not list(out.glob(".tmp-*")) and not staged.exists()
+    with pytest.raises(OptionError, match="top_k 5, now 3"):
+        run(model, [val], out, BatchOptions(resume=True, top_k=3))
+    with pytest.raises(OptionError, match="model_sha256"):
+        run(models[("onnx", "int8")], [val], out, BatchOptions(resume=True))
+    assert pyarrow_parquet().read_table(out).num_rows == total  # refused runs wrote nothing
+
+
+def test_adopting_staged_rows_drops_the_ones_already_committed(tmp_path):
+    import pyarrow as pa
+
+    from edgecls.batch.output import ResultStore, commit_table, schema
+
+    def table(paths):
+        return pa.table({"path": paths, "frame": [None] * len(paths), "time_s": [None] * len(paths),
+                         "label": ["a"] * len(paths), "score": [1.0] * len(paths), "labels": [["a"]] * len(paths),
+                         "scores": [[1.0]] * len(paths), "error": [None] * len(paths), "model": ["m"] * len(paths),
+                         "model_sha256": ["s"] * len(paths)}, schema=schema())
+
+    store = ResultStore(tmp_path / "out", {"model_sha256": "s", "top_k": 1, "every_seconds": 1.0}, resume=False)
+    commit_table(store.out, table(["/a", "/b"]), "first")
+    store.staging("r").mkdir()
+    pq.write_table(table(["/b", "/c"]), store.staging("r") / "0.parquet")  # /b retried after a dead worker
+    pq.write_table(table(["/c", "/d"]), store.staging("r") / "1.parquet")
+    assert store.adopt() == (2, 2)
+    assert sorted(store.done_keys()) == ["/a", "/b", "/c", "/d"]
+
+
+def test_bad_options_are_usage_errors_or_named(capsys, tmp_path, seed_export, digits_folders):
+    model = _models(seed_export)[("tflite", "int8")]
+    _, val = digits_folders
+    assert main(["batch", str(model), str(val), "-o", str(tmp_path / "o"), "--ray-address", "x:1"]) == 2
+    assert main(["batch", str(model), str(tmp_path / "nothing"), "-o", str(tmp_path / "o")]) == 1
+    assert "no such image, folder, list file or video" in capsys.readouterr().err
+    assert main(["batch", str(model), str(tmp_path / "*.jpg"), "-o", str(tmp_path / "o")]) == 1
+    assert "matches no file" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["batch", str(model), str(val), "-o", str(tmp_path / "file")]) == 1
+    assert "is a file" in capsys.readouterr().err
+    assert main(["batch", str(tmp_path / "none.tflite"), str(val), "-o", str(tmp_path / "o")]) == 1
+    assert "none.tflite" in capsys.readouterr().err
+
+
+SITE_BLOCKER = """
+import importlib.abc, sys
+class _Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ray", "tensorflow", "keras"):
+            raise ImportError(f"blocked for the test: {name}")
+        return None
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def test_local_engine_works_without_ray_and_the_ray_engine_names_its_extra(tmp_path, seed_export, digits_folders):
+    """Ray, TensorFlow and Keras blocked in the command and in every worker it spawns (sitecustomize)."""
+    model = _models(seed_export)[("tflite", "int8")]
+    _, val = digits_folders
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITE_BLOCKER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    ok = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(val / "1"), "-o",
+                         str(tmp_path / "a"), "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert json.loads(ok.stdout)["classified"] == len(list((val / "1").glob("*.png"))) > 0
+    ray = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(val / "1"), "-o",
+                          str(tmp_path / "b"), "--engine", "ray"], capture_output=True, text=True, env=env, timeout=300)
+    assert ray.returncode == 1 and "pip install 'edgecls[ray]'" in ray.stderr and "Traceback" not in ray.stderr

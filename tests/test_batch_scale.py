@@ -1,0 +1,150 @@
+"""edgecls batch at scale (slow): 20,000 images, a driver killed halfway and resumed, and a real
+two-node Ray cluster on this machine with a worker process killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecls import realdata
+
+pytestmark = pytest.mark.slow
+pq = pytest.importorskip("pyarrow.parquet")
+COUNT = 20_000
+
+
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory) -> Path:
+    """20,000 digit PNGs (the 1,797 digits, shifted by up to 2 pixels), 1,000 per sub-folder."""
+    root = tmp_path_factory.mktemp("twenty-thousand")
+    x, _ = realdata.digits_rgb(32)
+    rng = np.random.default_rng(0)
+    for i in range(COUNT):
+        folder = root / f"{i // 1000:02d}"
+        folder.mkdir(exist_ok=True)
+        shifted = np.roll(x[i % len(x)], (int(rng.integers(-2, 3)), int(rng.integers(-2, 3))), axis=(0, 1))
+        cv2.imwrite(str(folder / f"{i:05d}.png"), shifted)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(seed_export) -> Path:
+    return next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "int8"))
+
+
+@pytest.fixture(scope="module")
+def predicted(model, big_folder, tmp_path_factory) -> dict[str, dict]:
+    """``edgecls predict --json`` over the 20,000 images (its own process), by absolute path."""
+    out = subprocess.run([sys.executable, "-m", "edgecls", "predict", str(model), str(big_folder), "--json",
+                          "--top-k", "5"], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(results) == COUNT
+    return {os.path.abspath(r["image"]): r for r in results}
+
+
+def rows_of(out: Path) -> dict[str, dict]:
+    rows = pq.read_table(out).to_pylist()
+    keyed = {r["path"]: r for r in rows}
+    assert len(keyed) == len(rows), "an image was written twice"
+    return keyed
+
+
+def assert_as_predicted(rows: dict[str, dict], predicted: dict[str, dict]) -> None:
+    assert set(rows) == set(predicted)
+    for path, row in rows.items():
+        categories = predicted[path]["categories"]
+        assert row["labels"] == [c["label"] for c in categories], path
+        np.testing.assert_allclose(row["scores"], [c["score"] for c in categories], atol=1e-5)
+
+
+def batch(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edgecls", "batch", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_progress(proc: subprocess.Popen, percent: int) -> list[str]:
+    """Read the run's progress lines until one says at least ``percent`` % (fails if it ends first)."""
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("batch: ") and int(line.split("(")[1].split("%")[0]) >= percent:
+            return seen
+    raise AssertionError(f"the run ended before {percent} %: {''.join(seen)[-2000:]}")
+
+
+def test_sigterm_halfway_then_resume_gives_every_image_once(tmp_path, model, big_folder, predicted):
+    out = tmp_path / "out"
+    proc = batch(str(model), str(big_folder), "-o", str(out), "--workers", "2")
+    wait_for_progress(proc, 50)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "terminated" in err
+    first = len(rows_of(out))
+    assert 0 < first < COUNT  # killed halfway: shards committed, the rest not
+    resumed = batch(str(model), str(big_folder), "-o", str(out), "--resume", "--json")
+    stdout, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-2000:]
+    summary = json.loads(stdout)
+    assert summary["skipped"] == first and summary["classified"] == COUNT - first
+    assert summary["rows"] == COUNT
+    assert_as_predicted(rows_of(out), predicted)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _map_workers() -> list[int]:
+    """Process ids of Ray Data's map actors (their process title is ``ray::MapWorker(...)``)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"ray::MapWorker"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return sorted(pids)
+
+
+def test_ray_cluster_with_a_worker_killed_mid_run(tmp_path, model, big_folder, predicted):
+    """A head node and a second node (one CPU each) started with ``ray start``; one map actor's process is
+    killed (SIGKILL) while the job runs: Ray restarts it and redoes its block; every image lands once."""
+    pytest.importorskip("ray.data")
+    ray = str(Path(sys.executable).with_name("ray"))
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    subprocess.run([ray, "start", "--head", "--port", str(port), "--include-dashboard=false", *common],
+                   check=True, capture_output=True, env=env, timeout=120)
+    try:
+        subprocess.run([ray, "start", "--address", address, *common], check=True, capture_output=True, env=env,
+                       timeout=120)
+        out = tmp_path / "out"
+        proc = batch(str(model), str(big_folder), "-o", str(out), "--engine", "ray", "--ray-address", address,
+                     "--json")
+        wait_for_progress(proc, 20)
+        workers = _map_workers()
+        assert len(workers) == 2, workers  # one actor per node
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-3000:]
+        summary = json.loads(stdout)
+        assert summary["workers"] == 2 and summary["classified"] == summary["rows"] == COUNT
+        assert summary["retried"] >= 1 and summary["worker_restarts"] >= 1
+        assert_as_predicted(rows_of(out), predicted)
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
