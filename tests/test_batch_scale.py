@@ -67,9 +67,9 @@ def assert_as_predicted(rows: dict[str, dict], predicted: dict[str, dict]) -> No
         np.testing.assert_allclose(row["scores"], [c["score"] for c in categories], atol=1e-5)
 
 
-def batch(*args: str) -> subprocess.Popen:
+def batch(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "edgecls", "batch", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 def wait_for_progress(proc: subprocess.Popen, percent: int) -> list[str]:
@@ -126,7 +126,9 @@ def test_ray_cluster_with_a_worker_killed_mid_run(tmp_path, model, big_folder, p
     ray = str(Path(sys.executable).with_name("ray"))
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray's token authentication: the head writes ~/.ray/auth_token; a joining node and a driver use it
+    # only in token mode
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
     common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
     subprocess.run([ray, "start", "--head", "--port", str(port), "--include-dashboard=false", *common],
                    check=True, capture_output=True, env=env, timeout=120)
@@ -135,7 +137,7 @@ def test_ray_cluster_with_a_worker_killed_mid_run(tmp_path, model, big_folder, p
                        timeout=120)
         out = tmp_path / "out"
         proc = batch(str(model), str(big_folder), "-o", str(out), "--engine", "ray", "--ray-address", address,
-                     "--json")
+                     "--json", env=env)
         wait_for_progress(proc, 20)
         workers = _map_workers()
         assert len(workers) == 2, workers  # one actor per node

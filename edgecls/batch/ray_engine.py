@@ -11,12 +11,13 @@ those retries and the progress.
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +26,7 @@ from edgecls.batch.engines import EngineReport, Job
 from edgecls.batch.inputs import Item
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts, RowMaker
+from edgecls.runtime.engine_log import LOGGER_NAME, engine_output
 from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError
 
 __all__ = ["run_ray", "import_ray"]
@@ -92,26 +94,42 @@ class _Classify:
     def __call__(self, block):
         columns = {name: block.column(name).to_pylist() for name in _ITEM_FIELDS}
         items = [Item(*values) for values in zip(*(columns[n] for n in _ITEM_FIELDS), strict=True)]
+        import ray
+
         key = items[0].key if items else ""
-        self.ledger.started.remote(key)
+        ray.get(self.ledger.started.remote(key))  # waited for: a kill right after must not lose the count
         table = self.maker(items)
         self.ledger.done.remote(key, table.num_rows)
         return table
 
 
+class _ToLog(io.TextIOBase):
+    """A text stream whose lines go to the ``edgecls.engine`` logger."""
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger(LOGGER_NAME)
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self._logger.info("%s", line)
+        return len(text)
+
+
 @contextmanager
 def _quiet_ray() -> Iterator[None]:
-    """Ray's and Ray Data's log lines (execution plans, progress, notices) and its core worker's native
-    output kept off the user's terminal: the native lines go to the ``edgecls.engine`` logger
-    (``edgecls -v`` shows them), Python's below ERROR are dropped. Failures still raise."""
-    from edgecls.runtime.engine_log import engine_output
-
+    """Ray's and Ray Data's log lines (execution plans, progress, notices), its core worker's native
+    output and what it prints to standard output (``(raylet) A worker died ...``, which would corrupt
+    ``--json``) kept off the user's terminal: they go to the ``edgecls.engine`` logger (``edgecls -v``
+    shows them); Python log lines below ERROR are dropped. Failures still raise."""
     loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with engine_output():
+        with engine_output(), redirect_stdout(_ToLog()):
             yield
     finally:
         for lg, level in zip(loggers, levels, strict=True):
