@@ -108,7 +108,6 @@ def test_ray_engine_gives_the_same_rows_as_the_local_engine(tmp_path, seed_expor
         assert a[key]["label"] == b[key]["label"] and a[key]["error"] == b[key]["error"]
         if a[key]["scores"] is not None:
             np.testing.assert_allclose(a[key]["scores"], b[key]["scores"], atol=1e-6)
-    assert not list((tmp_path / "ray").glob(".staging-*"))  # adopted into part files
     assert "Traceback" not in ray.stderr
 
 
@@ -158,43 +157,18 @@ def test_resume_classifies_only_what_is_missing_and_refuses_another_model(capsys
     code = main(["batch", str(model), str(val), "-o", str(out)])
     err = capsys.readouterr().err
     assert code == 1 and "holds the results of an earlier run" in err and "--resume" in err
-    # what a killed run leaves: a shard being written, and a Ray file cut off before its footer
-    (out / ".tmp-x.parquet").write_bytes(b"PAR1 half")
-    staged = out / ".staging-killed"
-    staged.mkdir()
-    whole = next(out.glob("part-*.parquet")).read_bytes()
-    (staged / "cut.parquet").write_bytes(whole[: len(whole) // 2])
+    (out / ".tmp-x.parquet").write_bytes(b"PAR1 half")  # what a killed run leaves: a shard being written
     second = run(model, [val], out, BatchOptions(resume=True))
     rows = read_rows(out)
     total = sum(1 for _ in val.rglob("*.png"))
     assert second.skipped == first.classified > 0 and second.classified == total - first.classified
     assert second.rows == len(rows) == total
-    assert not list(out.glob(".tmp-*")) and not staged.exists()
+    assert not list(out.glob(".tmp-*"))
     with pytest.raises(OptionError, match="top_k 5, now 3"):
         run(model, [val], out, BatchOptions(resume=True, top_k=3))
     with pytest.raises(OptionError, match="model_sha256"):
         run(models[("onnx", "int8")], [val], out, BatchOptions(resume=True))
     assert pyarrow_parquet().read_table(out).num_rows == total  # refused runs wrote nothing
-
-
-def test_adopting_staged_rows_drops_the_ones_already_committed(tmp_path):
-    import pyarrow as pa
-
-    from edgecls.batch.output import ResultStore, commit_table, schema
-
-    def table(paths):
-        return pa.table({"path": paths, "frame": [None] * len(paths), "time_s": [None] * len(paths),
-                         "label": ["a"] * len(paths), "score": [1.0] * len(paths), "labels": [["a"]] * len(paths),
-                         "scores": [[1.0]] * len(paths), "error": [None] * len(paths), "model": ["m"] * len(paths),
-                         "model_sha256": ["s"] * len(paths)}, schema=schema())
-
-    store = ResultStore(tmp_path / "out", {"model_sha256": "s", "top_k": 1, "every_seconds": 1.0}, resume=False)
-    commit_table(store.out, table(["/a", "/b"]), "first")
-    store.staging("r").mkdir()
-    pq.write_table(table(["/b", "/c"]), store.staging("r") / "0.parquet")  # /b retried after a dead worker
-    pq.write_table(table(["/c", "/d"]), store.staging("r") / "1.parquet")
-    assert store.adopt() == (2, 2)
-    assert sorted(store.done_keys()) == ["/a", "/b", "/c", "/d"]
 
 
 def test_bad_options_are_usage_errors_or_named(capsys, tmp_path, seed_export, digits_folders):

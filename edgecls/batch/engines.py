@@ -36,15 +36,16 @@ class Job:
 @dataclass
 class EngineReport:
     """What an engine did: items classified (``errors`` of them unreadable), the workers it ran, the
-    seconds it took to start them, and work redone after a worker died."""
+    seconds it took to start them and then to classify, and work redone after a worker died."""
 
     classified: int = 0
     errors: int = 0
     workers: int = 0
     start_s: float = 0.0
+    work_s: float = 0.0
+    """From the engine's start to its last row committed."""
     retried: int = 0
     worker_restarts: int = 0
-    duplicates_dropped: int = 0
 
 
 Engine = Callable[[Job, list[Item], Progress], EngineReport]

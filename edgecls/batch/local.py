@@ -69,9 +69,11 @@ def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
             for f in [pool.submit(_ready) for _ in range(workers)]:
                 f.result()
         except BrokenProcessPool:
-            raise EdgeclsError(f"{job.model_path}: the batch workers could not start (the model does not load in "
-                               "a fresh process; try edgecls predict with it)") from None
-        report.start_s = time.perf_counter() - t0
+            raise EdgeclsError(f"{job.model_path}: the batch worker processes exited while starting: the model "
+                               "does not load in a fresh process, or the calling script cannot be imported by one "
+                               "(put the call under if __name__ == '__main__':)") from None
+        started = time.perf_counter()
+        report.start_s = started - t0
         queue = iter(shards)
         running: dict[Future, int] = {}
         for name, items in queue:
@@ -94,6 +96,7 @@ def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
                 nxt = next(queue, None)
                 if nxt is not None:
                     running[pool.submit(_shard, str(job.store.out), nxt[0], nxt[1])] = len(nxt[1])
+        report.work_s = time.perf_counter() - started
         clean = True
     finally:
         if not clean:  # interrupted or failed: stop the workers now, not after their shards

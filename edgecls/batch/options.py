@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class BatchOptions:
     every_seconds: float = 1.0
     resume: bool = False
     ray_address: str | None = None
-    shard_size: int = 512
+    shard_size: int = 2048
 
     def __post_init__(self) -> None:
         for name in ("workers", "batch_size", "top_k", "shard_size"):
@@ -73,10 +73,12 @@ class BatchSummary:
         classified: items classified by this run (``errors`` of them could not be read).
         errors: items that could not be read (each has its row with ``error``).
         rows: rows in the output folder now (each input once).
-        retried: units of work that ran more than once because a worker died (Ray); duplicates dropped.
+        retried: units of work that ran more than once because a worker died (Ray); each is written once.
+        worker_restarts: workers started again after one died (Ray).
         start_s: seconds until the engine could classify: the pool's processes with their model (local);
             starting or joining Ray, then the actors with theirs until the first block starts (Ray).
-        images_per_s: items classified per second once started (``classified / (wall_s - start_s)``).
+        images_per_s: items classified per second once started: from the engine's start to its last row
+            committed (``wall_s`` adds listing the inputs, reading OUT, and the start).
     """
 
     engine: str
@@ -91,11 +93,9 @@ class BatchSummary:
     start_s: float = 0.0
     images_per_s: float = 0.0
     retried: int = 0
-    duplicates_dropped: int = 0
     worker_restarts: int = 0
     model: str = ""
     model_sha256: str = ""
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}

@@ -3,15 +3,13 @@
 ``OUT/part-*.parquet`` are complete shards (each written under a temporary name, then renamed into place:
 a shard is either all there or not there); ``OUT/_edgecls_batch.json`` says which model and settings
 made them, so that ``resume`` never mixes two models' answers. A resumed run reads the keys already in
-OUT and classifies only the rest; files another engine staged (Ray writes its own) are adopted by
-:meth:`ResultStore.adopt`, which drops any row already committed, so OUT holds each input once.
+OUT and classifies only the rest, so OUT holds each input once.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +20,6 @@ from edgecls.runtime.errors import BackendUnavailableError, OptionError
 __all__ = ["ResultStore", "MANIFEST", "SCHEMA_FIELDS", "pyarrow_parquet", "schema", "row_key"]
 
 MANIFEST = "_edgecls_batch.json"
-STAGING_PREFIX = ".staging-"
 _MATCHING = ("model_sha256", "top_k", "every_seconds")
 """Manifest entries a resumed run must share with the run it continues."""
 SCHEMA_FIELDS = ("path", "frame", "time_s", "label", "score", "labels", "scores", "error", "model", "model_sha256")
@@ -123,36 +120,6 @@ class ResultStore:
         for part in self.parts():
             keys.update(_keys(pq.read_table(part, columns=["path", "frame"])))
         return keys
-
-    def staging(self, run_id: str) -> Path:
-        """A folder for another engine's writer (Ray's); adopt it with :meth:`adopt`."""
-        return self.out / f"{STAGING_PREFIX}{run_id}"
-
-    def adopt(self, done: set[str] | None = None) -> tuple[int, int]:
-        """Commit every complete Parquet file in the staging folders (a file without its footer, cut off
-        by a kill, is dropped, and so are rows whose key is committed already), then remove them.
-        Returns (rows committed, duplicate rows dropped)."""
-        pq = pyarrow_parquet()
-        done = self.done_keys() if done is None else done
-        committed = dropped = 0
-        for folder in sorted(self.out.glob(f"{STAGING_PREFIX}*")):
-            for i, staged in enumerate(sorted(folder.rglob("*.parquet"))):
-                try:
-                    table = pq.read_table(staged)
-                except Exception:  # a half-written file (any pyarrow error): its rows are redone
-                    continue
-                keys = _keys(table)
-                keep = [j for j, k in enumerate(keys) if k not in done]
-                dropped += len(keys) - len(keep)
-                if keep:
-                    import pyarrow as pa
-
-                    table = table.take(pa.array(keep)) if len(keep) < len(keys) else table
-                    commit_table(self.out, table.select(list(SCHEMA_FIELDS)), f"{folder.name[len(STAGING_PREFIX):]}-{i:05d}")
-                    done.update(keys[j] for j in keep)
-                    committed += len(keep)
-            shutil.rmtree(folder, ignore_errors=True)
-        return committed, dropped
 
     def read(self, columns: Iterable[str] | None = None):
         """Every committed row, as one pyarrow Table."""

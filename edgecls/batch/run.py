@@ -50,15 +50,11 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     manifest = {"model": str(model.resolve()), "model_sha256": sha256, "top_k": options.top_k,
                 "every_seconds": options.every_seconds}
     store = ResultStore(out, manifest, resume=options.resume)
-    adopted, dropped = store.adopt()  # rows a killed Ray run had staged
     done = store.done_keys()
     todo = [item for item in items if item.key not in done]
     facts = ModelFacts(_card_name(model), sha256)
     summary = BatchSummary(engine=options.engine, out=str(store.out), workers=0, inputs=len(items),
-                           skipped=len(items) - len(todo), model=facts.name, model_sha256=sha256,
-                           duplicates_dropped=dropped)
-    if adopted:
-        summary.notes.append(f"{adopted} rows an interrupted run had staged were committed")
+                           skipped=len(items) - len(todo), model=facts.name, model_sha256=sha256)
     progress = Progress(len(todo), progress_to)
     if todo:
         job = Job(model, facts, options, store, f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}")
@@ -69,10 +65,8 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
         summary.workers, summary.start_s = report.workers, report.start_s
         summary.classified, summary.errors = report.classified, report.errors
         summary.retried, summary.worker_restarts = report.retried, report.worker_restarts
-        summary.duplicates_dropped += report.duplicates_dropped
+        summary.images_per_s = report.classified / report.work_s if report.work_s > 0 else 0.0
     summary.wall_s = time.perf_counter() - t0
-    work_s = summary.wall_s - summary.start_s
-    summary.images_per_s = summary.classified / work_s if work_s > 0 else 0.0
     summary.rows = len(store.done_keys())
     return summary
 

@@ -57,8 +57,6 @@ def batch(model: Path, inputs: tuple[str, ...], out: Path, engine: str, ray_addr
     if as_json:
         click.echo(json_line(data))
     else:
-        for note in summary.notes:
-            echo(f"note: {note}", err=True)
         echo(f"{summary.classified:,} classified ({summary.errors:,} unreadable), {summary.skipped:,} already in "
              f"{out}; {summary.rows:,} rows in all")
         echo(f"{summary.images_per_s:,.0f} images/s with {summary.workers} {engine} worker(s), "
