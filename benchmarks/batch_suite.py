@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
 
+DECODE_IMAGES = 120
+"""12-megapixel JPEGs per set (about 2.5 MB each)."""
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "motorcycle")
 
 
@@ -133,7 +135,7 @@ def decode_part(work: Path, rounds: int) -> dict:
     folder = work / "12mp-photos"
     folder.mkdir()
     truth = {}
-    for i in range(36):
+    for i in range(DECODE_IMAGES):
         label = i % len(PHOTOS)
         path = folder / f"{i:03d}.jpg"
         path.write_bytes(camera_jpeg(random_crop(photo(PHOTOS[label]), rng, 0.6), (4000, 3000), rng))
@@ -143,10 +145,10 @@ def decode_part(work: Path, rounds: int) -> dict:
     folder = work / "12mp-digits"
     folder.mkdir()
     truth = {}
-    for i in range(36):
+    for i in range(DECODE_IMAGES):
         path = folder / f"{i:03d}.jpg"
-        path.write_bytes(camera_jpeg(x[1500 + i][:, :, ::-1], (4000, 3000), rng))
-        truth[path] = str(y[1500 + i])
+        path.write_bytes(camera_jpeg(x[1600 + i][:, :, ::-1], (4000, 3000), rng))
+        truth[path] = str(y[1600 + i])
     sets["digits"] = (seed_model, truth)
     out = {}
     for name, (model, truth) in sets.items():
@@ -269,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     date = dt.date.today().isoformat()
     data: dict = {"date": date, "rounds": args.rounds}
+    earlier = args.out / f"batch-{date}.json"
+    if earlier.exists():  # a part run alone replaces that part of today's results, keeping the others
+        data = {**json.loads(earlier.read_text()), **data}
     with tempfile.TemporaryDirectory(prefix="edgecls-batch-") as tmp:
         work = Path(tmp)
         for part in args.part.split(","):
