@@ -186,6 +186,20 @@ def test_bad_options_are_usage_errors_or_named(capsys, tmp_path, seed_export, di
     assert "none.tflite" in capsys.readouterr().err
 
 
+def test_the_ray_engine_refuses_an_onnx_model_with_its_weights_in_other_files(tmp_path, seed_export):
+    pytest.importorskip("onnx")
+    from hostile import external_data_model
+
+    from edgecls.batch.ray_engine import model_bytes
+    from edgecls.runtime.errors import EdgeclsError
+
+    path = external_data_model(tmp_path, "weights.bin")
+    with pytest.raises(EdgeclsError, match=r"keeps its weights in other files \(weights\.bin\)"):
+        model_bytes(path)
+    plain = _models(seed_export)[("onnx", "int8")]
+    assert model_bytes(plain) == plain.read_bytes()
+
+
 SITE_BLOCKER = """
 import importlib.abc, sys
 class _Block(importlib.abc.MetaPathFinder):

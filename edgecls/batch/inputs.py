@@ -40,10 +40,6 @@ class Item:
         """Unique per item: the path, and ``#frame`` for a video frame."""
         return self.path if self.frame is None else f"{self.path}#{self.frame}"
 
-    @property
-    def is_video(self) -> bool:
-        return self.frame is not None or self.note is not None
-
 
 def _absolute(path: str | Path) -> str:
     return os.path.abspath(os.fspath(path))

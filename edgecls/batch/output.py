@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -120,11 +119,3 @@ class ResultStore:
         for part in self.parts():
             keys.update(_keys(pq.read_table(part, columns=["path", "frame"])))
         return keys
-
-    def read(self, columns: Iterable[str] | None = None):
-        """Every committed row, as one pyarrow Table."""
-        import pyarrow as pa
-
-        pq = pyarrow_parquet()
-        tables = [pq.read_table(p, columns=None if columns is None else list(columns)) for p in self.parts()]
-        return pa.concat_tables(tables) if tables else schema().empty_table()

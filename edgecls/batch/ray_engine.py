@@ -158,9 +158,11 @@ def run_ray(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
 
     Raises:
         BackendUnavailableError: Ray Data is not installed.
-        EdgeclsError: Ray could not start or reach the cluster, or the job failed.
+        EdgeclsError: Ray could not start or reach the cluster, the job failed, or an ONNX model keeps its
+            weights in other files.
     """
     ray = import_ray()
+    data = model_bytes(job.model_path)
     opts = job.options
     report = EngineReport()
     t0 = time.perf_counter()
@@ -179,14 +181,36 @@ def run_ray(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
         try:
             report.workers = opts.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             report.start_s = time.perf_counter() - t0
-            _execute(ray, job, todo, progress, report)
+            _execute(ray, job, todo, progress, report, data)
         finally:
             if connected_here:
                 ray.shutdown()
     return report
 
 
-def _execute(ray: ModuleType, job: Job, todo: list[Item], progress: Progress, report: EngineReport) -> None:
+def model_bytes(path: Path) -> bytes:
+    """The model file's bytes, for the actors.
+
+    Raises:
+        EdgeclsError: an ONNX model that keeps its weights in other files (external data).
+    """
+    data = path.read_bytes()
+    if path.suffix.lower() == ".onnx":
+        from edgecls.runtime.backends.onnx_external import external_locations
+
+        try:
+            outside = external_locations(data)
+        except ValueError:  # not a well-formed ONNX file: its load in the actors says so
+            outside = []
+        if outside:
+            raise EdgeclsError(f"{path}: keeps its weights in other files ({', '.join(outside[:3])}); the Ray engine "
+                               "sends the actors one file's bytes: save the model with its weights inside, or use "
+                               "the local engine")
+    return data
+
+
+def _execute(ray: ModuleType, job: Job, todo: list[Item], progress: Progress, report: EngineReport,
+             data: bytes) -> None:
     import ray.data
 
     opts = job.options
@@ -195,7 +219,7 @@ def _execute(ray: ModuleType, job: Job, todo: list[Item], progress: Progress, re
     context.print_on_execution_start = False
     context.enable_auto_log_stats = False
     ledger = ray.remote(num_cpus=0)(_Ledger).remote()
-    model = ray.put(job.model_path.read_bytes())
+    model = ray.put(data)
     size = opts.unit_size(len(todo), report.workers)
     dataset = ray.data.from_arrow(list(_blocks(todo, size))).map_batches(
         _Classify, batch_size=size, batch_format="pyarrow", num_cpus=1,
