@@ -54,9 +54,10 @@ def _register() -> None:
     from edgecls.commands.export import export
     from edgecls.commands.info import info
     from edgecls.commands.predict import predict
+    from edgecls.commands.serve import serve
     from edgecls.commands.stream import stream
 
-    for command in (demo, export, info, predict, evaluate_command, bench, stream, batch):
+    for command in (demo, export, info, predict, evaluate_command, bench, stream, batch, serve):
         cli.add_command(command)
 
 

@@ -1,0 +1,58 @@
+"""``edgecls serve``: a local HTTP service (DeepStack-compatible) for camera and home-automation apps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgecls.commands.common import threads_option
+
+EPILOG = """\b
+Examples:
+  edgecls serve model_int8.tflite
+  edgecls serve digits=model_int8.tflite faces=faces_int8.onnx --port 5000 --workers 2
+  edgecls serve model_int8.tflite --api-key-file key.txt --watch
+\b
+  curl -F image=@photo.jpg http://127.0.0.1:5000/v1/vision/scene
+  curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' http://127.0.0.1:5000/v1/classify?top_k=3
+  curl -X POST http://127.0.0.1:5000/v1/models/digits/reload
+\b
+Binds 127.0.0.1 unless --host says otherwise. SIGHUP reloads every model from its file.
+"""
+
+
+@click.command(epilog=EPILOG)
+@click.argument("models", nargs=-1, required=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option("--workers", type=click.IntRange(min=1), help="Classifiers per model, run in parallel (default: cores).")
+@threads_option
+@click.option("--api-key", help="Require this key (X-API-Key header, Bearer token, or api_key field).")
+@click.option("--api-key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Read the key from a file (keeps it out of the process list).")
+@click.option("--max-body-mb", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest request body, in MB.")
+@click.option("--max-queue", default=32, show_default=True, type=click.IntRange(min=0),
+              help="Requests waiting per model beyond the running ones; more get 503 with Retry-After.")
+@click.option("--watch", is_flag=True, help="Reload a model when its file is replaced on disk.")
+def serve(models: tuple[str, ...], host: str, port: int, workers: int | None, threads: int | None,
+          api_key: str | None, api_key_file: Path | None, max_body_mb: float, max_queue: int, watch: bool) -> None:
+    """Serve models over HTTP: /v1/classify, the DeepStack scene API, /v1/models, /metrics.
+
+    MODELS are PATH (named by the model card) or NAME=PATH; the first is the default.
+    """
+    import os
+
+    from edgecls.serve.run import ServerOptions, run_server
+
+    if api_key and api_key_file:
+        raise click.UsageError("--api-key and --api-key-file are mutually exclusive")
+    if api_key_file:
+        api_key = api_key_file.read_text().strip()
+        if not api_key:
+            raise click.UsageError(f"{api_key_file} is empty")
+    run_server(list(models), ServerOptions(host=host, port=port, workers=workers or len(os.sched_getaffinity(0)),
+                                           threads=threads or 1, api_key=api_key,
+                                           max_body_bytes=int(max_body_mb * 1e6), max_queue=max_queue, watch=watch),
+               announce=lambda line: click.echo(line, err=True))

@@ -1,0 +1,41 @@
+"""Prometheus metrics of a service (one registry per app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Metrics"]
+
+_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Metrics:
+    """Requests by endpoint and status, latency histograms (total, preprocess, inference), requests in
+    flight, reloads by model and result, and the models served (name, sha256)."""
+
+    def __init__(self, models: Any) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("edgecls_requests", "HTTP requests by endpoint and status", ["endpoint", "status"],
+                                registry=r)
+        self.latency = Histogram("edgecls_request_seconds", "Request latency by endpoint", ["endpoint"],
+                                 buckets=_BUCKETS, registry=r)
+        self.preprocess = Histogram("edgecls_preprocess_seconds", "Decode and preprocessing per image",
+                                    buckets=_BUCKETS, registry=r)
+        self.inference = Histogram("edgecls_inference_seconds", "Inference per image", buckets=_BUCKETS, registry=r)
+        self.in_flight = Gauge("edgecls_in_flight_requests", "Requests being handled", registry=r)
+        self.reloads = Counter("edgecls_model_reloads", "Model reloads by model and result", ["model", "result"],
+                               registry=r)
+        self.info = Info("edgecls_model", "A model served", ["name"], registry=r)
+        self.describe(models)
+
+    def describe(self, models: Any) -> None:
+        for name, served in models.models.items():
+            self.info.labels(name).info({"sha256": served.pool.sha256, "path": str(served.path)})
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

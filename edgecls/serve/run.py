@@ -1,0 +1,109 @@
+"""Running the service: uvicorn on a socket bound here (so the address is known and announced before
+the first request), reloads on SIGHUP and, with ``watch``, when a model file is replaced on disk."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError
+from edgecls.serve.app import ServeOptions, create_app
+from edgecls.serve.models import ModelSet, parse_model_args
+
+__all__ = ["ServerOptions", "run_server"]
+
+logger = logging.getLogger("edgecls.serve")
+WATCH_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    threads: int = 1
+    api_key: str | None = None
+    max_body_bytes: int = 20 * 1000 * 1000
+    max_queue: int = 32
+    watch: bool = False
+
+
+def _stamp(path) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def run_server(model_args: Sequence[str], options: ServerOptions, announce: Callable[[str], None]) -> None:
+    """Load the models, bind, announce ``listening on http://HOST:PORT``, and serve until interrupted.
+
+    Raises:
+        BackendUnavailableError: the ``serve`` extra is not installed.
+        EdgeclsError: a model does not load or fails its check; the address cannot be bound.
+    """
+    try:
+        import uvicorn
+    except ImportError:
+        raise BackendUnavailableError("edgecls serve needs Starlette and uvicorn: pip install 'edgecls[serve]'",
+                                      extra="serve") from None
+    models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads)
+    app = create_app(models, ServeOptions(options.api_key, options.max_body_bytes, options.max_queue))
+    service = app.state.service
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((options.host, options.port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        models.close()
+        raise EdgeclsError(f"cannot listen on {options.host}:{options.port} ({exc.strerror or exc})") from None
+    stop = threading.Event()
+
+    def reload_all(why: str) -> None:
+        for name in list(models.models):
+            reload_one(name, why)
+
+    def reload_one(name: str, why: str) -> None:
+        try:
+            served = service.reload(name)
+            announce(f"edgecls serve: reloaded {name} ({why}): sha256 {served.pool.sha256[:12]}")
+        except EdgeclsError as exc:
+            announce(f"edgecls serve: reload of {name} refused ({why}), the loaded model keeps serving: {exc}")
+
+    def on_hangup(signum, frame) -> None:
+        threading.Thread(target=reload_all, args=("SIGHUP",), name="edgecls-reload", daemon=True).start()
+
+    def watch() -> None:
+        stamps = {name: _stamp(m.path) for name, m in models.models.items()}
+        while not stop.wait(WATCH_INTERVAL_S):
+            for name, served in models.models.items():
+                now = _stamp(served.path)
+                if now is not None and now != stamps[name]:
+                    stamps[name] = now
+                    reload_one(name, "file replaced")
+
+    previous = signal.signal(signal.SIGHUP, on_hangup) if hasattr(signal, "SIGHUP") else None
+    if options.watch:
+        threading.Thread(target=watch, name="edgecls-watch", daemon=True).start()
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    announce(f"edgecls serve: listening on http://{shown}:{port} (models: {', '.join(models.models)}; "
+             f"default {models.default}; {options.workers} worker(s) each)")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        stop.set()
+        if previous is not None:
+            signal.signal(signal.SIGHUP, previous)
+        sock.close()
+        models.close()

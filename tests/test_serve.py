@@ -1,0 +1,179 @@
+"""edgecls serve against the real server, started on 127.0.0.1 by each test (bounded request loops only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from test_hostile_inputs import jpeg_with_junk_before_its_size  # noqa: E402
+
+
+@contextmanager
+def server(*args: str):
+    """``edgecls serve ARGS --port 0``; yields its base URL once it says where it listens."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgecls", "serve", *args, "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:
+            if "listening on " in line:
+                url = line.split("listening on ")[1].split()[0]
+                break
+        else:
+            raise AssertionError(f"the server ended before listening (exit {proc.wait()})")
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        with httpx.Client(base_url=url, timeout=30) as client:
+            client.log = lines
+            yield client
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _models(seed_export):
+    return {(f.format, f.quantization): f.path for f in seed_export.files}
+
+
+def _png(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_every_endpoint_answers_what_predict_answers(capsys, seed_export, digits_folders):
+    from edgecls.cli import main
+
+    models = _models(seed_export)
+    tflite, onnx = models[("tflite", "int8")], models[("onnx", "fp32")]
+    _, val = digits_folders
+    images = sorted(val.rglob("*.png"))
+    assert main(["predict", str(tflite), str(val), "--json", "--top-k", "3"]) == 0
+    predicted = {json.loads(line)["image"]: json.loads(line) for line in capsys.readouterr().out.splitlines()}
+    with server(f"digits={tflite}", f"fp32={onnx}", "--workers", "2") as client:
+        assert client.get("/healthz").json() == {"status": "alive"}
+        assert client.get("/readyz").json()["models"] == ["digits", "fp32"]
+        listed = client.get("/v1/models").json()
+        assert listed["default"] == "digits" and [m["name"] for m in listed["models"]] == ["digits", "fp32"]
+        import hashlib
+
+        sha = hashlib.sha256(tflite.read_bytes()).hexdigest()
+        assert listed["models"][0]["sha256"] == sha and listed["models"][0]["labels"][3] == "3"
+        for path in images:  # every held-out digit, three ways
+            expected = predicted[str(path)]["categories"]
+            raw = client.post("/v1/classify?top_k=3", content=_png(path), headers={"Content-Type": "image/png"}).json()
+            assert raw["model"] == "digits" and raw["model_sha256"] == sha
+            assert [c["label"] for c in raw["categories"]] == [c["label"] for c in expected]
+            np.testing.assert_allclose([c["score"] for c in raw["categories"]], [c["score"] for c in expected], atol=1e-6)
+            scene = client.post("/v1/vision/scene", files={"image": (path.name, _png(path), "image/png")}).json()
+            assert scene == {"success": True, "label": expected[0]["label"], "confidence": pytest.approx(expected[0]["score"])}
+        custom = client.post("/v1/vision/custom/fp32", files={"image": ("x.png", _png(images[0]), "image/png")},
+                             data={"api_key": "ignored without --api-key"}).json()
+        assert custom["success"] is True and custom["label"] == predicted[str(images[0])]["categories"][0]["label"]
+        named = client.post("/v1/classify/fp32", files={"image": ("x.png", _png(images[0]), "image/png")},
+                            data={"top_k": "2", "threshold": "0.0"}).json()
+        assert named["model"] == "fp32" and len(named["categories"]) == 2
+        metrics = client.get("/metrics").text
+        assert f'edgecls_requests_total{{endpoint="scene",status="200"}} {len(images)}.0' in metrics
+        assert "edgecls_inference_seconds_count" in metrics and 'edgecls_model_info{name="digits"' in metrics
+
+
+def _pixel_bomb_png() -> bytes:
+    data = bytearray(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    data[16:24] = (60000).to_bytes(4, "big") + (60000).to_bytes(4, "big")  # IHDR says 60000×60000
+    return bytes(data)
+
+
+def test_bad_requests_are_4xx_with_a_message_and_the_server_goes_on(seed_export, digits_folders, tmp_path):
+    model = _models(seed_export)[("tflite", "int8")]
+    _, val = digits_folders
+    good = _png(next(val.rglob("*.png")))
+    jpeg = cv2.imencode(".jpg", cv2.imread(str(next(val.rglob("*.png")))))[1].tobytes()
+    key = tmp_path / "key.txt"
+    key.write_text("s3cret\n")
+    with server(str(model), "--api-key-file", str(key), "--max-body-mb", "0.05") as client:
+        auth = {"X-API-Key": "s3cret"}
+        cases = [
+            ("no image", {"files": {"picture": ("x.png", good, "image/png")}, "headers": auth}, 400, "no image"),
+            ("empty", {"content": b"", "headers": {**auth, "Content-Type": "image/png"}}, 400, "empty"),
+            ("text", {"content": b"hello", "headers": {**auth, "Content-Type": "text/plain"}}, 415, "unsupported content type"),
+            ("not an image", {"content": b"hello", "headers": {**auth, "Content-Type": "image/png"}}, 400, "not a decodable image"),
+            ("truncated JPEG", {"content": jpeg[: len(jpeg) // 2], "headers": {**auth, "Content-Type": "image/jpeg"}}, 400, "truncated JPEG"),
+            ("pixel bomb", {"content": _pixel_bomb_png(), "headers": {**auth, "Content-Type": "image/png"}}, 400, "over the limit"),
+            ("JPEG bomb", {"content": jpeg_with_junk_before_its_size(), "headers": {**auth, "Content-Type": "image/jpeg"}}, 400, "declares a 20000×20000"),
+            ("wrong key", {"content": good, "headers": {"X-API-Key": "guess", "Content-Type": "image/png"}}, 401, "API key"),
+            ("no key", {"content": good, "headers": {"Content-Type": "image/png"}}, 401, "API key"),
+            ("too large", {"content": bytes(60_000), "headers": {**auth, "Content-Type": "image/png"}}, 413, "over the limit"),
+            ("bad top_k", {"content": good, "headers": {**auth, "Content-Type": "image/png"}, "params": {"top_k": "x"}}, 400, "top_k"),
+        ]
+        for name, kwargs, status, message in cases:
+            response = client.post("/v1/classify", **kwargs)
+            assert response.status_code == status, (name, response.text)
+            assert response.json()["success"] is False and message in response.json()["error"], (name, response.text)
+        scene = client.post("/v1/vision/custom/nope", files={"image": ("x.png", good, "image/png")}, data={"api_key": "s3cret"})
+        assert scene.status_code == 404 and "no model named 'nope'" in scene.json()["error"]
+        assert client.get("/v1/models").status_code == 401 and client.get("/metrics").status_code == 401
+        assert client.get("/healthz").status_code == 200  # the one endpoint without the key
+        ok = client.post("/v1/vision/scene", files={"image": ("x.png", good, "image/png")}, data={"api_key": "s3cret"})
+        assert ok.status_code == 200 and ok.json()["success"] is True
+        assert "Traceback" not in "".join(client.log)
+
+
+def test_model_swaps_under_load_lose_no_request(seed_export, digits_folders, tmp_path):
+    models = _models(seed_export)
+    first, second = models[("tflite", "int8")], models[("tflite", "fp32")]
+    served = tmp_path / "served.tflite"
+    shutil.copy(first, served)
+    import hashlib
+
+    shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (first, second)}
+    _, val = digits_folders
+    images = [_png(p) for p in sorted(val.rglob("*.png"))[:50]]
+    answers: list[tuple[int, str | None]] = []
+    with server(f"digits={served}", "--workers", "2") as client:
+        url = str(client.base_url)
+        stop = threading.Event()
+
+        def load(offset: int) -> None:
+            with httpx.Client(base_url=url, timeout=30) as c:
+                for i in range(300):  # bounded: 4 clients × 300 requests
+                    r = c.post("/v1/classify", content=images[(i + offset) % len(images)],
+                               headers={"Content-Type": "image/png"})
+                    answers.append((r.status_code, r.json().get("model_sha256") or r.json().get("error")))
+
+        clients = [threading.Thread(target=load, args=(k,)) for k in range(4)]
+        for t in clients:
+            t.start()
+        reloads = []
+        for n in range(6):
+            if n == 3:  # a corrupt file once: refused, the loaded model keeps serving
+                tmp = tmp_path / "corrupt.tflite"
+                tmp.write_bytes(b"TFL3" + bytes(100))
+            else:
+                tmp = tmp_path / "next.tflite"
+                shutil.copy(second if n % 2 == 0 else first, tmp)
+            os.replace(tmp, served)
+            reloads.append(client.post("/v1/models/digits/reload"))
+        for t in clients:
+            t.join()
+        stop.set()
+        metrics = client.get("/metrics").text
+    assert len(answers) == 1200
+    assert [(code, why) for code, why in answers if code != 200] == []
+    assert {sha for _, sha in answers} <= shas
+    assert [r.status_code for r in reloads] == [200, 200, 200, 422, 200, 200]
+    assert "reload refused" in reloads[3].json()["error"]
+    assert 'edgecls_model_reloads_total{model="digits",result="refused"} 1.0' in metrics
+    assert 'edgecls_model_reloads_total{model="digits",result="ok"} 5.0' in metrics
