@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -34,11 +36,16 @@ def server(*args: str):
                 break
         else:
             raise AssertionError(f"the server ended before listening (exit {proc.wait()})")
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-        reader.start()
+        lines: queue.Queue[str] = queue.Queue()
+
+        def read() -> None:
+            for text in proc.stderr:
+                lines.put(text)
+
+        threading.Thread(target=read, daemon=True).start()
         with httpx.Client(base_url=url, timeout=30) as client:
             client.log = lines
+            client.proc = proc
             yield client
     finally:
         proc.terminate()
@@ -128,7 +135,7 @@ def test_bad_requests_are_4xx_with_a_message_and_the_server_goes_on(seed_export,
         assert client.get("/healthz").status_code == 200  # the one endpoint without the key
         ok = client.post("/v1/vision/scene", files={"image": ("x.png", good, "image/png")}, data={"api_key": "s3cret"})
         assert ok.status_code == 200 and ok.json()["success"] is True
-        assert "Traceback" not in "".join(client.log)
+        assert "Traceback" not in "".join(client.log.queue)
 
 
 def test_model_swaps_under_load_lose_no_request(seed_export, digits_folders, tmp_path):
@@ -177,3 +184,82 @@ def test_model_swaps_under_load_lose_no_request(seed_export, digits_folders, tmp
     assert "reload refused" in reloads[3].json()["error"]
     assert 'edgecls_model_reloads_total{model="digits",result="refused"} 1.0' in metrics
     assert 'edgecls_model_reloads_total{model="digits",result="ok"} 5.0' in metrics
+
+
+def wait_for_line(lines: queue.Queue, text: str) -> str:
+    """The server's next stderr line containing ``text`` (fails after 60 s without one)."""
+    while True:
+        line = lines.get(timeout=60)
+        if text in line:
+            return line
+
+
+def test_sighup_and_a_replaced_file_reload_the_model(seed_export, tmp_path, digits_folders):
+    import hashlib
+
+    models = _models(seed_export)
+    first, second = models[("tflite", "int8")], models[("tflite", "fp32")]
+    served = tmp_path / "served.tflite"
+    shutil.copy(first, served)
+    _, val = digits_folders
+    image = _png(next(val.rglob("*.png")))
+
+    def sha_served(client) -> str:
+        return client.post("/v1/classify", content=image, headers={"Content-Type": "image/png"}).json()["model_sha256"]
+
+    with server(f"digits={served}", "--watch") as client:
+        assert sha_served(client) == hashlib.sha256(first.read_bytes()).hexdigest()
+        tmp = tmp_path / "new.tflite"
+        shutil.copy(second, tmp)
+        os.replace(tmp, served)  # replaced on disk: --watch reloads it
+        assert "reloaded digits (file replaced)" in wait_for_line(client.log, "reloaded digits")
+        assert sha_served(client) == hashlib.sha256(second.read_bytes()).hexdigest()
+        client.proc.send_signal(signal.SIGHUP)
+        assert "(SIGHUP)" in wait_for_line(client.log, "reloaded digits")
+        (tmp_path / "bad.tflite").write_bytes(b"not a model")
+        os.replace(tmp_path / "bad.tflite", served)
+        assert "refused" in wait_for_line(client.log, "reload of digits")
+        assert sha_served(client) == hashlib.sha256(second.read_bytes()).hexdigest()  # the old one serves on
+
+
+def test_a_full_queue_answers_503_with_retry_after_at_once(seed_export, digits_folders):
+    """In process (httpx's ASGI transport): the one classifier held until the second request is answered."""
+    import asyncio
+
+    from edgecls.serve import ModelSet, ServeOptions, create_app
+
+    model = _models(seed_export)[("tflite", "int8")]
+    _, val = digits_folders
+    image = _png(next(val.rglob("*.png")))
+    models = ModelSet([("digits", model)], workers=1, threads=1)
+    pool = models.get(None).pool
+    entered, release = threading.Event(), threading.Event()
+    borrow = pool.borrow
+
+    @contextmanager
+    def held():
+        entered.set()
+        release.wait(60)
+        with borrow() as clf:
+            yield clf
+
+    pool.borrow = held
+    app = create_app(models, ServeOptions(max_queue=0))
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://edgecls") as client:
+            post = lambda: client.post("/v1/classify", content=image, headers={"Content-Type": "image/png"})  # noqa: E731
+            first = asyncio.create_task(post())
+            await asyncio.to_thread(entered.wait, 60)
+            second = await post()
+            release.set()
+            return await first, second
+
+    try:
+        first, second = asyncio.run(scenario())
+    finally:
+        release.set()
+        models.close()
+    assert first.status_code == 200 and first.json()["model"] == "digits"
+    assert second.status_code == 503 and second.headers["retry-after"] == "1" and "busy" in second.json()["error"]
