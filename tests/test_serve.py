@@ -25,10 +25,10 @@ from test_hostile_inputs import jpeg_with_junk_before_its_size  # noqa: E402
 
 
 @contextmanager
-def server(*args: str):
-    """``edgecls serve ARGS --port 0``; yields its base URL once it says where it listens."""
+def server(*args: str, env: dict | None = None):
+    """``edgecls serve ARGS --port 0``; yields a client for it once it says where it listens."""
     proc = subprocess.Popen([sys.executable, "-m", "edgecls", "serve", *args, "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, env=env)
     try:
         for line in proc.stderr:
             if "listening on " in line:
@@ -133,6 +133,8 @@ def test_bad_requests_are_4xx_with_a_message_and_the_server_goes_on(seed_export,
         assert scene.status_code == 404 and "no model named 'nope'" in scene.json()["error"]
         assert client.get("/v1/models").status_code == 401 and client.get("/metrics").status_code == 401
         assert client.get("/healthz").status_code == 200  # the one endpoint without the key
+        wrong = client.get("/v1/classify"), client.get("/nowhere")
+        assert [r.status_code for r in wrong] == [405, 404] and all(r.json()["success"] is False for r in wrong)
         ok = client.post("/v1/vision/scene", files={"image": ("x.png", good, "image/png")}, data={"api_key": "s3cret"})
         assert ok.status_code == 200 and ok.json()["success"] is True
         assert "Traceback" not in "".join(client.log.queue)
@@ -263,3 +265,33 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(seed_export, digits_f
         models.close()
     assert first.status_code == 200 and first.json()["model"] == "digits"
     assert second.status_code == 503 and second.headers["retry-after"] == "1" and "busy" in second.json()["error"]
+
+
+def test_the_service_runs_without_tensorflow(seed_export, digits_folders, tmp_path):
+    """TensorFlow, Keras and Ray blocked in the server's process (sitecustomize): one runtime extra is enough."""
+    from test_batch import SITE_BLOCKER
+
+    model = _models(seed_export)[("onnx", "int8")]
+    _, val = digits_folders
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITE_BLOCKER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    with server(str(model), env=env) as client:
+        answer = client.post("/v1/vision/scene", files={"image": ("x.png", _png(next(val.rglob("*.png"))), "image/png")})
+        assert answer.status_code == 200 and answer.json()["success"] is True
+
+
+def test_connections_send_at_once():
+    """The listening socket is TCP with TCP_NODELAY, inherited by what it accepts: without it every answer on
+    a keep-alive connection waited 40 ms for the client's delayed ACK."""
+    import socket
+
+    from edgecls.serve.run import listen
+
+    listener = listen("127.0.0.1", 0)
+    with listener, socket.create_connection(listener.getsockname()[:2]):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert accepted.proto == socket.IPPROTO_TCP
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

@@ -29,8 +29,11 @@ _maker: RowMaker | None = None
 
 def _start_worker(model_path: str, facts: ModelFacts, top_k: int, batch_size: int) -> None:
     import logging
+    import signal
 
     from edgecls.runtime import Classifier
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver stops the workers
 
     logging.getLogger("edgecls").setLevel(logging.WARNING)
     global _maker

@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -252,6 +253,11 @@ def create_app(models: ModelSet, options: ServeOptions | None = None) -> Starlet
         Route("/readyz", _endpoint(service, "readyz", False, readyz), methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    app = Starlette(routes=routes)
+    async def refused(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's own refusals (an unknown path, a wrong method) in the same JSON shape."""
+        return JSONResponse({"success": False, "error": f"{exc.detail}: {request.method} {request.url.path}"},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    app = Starlette(routes=routes, exception_handlers={StarletteHTTPException: refused})
     app.state.service = service
     return app
