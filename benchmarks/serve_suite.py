@@ -94,6 +94,7 @@ def throughput(model: Path, jpeg: bytes, rounds: int, count: int) -> dict:
 
     proc, url = start_server(model, 2)
     clfs = [Classifier.from_path(model, num_threads=1) for _ in range(2)]
+    client_ms: list[float] = []
     try:
         def http_run() -> float:
             left = [count]
@@ -109,11 +110,12 @@ def throughput(model: Path, jpeg: bytes, rounds: int, count: int) -> dict:
                         c.post("/v1/classify", content=jpeg, headers={"Content-Type": "image/jpeg"}).raise_for_status()
 
             threads = [threading.Thread(target=client) for _ in range(8)]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            client_ms.append((time.process_time() - c0) * 1000 / count)
             return count / (time.perf_counter() - t0)
 
         def local_run() -> float:
@@ -144,7 +146,7 @@ def throughput(model: Path, jpeg: bytes, rounds: int, count: int) -> dict:
     served = count * (rounds + 1)
     return {"http_per_s": statistics.median(h for h, _ in pairs), "local_per_s": statistics.median(lo for _, lo in pairs),
             "ratio": statistics.median(ratios), "ratio_spread": spread_of(ratios),
-            "rss_mb_before": before, "rss_mb_after": after, "requests_before": served + count,
+            "client_cpu_ms_per_request": statistics.median(client_ms), "rss_mb_before": before, "rss_mb_after": after, "requests_before": served + count,
             "requests_between": 4 * count, "growth_mb_per_1000": (after - before) / (4 * count / 1000)}
 
 
@@ -152,15 +154,15 @@ def markdown(data: dict) -> str:
     lines = [f"# edgecls serve against the in-process runtime ({data['date']})", "",
              f"Produced by `python benchmarks/serve_suite.py`; one 640×480 JPEG of a scikit-image photo; {data['rounds']} "
              "rounds; 2-core x86-64, the clients in the same machine as the server.", "",
-             "| model | in-process p50 / p99 ms | POST /v1/classify p50 / p99 ms | added p50 ms (goal ≤ 2) | in-process img/s (2 threads) | HTTP img/s (8 clients, 2 workers) | ratio (goal ≥ 0.8) | server RSS growth per 1,000 requests |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| model | in-process p50 / p99 ms | POST /v1/classify p50 / p99 ms | added p50 ms (goal ≤ 2) | in-process img/s (2 threads) | HTTP img/s (8 clients, 2 workers) | ratio (goal ≥ 0.8) | clients' CPU per request | server RSS growth per 1,000 requests |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, d in data["models"].items():
         lat, thr = d["latency"], d["throughput"]
         sp, rs = lat["added_spread"], thr["ratio_spread"]
         lines.append(f"| {name} | {lat['local_p50_ms']:.2f} / {lat['local_p99_ms']:.2f} | {lat['http_p50_ms']:.2f} / "
                      f"{lat['http_p99_ms']:.2f} | {lat['added_p50_ms']:.2f} ({sp['min']:.2f}–{sp['max']:.2f}) | "
                      f"{thr['local_per_s']:.0f} | {thr['http_per_s']:.0f} | {thr['ratio']:.2f} ({rs['min']:.2f}–{rs['max']:.2f}) "
-                     f"| {thr['growth_mb_per_1000']:+.2f} MB ({thr['rss_mb_before']:.0f} → {thr['rss_mb_after']:.0f} MB "
+                     f"| {thr['client_cpu_ms_per_request']:.2f} ms | {thr['growth_mb_per_1000']:+.2f} MB ({thr['rss_mb_before']:.0f} → {thr['rss_mb_after']:.0f} MB "
                      f"over {thr['requests_between']:,}) |")
     return "\n".join(lines) + "\n"
 
