@@ -186,3 +186,25 @@ def preprocessing_model(kind: str, size: int, images: np.ndarray, labels: np.nda
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
     model.fit(x_train, labels, epochs=epochs, batch_size=32, verbose=0)
     return model
+
+
+SITE_BLOCKER = """
+import importlib.abc, sys
+class _Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ray", "tensorflow", "keras"):
+            raise ImportError(f"blocked for the test: {name}")
+        return None
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def blocked_env(folder: Path) -> dict[str, str]:
+    """An environment in which Ray, TensorFlow and Keras cannot be imported, in a process and in every
+    process it starts (a ``sitecustomize`` in ``folder/site`` on PYTHONPATH)."""
+    import os
+
+    site = folder / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(SITE_BLOCKER)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}

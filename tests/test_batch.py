@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from builders import blocked_env
 
 from edgecls.cli import main
 
@@ -200,25 +201,11 @@ def test_the_ray_engine_refuses_an_onnx_model_with_its_weights_in_other_files(tm
     assert model_bytes(plain) == plain.read_bytes()
 
 
-SITE_BLOCKER = """
-import importlib.abc, sys
-class _Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("ray", "tensorflow", "keras"):
-            raise ImportError(f"blocked for the test: {name}")
-        return None
-sys.meta_path.insert(0, _Block())
-"""
-
-
 def test_local_engine_works_without_ray_and_the_ray_engine_names_its_extra(tmp_path, seed_export, digits_folders):
     """Ray, TensorFlow and Keras blocked in the command and in every worker it spawns (sitecustomize)."""
     model = _models(seed_export)[("tflite", "int8")]
     _, val = digits_folders
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(SITE_BLOCKER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = blocked_env(tmp_path)
     ok = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(val / "1"), "-o",
                          str(tmp_path / "a"), "--json"], capture_output=True, text=True, env=env, timeout=300)
     assert ok.returncode == 0, ok.stderr[-2000:]

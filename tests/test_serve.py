@@ -269,15 +269,11 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(seed_export, digits_f
 
 def test_the_service_runs_without_tensorflow(seed_export, digits_folders, tmp_path):
     """TensorFlow, Keras and Ray blocked in the server's process (sitecustomize): one runtime extra is enough."""
-    from test_batch import SITE_BLOCKER
+    from builders import blocked_env
 
     model = _models(seed_export)[("onnx", "int8")]
     _, val = digits_folders
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(SITE_BLOCKER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    with server(str(model), env=env) as client:
+    with server(str(model), env=blocked_env(tmp_path)) as client:
         answer = client.post("/v1/vision/scene", files={"image": ("x.png", _png(next(val.rglob("*.png"))), "image/png")})
         assert answer.status_code == 200 and answer.json()["success"] is True
 

@@ -13,7 +13,7 @@ from importlib import import_module
 from pathlib import Path
 
 from edgecls.batch.inputs import Item
-from edgecls.batch.options import BatchOptions
+from edgecls.batch.options import BatchOptions, EngineReport
 from edgecls.batch.output import ResultStore
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts
@@ -31,21 +31,6 @@ class Job:
     options: BatchOptions
     store: ResultStore
     run_id: str
-
-
-@dataclass
-class EngineReport:
-    """What an engine did: items classified (``errors`` of them unreadable), the workers it ran, the
-    seconds it took to start them and then to classify, and work redone after a worker died."""
-
-    classified: int = 0
-    errors: int = 0
-    workers: int = 0
-    start_s: float = 0.0
-    work_s: float = 0.0
-    """From the engine's start to its last row committed."""
-    retried: int = 0
-    worker_restarts: int = 0
 
 
 Engine = Callable[[Job, list[Item], Progress], EngineReport]

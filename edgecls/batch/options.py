@@ -64,36 +64,47 @@ class BatchOptions:
 
 
 @dataclass
-class BatchSummary:
-    """What a batch run did.
+class EngineReport:
+    """What an engine did.
+
+    Attributes:
+        classified: items classified (``errors`` of them could not be read; each has its row with ``error``).
+        workers: the worker processes (local) or actors (Ray) it ran.
+        start_s: seconds until the engine could classify: the pool's processes with their model (local);
+            starting or joining Ray, then the actors with theirs until the first block starts (Ray).
+        work_s: from the engine's start to its last row committed.
+        retried: units of work that ran more than once because a worker died (Ray); each is written once.
+        worker_restarts: workers started again after one died (Ray).
+    """
+
+    classified: int = 0
+    errors: int = 0
+    workers: int = 0
+    start_s: float = 0.0
+    work_s: float = 0.0
+    retried: int = 0
+    worker_restarts: int = 0
+
+
+@dataclass
+class BatchSummary(EngineReport):
+    """What a batch run did: its engine's :class:`EngineReport`, and
 
     Attributes:
         inputs: items the inputs name (images and sampled video frames).
         skipped: items already in the output folder (a resumed run), not classified again.
-        classified: items classified by this run (``errors`` of them could not be read).
-        errors: items that could not be read (each has its row with ``error``).
         rows: rows in the output folder now (each input once).
-        retried: units of work that ran more than once because a worker died (Ray); each is written once.
-        worker_restarts: workers started again after one died (Ray).
-        start_s: seconds until the engine could classify: the pool's processes with their model (local);
-            starting or joining Ray, then the actors with theirs until the first block starts (Ray).
-        images_per_s: items classified per second once started: from the engine's start to its last row
-            committed (``wall_s`` adds listing the inputs, reading OUT, and the start).
+        wall_s: the whole run: listing the inputs, reading OUT, the engine's start and work.
+        images_per_s: items classified per second once started (``classified / work_s``).
     """
 
-    engine: str
-    out: str
-    workers: int
+    engine: str = ""
+    out: str = ""
     inputs: int = 0
     skipped: int = 0
-    classified: int = 0
-    errors: int = 0
     rows: int = 0
     wall_s: float = 0.0
-    start_s: float = 0.0
     images_per_s: float = 0.0
-    retried: int = 0
-    worker_restarts: int = 0
     model: str = ""
     model_sha256: str = ""
 

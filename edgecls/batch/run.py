@@ -5,12 +5,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
 from edgecls.batch.engines import Job, get_engine
 from edgecls.batch.inputs import expand
-from edgecls.batch.options import BatchOptions, BatchSummary, model_facts
+from edgecls.batch.options import BatchOptions, BatchSummary, EngineReport, model_facts
 from edgecls.batch.output import ResultStore
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts
@@ -53,22 +54,19 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     done = store.done_keys()
     todo = [item for item in items if item.key not in done]
     facts = ModelFacts(_card_name(model), sha256)
-    summary = BatchSummary(engine=options.engine, out=str(store.out), workers=0, inputs=len(items),
-                           skipped=len(items) - len(todo), model=facts.name, model_sha256=sha256)
-    progress = Progress(len(todo), progress_to)
+    report = EngineReport()
     if todo:
         job = Job(model, facts, options, store, f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}")
+        progress = Progress(len(todo), progress_to)
         try:
             report = engine(job, todo, progress)
         finally:
             progress.close()
-        summary.workers, summary.start_s = report.workers, report.start_s
-        summary.classified, summary.errors = report.classified, report.errors
-        summary.retried, summary.worker_restarts = report.retried, report.worker_restarts
-        summary.images_per_s = report.classified / report.work_s if report.work_s > 0 else 0.0
-    summary.wall_s = time.perf_counter() - t0
-    summary.rows = len(store.done_keys())
-    return summary
+    return BatchSummary(**asdict(report), engine=options.engine, out=str(store.out), inputs=len(items),
+                        skipped=len(items) - len(todo), rows=len(store.done_keys()),
+                        wall_s=time.perf_counter() - t0,
+                        images_per_s=report.classified / report.work_s if report.work_s > 0 else 0.0,
+                        model=facts.name, model_sha256=sha256)
 
 
 def _card_name(model: Path) -> str:

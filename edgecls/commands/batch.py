@@ -59,8 +59,9 @@ def batch(model: Path, inputs: tuple[str, ...], out: Path, engine: str, ray_addr
     else:
         echo(f"{summary.classified:,} classified ({summary.errors:,} unreadable), {summary.skipped:,} already in "
              f"{out}; {summary.rows:,} rows in all")
-        echo(f"{summary.images_per_s:,.0f} images/s with {summary.workers} {engine} worker(s), "
-             f"{summary.wall_s:.1f} s in all ({summary.start_s:.1f} s to start the engine)"
-             + (f"; {summary.retried} unit(s) of work retried after a worker died" if summary.retried else ""))
+        if summary.classified:
+            echo(f"{summary.images_per_s:,.0f} images/s with {summary.workers} {engine} worker(s), "
+                 f"{summary.wall_s:.1f} s in all ({summary.start_s:.1f} s to start the engine)"
+                 + (f"; {summary.retried} unit(s) of work retried after a worker died" if summary.retried else ""))
     if summary.errors:
         raise click.exceptions.Exit(1)
