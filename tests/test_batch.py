@@ -213,3 +213,25 @@ def test_local_engine_works_without_ray_and_the_ray_engine_names_its_extra(tmp_p
     ray = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(val / "1"), "-o",
                           str(tmp_path / "b"), "--engine", "ray"], capture_output=True, text=True, env=env, timeout=300)
     assert ray.returncode == 1 and "pip install 'edgecls[ray]'" in ray.stderr and "Traceback" not in ray.stderr
+
+
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_tenth_elsewhere():
+    import io
+
+    from edgecls.batch.progress import Progress
+
+    bar = io.StringIO()
+    progress = Progress(200, bar, tty=True)
+    progress.update(100)
+    progress.update(100)
+    progress.close()
+    shown = bar.getvalue()
+    assert shown.startswith("\r[###############...............] 100/200 ") and "ETA 0:" in shown
+    assert "\r[##############################] 200/200 " in shown and shown.endswith("\n")
+    log = io.StringIO()
+    progress = Progress(200, log, tty=False)
+    for _ in range(40):
+        progress.update(5)
+    lines = log.getvalue().splitlines()
+    assert [line.split("(")[1].split("%")[0] for line in lines] == [str(p) for p in range(10, 101, 10)]
+    assert lines[-1].startswith("batch: 200 of 200 classified (100%)")
