@@ -235,3 +235,13 @@ def test_progress_is_a_bar_on_a_terminal_and_a_line_per_tenth_elsewhere():
     lines = log.getvalue().splitlines()
     assert [line.split("(")[1].split("%")[0] for line in lines] == [str(p) for p in range(10, 101, 10)]
     assert lines[-1].startswith("batch: 200 of 200 classified (100%)")
+
+
+def test_a_shard_that_cannot_be_written_is_an_error_naming_it_and_leaves_nothing(tmp_path):
+    from edgecls.batch.output import commit_table, schema
+    from edgecls.runtime.errors import EdgeclsError
+
+    gone = tmp_path / "removed-meanwhile"
+    with pytest.raises(EdgeclsError, match=r"part-x\.parquet: cannot write results"):
+        commit_table(gone, schema().empty_table(), "x")
+    assert not gone.exists()

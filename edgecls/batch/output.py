@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from edgecls.runtime.errors import BackendUnavailableError, OptionError
+from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError, OptionError
 
 __all__ = ["ResultStore", "MANIFEST", "SCHEMA_FIELDS", "pyarrow_parquet", "schema", "row_key"]
 
@@ -59,12 +59,22 @@ def _keys(table) -> list[str]:
 
 
 def commit_table(out: Path, table, name: str) -> Path:
-    """Write ``table`` as ``OUT/part-NAME.parquet``, atomically (a temporary file, then a rename)."""
+    """Write ``table`` as ``OUT/part-NAME.parquet``, atomically (a temporary file, then a rename).
+
+    Raises:
+        EdgeclsError: the file cannot be written (a full disk, a folder removed meanwhile); nothing of
+            it is left behind.
+    """
     pq = pyarrow_parquet()
     final = out / f"part-{name}.parquet"
     tmp = out / f".tmp-{name}.parquet"
-    pq.write_table(table, tmp)
-    os.replace(tmp, final)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise EdgeclsError(f"{final}: cannot write results ({exc.strerror or exc}); the shards written before "
+                           "are kept: run again with resume") from None
     return final
 
 
