@@ -28,6 +28,7 @@ from edgecls.runtime.resolve import resolve_card
 from edgecls.runtime.results import Category, ClassificationResult, Timings
 
 if TYPE_CHECKING:
+    from edgecls.runtime.explain import Explanation
     from edgecls.runtime.live import LiveSession, ResultCallback
     from edgecls.runtime.reconnect import Reconnect
     from edgecls.runtime.stream import Stream
@@ -251,6 +252,21 @@ class Classifier:
     def categorize(self, scores: np.ndarray, options: ClassifyOptions | None = None) -> tuple[Category, ...]:
         """Ordered categories for a score vector (e.g. scores averaged over frames)."""
         return self._post.categories(np.asarray(scores, dtype=np.float32), options or self._defaults)
+
+    def explain(self, image: ImageInput, *, label: str | None = None, method: str = "occlusion",
+                color: str = "bgr", **settings: Any) -> Explanation:
+        """A heat map of what in ``image`` made this model answer ``label`` (default: its top-1), from
+        the model alone: ``method="occlusion"`` (a grey square sliding over the image) or ``"rise"``
+        (random masks); ``settings`` tune them (see :func:`edgecls.runtime.explain.explain`).
+
+        Raises:
+            ImageError: unreadable image.
+            OptionError: unknown method or label, settings out of range.
+            InferenceError: the engine failed.
+        """
+        from edgecls.runtime.explain import explain
+
+        return explain(self, image, label=label, method=method, color=color, **settings)
 
     def stream(self, source: Any, *, mode: str = "video", every: int = 1, max_frames: int | None = None,
                smooth: int | None = None, events: bool = False, max_results: int | None = None,

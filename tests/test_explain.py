@@ -1,0 +1,71 @@
+"""Explanations from the exported model alone: the heat map finds what decides the answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecls.runtime import Classifier
+from edgecls.runtime.errors import OptionError
+
+onnx = pytest.importorskip("onnx")
+
+PATCH = (slice(4, 12), slice(20, 28))
+"""The input region (rows, columns of 32×32) whose brightness alone decides the synthetic model's answer."""
+
+
+def patch_model(path: Path) -> Path:
+    """An ONNX classifier of 32×32 RGB images, two classes: "1" when the mean of rows 4-11, columns 20-27 is
+    over half brightness, else "0" (softmax of 0 and 6 × (mean - 0.5): the score follows the mean smoothly)."""
+    from onnx import TensorProto, helper
+
+    def const(name, values, kind=TensorProto.INT64):
+        return helper.make_node("Constant", [], [name], value=helper.make_tensor(name, kind, [len(values)], values))
+
+    nodes = [
+        const("starts", [0, PATCH[0].start, PATCH[1].start, 0]), const("ends", [2**31 - 1, PATCH[0].stop, PATCH[1].stop, 3]),
+        helper.make_node("Slice", ["image", "starts", "ends"], ["region"]),
+        helper.make_node("ReduceMean", ["region"], ["mean"], axes=[1, 2, 3], keepdims=0),
+        const("one", [1]), helper.make_node("Unsqueeze", ["mean", "one"], ["m"]),
+        const("half", [0.5], TensorProto.FLOAT), const("gain", [6.0], TensorProto.FLOAT),
+        const("zero", [0.0], TensorProto.FLOAT),
+        helper.make_node("Sub", ["m", "half"], ["centred"]), helper.make_node("Mul", ["centred", "gain"], ["logit"]),
+        helper.make_node("Mul", ["m", "zero"], ["nothing"]),
+        helper.make_node("Concat", ["nothing", "logit"], ["logits"], axis=1),
+        helper.make_node("Softmax", ["logits"], ["scores"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "patch", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 32, 32, 3])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+@pytest.mark.parametrize("method", ["occlusion", "rise"])
+def test_the_heat_map_peaks_on_the_patch_that_decides_the_answer(tmp_path, method):
+    model = patch_model(tmp_path / "patch.onnx")
+    image = np.full((96, 96, 3), 60, np.uint8)
+    rows, cols = slice(PATCH[0].start * 3, PATCH[0].stop * 3), slice(PATCH[1].start * 3, PATCH[1].stop * 3)
+    image[rows, cols] = 255
+    with Classifier.from_path(model, labels=["dark", "bright"], mean=0.0, std=255.0) as clf:
+        explanation = clf.explain(image, method=method)
+        assert explanation.label == "bright" and explanation.score > 0.9
+        heat = explanation.heatmap
+        assert heat.shape == (96, 96) and heat.dtype == np.float32
+        y, x = np.unravel_index(np.argmax(heat), heat.shape)
+        assert rows.start <= y < rows.stop and cols.start <= x < cols.stop, (method, y, x)
+        assert heat[rows, cols].mean() > 5 * max(heat[:, :40].mean(), 1e-6)  # far from the patch: little
+        again = clf.explain(image, method=method)
+        np.testing.assert_array_equal(again.heatmap, heat)  # the same map twice (RISE is seeded)
+        dark = clf.explain(image, method=method, label="dark")
+        assert dark.label == "dark" and dark.score < 0.1
+
+
+def test_bad_explain_settings_are_option_errors(tmp_path):
+    with Classifier.from_path(patch_model(tmp_path / "patch.onnx"), labels=["dark", "bright"]) as clf:
+        image = np.zeros((32, 32, 3), np.uint8)
+        for kwargs, message in (({"method": "gradcam"}, "method must be one of"), ({"label": "cat"}, "not one of"),
+                                ({"patch": 0}, "patch must be within"), ({"masks": 0}, "must be ≥ 1")):
+            with pytest.raises(OptionError, match=message):
+                clf.explain(image, **kwargs)
