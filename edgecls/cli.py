@@ -51,13 +51,14 @@ def _register() -> None:
     from edgecls.commands.bench import bench
     from edgecls.commands.demo import demo
     from edgecls.commands.evaluate import evaluate_command
+    from edgecls.commands.explain import explain
     from edgecls.commands.export import export
     from edgecls.commands.info import info
     from edgecls.commands.predict import predict
     from edgecls.commands.serve import serve
     from edgecls.commands.stream import stream
 
-    for command in (demo, export, info, predict, evaluate_command, bench, stream, batch, serve):
+    for command in (demo, export, info, predict, evaluate_command, bench, stream, batch, serve, explain):
         cli.add_command(command)
 
 

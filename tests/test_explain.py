@@ -69,3 +69,30 @@ def test_bad_explain_settings_are_option_errors(tmp_path):
                                 ({"patch": 0}, "patch must be within"), ({"masks": 0}, "must be ≥ 1")):
             with pytest.raises(OptionError, match=message):
                 clf.explain(image, **kwargs)
+
+
+def test_the_command_writes_a_picture_and_the_raw_map_per_image(capsys, tmp_path):
+    import cv2
+
+    from edgecls.cli import main
+
+    model = patch_model(tmp_path / "patch.onnx")
+    (tmp_path / "labels.txt").write_text("dark\nbright\n")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    image = np.full((96, 96, 3), 60, np.uint8)
+    image[12:36, 60:84] = 255
+    cv2.imwrite(str(folder / "a.png"), image)
+    (folder / "broken.png").write_bytes(b"not a picture")
+    code = main(["explain", str(model), str(folder), "-o", str(tmp_path / "why"), "--labels", str(tmp_path / "labels.txt"),
+                 "--mean", "0", "--std", "255", "--npy", "--json"])
+    out, err = capsys.readouterr()
+    lines = [__import__("json").loads(line) for line in out.splitlines()]
+    assert code == 1 and "broken.png" in err  # the unreadable one is reported, the other explained
+    good = next(line for line in lines if "error" not in line)
+    assert good["label"] == "bright" and good["method"] == "occlusion"
+    picture = cv2.imread(good["png"])
+    assert picture.shape == (96, 96, 3) and not (picture == image).all()
+    with Classifier.from_path(model, labels=["dark", "bright"], mean=0.0, std=255.0) as clf:
+        np.testing.assert_array_equal(np.load(good["npy"]), clf.explain(image).heatmap)
+    assert sorted(p.name for p in (tmp_path / "why").iterdir()) == ["a.npy", "a.png"]

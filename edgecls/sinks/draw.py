@@ -7,15 +7,32 @@ import numpy as np
 
 from edgecls.runtime.frames import FrameResult
 
-__all__ = ["annotate"]
+__all__ = ["annotate", "heat_overlay", "label_box"]
 
 
 def annotate(frame: np.ndarray, result: FrameResult) -> np.ndarray:
     """A BGR copy of ``frame`` with "label score" in a filled box at the top left
     ("-" when no category passed the threshold)."""
-    out = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 or frame.shape[2] == 1 else frame[:, :, :3].copy()
     top = result.top
-    text = f"{top.label} {top.score:.2f}" if top else "-"
+    return label_box(_bgr(frame), f"{top.label} {top.score:.2f}" if top else "-")
+
+
+def _bgr(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 or frame.shape[2] == 1 else frame[:, :, :3].copy()
+
+
+def heat_overlay(image: np.ndarray, heatmap: np.ndarray, text: str, alpha: float = 0.5) -> np.ndarray:
+    """``image`` (BGR) blended with ``heatmap`` (its size; scaled from its minimum to its maximum) in
+    OpenCV's JET colours, ``text`` in a box at the top left."""
+    heat = heatmap.astype(np.float32)
+    span = float(heat.max() - heat.min())
+    scaled = ((heat - heat.min()) / span * 255 if span > 0 else np.zeros_like(heat)).astype(np.uint8)
+    colours = cv2.applyColorMap(scaled, cv2.COLORMAP_JET)
+    return label_box(cv2.addWeighted(_bgr(image), 1 - alpha, colours, alpha, 0), text)
+
+
+def label_box(out: np.ndarray, text: str) -> np.ndarray:
+    """``text`` drawn in a filled box at the top left of ``out`` (modified, and returned)."""
     scale = max(0.3, out.shape[0] / 720.0)
     thickness = max(1, round(scale * 2))
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
