@@ -111,14 +111,20 @@ class Service:
         self.limiters = {name: anyio.CapacityLimiter(models.workers) for name in models.models}
         self.waiting = dict.fromkeys(models.models, 0)
 
+    @staticmethod
+    def _given(request: Request, fields: dict[str, str] | None = None) -> str | None:
+        """The key a request offers: X-API-Key, a Bearer token, the ``api_key`` query or form field."""
+        given = request.headers.get("x-api-key") or request.query_params.get("api_key") or (fields or {}).get("api_key")
+        auth = request.headers.get("authorization", "")
+        if not given and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        return given or None
+
     def authorize(self, request: Request, fields: dict[str, str] | None = None) -> None:
         key = self.options.api_key
         if key is None:
             return
-        given = request.headers.get("x-api-key") or (fields or {}).get("api_key") or request.query_params.get("api_key")
-        auth = request.headers.get("authorization", "")
-        if not given and auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
+        given = self._given(request, fields)
         if not given or not hmac.compare_digest(given.encode(), key.encode()):
             raise HTTPError(401, "missing or wrong API key (X-API-Key header, Bearer token or api_key field)")
 
@@ -144,9 +150,13 @@ class Service:
         except KeyError:
             raise HTTPError(404, f"no model named {name!r} (served: {', '.join(self.models.models)})") from None
 
-    async def classify(self, request: Request, name: str | None) -> tuple[ServedModel, Any, float]:
+    async def classify(self, request: Request, name: str | None) -> tuple[ServedModel, Any, str]:
+        offered = self._given(request)
+        if offered is not None:  # a key in the headers or the query: refused before the body is read
+            self.authorize(request)
         data, fields = await _image(request, self.options.max_body_bytes)
-        self.authorize(request, fields)
+        if offered is None:  # DeepStack's clients send it as a form field
+            self.authorize(request, fields)
         served = self.model(name)
         top_k = _number(fields, "top_k", int, 5)
         threshold = _number(fields, "threshold", float, 0.0)
