@@ -91,6 +91,11 @@ class _Classify:
         path = Path(folder) / f"model{suffix}"
         path.write_bytes(ray.get(model[0]))  # the bytes, from the object store
         self.maker = RowMaker(Classifier.from_path(path, num_threads=1), facts, top_k=top_k, batch_size=batch_size)
+        try:  # loaded (or mapped, which outlives the name on POSIX): no file per actor left behind
+            path.unlink()
+            Path(folder).rmdir()
+        except OSError:
+            pass
         self.ledger, self.out, self.run_id = ledger, Path(out), run_id
         ledger.actor_started.remote()
 
