@@ -96,3 +96,31 @@ def test_the_command_writes_a_picture_and_the_raw_map_per_image(capsys, tmp_path
     with Classifier.from_path(model, labels=["dark", "bright"], mean=0.0, std=255.0) as clf:
         np.testing.assert_array_equal(np.load(good["npy"]), clf.explain(image).heatmap)
     assert sorted(p.name for p in (tmp_path / "why").iterdir()) == ["a.npy", "a.png"]
+
+
+def test_explaining_needs_no_tensorflow(tmp_path):
+    """TensorFlow, Keras and Ray blocked (sitecustomize): explanations need one runtime extra only."""
+    import json
+    import subprocess
+    import sys
+
+    from builders import blocked_env
+
+    model = patch_model(tmp_path / "patch.onnx")
+    code = f"""
+import json, sys
+import numpy as np
+from edgecls.runtime import Classifier
+image = np.full((64, 64, 3), 60, np.uint8)
+image[8:24, 40:56] = 255
+with Classifier.from_path({str(model)!r}, labels=["dark", "bright"], mean=0.0, std=255.0) as clf:
+    e = clf.explain(image, method="rise", masks=100)
+    y, x = np.unravel_index(int(np.argmax(e.heatmap)), e.heatmap.shape)
+print(json.dumps({{"label": e.label, "peak": [int(y), int(x)], "tf": "tensorflow" in sys.modules}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=blocked_env(tmp_path),
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["label"] == "bright" and out["tf"] is False
+    assert 8 <= out["peak"][0] < 24 and 40 <= out["peak"][1] < 56
