@@ -27,15 +27,17 @@ from ladder_suite import build
 
 from edgecls.runtime import Classifier
 
-GREY = 127
-
 
 def deleted(image: np.ndarray, order: np.ndarray, share: float) -> np.ndarray:
-    """``image`` with the first ``share`` of pixels in ``order`` (flat indices) greyed."""
+    """``image`` with the first ``share`` of pixels in ``order`` (flat indices) replaced by a blurred copy
+    of the image (as RISE's deletion metric does): grey pixels scattered at random are themselves a
+    texture a CNN reacts to (the faces model lost more to 10 % random grey pixels than to its most salient
+    10 %), a blur removes the detail without adding any."""
     out = image.copy()
     count = round(order.size * share)
     ys, xs = np.unravel_index(order[:count], image.shape[:2])
-    out[ys, xs] = GREY
+    sigma = max(1.0, min(image.shape[:2]) / 10)
+    out[ys, xs] = cv2.GaussianBlur(image, (0, 0), sigma)[ys, xs]
     return out
 
 
@@ -115,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         print("timing", json.dumps(data["timing"]), flush=True)
     lines = [f"# Explanations: deletion test and occlusion time ({date})", "",
              "Produced by `python benchmarks/explain_suite.py`. Score drop of the explained (top-1) class after "
-             "greying the 10 % most salient pixels by the map, against 10 % random pixels, averaged over held-out "
-             "images; wins: the share of images where the salient deletion hurt more.", "",
+             "replacing the 10 % most salient pixels by the map with a blurred copy of the image, against 10 % "
+             "random pixels, averaged over held-out images; wins: the share of images where the salient "
+             "deletion hurt more (ties, both drops 0, are not wins).", "",
              "| model, file, method | images | salient drop | random drop | salient wins |", "|---|---|---|---|---|"]
     for key, r in data["deletion"].items():
         lines.append(f"| {key} | {r['images']} | {r['salient_drop']:.3f} | {r['random_drop']:.3f} | {r['salient_wins']:.2f} |")
