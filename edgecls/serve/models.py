@@ -136,19 +136,22 @@ class ServedModel:
 class ModelSet:
     """The served models by name; the first is the default. Thread-safe reloads."""
 
-    def __init__(self, named: Sequence[tuple[str, Path]], *, workers: int, threads: int) -> None:
+    def __init__(self, named: Sequence[tuple[str | None, Path]], *, workers: int, threads: int) -> None:
+        """``named``: (name, path) pairs; a None name is the card's name, else the file's stem."""
         if not named:
             raise OptionError("give at least one model to serve")
         self.workers, self.threads = workers, threads
         self.models: dict[str, ServedModel] = {}
         self._reload_lock = threading.Lock()
-        for name, path in named:
-            if name in self.models:
-                raise OptionError(f"two models are named {name!r}: name them with NAME=PATH")
+        for given, path in named:
             pool = ModelPool(path, workers, threads)
+            name = given or pool.card.name or path.stem
+            if name in self.models:
+                pool.close()
+                raise OptionError(f"two models are named {name!r}: name them with NAME=PATH")
             pool.check()
             self.models[name] = ServedModel(name, path, pool)
-        self.default = named[0][0]
+        self.default = next(iter(self.models))
 
     def get(self, name: str | None) -> ServedModel:
         """The model ``name`` (None: the default). Raises KeyError for an unknown name."""
@@ -180,8 +183,9 @@ class ModelSet:
             served.pool.retire()
 
 
-def parse_model_args(args: Sequence[str]) -> list[tuple[str, Path]]:
-    """``NAME=PATH`` or ``PATH`` (named by the file's card, else its stem) → (name, path) pairs.
+def parse_model_args(args: Sequence[str]) -> list[tuple[str | None, Path]]:
+    """``NAME=PATH`` or ``PATH`` → (name, path) pairs; a bare PATH's name is None (the :class:`ModelSet`
+    names it by its card, else its file's stem, once it has loaded it).
 
     Raises:
         OptionError: an empty name or path.
@@ -193,10 +197,5 @@ def parse_model_args(args: Sequence[str]) -> list[tuple[str, Path]]:
             name, path = "", arg
         if sep and (not name or not path):
             raise OptionError(f"expected NAME=PATH or PATH, got {arg!r}")
-        named.append((name or _card_name(Path(path)), Path(path)))
+        named.append((name or None, Path(path)))
     return named
-
-
-def _card_name(path: Path) -> str:
-    with Classifier.from_path(path, num_threads=1) as clf:
-        return clf.card.name or path.stem
