@@ -16,6 +16,7 @@ from edgecls.runtime.imageheader import MAX_IMAGE_PIXELS as _MAX_PIXELS
 # OpenCV reads its decoder limit once, when it is first imported: set it first (see runtime/images.py).
 _os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_PIXELS))
 
+from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples
 from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance, Quantization
 from edgecls.runtime.classifier import Classifier
 from edgecls.runtime.errors import (
@@ -47,6 +48,9 @@ __all__ = [
     "StreamSummary",
     "LiveSession",
     "Reconnect",
+    "CaptureOptions",
+    "CaptureStats",
+    "HardExamples",
     "ModelCard",
     "InputSpec",
     "OutputSpec",

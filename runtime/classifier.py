@@ -9,6 +9,7 @@ Classifier per thread.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,7 @@ from edgecls.runtime.resolve import resolve_card
 from edgecls.runtime.results import Category, ClassificationResult, Timings
 
 if TYPE_CHECKING:
+    from edgecls.runtime.capture import CaptureOptions, HardExamples
     from edgecls.runtime.explain import Explanation
     from edgecls.runtime.live import LiveSession, ResultCallback
     from edgecls.runtime.reconnect import Reconnect
@@ -54,6 +56,7 @@ class Classifier:
         self._backend = backend
         self._card = card
         self._path = path
+        self._sha256: str | None = None
         self._has_card = has_card
         self._notes = tuple(notes)
         self._defaults = defaults
@@ -136,6 +139,17 @@ class Classifier:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the model file, read once (at the first use) and kept."""
+        if self._sha256 is None:
+            digest = hashlib.sha256()
+            with open(self._path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            self._sha256 = digest.hexdigest()
+        return self._sha256
 
     @property
     def decode_target(self) -> DecodeTarget:
@@ -256,7 +270,7 @@ class Classifier:
     def explain(self, image: ImageInput, *, label: str | None = None, method: str = "occlusion",
                 color: str = "bgr", **settings: Any) -> Explanation:
         """A heat map of what in ``image`` made this model answer ``label`` (default: its top-1), from
-        the model alone: ``method="occlusion"`` (a grey square sliding over the image) or ``"rise"``
+        the model alone: ``method="occlusion"`` (a blurred square sliding over the image) or ``"rise"``
         (random masks); ``settings`` tune them (see :func:`edgecls.runtime.explain.explain`).
 
         Raises:
@@ -271,7 +285,8 @@ class Classifier:
     def stream(self, source: Any, *, mode: str = "video", every: int = 1, max_frames: int | None = None,
                smooth: int | None = None, events: bool = False, max_results: int | None = None,
                score_threshold: float | None = None, color: str = "bgr", keep_frames: bool = False,
-               reconnect: Reconnect | bool | None = None, open_timeout_s: float = 10.0) -> Stream:
+               reconnect: Reconnect | bool | None = None, open_timeout_s: float = 10.0,
+               capture: CaptureOptions | HardExamples | None = None) -> Stream:
         """Classify a video file, camera, URL, GStreamer pipeline, image folder or iterable of frames.
 
         ``mode="video"`` classifies every ``every``-th frame in order; ``mode="live"`` always takes the
@@ -279,34 +294,39 @@ class Classifier:
         ``events=True`` yields only frames whose top label changed (or fell below the threshold).
         ``keep_frames=True`` puts each frame in its result (for drawing or saving).
         ``reconnect=True`` (or a :class:`Reconnect`) reopens a camera, URL or pipeline that
-        breaks, with back-off. Use it as a context manager.
+        breaks, with back-off. ``capture=CaptureOptions(dir, below_score=...)`` saves the frames the model
+        was unsure about (see :mod:`edgecls.runtime.capture`). Use it as a context manager.
 
         Raises:
             SourceError: the source cannot be opened (within ``open_timeout_s`` for network sources).
-            OptionError: bad mode, every, max_frames, smooth, color, reconnect or classify options.
+            OptionError: bad mode, every, max_frames, smooth, color, reconnect, capture or classify options.
+            OSError: the capture folder cannot be created.
         """
         from edgecls.runtime.stream import Stream
 
         options = self._options(max_results, score_threshold, None, None)
         return Stream(self, source, mode=mode, every=every, max_frames=max_frames, smooth=smooth, events=events,
                       options=options, color=color, keep_frames=keep_frames, reconnect=reconnect,
-                      open_timeout_s=open_timeout_s)
+                      open_timeout_s=open_timeout_s, capture=capture)
 
     def live(self, result_callback: ResultCallback, *, smooth: int | None = None, events: bool = False,
              max_results: int | None = None, score_threshold: float | None = None,
-             color: str = "bgr") -> LiveSession:
+             color: str = "bgr", capture: CaptureOptions | HardExamples | None = None) -> LiveSession:
         """A session for frames your own loop captures: ``session.classify_async(frame, timestamp_ms)``
         returns at once and ``result_callback(FrameResult)`` is called on a worker thread, newest frame
-        first, stale ones dropped and counted (MediaPipe's LIVE_STREAM mode). Use it as a context manager.
+        first, stale ones dropped and counted (MediaPipe's LIVE_STREAM mode). ``capture`` as in
+        :meth:`stream`. Use it as a context manager.
 
         Raises:
-            OptionError: bad smooth, color or classify options.
+            OptionError: bad smooth, color, capture or classify options.
             StreamError: ``result_callback`` is not callable.
+            OSError: the capture folder cannot be created.
         """
         from edgecls.runtime.live import LiveSession
 
         options = self._options(max_results, score_threshold, None, None)
-        return LiveSession(self, result_callback, options=options, smooth=smooth, events=events, color=color)
+        return LiveSession(self, result_callback, options=options, smooth=smooth, events=events, color=color,
+                           capture=capture)
 
     # -- lifetime -------------------------------------------------------------------
     def close(self) -> None:

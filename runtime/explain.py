@@ -4,11 +4,17 @@ Both methods perturb the image and watch the explained class's score through the
 on every file the runtime reads, int8 included; the perturbed images run in batches of ``batch`` when
 the model takes a batch.
 
-- ``occlusion``: a grey square (``patch`` of the image's shorter side) slides over the image with
-  ``stride``; each pixel's value is the mean score drop of the squares that covered it.
+- ``occlusion``: a square (``patch`` of the image's shorter side) slides over the image with
+  ``stride``, replacing what it covers by the baseline; each pixel's value is the mean score drop of
+  the squares that covered it.
 - ``rise`` (Petsiuk et al., 2018): ``masks`` random smooth masks (a coarse random grid, upsampled and
-  shifted) keep part of the image and grey the rest; the map is the mean of the masks weighted by
-  their scores, centred on the mean score. Seeded: the same call gives the same map.
+  shifted) keep part of the image and replace the rest by the baseline; the map is the mean of the
+  masks weighted by their scores, centred on the mean score. Seeded: the same call gives the same map.
+
+What "removed" means is the ``baseline``: ``"blur"`` (default: the image blurred with a Gaussian of a
+tenth of its shorter side — the detail goes, no new edges or textures come) or ``"grey"`` (mid-grey; a
+grey square is itself a shape the model may react to: on a face/non-face model grey squares made
+non-faces look more like faces everywhere, and the map showed that instead of the evidence).
 """
 
 from __future__ import annotations
@@ -21,10 +27,19 @@ import numpy as np
 
 from edgecls.runtime.errors import OptionError
 
-__all__ = ["Explanation", "METHODS", "explain"]
+__all__ = ["Explanation", "METHODS", "BASELINES", "baseline_of", "explain"]
 
 METHODS = ("occlusion", "rise")
+BASELINES = ("blur", "grey")
 GREY = 127
+
+
+def baseline_of(image: np.ndarray, baseline: str) -> np.ndarray:
+    """What the methods put in place of the parts of ``image`` they remove (see the module's docstring)."""
+    if baseline == "grey":
+        return np.full_like(image, GREY)
+    sigma = max(1.0, min(image.shape[:2]) / 10)
+    return cv2.GaussianBlur(image, (0, 0), sigma)
 
 
 @dataclass(frozen=True)
@@ -54,7 +69,7 @@ def _scores(clf, images: Iterator[np.ndarray], index: int, batch: int) -> np.nda
     return np.concatenate([clf.scores_of_inputs(b)[:, index] for b in _batches(images, clf, batch)])
 
 
-def _occlusion(clf, image: np.ndarray, index: int, base: float, patch: float, stride: float,
+def _occlusion(clf, image: np.ndarray, fill: np.ndarray, index: int, base: float, patch: float, stride: float,
                batch: int) -> np.ndarray:
     h, w = image.shape[:2]
     side = max(1, round(min(h, w) * patch))
@@ -64,7 +79,7 @@ def _occlusion(clf, image: np.ndarray, index: int, base: float, patch: float, st
     def occluded() -> Iterator[np.ndarray]:
         for y, x in boxes:
             copy = image.copy()
-            copy[y:y + side, x:x + side] = GREY
+            copy[y:y + side, x:x + side] = fill[y:y + side, x:x + side]
             yield copy
 
     drops = base - _scores(clf, occluded(), index, batch)
@@ -76,7 +91,7 @@ def _occlusion(clf, image: np.ndarray, index: int, base: float, patch: float, st
     return (total / np.maximum(count, 1)).astype(np.float32)
 
 
-def _rise(clf, image: np.ndarray, index: int, masks: int, grid: int, keep: float, seed: int,
+def _rise(clf, image: np.ndarray, fill: np.ndarray, index: int, masks: int, grid: int, keep: float, seed: int,
           batch: int) -> np.ndarray:
     h, w = image.shape[:2]
     rng = np.random.default_rng(seed)
@@ -91,7 +106,7 @@ def _rise(clf, image: np.ndarray, index: int, masks: int, grid: int, keep: float
             mask = up[dy:dy + h, dx:dx + w]
             made.append(mask)
             m = mask[:, :, None] if image.ndim == 3 else mask
-            yield (image * m + GREY * (1 - m)).astype(np.uint8)
+            yield (image * m + fill * (1 - m)).astype(np.uint8)
 
     scores = _scores(clf, masked(), index, batch)
     # centred on their mean: the map loses its constant part (the mean score) and most of its noise,
@@ -101,13 +116,15 @@ def _rise(clf, image: np.ndarray, index: int, masks: int, grid: int, keep: float
 
 
 def explain(clf, image, *, label: str | None = None, method: str = "occlusion", color: str = "bgr",
-            patch: float = 0.125, stride: float = 0.0625, masks: int = 300, grid: int = 8, keep: float = 0.5,
-            seed: int = 0, batch: int = 32) -> Explanation:
+            patch: float = 0.125, stride: float = 1 / 12, masks: int = 300, grid: int = 8, keep: float = 0.5,
+            seed: int = 0, batch: int = 32, baseline: str = "blur") -> Explanation:
     """Explain ``clf``'s answer for ``image`` (or for ``label``). See :meth:`Classifier.explain`."""
     from edgecls.runtime.images import to_pixels
 
     if method not in METHODS:
         raise OptionError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if baseline not in BASELINES:
+        raise OptionError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
     for name, value, low, high in (("patch", patch, 0, 1), ("stride", stride, 0, 1), ("keep", keep, 0, 1)):
         if not low < value <= high:
             raise OptionError(f"{name} must be within ({low}, {high}], got {value}")
@@ -127,8 +144,9 @@ def explain(clf, image, *, label: str | None = None, method: str = "occlusion", 
     else:
         raise OptionError(f"label {label!r} is not one of the model's labels")
     base = float(scores[index])
+    fill = baseline_of(array, baseline)
     if method == "occlusion":
-        heat = _occlusion(clf, array, index, base, patch, stride, batch)
+        heat = _occlusion(clf, array, fill, index, base, patch, stride, batch)
     else:
-        heat = _rise(clf, array, index, masks, grid, keep, seed, batch)
+        heat = _rise(clf, array, fill, index, masks, grid, keep, seed, batch)
     return Explanation(clf.labels[index], index, base, heat, method)

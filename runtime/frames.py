@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples
 from edgecls.runtime.errors import OptionError
 from edgecls.runtime.latency import LatencyHistogram
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.results import Category
 
-__all__ = ["FrameResult", "StreamSummary", "FrameClassifier", "check_positive"]
+__all__ = ["FrameResult", "StreamSummary", "FrameClassifier", "check_positive", "open_capture"]
 
 
 MAX_SMOOTH = 10_000
@@ -67,6 +68,24 @@ class StreamSummary:
     ended: str
     """Why it stopped: "end of source", "max_frames", "closed", "interrupted" or "error: ..."."""
     reconnects: int = 0
+    capture: CaptureStats | None = None
+    """What hard-example capture did (None without capture)."""
+
+
+def open_capture(classifier: Any, capture: CaptureOptions | HardExamples | None) -> tuple[HardExamples | None, bool]:
+    """(the writer, whether the caller owns it): options open a writer the stream closes; a
+    :class:`HardExamples` the app made is used as it is and left open.
+
+    Raises:
+        OptionError: ``capture`` is neither.
+        OSError: the capture folder cannot be created.
+    """
+    if capture is None or isinstance(capture, HardExamples):
+        return capture, False
+    if not isinstance(capture, CaptureOptions):
+        raise OptionError(f"capture takes CaptureOptions or HardExamples, got {type(capture).__name__}",
+                          options=("capture",))
+    return HardExamples(capture, labels=classifier.labels, model_sha256=classifier.sha256), True
 
 
 class FrameClassifier:
@@ -79,7 +98,8 @@ class FrameClassifier:
     """
 
     def __init__(self, classifier: Any, options: ClassifyOptions, *, smooth: int | None = None,
-                 events: bool = False, color: str = "bgr", keep_frames: bool = False) -> None:
+                 events: bool = False, color: str = "bgr", keep_frames: bool = False,
+                 capture: HardExamples | None = None, source: str = "") -> None:
         check_positive("smooth", smooth)
         if smooth is not None and smooth > MAX_SMOOTH:
             raise OptionError(f"smooth is {smooth}; at most {MAX_SMOOTH} frames are averaged")
@@ -91,6 +111,8 @@ class FrameClassifier:
         self._events = events
         self._color = color
         self._keep = keep_frames
+        self._capture = capture
+        self._source = source
         self._last_label: str | None = None
         self._latencies = LatencyHistogram()  # O(1) memory: streams run for months
         self._start = time.perf_counter()
@@ -106,6 +128,9 @@ class FrameClassifier:
             ImageError: the frame is not a usable image.
         """
         scores = self._clf.scores(frame, color=self._color)
+        if self._capture is not None:  # the frame's own scores, before smoothing
+            self._capture.offer(frame, scores, color=self._color, source=self._source, index=index,
+                                timestamp_ms=timestamp_ms, copy=self._keep)
         if self._window is not None:
             self._window.append(scores)
             scores = np.mean(self._window, axis=0)
@@ -128,4 +153,5 @@ class FrameClassifier:
             p50_latency_ms=self._latencies.percentile(50),
             p99_latency_ms=self._latencies.percentile(99),
             ended=ended, reconnects=reconnects,
+            capture=None if self._capture is None else self._capture.stats,
         )

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from edgecls.runtime.capture import CaptureOptions, HardExamples
 from edgecls.runtime.errors import StreamError
-from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary
+from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary, open_capture
 from edgecls.runtime.images import to_pixels
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.slot import FrameSlot
@@ -33,11 +34,18 @@ class LiveSession:
     """
 
     def __init__(self, classifier: Any, callback: ResultCallback, *, options: ClassifyOptions | None = None,
-                 smooth: int | None = None, events: bool = False, color: str = "bgr") -> None:
+                 smooth: int | None = None, events: bool = False, color: str = "bgr",
+                 capture: CaptureOptions | HardExamples | None = None) -> None:
         if not callable(callback):
             raise StreamError(f"result callback must be callable, got {type(callback).__name__}")
-        self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
-                                       color=color, keep_frames=True)
+        self._capture, self._owns_capture = open_capture(classifier, capture)
+        try:
+            self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
+                                           color=color, keep_frames=True, capture=self._capture, source="live")
+        except BaseException:
+            if self._owns_capture:
+                self._capture.close()
+            raise
         self._color = color
         self._callback = callback
         self._slot = FrameSlot(live=True)
@@ -97,7 +105,8 @@ class LiveSession:
         return self._frames.summary(frames_read=self._pushed, dropped=self._slot.dropped, ended=self._ended)
 
     def close(self) -> None:
-        """Classify the frame still waiting (if any), join the worker and stop. Idempotent.
+        """Classify the frame still waiting (if any), join the worker, write the captures still queued
+        and stop. Idempotent.
 
         Raises:
             StreamError: the callback raised and the app has not been told yet.
@@ -107,6 +116,8 @@ class LiveSession:
             self._slot.finish()
             if threading.current_thread() is not self._thread:
                 self._thread.join()
+            if self._owns_capture:
+                self._capture.close()
         self._raise_failure()
 
     def __enter__(self) -> LiveSession:

@@ -18,8 +18,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from edgecls.runtime.capture import CaptureOptions, HardExamples
 from edgecls.runtime.errors import OptionError
-from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary, check_positive
+from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary, check_positive, open_capture
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.reconnect import Reconnect, ReconnectingSource
 from edgecls.runtime.slot import FrameSlot
@@ -38,7 +39,7 @@ class Stream:
                  max_frames: int | None = None, smooth: int | None = None, events: bool = False,
                  options: ClassifyOptions | None = None, color: str = "bgr", keep_frames: bool = False,
                  reconnect: Reconnect | bool | None = None, queue_size: int = 8,
-                 open_timeout_s: float = 10.0) -> None:
+                 open_timeout_s: float = 10.0, capture: CaptureOptions | HardExamples | None = None) -> None:
         if mode not in MODES:
             raise OptionError(f"mode must be 'video' or 'live', got {mode!r}")
         for name, value in (("every", every), ("max_frames", max_frames), ("queue_size", queue_size)):
@@ -47,13 +48,19 @@ class Stream:
         if policy is not None and not is_live_source(source):
             raise OptionError(f"reconnect applies to cameras, URLs and GStreamer pipelines, not to {source!r}")
         self._every, self._max = every, max_frames
-        self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
-                                       color=color, keep_frames=keep_frames)
         self._stop = threading.Event()
         self._source: FrameSource | ReconnectingSource = (
             ReconnectingSource(source, policy, self._stop, open_timeout_s=open_timeout_s) if policy
             else open_source(source, open_timeout_s=open_timeout_s,
                              target=None if keep_frames else classifier.decode_target))
+        try:
+            self._capture, self._owns_capture = open_capture(classifier, capture)
+            self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
+                                           color=color, keep_frames=keep_frames, capture=self._capture,
+                                           source=self._source.description)
+        except BaseException:
+            self._source.close()
+            raise
         self._join_timeout = open_timeout_s + 5.0
         self._slot = FrameSlot(mode == "live", queue_size)
         self._read = 0
@@ -120,12 +127,15 @@ class Stream:
                                     reconnects=getattr(self._source, "reconnects", 0))
 
     def close(self) -> None:
-        """Stop reading, join the reader thread and release the source. Idempotent."""
+        """Stop reading, join the reader thread, release the source and write the captures still queued.
+        Idempotent."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
         self._slot.finish()
+        if self._owns_capture:
+            self._capture.close()
         if threading.current_thread() is not self._thread:
             self._thread.join(self._join_timeout)  # reads are bounded by the source's timeouts
             if self._thread.is_alive():  # never close a capture another thread is reading from

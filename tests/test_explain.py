@@ -98,6 +98,32 @@ def test_the_command_writes_a_picture_and_the_raw_map_per_image(capsys, tmp_path
     assert sorted(p.name for p in (tmp_path / "why").iterdir()) == ["a.npy", "a.png"]
 
 
+def test_predict_explains_each_answer(capsys, tmp_path):
+    import json
+
+    import cv2
+
+    from edgecls.cli import main
+    from edgecls.sinks.draw import heat_overlay
+
+    model = patch_model(tmp_path / "patch.onnx")
+    (tmp_path / "labels.txt").write_text("dark\nbright\n")
+    image = np.full((96, 96, 3), 60, np.uint8)
+    image[12:36, 60:84] = 255
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    code = main(["predict", str(model), str(tmp_path / "a.png"), "--labels", str(tmp_path / "labels.txt"),
+                 "--mean", "0", "--std", "255", "--json", "--explain", str(tmp_path / "why"), "--explain-method", "rise"])
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert code == 0 and line["categories"][0]["label"] == "bright"
+    assert line["explanation"] == str(tmp_path / "why" / "a.png")
+    picture = cv2.imread(line["explanation"])
+    with Classifier.from_path(model, labels=["dark", "bright"], mean=0.0, std=255.0) as clf:
+        why = clf.explain(image, label="bright", method="rise")
+    y, x = np.unravel_index(np.argmax(why.heatmap), why.heatmap.shape)
+    assert 12 <= y < 36 and 60 <= x < 84  # RISE's map of the answer peaks on the patch, and the picture is it
+    np.testing.assert_array_equal(picture, heat_overlay(image, why.heatmap, f"bright {why.score:.2f}"))
+
+
 def test_explaining_needs_no_tensorflow(tmp_path):
     """TensorFlow, Keras and Ray blocked (sitecustomize): explanations need one runtime extra only."""
     import json

@@ -192,3 +192,44 @@ def device_option(func):
     from edgecls.runtime.backends.base import DEVICES
 
     return click.option("--device", default="cpu", show_default=True, type=click.Choice(DEVICES))(func)
+
+
+def capture_options(func):
+    """``--capture DIR`` and its rules, passed to the command as ``capture`` (a
+    :class:`~edgecls.runtime.capture.CaptureOptions`, or None without ``--capture``)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, capture_dir=None, capture_below=None, capture_margin=None, capture_every=None,
+                capture_per_minute=None, capture_max_files=None, capture_max_mb=None, **kwargs):
+        capture = None
+        if capture_dir is not None:
+            from edgecls.runtime.capture import CaptureOptions
+
+            given = {"below_score": capture_below, "below_margin": capture_margin, "every_n": capture_every,
+                     "max_per_minute": capture_per_minute, "max_files": capture_max_files,
+                     "max_mb": capture_max_mb}
+            rules = {k: v for k, v in given.items() if v is not None}
+            if capture_margin is not None and capture_below is None:
+                rules["below_score"] = None  # the margin alone decides
+            capture = CaptureOptions(capture_dir, **rules)
+        elif any(v is not None for v in (capture_below, capture_margin, capture_every, capture_per_minute,
+                                         capture_max_files, capture_max_mb)):
+            raise click.UsageError("the --capture-* options need --capture DIR")
+        return func(*args, capture=capture, **kwargs)
+
+    share = click.FloatRange(0, 1, min_open=True)
+    for name, kind, text in reversed((
+        ("--capture", click.Path(file_okay=False, path_type=Path), "Save the frames the model was unsure about "
+         "as DIR/<label>/<time>.jpg with a JSON sidecar (the folder layout eval, --calib and --val read)."),
+        ("--capture-below", share, "Capture when the top score is under this (default 0.6 unless "
+         "--capture-margin is given)."),
+        ("--capture-margin", share, "Capture when top-1 minus top-2 score is under this."),
+        ("--capture-every", click.IntRange(min=1), "Keep one in every N hard frames (default 1)."),
+        ("--capture-per-minute", click.FloatRange(0, min_open=True), "At most this many captures a minute."),
+        ("--capture-max-files", click.IntRange(min=1), "Cap on the files kept; the oldest go first (default 10000)."),
+        ("--capture-max-mb", click.FloatRange(0, min_open=True), "Cap on the folder's size (default 1000)."),
+    )):
+        dest = "capture_dir" if name == "--capture" else name[2:].replace("-", "_")
+        wrapper = click.option(name, dest, type=kind, default=None, help=text)(wrapper)
+    return wrapper

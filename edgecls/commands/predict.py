@@ -14,6 +14,7 @@ from edgecls.commands.common import (
     model_options,
     threads_option,
 )
+from edgecls.commands.explain import METHOD_HELP, MapWriter
 from edgecls.commands.text import categories_text, echo, json_line
 
 
@@ -27,26 +28,37 @@ from edgecls.commands.text import categories_text, echo, json_line
 @device_option
 @click.option("--strict", is_flag=True, help="Stop at the first unreadable image (default: report it, go on).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
+@click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write a heat map of each answer (NAME.png, as `edgecls explain` does) into this folder.")
+@click.option("--explain-method", default="occlusion", show_default=True, type=click.Choice(["occlusion", "rise"]),
+              help=METHOD_HELP)
 @model_options
 def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, backend: str,
-            threads: int | None, device: str, strict: bool, as_json: bool, model_kwargs: dict) -> None:
+            threads: int | None, device: str, strict: bool, as_json: bool, explain_dir: Path | None,
+            explain_method: str, model_kwargs: dict) -> None:
     """Classify images (files or folders of images).
 
     An image that cannot be read is reported (stderr, and a JSON object with "error" in
     --json mode) and the rest are classified; the exit code is then 1. --strict stops at it.
 
     \b
-    Example:
+    Examples:
       edgecls predict model_int8.tflite photo.jpg frames/ --top-k 3
+      edgecls predict model_int8.tflite photo.jpg --explain why/
     """
     from edgecls.runtime.errors import ImageError
+    from edgecls.runtime.images import to_pixels
 
     failed = 0
     paths = image_paths(images)
+    maps = MapWriter(explain_dir) if explain_dir else None
     with load_classifier(model, backend=backend, num_threads=threads, device=device, **model_kwargs) as clf:
         for path in paths:
             try:
                 result = clf.classify(path, max_results=top_k, score_threshold=threshold)
+                if maps is not None:  # the answer's own label, on the picture at full size
+                    pixels = to_pixels(path).array
+                    why = clf.explain(pixels, label=result.top.label if result.top else None, method=explain_method)
             except ImageError as exc:
                 if strict:
                     raise
@@ -55,10 +67,13 @@ def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, 
                 if as_json:
                     click.echo(json_line({"image": str(path), "error": str(exc)}))
                 continue
+            files = maps.write(path, pixels, why) if maps is not None else {}
             if as_json:
-                click.echo(json_line({"image": str(path), **result.to_dict()}))
+                click.echo(json_line({"image": str(path), **result.to_dict(),
+                                      **({"explanation": files["png"]} if files else {})}))
             else:
-                echo(f"{path}: {categories_text(result.categories)}")
+                echo(f"{path}: {categories_text(result.categories)}"
+                     + (f" (why: {files['png']})" if files else ""))
     if failed:
         if len(paths) > 1:
             click.echo(f"{failed} of {len(paths)} images could not be read", err=True)

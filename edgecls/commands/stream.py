@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import load_classifier, model_options, quiet, threads_option
+from edgecls.commands.common import capture_options, load_classifier, model_options, quiet, threads_option
 from edgecls.commands.text import categories_text, echo, json_line
 
 EPILOG = """\b
@@ -17,6 +17,7 @@ Examples:
   edgecls stream model_int8.tflite 0 --live --smooth 5 --events --show
   edgecls stream model_int8.tflite rtsp://camera.local/stream --live --reconnect \\
       --mqtt localhost:1883/edgecls/front-door
+  edgecls stream model_int8.tflite 0 --live --capture hard/ --capture-below 0.6 --capture-max-mb 500
 \b
 Ctrl-C stops cleanly: the summary is printed, --out is finished, MQTT is flushed (exit 130).
 """
@@ -59,9 +60,10 @@ def _open_sinks(stack: contextlib.ExitStack, *, out: Path | None, fps: float, fo
 @click.option("--mqtt", metavar="HOST[:PORT]/TOPIC", help="Publish each result as JSON to an MQTT broker (extra: mqtt).")
 @click.option("--reconnect", is_flag=True,
               help="Reopen a camera/URL/pipeline that breaks and buffer MQTT results while the broker is away.")
+@capture_options
 @model_options
 def stream(model, source, live, every, max_frames, smooth, events, top_k, threads, as_json, out, force, show,
-           mqtt, reconnect, model_kwargs) -> None:
+           mqtt, reconnect, capture, model_kwargs) -> None:
     """Classify SOURCE (camera index, video file, URL, GStreamer pipeline or image folder) with MODEL."""
     from dataclasses import asdict
 
@@ -72,7 +74,7 @@ def stream(model, source, live, every, max_frames, smooth, events, top_k, thread
         frames = stack.enter_context(clf.stream(
             source, mode="live" if live else "video", every=every, max_frames=max_frames, smooth=smooth,
             events=events, max_results=top_k, keep_frames=bool(out or show),
-            reconnect=reconnect and is_live_source(source)))
+            reconnect=reconnect and is_live_source(source), capture=capture))
         fps = (frames.source_fps or 30.0) / every
         sinks = _open_sinks(stack, out=out, fps=fps, force=force, show=show, mqtt=mqtt, reconnect=reconnect,
                             title=source)
@@ -93,6 +95,10 @@ def stream(model, source, live, every, max_frames, smooth, events, top_k, thread
                    f"{summary.fps:.1f} FPS, latency p50 {summary.p50_latency_ms or 0:.2f} ms "
                    f"p99 {summary.p99_latency_ms or 0:.2f} ms ({summary.ended})"
                    + (f", {summary.reconnects} reconnects" if summary.reconnects else ""))
+        if summary.capture is not None:
+            c = summary.capture
+            click.echo(f"captured {c.written} of {c.hard} hard frames to {capture.dir} (skipped {c.skipped}, "
+                       f"dropped {c.dropped}, failed {c.failed}, oldest removed {c.removed})")
     if out and not quiet() and not as_json:
         echo(f"wrote {out}" if out.exists() else f"{out}: no frames, nothing written")
     if interrupted:

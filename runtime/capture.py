@@ -1,0 +1,336 @@
+"""Hard-example capture: keep the frames the model was unsure about, for people to label and retrain on.
+
+A frame is *hard* when its top score is under ``below_score`` or its top-1/top-2 margin is under
+``below_margin``. Hard frames are written as ``DIR/<predicted label>/<UTC time>-<n>.jpg`` with a JSON
+sidecar (scores, model sha256, source, frame, time) — the class-folder layout ``edgecls eval``,
+``--calib`` and ``--val`` read, so a person can move the wrong ones into the right folder and use them.
+
+Writing never blocks classification: :meth:`HardExamples.offer` decides and queues in microseconds; a
+writer thread encodes and writes; when the queue is full the frame is dropped and counted. The folder
+never grows past ``max_files`` files or ``max_mb`` megabytes: the oldest captures (by name, which starts
+with the time) are removed first, before a new one is written. Files appear whole (written under a
+temporary name, then renamed; the sidecar before its picture).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from edgecls.runtime.errors import OptionError
+
+__all__ = ["CaptureOptions", "CaptureStats", "CaptureStore", "FolderStore", "HardExamples"]
+
+_log = logging.getLogger(__name__)
+_NAME = re.compile(r"^\d{8}-\d{6}-\d{6}-\d+$")
+"""A capture's file stem: UTC date-time-microseconds, then its number in this writer."""
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """Which frames to keep and how much disk they may take.
+
+    Attributes:
+        dir: the capture folder (created; one sub-folder per predicted label).
+        below_score: capture when the top score is under this (None: no score rule).
+        below_margin: capture when top-1 minus top-2 score is under this (None: no margin rule).
+        every_n: keep one in every N hard frames (the 1st, the N+1-th, …): a long unsure stretch of
+            video gives a few examples, not thousands of near-copies.
+        max_per_minute: at most this many captures in any 60 s (None: no limit).
+        max_files, max_mb: caps on the folder's captures; the oldest are removed first.
+        queue_size: hard frames waiting for the writer; beyond it they are dropped and counted.
+        jpeg_quality: 1–100.
+
+    Raises:
+        OptionError: no rule (both thresholds None), a threshold outside (0, 1], or a count or cap
+            that is not positive.
+    """
+
+    dir: str | os.PathLike
+    below_score: float | None = 0.6
+    below_margin: float | None = None
+    every_n: int = 1
+    max_per_minute: float | None = None
+    max_files: int = 10_000
+    max_mb: float = 1_000.0
+    queue_size: int = 64
+    jpeg_quality: int = 90
+
+    def __post_init__(self) -> None:
+        if self.below_score is None and self.below_margin is None:
+            raise OptionError("capture needs below_score or below_margin (or both)",
+                              options=("below_score", "below_margin"))
+        for name in ("below_score", "below_margin"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value <= 1):
+                raise OptionError(f"{name} must be in (0, 1], got {value!r}", options=(name,))
+        for name in ("every_n", "max_files", "queue_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise OptionError(f"{name} must be a positive integer, got {value!r}", options=(name,))
+        for name in ("max_per_minute", "max_mb"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise OptionError(f"{name} must be a positive number, got {value!r}", options=(name,))
+        if not (isinstance(self.jpeg_quality, int) and 1 <= self.jpeg_quality <= 100):
+            raise OptionError(f"jpeg_quality must be 1–100, got {self.jpeg_quality!r}", options=("jpeg_quality",))
+
+
+@dataclass(frozen=True)
+class CaptureStats:
+    """What a capture did. ``hard = written + skipped + dropped + failed + queued``."""
+
+    seen: int
+    """Frames offered (classified)."""
+    hard: int
+    """Frames under a threshold."""
+    written: int
+    skipped: int
+    """Hard frames left out on purpose (``every_n``, ``max_per_minute``, larger than ``max_mb``)."""
+    dropped: int
+    """Hard frames lost because the writer was behind (queue full)."""
+    failed: int
+    """Writes that failed (disk full, permissions); logged."""
+    removed: int
+    """Older captures removed to keep the caps."""
+    queued: int
+    """Waiting for the writer now (0 after close)."""
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class CaptureStore(Protocol):
+    """Where captures go: the test seam (a slow or failing disk) and the place for other sinks."""
+
+    def existing(self) -> list[tuple[str, int]]:
+        """Captures already there, as (name, bytes), any order; ``name`` is ``label/stem``."""
+
+    def save(self, name: str, picture: bytes, sidecar: bytes) -> None:
+        """Write ``name``.jpg and ``name``.json whole, or raise OSError."""
+
+    def remove(self, name: str) -> None:
+        """Remove a capture (both files); a missing one is not an error."""
+
+
+class FolderStore:
+    """Captures as files under ``root``: ``root/label/stem.jpg`` and ``root/label/stem.json``."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def existing(self) -> list[tuple[str, int]]:
+        found = []
+        for sidecar in self.root.glob("*/*.json"):
+            picture = sidecar.with_suffix(".jpg")
+            if not _NAME.match(sidecar.stem):
+                continue
+            if not picture.exists():  # a capture cut short between its two renames
+                sidecar.unlink(missing_ok=True)
+                continue
+            size = picture.stat().st_size + sidecar.stat().st_size
+            found.append((f"{sidecar.parent.name}/{sidecar.stem}", size))
+        for partial in self.root.glob("*/.*.tmp"):
+            partial.unlink(missing_ok=True)
+        return found
+
+    def save(self, name: str, picture: bytes, sidecar: bytes) -> None:
+        base = self.root / name
+        base.parent.mkdir(exist_ok=True)
+        for suffix, data in ((".json", sidecar), (".jpg", picture)):
+            tmp = base.parent / f".{base.name}{suffix}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, base.with_suffix(suffix))
+
+    def remove(self, name: str) -> None:
+        base = self.root / name
+        base.with_suffix(".jpg").unlink(missing_ok=True)
+        base.with_suffix(".json").unlink(missing_ok=True)
+
+
+def folder_name(label: str) -> str:
+    """A label as a folder name: path separators and control characters become ``_``."""
+    cleaned = re.sub(r"[\\/\x00-\x1f]", "_", label).strip()
+    return "_" if cleaned in ("", ".", "..") else cleaned
+
+
+class HardExamples:
+    """Decides which frames are hard and writes them on its own thread; thread-safe ``offer``.
+
+    Create one per model (``Classifier.stream(..., capture=CaptureOptions(...))`` does) or share one
+    between streams; ``close()`` writes what is queued and stops the thread.
+
+    Raises:
+        OptionError: ``options`` is not a :class:`CaptureOptions`.
+        OSError: the folder cannot be created or read.
+    """
+
+    def __init__(self, options: CaptureOptions, *, labels: Sequence[str], model_sha256: str = "",
+                 store: CaptureStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        if not isinstance(options, CaptureOptions):
+            raise OptionError(f"capture takes CaptureOptions, got {type(options).__name__}")
+        self.options = options
+        self._labels = tuple(labels)
+        self._folders = tuple(folder_name(label) for label in self._labels)
+        self._sha = model_sha256
+        self._store = store or FolderStore(options.dir)
+        self._clock = clock
+        self._max_bytes = int(options.max_mb * 1e6)
+        files = sorted(self._store.existing(), key=lambda item: item[0].split("/")[-1])
+        self._files: deque[tuple[str, int]] = deque(files)
+        self._bytes = sum(size for _, size in files)
+        self._recent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._counts = dict(seen=0, hard=0, written=0, skipped=0, dropped=0, failed=0, removed=0)
+        self._number = 0
+        self._queue: queue.Queue[tuple | None] = queue.Queue(options.queue_size)
+        self._closed = False
+        self._thread = threading.Thread(target=self._writer, name="edgecls-capture-writer", daemon=True)
+        self._thread.start()
+
+    # -- the classifying thread's side --------------------------------------------------
+    def offer(self, frame: np.ndarray, scores: np.ndarray, *, color: str = "bgr", source: str = "",
+              index: int | None = None, timestamp_ms: float | None = None, copy: bool = True) -> bool:
+        """Queue ``frame`` if ``scores`` make it hard and the rules let it through; never waits.
+
+        ``copy=False`` when the caller never touches ``frame`` again. Returns whether it was queued.
+        """
+        top, second = _top_two(scores)
+        o = self.options
+        reasons = [name for name, hard in (("score", o.below_score is not None and scores[top] < o.below_score),
+                                           ("margin", o.below_margin is not None
+                                            and scores[top] - (scores[second] if second is not None else 0.0)
+                                            < o.below_margin)) if hard]
+        with self._lock:
+            self._counts["seen"] += 1
+            if not reasons or self._closed:
+                return False
+            self._counts["hard"] += 1
+            if (self._counts["hard"] - 1) % o.every_n or not self._rate_allows():
+                self._counts["skipped"] += 1
+                return False
+            self._number += 1
+            number = self._number
+        item = (frame.copy() if copy else frame, np.array(scores, np.float32), top, second, reasons, color, source,
+                index, timestamp_ms, dt.datetime.now(dt.timezone.utc), number)
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            with self._lock:
+                self._counts["dropped"] += 1
+            return False
+        return True
+
+    def _rate_allows(self) -> bool:
+        limit = self.options.max_per_minute
+        if limit is None:
+            return True
+        now = self._clock()
+        while self._recent and now - self._recent[0] >= 60.0:
+            self._recent.popleft()
+        if len(self._recent) >= limit:
+            return False
+        self._recent.append(now)
+        return True
+
+    # -- the writer thread ------------------------------------------------------------------
+    def _writer(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self._write(*item)
+            except Exception as exc:  # a full or read-only disk must not stop the camera
+                with self._lock:
+                    self._counts["failed"] += 1
+                    first = self._counts["failed"] == 1
+                if first:
+                    _log.warning("capture: cannot write to %s: %s", self.options.dir, exc)
+
+    def _write(self, frame, scores, top, second, reasons, color, source, index, timestamp_ms, when, number) -> None:
+        picture = _jpeg(frame, color, self.options.jpeg_quality)
+        label = self._labels[top] if top < len(self._labels) else str(top)
+        sidecar = json.dumps({
+            "label": label, "score": round(float(scores[top]), 6),
+            "second": None if second is None else self._labels[second],
+            "margin": round(float(scores[top] - (scores[second] if second is not None else 0.0)), 6),
+            "reasons": reasons, "scores": {name: round(float(s), 6) for name, s in zip(self._labels, scores)},
+            "model_sha256": self._sha, "source": source, "frame": index,
+            "timestamp_ms": None if timestamp_ms is None else round(float(timestamp_ms), 3),
+            "time": when.isoformat(timespec="microseconds"), "width": int(frame.shape[1]),
+            "height": int(frame.shape[0]),
+        }, indent=1).encode()
+        size = len(picture) + len(sidecar)
+        if size > self._max_bytes:
+            with self._lock:
+                self._counts["skipped"] += 1
+            return
+        name = f"{self._folders[top] if top < len(self._folders) else label}/{when:%Y%m%d-%H%M%S-%f}-{number}"
+        while self._files and (len(self._files) + 1 > self.options.max_files or self._bytes + size > self._max_bytes):
+            old, old_size = self._files.popleft()
+            self._store.remove(old)
+            self._bytes -= old_size
+            with self._lock:
+                self._counts["removed"] += 1
+        self._store.save(name, picture, sidecar)
+        self._files.append((name, size))
+        self._bytes += size
+        with self._lock:
+            self._counts["written"] += 1
+
+    # -- state ----------------------------------------------------------------------------------
+    @property
+    def stats(self) -> CaptureStats:
+        with self._lock:
+            return CaptureStats(**self._counts, queued=self._queue.qsize())
+
+    def close(self) -> CaptureStats:
+        """Write what is queued, stop the writer thread and return the final counts. Idempotent."""
+        with self._lock:
+            closing, self._closed = not self._closed, True
+        if closing:
+            self._queue.put(None)
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+        return self.stats
+
+    def __enter__(self) -> HardExamples:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _top_two(scores: np.ndarray) -> tuple[int, int | None]:
+    if scores.size < 2:
+        return int(np.argmax(scores)), None
+    two = np.argpartition(scores, -2)[-2:]
+    first, second = (int(two[1]), int(two[0])) if scores[two[1]] >= scores[two[0]] else (int(two[0]), int(two[1]))
+    return first, second
+
+
+def _jpeg(frame: np.ndarray, color: str, quality: int) -> bytes:
+    image = frame
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGR if color == "rgb" else cv2.COLOR_BGRA2BGR)
+    elif image.ndim == 3 and image.shape[2] == 3 and color == "rgb":
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"JPEG encoding failed for a {image.shape} frame")
+    return data.tobytes()

@@ -1,0 +1,233 @@
+"""Hard-example capture: exactly the frames under the threshold, each with its sidecar, within the caps,
+never blocking the stream (a disk slower than the stream drops and counts)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecls.runtime import CaptureOptions, Classifier, HardExamples, OptionError
+from edgecls.runtime.capture import FolderStore
+from edgecls.runtime.datasets import list_images
+
+BLENDED = range(3, 240, 8)
+"""Frames of the video made ambiguous: half one digit, half another."""
+
+
+@pytest.fixture(scope="module")
+def ambiguous_video(tmp_path_factory, digits):
+    """An MJPG video of 240 held-out digits (64×64), every 8th frame (from the 4th) a 50/50 blend of two
+    different digits."""
+    images, labels = digits
+    held, held_labels = images[1400:], labels[1400:]
+    path = tmp_path_factory.mktemp("capture-video") / "digits.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 64))
+    for i in range(240):
+        frame = held[i]
+        if i in BLENDED:
+            other = next(j for j in range(i + 1, len(held)) if held_labels[j] != held_labels[i])
+            frame = cv2.addWeighted(held[i], 0.5, held[other], 0.5, 0)
+        writer.write(cv2.resize(frame[:, :, ::-1], (64, 64), interpolation=cv2.INTER_NEAREST))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def frame_scores(seed_exports, ambiguous_video):
+    """Per frame of the video: (top score, top-1 minus top-2), from a stream without capture."""
+    _, paths, _ = seed_exports
+    out = {}
+    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
+        with clf.stream(str(ambiguous_video), max_results=2) as stream:
+            for r in stream:
+                first, second = r.categories
+                out[r.index] = (first.score, first.score - second.score)
+    assert len(out) == 240
+    return out
+
+
+def captures(folder: Path) -> dict[int, dict]:
+    """The folder's captures by frame index; every picture has its sidecar and vice versa."""
+    pictures = sorted(folder.glob("*/*.jpg"))
+    sidecars = sorted(folder.glob("*/*.json"))
+    assert [p.with_suffix("") for p in pictures] == [s.with_suffix("") for s in sidecars]
+    found = {}
+    for picture in pictures:
+        meta = json.loads(picture.with_suffix(".json").read_text())
+        assert picture.parent.name == meta["label"]
+        assert cv2.imread(str(picture)).shape == (meta["height"], meta["width"], 3)
+        found[meta["frame"]] = meta
+    assert len(found) == len(pictures)
+    return found
+
+
+def test_captures_exactly_the_frames_under_the_threshold(seed_exports, ambiguous_video, frame_scores, tmp_path):
+    _, paths, _ = seed_exports
+    model = paths["tflite_int8"]
+    hard = {i for i, (top, _) in frame_scores.items() if top < 0.6}
+    # the blends are what is hard here (a CNN is sure of many blends too, but of far fewer than of digits)
+    blends, clean = len(hard & set(BLENDED)), len(hard - set(BLENDED))
+    assert blends >= 3 and blends / len(BLENDED) > 3 * clean / (240 - len(BLENDED))
+    with Classifier.from_path(model, num_threads=1) as clf:
+        with clf.stream(str(ambiguous_video), capture=CaptureOptions(tmp_path / "hard", below_score=0.6,
+                                                                    queue_size=256)) as stream:
+            results = list(stream)
+        summary = stream.summary
+    assert len(results) == 240
+    assert summary.capture.seen == 240 and summary.capture.hard == len(hard)
+    assert (summary.capture.written, summary.capture.dropped, summary.capture.queued) == (len(hard), 0, 0)
+    found = captures(tmp_path / "hard")
+    assert set(found) == hard
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    for index, meta in found.items():
+        assert meta["model_sha256"] == sha and meta["source"].endswith("digits.avi")
+        assert meta["score"] == pytest.approx(frame_scores[index][0], abs=1e-6)
+        assert meta["scores"][meta["label"]] == max(meta["scores"].values())  # ties happen (0.5, 0.5)
+        assert meta["reasons"] == ["score"]
+    # the layout eval and --calib read: label folders of images (the sidecars are not images)
+    assert len(list_images(tmp_path / "hard")) == len(hard)
+
+
+def test_margin_rule(seed_exports, ambiguous_video, frame_scores, tmp_path):
+    _, paths, _ = seed_exports
+    hard = {i for i, (_, margin) in frame_scores.items() if margin < 0.5}
+    assert 0 < len(hard) < 240
+    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
+        with clf.stream(str(ambiguous_video), capture=CaptureOptions(tmp_path, below_score=None, below_margin=0.5,
+                                                                    queue_size=256)) as stream:
+            list(stream)
+    assert set(captures(tmp_path)) == hard
+
+
+class GatedStore(FolderStore):
+    """A disk slower than the stream: the first save waits until the test opens the gate."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+
+    def save(self, name: str, picture: bytes, sidecar: bytes) -> None:
+        self.waiting.set()
+        self.gate.wait()
+        super().save(name, picture, sidecar)
+
+
+def test_a_disk_slower_than_the_stream_drops_and_counts_but_never_blocks(seed_exports, ambiguous_video,
+                                                                         frame_scores, tmp_path):
+    _, paths, _ = seed_exports
+    hard = {i for i, (top, _) in frame_scores.items() if top < 0.6}
+    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
+        store = GatedStore(tmp_path)
+        writer = HardExamples(CaptureOptions(tmp_path, queue_size=4), labels=clf.labels, model_sha256=clf.sha256,
+                              store=store)
+        with clf.stream(str(ambiguous_video), capture=writer) as stream:
+            results = list(stream)  # the whole video is classified while the writer is stuck in its first save
+        assert store.waiting.is_set() and len(results) == 240
+        during = writer.stats
+        store.gate.set()
+        final = writer.close()
+    assert during.written == 0 and during.dropped > 0
+    assert final.hard == len(hard) and final.queued == 0
+    assert final.written + final.dropped == len(hard) and final.written <= 1 + 4
+    found = captures(tmp_path)
+    assert len(found) == final.written and set(found) <= hard
+    assert stream.summary.capture == final  # a writer the app made is the app's to close; stats are shared
+
+
+@pytest.mark.parametrize("cap", ["files", "mb"])
+def test_the_folder_never_grows_past_its_caps(seed_exports, ambiguous_video, frame_scores, tmp_path, cap):
+    _, paths, _ = seed_exports
+    hard = sorted(i for i, (top, _) in frame_scores.items() if top < 0.6)
+    folder = tmp_path / "hard"
+    sizes: list[tuple[int, int]] = []
+
+    class Watching(FolderStore):  # the folder's size after every write, from the disk itself
+        def save(self, name, picture, sidecar):
+            super().save(name, picture, sidecar)
+            files = [p for p in folder.rglob("*") if p.is_file()]
+            sizes.append((len(files), sum(p.stat().st_size for p in files)))
+
+    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
+        limit = {"max_files": 5} if cap == "files" else {"max_mb": 0.012}
+        for run in range(2):  # the second run finds the first run's captures and keeps the caps with them
+            writer = HardExamples(CaptureOptions(folder, queue_size=256, **limit), labels=clf.labels,
+                                  model_sha256=clf.sha256, store=Watching(folder))
+            with clf.stream(str(ambiguous_video), capture=writer) as stream:
+                list(stream)
+            stats = writer.close()
+            assert stats.written == len(hard) and stats.removed > 0
+    assert len(sizes) == 2 * len(hard)
+    if cap == "files":
+        assert max(n for n, _ in sizes) == 2 * 5  # a picture and its sidecar each
+        assert sorted(captures(folder)) == hard[-5:]  # the newest kept, the oldest removed first
+    else:
+        assert max(b for _, b in sizes) <= 12_000 and len(captures(folder)) >= 2
+        assert sorted(captures(folder)) == hard[-len(captures(folder)):]
+
+
+def test_every_n_and_per_minute(tmp_path):
+    now = [0.0]
+    labels = ("a", "b")
+    unsure, sure = np.array([0.55, 0.45], np.float32), np.array([0.95, 0.05], np.float32)
+    frame = np.full((16, 16, 3), 80, np.uint8)
+    writer = HardExamples(CaptureOptions(tmp_path / "n", every_n=3, queue_size=100), labels=labels)
+    queued = [i for i in range(30) if writer.offer(frame, unsure if i % 2 else sure, index=i)]
+    stats = writer.close()
+    assert queued == [1, 7, 13, 19, 25]  # one in every 3 hard frames (the odd ones): 1st, 4th, 7th...
+    assert (stats.seen, stats.hard, stats.skipped, stats.written) == (30, 15, 10, 5)
+    writer = HardExamples(CaptureOptions(tmp_path / "m", max_per_minute=2, queue_size=100), labels=labels,
+                          clock=lambda: now[0])
+    taken = []
+    for step in range(8):
+        now[0] = step * 20.0  # a frame every 20 s
+        taken += [step] if writer.offer(frame, unsure, index=step) else []
+    writer.close()
+    assert taken == [0, 1, 3, 4, 6, 7]  # never more than 2 in any 60 s
+
+
+def test_live_sessions_capture(seed_exports, digits, tmp_path):
+    _, paths, _ = seed_exports
+    images, _ = digits
+    blend = cv2.addWeighted(images[1400], 0.5, images[1401], 0.5, 0)[:, :, ::-1].copy()
+    done = threading.Event()
+    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
+        with clf.live(lambda r: done.set(), capture=CaptureOptions(tmp_path, below_score=0.99)) as session:
+            scores = clf.scores(blend)
+            assert scores.max() < 0.99
+            session.classify_async(blend, 1.0)
+            assert done.wait(30)
+        assert session.summary.capture.written == 1
+    (meta,) = captures(tmp_path).values()
+    assert meta["source"] == "live" and meta["timestamp_ms"] == 1.0
+    assert np.allclose(list(meta["scores"].values()), scores, atol=1e-6)
+
+
+def test_bad_capture_options(tmp_path):
+    for bad in ({"below_score": None}, {"below_score": 1.5}, {"every_n": 0}, {"max_files": 0}, {"max_mb": -1},
+                {"queue_size": 0}, {"max_per_minute": 0}):
+        with pytest.raises(OptionError):
+            CaptureOptions(tmp_path, **bad)
+
+
+def test_stream_command_captures(seed_exports, ambiguous_video, frame_scores, tmp_path):
+    _, paths, _ = seed_exports
+    hard = {i for i, (top, _) in frame_scores.items() if top < 0.5}
+    proc = subprocess.run([sys.executable, "-m", "edgecls", "stream", str(paths["tflite_int8"]), str(ambiguous_video),
+                           "--capture", str(tmp_path / "hard"), "--capture-below", "0.5", "--capture-max-files", "8",
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])["summary"]
+    assert summary["capture"]["hard"] == len(hard) and summary["capture"]["written"] == len(hard)
+    assert sorted(captures(tmp_path / "hard")) == sorted(hard)[-8:]
+    usage = subprocess.run([sys.executable, "-m", "edgecls", "stream", str(paths["tflite_int8"]), str(ambiguous_video),
+                            "--capture-below", "0.5"], capture_output=True, text=True, timeout=300)
+    assert usage.returncode == 2 and "--capture DIR" in usage.stderr
