@@ -27,7 +27,6 @@ from batch_suite import PHOTOS, camera_jpeg, mobilenet_int8, photo, random_crop
 from ladder_suite import _split, build, faces
 
 from edgecls import realdata
-
 from edgecls.runtime import Classifier
 from edgecls.runtime.explain import baseline_of
 
@@ -122,6 +121,24 @@ def timing(work: Path, rounds: int = 5) -> dict:
             "classify_ms": statistics.median(ones) * 1000, "ratio": statistics.median(m / o for m, o in zip(maps, ones, strict=True))}
 
 
+def figure(panels: list[tuple[Path, np.ndarray]], path: Path) -> None:
+    """The README's picture: per example (a model file and an RGB image) a column of the image, its
+    occlusion map and its RISE map (``edgecls explain``'s pictures, each 192 px high)."""
+    from edgecls.sinks.draw import explanation_picture
+
+    columns = []
+    for model, image in panels:
+        bgr = image[:, :, ::-1].copy()
+        with Classifier.from_path(model, num_threads=2) as clf:
+            maps = [clf.explain(bgr, method=m) for m in ("occlusion", "rise")]
+        side = 192
+        plain = cv2.resize(bgr, (side, side), interpolation=cv2.INTER_NEAREST)
+        cells = [plain] + [cv2.resize(explanation_picture(bgr, e), (side, side), interpolation=cv2.INTER_AREA)
+                           for e in maps]
+        columns.append(np.vstack([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cells]))
+    cv2.imwrite(str(path), np.hstack(columns))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=80)
@@ -131,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     date = dt.date.today().isoformat()
     data: dict = {"date": date, "deletion": {}}
+    panels: list[tuple[Path, np.ndarray]] = []
     with tempfile.TemporaryDirectory(prefix="edgecls-explain-") as tmp:
         work = Path(tmp)
         for name in args.models.split(","):
@@ -142,11 +160,15 @@ def main(argv: list[str] | None = None) -> int:
                 model = keras.Model(inputs, model(keras.layers.Rescaling(1 / 255)(inputs)))
                 pixels = "raw"
             files = export_pair(model, work, name, x[:200], labels, pixels)
+            panels += [(files["int8"], image) for image in xv[:4]]
             for quant, path in files.items():
                 for method in ("occlusion", "rise"):
                     result = deletion(path, xv[: args.images], method)
                     data["deletion"][f"{name} {quant} {method}"] = result
                     print(name, quant, method, json.dumps(result), flush=True)
+        if panels:
+            args.out.mkdir(parents=True, exist_ok=True)
+            figure(panels, args.out / f"explain-{date}.png")
         if not args.no_timing:
             data["timing"] = timing(work)
             print("timing", json.dumps(data["timing"]), flush=True)
@@ -158,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
              "| model, file, method | images | salient drop | random drop | salient wins |", "|---|---|---|---|---|"]
     for key, r in data["deletion"].items():
         lines.append(f"| {key} | {r['images']} | {r['salient_drop']:.3f} | {r['random_drop']:.3f} | {r['salient_wins']:.2f} |")
+    lines += ["", f"![the first four held-out digits and faces, int8 files: the image, its occlusion map, its RISE map]"
+                  f"(explain-{date}.png)", "",
+              f"`explain-{date}.png`: the first four held-out digits and faces (int8 files); per column the image, "
+              "its occlusion map and its RISE map, as `edgecls explain` draws them (red: what the answer rests on)."]
     t = data.get("timing")
     lines += [] if t is None else ["", f"Occlusion map of a 640×480 frame, MobileNetV2-224 int8, 2 threads: {t['map_s']:.2f} s "
                   f"({t['map_range_s'][0]:.2f}–{t['map_range_s'][1]:.2f}), {t['ratio']:.0f}× one classification "

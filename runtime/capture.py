@@ -6,7 +6,8 @@ sidecar (scores, model sha256, source, frame, time) — the class-folder layout 
 ``--calib`` and ``--val`` read, so a person can move the wrong ones into the right folder and use them.
 
 Writing never blocks classification: :meth:`HardExamples.offer` decides and queues in microseconds; a
-writer thread encodes and writes; when the queue is full the frame is dropped and counted. The folder
+writer thread at a lower CPU priority encodes and writes; when the queue is full the frame is dropped
+and counted. The folder
 never grows past ``max_files`` files or ``max_mb`` megabytes: the oldest captures (by name, which starts
 with the time) are removed first, before a new one is written. Files appear whole (written under a
 temporary name, then renamed; the sidecar before its picture).
@@ -32,6 +33,7 @@ import cv2
 import numpy as np
 
 from edgecls.runtime.errors import OptionError
+from edgecls.runtime.imageheader import header_size
 
 __all__ = ["CaptureOptions", "CaptureStats", "CaptureStore", "FolderStore", "HardExamples"]
 
@@ -186,7 +188,6 @@ class HardExamples:
             raise OptionError(f"capture takes CaptureOptions, got {type(options).__name__}")
         self.options = options
         self._labels = tuple(labels)
-        self._folders = tuple(folder_name(label) for label in self._labels)
         self._sha = model_sha256
         self._store = store or FolderStore(options.dir)
         self._clock = clock
@@ -196,7 +197,7 @@ class HardExamples:
         self._bytes = sum(size for _, size in files)
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
-        self._counts = dict(seen=0, hard=0, written=0, skipped=0, dropped=0, failed=0, removed=0)
+        self._counts = {"seen": 0, "hard": 0, "written": 0, "skipped": 0, "dropped": 0, "failed": 0, "removed": 0}
         self._number = 0
         self._queue: queue.Queue[tuple | None] = queue.Queue(options.queue_size)
         self._closed = False
@@ -204,18 +205,23 @@ class HardExamples:
         self._thread.start()
 
     # -- the classifying thread's side --------------------------------------------------
-    def offer(self, frame: np.ndarray, scores: np.ndarray, *, color: str = "bgr", source: str = "",
-              index: int | None = None, timestamp_ms: float | None = None, copy: bool = True) -> bool:
+    def offer(self, frame: np.ndarray | bytes, scores: np.ndarray, *, color: str = "bgr", source: str = "",
+              index: int | None = None, timestamp_ms: float | None = None, copy: bool = True,
+              model_sha256: str | None = None, labels: Sequence[str] | None = None) -> bool:
         """Queue ``frame`` if ``scores`` make it hard and the rules let it through; never waits.
 
-        ``copy=False`` when the caller never touches ``frame`` again. Returns whether it was queued.
+        ``frame``: a decoded image, or the bytes of an encoded one (a JPEG is kept as it came; other
+        formats are re-encoded, on the writer thread). ``copy=False`` when the caller never touches an
+        array ``frame`` again. ``model_sha256`` and ``labels`` override the writer's own for this frame
+        (a service whose model was reloaded). Returns whether it was queued.
         """
+        scores = np.asarray(scores, np.float32)
         top, second = _top_two(scores)
         o = self.options
+        margin = scores[top] - (scores[second] if second is not None else 0.0)
         reasons = [name for name, hard in (("score", o.below_score is not None and scores[top] < o.below_score),
-                                           ("margin", o.below_margin is not None
-                                            and scores[top] - (scores[second] if second is not None else 0.0)
-                                            < o.below_margin)) if hard]
+                                           ("margin", o.below_margin is not None and margin < o.below_margin))
+                   if hard]
         with self._lock:
             self._counts["seen"] += 1
             if not reasons or self._closed:
@@ -226,8 +232,12 @@ class HardExamples:
                 return False
             self._number += 1
             number = self._number
-        item = (frame.copy() if copy else frame, np.array(scores, np.float32), top, second, reasons, color, source,
-                index, timestamp_ms, dt.datetime.now(dt.timezone.utc), number)
+        if copy and isinstance(frame, np.ndarray):
+            frame = frame.copy()
+        facts = {"labels": tuple(labels) if labels is not None else self._labels,
+                 "model_sha256": self._sha if model_sha256 is None else model_sha256, "source": source,
+                 "frame": index, "timestamp_ms": None if timestamp_ms is None else round(float(timestamp_ms), 3)}
+        item = (frame, scores.copy(), top, second, reasons, color, facts, dt.datetime.now(dt.timezone.utc), number)
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -250,6 +260,7 @@ class HardExamples:
 
     # -- the writer thread ------------------------------------------------------------------
     def _writer(self) -> None:
+        _lower_priority()
         while (item := self._queue.get()) is not None:
             try:
                 self._write(*item)
@@ -260,25 +271,23 @@ class HardExamples:
                 if first:
                     _log.warning("capture: cannot write to %s: %s", self.options.dir, exc)
 
-    def _write(self, frame, scores, top, second, reasons, color, source, index, timestamp_ms, when, number) -> None:
-        picture = _jpeg(frame, color, self.options.jpeg_quality)
-        label = self._labels[top] if top < len(self._labels) else str(top)
+    def _write(self, frame, scores, top, second, reasons, color, facts, when, number) -> None:
+        picture, (width, height) = _picture(frame, color, self.options.jpeg_quality)
+        labels = facts.pop("labels")
+        label = labels[top] if top < len(labels) else str(top)
         sidecar = json.dumps({
             "label": label, "score": round(float(scores[top]), 6),
-            "second": None if second is None else self._labels[second],
+            "second": None if second is None else (labels[second] if second < len(labels) else str(second)),
             "margin": round(float(scores[top] - (scores[second] if second is not None else 0.0)), 6),
-            "reasons": reasons, "scores": {name: round(float(s), 6) for name, s in zip(self._labels, scores)},
-            "model_sha256": self._sha, "source": source, "frame": index,
-            "timestamp_ms": None if timestamp_ms is None else round(float(timestamp_ms), 3),
-            "time": when.isoformat(timespec="microseconds"), "width": int(frame.shape[1]),
-            "height": int(frame.shape[0]),
+            "reasons": reasons, "scores": {name: round(float(s), 6) for name, s in zip(labels, scores, strict=True)},
+            **facts, "time": when.isoformat(timespec="microseconds"), "width": width, "height": height,
         }, indent=1).encode()
         size = len(picture) + len(sidecar)
         if size > self._max_bytes:
             with self._lock:
                 self._counts["skipped"] += 1
             return
-        name = f"{self._folders[top] if top < len(self._folders) else label}/{when:%Y%m%d-%H%M%S-%f}-{number}"
+        name = f"{folder_name(label)}/{when:%Y%m%d-%H%M%S-%f}-{number}"
         while self._files and (len(self._files) + 1 > self.options.max_files or self._bytes + size > self._max_bytes):
             old, old_size = self._files.popleft()
             self._store.remove(old)
@@ -314,6 +323,23 @@ class HardExamples:
         self.close()
 
 
+def _lower_priority() -> None:
+    """Run the calling thread only on CPU time nothing else wants (Linux ``SCHED_IDLE``; where that is not
+    allowed, the lowest nice value): encoding and writing captures use the cores classification leaves
+    idle, and where the cores are all busy the queue fills and frames are dropped and counted rather than
+    slowing the stream. Elsewhere a no-op."""
+    tid = threading.get_native_id()
+    try:
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, 19)
+    except (AttributeError, OSError):  # not Linux, or not permitted: the thread keeps the normal priority
+        pass
+
+
 def _top_two(scores: np.ndarray) -> tuple[int, int | None]:
     if scores.size < 2:
         return int(np.argmax(scores)), None
@@ -322,8 +348,23 @@ def _top_two(scores: np.ndarray) -> tuple[int, int | None]:
     return first, second
 
 
-def _jpeg(frame: np.ndarray, color: str, quality: int) -> bytes:
-    image = frame
+def _picture(frame: np.ndarray | bytes, color: str, quality: int) -> tuple[bytes, tuple[int, int]]:
+    """The JPEG to save and its (width, height): a JPEG's own bytes, anything else encoded.
+
+    Raises:
+        OSError: the bytes are not a readable image, or encoding failed.
+    """
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        data = bytes(frame)
+        size = header_size(data) if data.startswith(b"\xff\xd8\xff") else None
+        if size is not None:
+            return data, size
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise OSError("the image bytes do not decode")
+        color = "bgr"
+    else:
+        image = frame
     if image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGR if color == "rgb" else cv2.COLOR_BGRA2BGR)
     elif image.ndim == 3 and image.shape[2] == 3 and color == "rgb":
@@ -333,4 +374,4 @@ def _jpeg(frame: np.ndarray, color: str, quality: int) -> bytes:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise OSError(f"JPEG encoding failed for a {image.shape} frame")
-    return data.tobytes()
+    return data.tobytes(), (int(image.shape[1]), int(image.shape[0]))

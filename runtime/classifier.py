@@ -225,7 +225,7 @@ class Classifier:
             t3 = time.perf_counter()
             categories = self._post.categories(row, options)
             timings = Timings(_ms(t0, t1) / n, _ms(t1, t2) / n, _ms(t2, t3) / n + _ms(t3, time.perf_counter()))
-            results.append(ClassificationResult(categories, timings))
+            results.append(ClassificationResult(categories, timings, row))
         return results
 
     def scores(self, image: ImageInput, *, color: str = "bgr") -> np.ndarray:

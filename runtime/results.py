@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 __all__ = ["Category", "Timings", "ClassificationResult"]
 
@@ -39,6 +41,8 @@ class ClassificationResult:
 
     categories: tuple[Category, ...]
     timings: Timings
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Every class's score (float32, in label order), before the options filtered them."""
 
     @property
     def top(self) -> Category | None:

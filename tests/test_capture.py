@@ -45,11 +45,11 @@ def frame_scores(seed_exports, ambiguous_video):
     """Per frame of the video: (top score, top-1 minus top-2), from a stream without capture."""
     _, paths, _ = seed_exports
     out = {}
-    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
-        with clf.stream(str(ambiguous_video), max_results=2) as stream:
-            for r in stream:
-                first, second = r.categories
-                out[r.index] = (first.score, first.score - second.score)
+    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf, \
+            clf.stream(str(ambiguous_video), max_results=2) as stream:
+        for r in stream:
+            first, second = r.categories
+            out[r.index] = (first.score, first.score - second.score)
     assert len(out) == 240
     return out
 
@@ -100,10 +100,10 @@ def test_margin_rule(seed_exports, ambiguous_video, frame_scores, tmp_path):
     _, paths, _ = seed_exports
     hard = {i for i, (_, margin) in frame_scores.items() if margin < 0.5}
     assert 0 < len(hard) < 240
-    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
-        with clf.stream(str(ambiguous_video), capture=CaptureOptions(tmp_path, below_score=None, below_margin=0.5,
-                                                                    queue_size=256)) as stream:
-            list(stream)
+    options = CaptureOptions(tmp_path, below_score=None, below_margin=0.5, queue_size=256)
+    with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf, clf.stream(str(ambiguous_video),
+                                                                                      capture=options) as stream:
+        list(stream)
     assert set(captures(tmp_path)) == hard
 
 
@@ -158,7 +158,7 @@ def test_the_folder_never_grows_past_its_caps(seed_exports, ambiguous_video, fra
 
     with Classifier.from_path(paths["tflite_int8"], num_threads=1) as clf:
         limit = {"max_files": 5} if cap == "files" else {"max_mb": 0.012}
-        for run in range(2):  # the second run finds the first run's captures and keeps the caps with them
+        for _ in range(2):  # the second run finds the first run's captures and keeps the caps with them
             writer = HardExamples(CaptureOptions(folder, queue_size=256, **limit), labels=clf.labels,
                                   model_sha256=clf.sha256, store=Watching(folder))
             with clf.stream(str(ambiguous_video), capture=writer) as stream:
@@ -231,3 +231,20 @@ def test_stream_command_captures(seed_exports, ambiguous_video, frame_scores, tm
     usage = subprocess.run([sys.executable, "-m", "edgecls", "stream", str(paths["tflite_int8"]), str(ambiguous_video),
                             "--capture-below", "0.5"], capture_output=True, text=True, timeout=300)
     assert usage.returncode == 2 and "--capture DIR" in usage.stderr
+
+
+@pytest.mark.slow
+def test_a_long_capturing_stream_costs_constant_memory(color_model, tmp_path):
+    """200,000 frames, every one hard, the folder capped at 200 captures and the writer behind (it drops):
+    RSS over the second half grows by under 1 MB (5 bytes a frame; the counts and the folder stay bounded)."""
+    soak = Path(__file__).resolve().parents[1] / "benchmarks" / "suite" / "capture_soak.py"
+    proc = subprocess.run([sys.executable, str(soak), str(color_model), str(tmp_path / "hard"), "--frames", "200000"],
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    rss, c = out["rss_mb"], out["capture"]
+    assert out["classified"] == 200_000 and len(rss) == 10
+    assert c["hard"] == 200_000 and c["written"] + c["dropped"] + c["skipped"] + c["failed"] == c["hard"]
+    assert c["written"] > 200 and c["removed"] == c["written"] - 200
+    assert len(list((tmp_path / "hard").rglob("*.jpg"))) == 200 == len(list((tmp_path / "hard").rglob("*.json")))
+    assert rss[-1] - rss[4] < 1.0, rss

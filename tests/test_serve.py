@@ -291,3 +291,48 @@ def test_connections_send_at_once():
         with accepted:
             assert accepted.proto == socket.IPPROTO_TCP
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_the_service_captures_the_images_it_was_unsure_about(capsys, seed_export, digits_folders, digits, tmp_path):
+    """--capture: exactly the requests under the threshold, a JPEG kept byte for byte, PNGs re-encoded; the
+    queue written out when the server stops; counts in /metrics."""
+    from edgecls.cli import main
+
+    model = _models(seed_export)[("tflite", "int8")]
+    _, val = digits_folders
+    pngs = sorted(val.rglob("*.png"))[:120]
+    images, _ = digits
+    jpegs = [cv2.imencode(".jpg", cv2.resize(cv2.addWeighted(images[i], 0.5, images[i + 1], 0.5, 0)[:, :, ::-1],
+                                             (64, 64)), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+             for i in range(1400, 1440)]
+    for i, data in enumerate(jpegs):
+        (tmp_path / f"blend{i:02d}.jpg").write_bytes(data)
+    assert main(["predict", str(model), *map(str, pngs), *(str(tmp_path / f"blend{i:02d}.jpg") for i in range(40)),
+                 "--json", "--top-k", "1"]) == 0
+    tops = {Path(line["image"]).name: line["categories"][0]["score"]
+            for line in map(json.loads, capsys.readouterr().out.splitlines())}
+    hard = {name for name, score in tops.items() if score < 0.9}
+    assert any(n.startswith("blend") for n in hard) and any(n.endswith(".png") for n in hard) and len(hard) < len(tops)
+    folder = tmp_path / "hard"
+    with server(f"digits={model}", "--capture", str(folder), "--capture-below", "0.9", "--workers", "2") as client:
+        for path in pngs:
+            assert client.post("/v1/vision/scene", files={"image": (path.name, _png(path), "image/png")}).status_code == 200
+        for data in jpegs:
+            answer = client.post("/v1/classify", content=data, headers={"Content-Type": "image/jpeg"})
+            assert answer.status_code == 200
+        metrics = client.get("/metrics").text
+        assert f'edgecls_captures_total{{model="digits",outcome="hard"}} {len(hard)}.0' in metrics
+    assert client.proc.returncode == 143  # SIGTERM, after writing out what was queued
+    sidecars = sorted(folder.glob("*/*.json"))
+    assert len(sidecars) == len(hard) and len(list(folder.glob("*/*.jpg"))) == len(hard)
+    sha = __import__("hashlib").sha256(model.read_bytes()).hexdigest()
+    kept_jpegs = 0
+    for sidecar in sidecars:
+        meta = json.loads(sidecar.read_text())
+        assert meta["model_sha256"] == sha and meta["score"] < 0.9 and "from 127.0.0.1" in meta["source"]
+        picture = sidecar.with_suffix(".jpg").read_bytes()
+        kept_jpegs += picture in jpegs  # a JPEG request is kept as it came
+        assert cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (meta["height"], meta["width"])
+    assert kept_jpegs == sum(1 for n in hard if n.startswith("blend"))
+    assert sorted(round(json.loads(s.read_text())["score"], 5) for s in sidecars) == \
+        sorted(round(tops[n], 5) for n in hard)

@@ -34,11 +34,10 @@ def main() -> None:
 
     rss = []
     options = CaptureOptions(args.folder, below_score=1.0, below_margin=1.0, max_files=200, queue_size=16)
-    with Classifier.from_path(args.model, num_threads=1) as clf:
-        with clf.stream(source(), capture=options) as stream:
-            for result in stream:
-                if result.index % every == every - 1:
-                    rss.append(rss_mb())
+    with Classifier.from_path(args.model, num_threads=1) as clf, clf.stream(source(), capture=options) as stream:
+        for result in stream:
+            if result.index % every == every - 1:
+                rss.append(rss_mb())
     print(json.dumps({"frames": args.frames, "rss_mb": rss, "capture": stream.summary.capture.as_dict(),
                       "classified": stream.summary.classified}))
 

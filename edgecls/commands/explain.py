@@ -17,8 +17,9 @@ Examples:
 
 
 class MapWriter:
-    """Writes explanations into one folder: ``NAME.png`` (the map over the image, label and score on it)
-    and, on request, ``NAME.npy``; two images of the same name get ``NAME-2`` and so on."""
+    """Writes explanations into one folder: ``NAME.png`` (the map over the image, label and score on it,
+    small images enlarged) and, on request, ``NAME.npy`` (the map at the image's size); two images of the
+    same name get ``NAME-2`` and so on."""
 
     def __init__(self, out: Path, *, npy: bool = False) -> None:
         out.mkdir(parents=True, exist_ok=True)
@@ -36,7 +37,7 @@ class MapWriter:
         import cv2
         import numpy as np
 
-        from edgecls.sinks.draw import heat_overlay
+        from edgecls.sinks.draw import explanation_picture
 
         stem, n = path.stem, 1
         while stem in self._names:
@@ -45,7 +46,7 @@ class MapWriter:
         self._names.add(stem)
         png = self.out / f"{stem}.png"
         tmp = self.out / f".{stem}.png.tmp.png"
-        if not cv2.imwrite(str(tmp), heat_overlay(pixels, result.heatmap, f"{result.label} {result.score:.2f}")):
+        if not cv2.imwrite(str(tmp), explanation_picture(pixels, result)):
             raise click.ClickException(f"{png}: cannot write the picture")
         os.replace(tmp, png)
         files = {"png": str(png)}

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import threads_option
+from edgecls.commands.common import capture_options, threads_option
 
 EPILOG = """\b
 Examples:
   edgecls serve model_int8.tflite
   edgecls serve digits=model_int8.tflite faces=faces_int8.onnx --port 5000 --workers 2
   edgecls serve model_int8.tflite --api-key-file key.txt --watch
+  edgecls serve model_int8.tflite --capture hard/ --capture-below 0.6 --capture-max-mb 500
 \b
   curl -F image=@photo.jpg http://127.0.0.1:5000/v1/vision/scene
   curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' http://127.0.0.1:5000/v1/classify?top_k=3
@@ -36,11 +37,14 @@ Binds 127.0.0.1 unless --host says otherwise. SIGHUP reloads every model from it
 @click.option("--max-queue", default=32, show_default=True, type=click.IntRange(min=0),
               help="Requests waiting per model beyond the running ones; more get 503 with Retry-After.")
 @click.option("--watch", is_flag=True, help="Reload a model when its file is replaced on disk.")
+@capture_options
 def serve(models: tuple[str, ...], host: str, port: int, workers: int | None, threads: int | None,
-          api_key: str | None, api_key_file: Path | None, max_body_mb: float, max_queue: int, watch: bool) -> None:
+          api_key: str | None, api_key_file: Path | None, max_body_mb: float, max_queue: int, watch: bool,
+          capture) -> None:
     """Serve models over HTTP: /v1/classify, the DeepStack scene API, /v1/models, /metrics.
 
-    MODELS are PATH (named by the model card) or NAME=PATH; the first is the default.
+    MODELS are PATH (named by the model card) or NAME=PATH; the first is the default. With --capture,
+    the images a model was unsure about are kept (DIR/NAME/<label>/ per model when several are served).
     """
     import os
 
@@ -54,5 +58,6 @@ def serve(models: tuple[str, ...], host: str, port: int, workers: int | None, th
             raise click.UsageError(f"{api_key_file} is empty")
     run_server(list(models), ServerOptions(host=host, port=port, workers=workers or len(os.sched_getaffinity(0)),
                                            threads=threads or 1, api_key=api_key,
-                                           max_body_bytes=int(max_body_mb * 1e6), max_queue=max_queue, watch=watch),
+                                           max_body_bytes=int(max_body_mb * 1e6), max_queue=max_queue, watch=watch,
+                                           capture=capture),
                announce=lambda line: click.echo(line, err=True))

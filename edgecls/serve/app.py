@@ -15,7 +15,8 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from edgecls.runtime.capture import CaptureOptions, HardExamples
 from edgecls.runtime.errors import EdgeclsError
 from edgecls.serve.metrics import Metrics
 from edgecls.serve.models import ModelSet, ServedModel
@@ -35,11 +37,13 @@ __all__ = ["ServeOptions", "create_app", "HTTPError"]
 @dataclass(frozen=True)
 class ServeOptions:
     """How the service answers: ``api_key`` (None: open), ``max_body_bytes``, ``max_queue`` requests
-    waiting per model beyond the ``workers`` running."""
+    waiting per model beyond the ``workers`` running; ``capture``: keep the images a model was unsure
+    about (in ``capture.dir``, or ``capture.dir/NAME`` per model when several are served)."""
 
     api_key: str | None = None
     max_body_bytes: int = 20 * 1000 * 1000
     max_queue: int = 32
+    capture: CaptureOptions | None = None
 
 
 class HTTPError(Exception):
@@ -110,6 +114,19 @@ class Service:
         self.metrics = Metrics(models)
         self.limiters = {name: anyio.CapacityLimiter(models.workers) for name in models.models}
         self.waiting = dict.fromkeys(models.models, 0)
+        self.captures: dict[str, HardExamples] = {}
+        if options.capture is not None:
+            several = len(models.models) > 1
+            for name, served in models.models.items():
+                folder = Path(options.capture.dir) / name if several else Path(options.capture.dir)
+                self.captures[name] = HardExamples(replace(options.capture, dir=folder), labels=served.pool.card.labels,
+                                                   model_sha256=served.pool.sha256)
+            self.metrics.watch_captures(self.captures)
+
+    def close(self) -> None:
+        """Write the captures still queued and stop their writers (the models are the ModelSet's to close)."""
+        for writer in self.captures.values():
+            writer.close()
 
     @staticmethod
     def _given(request: Request, fields: dict[str, str] | None = None) -> str | None:
@@ -166,12 +183,18 @@ class Service:
             raise HTTPError(503, f"model {served.name!r} is busy ({self.waiting[served.name]} requests in hand); "
                                  "try again shortly", {"Retry-After": "1"})
         self.waiting[served.name] += 1
+        capture = self.captures.get(served.name)
+        source = f"{request.method} {request.url.path} from {request.client.host if request.client else '?'}"
         try:
             with served.lease() as pool:  # finishes on the pool it started with, whatever a reload does
 
                 def work():
                     with pool.borrow() as clf:
-                        return clf.classify(data, max_results=top_k, score_threshold=threshold)
+                        result = clf.classify(data, max_results=top_k, score_threshold=threshold)
+                    if capture is not None:  # the request's own bytes; the pool's model and labels
+                        capture.offer(data, result.scores, source=source, model_sha256=pool.sha256,
+                                      labels=pool.card.labels)
+                    return result
 
                 result = await anyio.to_thread.run_sync(work, limiter=self.limiters[served.name])
         except EdgeclsError as exc:

@@ -35,6 +35,23 @@ class Metrics:
         for name, served in models.models.items():
             self.info.labels(name).info({"sha256": served.pool.sha256, "path": str(served.path)})
 
+    def watch_captures(self, captures: dict[str, Any]) -> None:
+        """Export each model's hard-example counts (read when scraped) as ``edgecls_captures_total{model,
+        outcome}``: hard, written, skipped, dropped, failed, removed."""
+        from prometheus_client.core import CounterMetricFamily
+
+        class Captures:
+            def collect(self):
+                family = CounterMetricFamily("edgecls_captures", "Hard examples by model and outcome",
+                                             labels=["model", "outcome"])
+                for name, writer in captures.items():
+                    stats = writer.stats
+                    for outcome in ("hard", "written", "skipped", "dropped", "failed", "removed"):
+                        family.add_metric([name, outcome], getattr(stats, outcome))
+                yield family
+
+        self.registry.register(Captures())
+
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from edgecls.runtime.capture import CaptureOptions
 from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError
 from edgecls.serve.app import ServeOptions, create_app
 from edgecls.serve.models import ModelSet, parse_model_args
@@ -31,6 +32,7 @@ class ServerOptions:
     max_body_bytes: int = 20 * 1000 * 1000
     max_queue: int = 32
     watch: bool = False
+    capture: CaptureOptions | None = None
 
 
 def _stamp(path) -> tuple[int, int, int] | None:
@@ -75,11 +77,17 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
         raise BackendUnavailableError("edgecls serve needs Starlette and uvicorn: pip install 'edgecls[serve]'",
                                       extra="serve") from None
     models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads)
-    app = create_app(models, ServeOptions(options.api_key, options.max_body_bytes, options.max_queue))
+    try:
+        app = create_app(models, ServeOptions(options.api_key, options.max_body_bytes, options.max_queue,
+                                              options.capture))
+    except OSError as exc:
+        models.close()
+        raise EdgeclsError(f"capture folder {options.capture.dir}: {exc.strerror or exc}") from None
     service = app.state.service
     try:
         sock = listen(options.host, options.port)
     except OSError as exc:
+        service.close()
         models.close()
         raise EdgeclsError(f"cannot listen on {options.host}:{options.port} ({exc.strerror or exc})") from None
     stop = threading.Event()
@@ -122,4 +130,5 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
         if previous is not None:
             signal.signal(signal.SIGHUP, previous)
         sock.close()
+        service.close()
         models.close()

@@ -7,7 +7,11 @@ import numpy as np
 
 from edgecls.runtime.frames import FrameResult
 
-__all__ = ["annotate", "heat_overlay", "label_box"]
+__all__ = ["annotate", "explanation_picture", "heat_overlay", "label_box"]
+
+PICTURE_SIDE = 256
+"""Explanation pictures of smaller images are enlarged to this shorter side (a 32×32 digit would be
+mostly label box)."""
 
 
 def annotate(frame: np.ndarray, result: FrameResult) -> np.ndarray:
@@ -29,6 +33,19 @@ def heat_overlay(image: np.ndarray, heatmap: np.ndarray, text: str, alpha: float
     scaled = ((heat - heat.min()) / span * 255 if span > 0 else np.zeros_like(heat)).astype(np.uint8)
     colours = cv2.applyColorMap(scaled, cv2.COLORMAP_JET)
     return label_box(cv2.addWeighted(_bgr(image), 1 - alpha, colours, alpha, 0), text)
+
+
+def explanation_picture(image: np.ndarray, explanation) -> np.ndarray:
+    """The picture ``edgecls explain`` writes: ``image`` (BGR) with the explanation's map over it and
+    "label score" on it, enlarged (nearest neighbour: the pixels stay visible) when its shorter side is
+    under ``PICTURE_SIDE``."""
+    factor = max(1, -(-PICTURE_SIDE // min(image.shape[:2])))
+    heat = explanation.heatmap
+    if factor > 1:
+        size = (image.shape[1] * factor, image.shape[0] * factor)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+        heat = cv2.resize(heat, size, interpolation=cv2.INTER_NEAREST)
+    return heat_overlay(image, heat, f"{explanation.label} {explanation.score:.2f}")
 
 
 def label_box(out: np.ndarray, text: str) -> np.ndarray:
