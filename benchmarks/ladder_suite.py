@@ -58,6 +58,21 @@ def faces(size: int = 48) -> tuple[np.ndarray, np.ndarray]:
     return images, np.array([1] * 100 + [0] * 100)
 
 
+def faces_cnn():
+    """The two-class faces / non-faces CNN (48×48 raw pixels in; BatchNorm), untrained."""
+    import keras
+
+    inputs = keras.Input((48, 48, 3))
+    h = keras.layers.Rescaling(1 / 255)(inputs)
+    for filters in (16, 32, 64):
+        h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
+        h = keras.layers.BatchNormalization()(h)
+        h = keras.layers.ReLU()(h)
+        h = keras.layers.MaxPooling2D()(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
+
+
 def _fit(model, x, y, epochs: int, flips: bool = False):
     import keras
 
@@ -77,15 +92,7 @@ def build(name: str):
     if name == "faces_2class":
         images, labels = faces(48)
         x, xv, y, yv = _split(images, labels, 0.4)
-        inputs = keras.Input((48, 48, 3))
-        h = keras.layers.Rescaling(1 / 255)(inputs)
-        for filters in (16, 32, 64):
-            h = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
-            h = keras.layers.BatchNormalization()(h)
-            h = keras.layers.ReLU()(h)
-            h = keras.layers.MaxPooling2D()(h)
-        h = keras.layers.GlobalAveragePooling2D()(h)
-        model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
+        model = faces_cnn()
         _fit(model, x, y, 40, flips=True)
         realdata.warm_batchnorm(model, x.astype("float32"))  # a few hundred steps leave BatchNorm's averages behind
         return model, x, y, xv, yv, ["other", "face"], "raw"

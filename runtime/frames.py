@@ -117,6 +117,10 @@ class FrameClassifier:
         self._latencies = LatencyHistogram()  # O(1) memory: streams run for months
         self._start = time.perf_counter()
 
+    def capture_to(self, capture: HardExamples | None, source: str) -> None:
+        """Offer every frame from now on to ``capture`` (its scores before smoothing), naming ``source``."""
+        self._capture, self._source = capture, source
+
     @property
     def classified(self) -> int:
         return self._latencies.count

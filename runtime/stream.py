@@ -48,6 +48,8 @@ class Stream:
         if policy is not None and not is_live_source(source):
             raise OptionError(f"reconnect applies to cameras, URLs and GStreamer pipelines, not to {source!r}")
         self._every, self._max = every, max_frames
+        self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
+                                       color=color, keep_frames=keep_frames)  # bad options fail before opening
         self._stop = threading.Event()
         self._source: FrameSource | ReconnectingSource = (
             ReconnectingSource(source, policy, self._stop, open_timeout_s=open_timeout_s) if policy
@@ -55,12 +57,10 @@ class Stream:
                              target=None if keep_frames else classifier.decode_target))
         try:
             self._capture, self._owns_capture = open_capture(classifier, capture)
-            self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
-                                           color=color, keep_frames=keep_frames, capture=self._capture,
-                                           source=self._source.description)
         except BaseException:
             self._source.close()
             raise
+        self._frames.capture_to(self._capture, self._source.description)
         self._join_timeout = open_timeout_s + 5.0
         self._slot = FrameSlot(mode == "live", queue_size)
         self._read = 0

@@ -127,8 +127,9 @@ def test_predict_explains_each_answer(capsys, tmp_path):
     np.testing.assert_array_equal(picture, explanation_picture(image, why))
 
 
-def test_explaining_needs_no_tensorflow(tmp_path):
-    """TensorFlow, Keras and Ray blocked (sitecustomize): explanations need one runtime extra only."""
+def test_explaining_and_capturing_need_no_tensorflow(tmp_path):
+    """TensorFlow, Keras and Ray blocked (sitecustomize): explanations and hard-example capture need one
+    runtime extra only."""
     import json
     import subprocess
     import sys
@@ -139,13 +140,17 @@ def test_explaining_needs_no_tensorflow(tmp_path):
     code = f"""
 import json, sys
 import numpy as np
-from edgecls.runtime import Classifier
+from edgecls.runtime import CaptureOptions, Classifier
 image = np.full((64, 64, 3), 60, np.uint8)
 image[8:24, 40:56] = 255
+unsure = np.full((64, 64, 3), 127, np.uint8)  # the patch at half brightness: 0.5 / 0.5
 with Classifier.from_path({str(model)!r}, labels=["dark", "bright"], mean=0.0, std=255.0) as clf:
     e = clf.explain(image, method="rise", masks=100)
     y, x = np.unravel_index(int(np.argmax(e.heatmap)), e.heatmap.shape)
-print(json.dumps({{"label": e.label, "peak": [int(y), int(x)], "tf": "tensorflow" in sys.modules}}))
+    with clf.stream([image, unsure, image], capture=CaptureOptions({str(tmp_path / "hard")!r})) as stream:
+        list(stream)
+print(json.dumps({{"label": e.label, "peak": [int(y), int(x)], "tf": "tensorflow" in sys.modules,
+                  "written": stream.summary.capture.written}}))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=blocked_env(tmp_path),
                           timeout=120)
@@ -153,3 +158,4 @@ print(json.dumps({{"label": e.label, "peak": [int(y), int(x)], "tf": "tensorflow
     out = json.loads(proc.stdout)
     assert out["label"] == "bright" and out["tf"] is False
     assert 8 <= out["peak"][0] < 24 and 40 <= out["peak"][1] < 56
+    assert out["written"] == 1 and len(list((tmp_path / "hard").glob("*/*.jpg"))) == 1

@@ -202,19 +202,17 @@ def capture_options(func):
     @functools.wraps(func)
     def wrapper(*args, capture_dir=None, capture_below=None, capture_margin=None, capture_every=None,
                 capture_per_minute=None, capture_max_files=None, capture_max_mb=None, **kwargs):
+        given = {"below_score": capture_below, "below_margin": capture_margin, "every_n": capture_every,
+                 "max_per_minute": capture_per_minute, "max_files": capture_max_files, "max_mb": capture_max_mb}
+        rules = {k: v for k, v in given.items() if v is not None}
         capture = None
         if capture_dir is not None:
             from edgecls.runtime.capture import CaptureOptions
 
-            given = {"below_score": capture_below, "below_margin": capture_margin, "every_n": capture_every,
-                     "max_per_minute": capture_per_minute, "max_files": capture_max_files,
-                     "max_mb": capture_max_mb}
-            rules = {k: v for k, v in given.items() if v is not None}
             if capture_margin is not None and capture_below is None:
                 rules["below_score"] = None  # the margin alone decides
             capture = CaptureOptions(capture_dir, **rules)
-        elif any(v is not None for v in (capture_below, capture_margin, capture_every, capture_per_minute,
-                                         capture_max_files, capture_max_mb)):
+        elif rules:
             raise click.UsageError("the --capture-* options need --capture DIR")
         return func(*args, capture=capture, **kwargs)
 

@@ -98,6 +98,10 @@ def explain(model: Path, images: tuple[str, ...], out: Path, method: str, baseli
                     click.echo(json_line({"image": str(path), "error": str(exc)}))
                 continue
             files = writer.write(path, pixels, result)
+            if not result.heatmap.any():
+                echo(f"note: {path}: the map is flat: nothing {method} did moved the score of {result.label} "
+                     f"({result.score:.3f}); a score at its ceiling cannot move (an int8 file's 255/255: try the "
+                     "fp32 file)", err=True)
             if as_json:
                 click.echo(json_line({"image": str(path), "label": result.label, "score": result.score,
                                       "method": method, **files}))
