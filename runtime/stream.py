@@ -47,6 +47,9 @@ class Stream:
         policy = Reconnect() if reconnect is True else (reconnect or None)
         if policy is not None and not is_live_source(source):
             raise OptionError(f"reconnect applies to cameras, URLs and GStreamer pipelines, not to {source!r}")
+        if capture is not None and not isinstance(capture, (CaptureOptions, HardExamples)):
+            raise OptionError(f"capture takes CaptureOptions or HardExamples, got {type(capture).__name__}",
+                              options=("capture",))
         self._every, self._max = every, max_frames
         self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
                                        color=color, keep_frames=keep_frames)  # bad options fail before opening

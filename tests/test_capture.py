@@ -211,11 +211,17 @@ def test_live_sessions_capture(seed_exports, digits, tmp_path):
     assert np.allclose(list(meta["scores"].values()), scores, atol=1e-6)
 
 
-def test_bad_capture_options(tmp_path):
+def test_bad_capture_options(tmp_path, color_model):
     for bad in ({"below_score": None}, {"below_score": 1.5}, {"every_n": 0}, {"max_files": 0}, {"max_mb": -1},
                 {"queue_size": 0}, {"max_per_minute": 0}):
         with pytest.raises(OptionError):
             CaptureOptions(tmp_path, **bad)
+    with Classifier.from_path(color_model) as clf:
+        for open_with in (lambda c: clf.stream([np.zeros((8, 8, 3), np.uint8)], capture=c),
+                          lambda c: clf.live(print, capture=c)):
+            with pytest.raises(OptionError, match="capture takes CaptureOptions"):
+                open_with(str(tmp_path))  # a folder name is not options
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_stream_command_captures(seed_exports, ambiguous_video, frame_scores, tmp_path):
