@@ -98,8 +98,7 @@ class FrameClassifier:
     """
 
     def __init__(self, classifier: Any, options: ClassifyOptions, *, smooth: int | None = None,
-                 events: bool = False, color: str = "bgr", keep_frames: bool = False,
-                 capture: HardExamples | None = None, source: str = "") -> None:
+                 events: bool = False, color: str = "bgr", keep_frames: bool = False) -> None:
         check_positive("smooth", smooth)
         if smooth is not None and smooth > MAX_SMOOTH:
             raise OptionError(f"smooth is {smooth}; at most {MAX_SMOOTH} frames are averaged")
@@ -111,8 +110,8 @@ class FrameClassifier:
         self._events = events
         self._color = color
         self._keep = keep_frames
-        self._capture = capture
-        self._source = source
+        self._capture: HardExamples | None = None
+        self._source = ""
         self._last_label: str | None = None
         self._latencies = LatencyHistogram()  # O(1) memory: streams run for months
         self._start = time.perf_counter()

@@ -38,14 +38,10 @@ class LiveSession:
                  capture: CaptureOptions | HardExamples | None = None) -> None:
         if not callable(callback):
             raise StreamError(f"result callback must be callable, got {type(callback).__name__}")
+        self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
+                                       color=color, keep_frames=True)
         self._capture, self._owns_capture = open_capture(classifier, capture)
-        try:
-            self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
-                                           color=color, keep_frames=True, capture=self._capture, source="live")
-        except BaseException:
-            if self._owns_capture:
-                self._capture.close()
-            raise
+        self._frames.capture_to(self._capture, "live")
         self._color = color
         self._callback = callback
         self._slot = FrameSlot(live=True)
