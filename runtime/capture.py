@@ -207,8 +207,9 @@ class HardExamples:
     # -- the classifying thread's side --------------------------------------------------
     def offer(self, frame: np.ndarray | bytes, scores: np.ndarray, *, color: str = "bgr", source: str = "",
               index: int | None = None, timestamp_ms: float | None = None, copy: bool = True,
-              model_sha256: str | None = None, labels: Sequence[str] | None = None) -> bool:
-        """Queue ``frame`` if ``scores`` make it hard and the rules let it through; never waits.
+              model_sha256: str | None = None, labels: Sequence[str] | None = None, wait: bool = False) -> bool:
+        """Queue ``frame`` if ``scores`` make it hard and the rules let it through; never waits (unless
+        ``wait``: then it waits for room in the queue instead of dropping, for work that is not live).
 
         ``frame``: a decoded image, or the bytes of an encoded one (a JPEG is kept as it came; other
         formats are re-encoded, on the writer thread). ``copy=False`` when the caller never touches an
@@ -216,12 +217,8 @@ class HardExamples:
         (a service whose model was reloaded). Returns whether it was queued.
         """
         scores = np.asarray(scores, np.float32)
-        top, second = _top_two(scores)
+        reasons, top, second = self._judge(scores)
         o = self.options
-        margin = scores[top] - (scores[second] if second is not None else 0.0)
-        reasons = [name for name, hard in (("score", o.below_score is not None and scores[top] < o.below_score),
-                                           ("margin", o.below_margin is not None and margin < o.below_margin))
-                   if hard]
         with self._lock:
             self._counts["seen"] += 1
             if not reasons or self._closed:
@@ -239,12 +236,25 @@ class HardExamples:
                  "frame": index, "timestamp_ms": None if timestamp_ms is None else round(float(timestamp_ms), 3)}
         item = (frame, scores.copy(), top, second, reasons, color, facts, dt.datetime.now(dt.timezone.utc), number)
         try:
-            self._queue.put_nowait(item)
+            self._queue.put(item, block=wait)
         except queue.Full:
             with self._lock:
                 self._counts["dropped"] += 1
             return False
         return True
+
+    def reasons(self, scores: np.ndarray | Sequence[float]) -> list[str]:
+        """Why ``scores`` make a frame hard: ``"score"``, ``"margin"``, both, or none (not hard)."""
+        return self._judge(np.asarray(scores, np.float32))[0]
+
+    def _judge(self, scores: np.ndarray) -> tuple[list[str], int, int | None]:
+        top, second = _top_two(scores)
+        o = self.options
+        margin = scores[top] - (scores[second] if second is not None else 0.0)
+        reasons = [name for name, hard in (("score", o.below_score is not None and scores[top] < o.below_score),
+                                           ("margin", o.below_margin is not None and margin < o.below_margin))
+                   if hard]
+        return reasons, top, second
 
     def _rate_allows(self) -> bool:
         limit = self.options.max_per_minute
@@ -270,6 +280,8 @@ class HardExamples:
                     first = self._counts["failed"] == 1
                 if first:
                     _log.warning("capture: cannot write to %s: %s", self.options.dir, exc)
+            finally:
+                self._queue.task_done()
 
     def _write(self, frame, scores, top, second, reasons, color, facts, when, number) -> None:
         picture, (width, height) = _picture(frame, color, self.options.jpeg_quality)
@@ -305,6 +317,10 @@ class HardExamples:
     def stats(self) -> CaptureStats:
         with self._lock:
             return CaptureStats(**self._counts, queued=self._queue.qsize())
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is written (or has failed)."""
+        self._queue.join()
 
     def close(self) -> CaptureStats:
         """Write what is queued, stop the writer thread and return the final counts. Idempotent."""

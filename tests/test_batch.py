@@ -245,3 +245,60 @@ def test_a_shard_that_cannot_be_written_is_an_error_naming_it_and_leaves_nothing
     with pytest.raises(EdgeclsError, match=r"part-x\.parquet: cannot write results"):
         commit_table(gone, schema().empty_table(), "x")
     assert not gone.exists()
+
+
+def test_batch_captures_the_hard_items_once_across_resumes(capsys, tmp_path, seed_export, archive, digits,
+                                                           digit_video):
+    """--capture: the rows under the threshold, exactly, as the items themselves (a JPEG byte for byte);
+    a capture pass cut short is completed by --resume without writing any item twice."""
+    from edgecls.batch.capture import MARKS
+    from edgecls.batch.output import row_key
+
+    model = _models(seed_export)[("tflite", "int8")]
+    images, _ = digits
+    folder = tmp_path / "in"
+    shutil.copytree(archive, folder)
+    blends = {}
+    for i in range(1400, 1420):
+        blend = cv2.resize(cv2.addWeighted(images[i], 0.5, images[i + 1], 0.5, 0)[:, :, ::-1], (64, 64))
+        path = folder / f"blend{i}.jpg"
+        path.write_bytes(cv2.imencode(".jpg", blend, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+        blends[str(path)] = path.read_bytes()
+    out, hard = tmp_path / "out", tmp_path / "hard"
+    argv = ["batch", model, folder, digit_video[0], "-o", out, "--every-seconds", "0.2", "--workers", "2",
+            "--capture", hard, "--capture-below", "0.9", "--json"]
+    code, summary, _ = cli_json(capsys, *argv)
+    rows = read_rows(out)
+    expected = {key for key, r in rows.items() if r["error"] is None and r["score"] < 0.9}
+    assert code == 1 and summary["errors"] == 2  # the empty file and the cut JPEG: rows with errors, not captures
+    assert expected & set(blends) and len(expected) < len(rows)
+
+    def captured() -> dict[str, dict]:
+        sidecars = sorted(hard.glob("*/*.json"))
+        assert len(sidecars) == len(list(hard.glob("*/*.jpg")))
+        found = {row_key(m["source"], m["frame"]): {**m, "jpg": s.with_suffix(".jpg")}
+                 for s in sidecars for m in [json.loads(s.read_text())]}
+        assert len(found) == len(sidecars), "an item was captured twice"
+        return found
+
+    found = captured()
+    assert set(found) == expected and summary["capture"]["written"] == len(expected)
+    for key, meta in found.items():
+        row = rows[key]
+        assert list(meta["scores"]) == row["labels"] and meta["label"] == row["label"] == meta["jpg"].parent.name
+        np.testing.assert_allclose(list(meta["scores"].values()), row["scores"], atol=1e-6)
+        if key in blends:
+            assert meta["jpg"].read_bytes() == blends[key]  # a JPEG is kept as it came
+    # a capture pass killed halfway: one shard without its mark, half of its captures not written yet
+    part = next(p for p in sorted(out.glob("part-*.parquet"))
+                if expected & {row_key(r["path"], r["frame"]) for r in pq.read_table(p).to_pylist()})
+    (out / MARKS / part.stem).unlink()
+    in_part = sorted(expected & {row_key(r["path"], r["frame"]) for r in pq.read_table(part).to_pylist()})
+    for key in in_part[: (len(in_part) + 1) // 2]:
+        found[key]["jpg"].unlink()
+        found[key]["jpg"].with_suffix(".json").unlink()
+    code, again, _ = cli_json(capsys, *argv, "--resume")
+    assert again["classified"] == 0 and again["capture"]["written"] == (len(in_part) + 1) // 2
+    assert set(captured()) == expected
+    code, third, _ = cli_json(capsys, *argv, "--resume")
+    assert third["capture"]["written"] == 0 and set(captured()) == expected

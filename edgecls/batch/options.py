@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgecls.runtime.capture import CaptureOptions
 from edgecls.runtime.errors import OptionError
 
 __all__ = ["BatchOptions", "BatchSummary"]
@@ -27,6 +28,8 @@ class BatchOptions:
         ray_address: a running Ray cluster to join (``ray start --head`` prints it); None starts and stops
             a local Ray instance.
         shard_size: items per committed shard (the most a kill can make a resumed run redo per worker).
+        capture: keep the items the model was unsure about (:mod:`edgecls.batch.capture`); its margin
+            rule needs ``top_k`` ≥ 2 (the rows keep the top-k scores).
     """
 
     engine: str = "local"
@@ -37,6 +40,7 @@ class BatchOptions:
     resume: bool = False
     ray_address: str | None = None
     shard_size: int = 2048
+    capture: CaptureOptions | None = None
 
     def __post_init__(self) -> None:
         for name in ("workers", "batch_size", "top_k", "shard_size"):
@@ -47,6 +51,11 @@ class BatchOptions:
             raise OptionError(f"every_seconds must be a positive number, got {self.every_seconds!r}")
         if self.ray_address is not None and self.engine != "ray":
             raise OptionError("ray_address applies to engine='ray' only", options=("engine",))
+        if self.capture is not None and not isinstance(self.capture, CaptureOptions):
+            raise OptionError(f"capture takes CaptureOptions, got {type(self.capture).__name__}", options=("capture",))
+        if self.capture is not None and self.capture.below_margin is not None and self.top_k < 2:
+            raise OptionError("capture's margin rule needs top_k ≥ 2 (the rows keep the top-k scores)",
+                              options=("capture", "top_k"))
 
     def unit_size(self, items: int, workers: int) -> int:
         """Items per unit of work (a committed shard, a Ray block): ``shard_size``, smaller for a short
@@ -107,6 +116,8 @@ class BatchSummary(EngineReport):
     images_per_s: float = 0.0
     model: str = ""
     model_sha256: str = ""
+    capture: dict[str, int] | None = None
+    """What capture did (:class:`~edgecls.runtime.capture.CaptureStats` as a dict), None without it."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}

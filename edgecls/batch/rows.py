@@ -18,7 +18,7 @@ from edgecls.runtime.classifier import Classifier
 from edgecls.runtime.errors import ImageError
 from edgecls.runtime.options import ClassifyOptions
 
-__all__ = ["RowMaker"]
+__all__ = ["FrameReader", "RowMaker"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ModelFacts:
     sha256: str
 
 
-class _Frames:
+class FrameReader:
     """Reads chosen frames of one video at a time (the capture stays open across consecutive items)."""
 
     def __init__(self) -> None:
@@ -76,7 +76,7 @@ class RowMaker:
         rows["time_s"] = [item.time_s for item in items]
         rows["model"] = [self.facts.name] * len(items)
         rows["model_sha256"] = [self.facts.sha256] * len(items)
-        frames = _Frames()
+        frames = FrameReader()
         pending: list[tuple[int, np.ndarray]] = []
         try:
             for i, item in enumerate(items):

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
+from edgecls.batch.capture import capture_rows
 from edgecls.batch.engines import Job, get_engine
 from edgecls.batch.inputs import expand
 from edgecls.batch.options import BatchOptions, BatchSummary, EngineReport, model_facts
@@ -27,6 +28,8 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     score, top-k labels and scores, ``error`` for an item that could not be read, the model's name and
     sha256). Killed and run again with ``resume=True``, it classifies only what ``out`` lacks; ``out``
     then holds each item exactly once. Read it with ``pyarrow.parquet.read_table(out)`` or pandas.
+    With ``options.capture``, the items under its threshold are then kept as hard examples, each once
+    across resumes (:mod:`edgecls.batch.capture`).
     ``progress_to``: a stream for progress (a bar on a terminal, a line per tenth otherwise).
 
     Raises:
@@ -36,6 +39,7 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
         BackendUnavailableError: pyarrow (extra ``batch``) or, for ``engine="ray"``, Ray Data (extra ``ray``)
             is missing.
         EdgeclsError: a worker died or the Ray job failed (what was written is kept: resume).
+        OSError: the capture folder cannot be created.
     """
     options = options or BatchOptions()
     engine = get_engine(options.engine)
@@ -55,6 +59,7 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     todo = [item for item in items if item.key not in done]
     facts = ModelFacts(_card_name(model), sha256)
     report = EngineReport()
+    captured = None
     if todo:
         job = Job(model, facts, options, store, f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}")
         progress = Progress(len(todo), progress_to)
@@ -62,11 +67,13 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
             report = engine(job, todo, progress)
         finally:
             progress.close()
+    if options.capture is not None:  # also after a run with nothing left to classify: a killed capture pass
+        captured = capture_rows(store, options.capture, sha256).as_dict()
     return BatchSummary(**asdict(report), engine=options.engine, out=str(store.out), inputs=len(items),
                         skipped=len(items) - len(todo), rows=len(store.done_keys()),
                         wall_s=time.perf_counter() - t0,
                         images_per_s=report.classified / report.work_s if report.work_s > 0 else 0.0,
-                        model=facts.name, model_sha256=sha256)
+                        model=facts.name, model_sha256=sha256, capture=captured)
 
 
 def _card_name(model: Path) -> str:

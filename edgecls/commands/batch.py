@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import quiet
+from edgecls.commands.common import capture_options, quiet
 from edgecls.commands.text import echo, json_line
 
 EPILOG = """\b
@@ -15,6 +15,7 @@ Examples:
   edgecls batch model_int8.tflite 'archive/**/*.jpg' clips/*.mp4 --every-seconds 2 -o results/ --json
   edgecls batch model_int8.tflite list.csv -o results/ --engine ray --ray-address 127.0.0.1:6379
   edgecls batch model_int8.tflite photos/ -o results/ --resume     # after an interruption
+  edgecls batch model_int8.tflite photos/ -o results/ --capture hard/ --capture-below 0.6
 \b
 INPUT: image files, folders (recursive), globs, .txt/.csv/.parquet lists of paths, video files.
 OUT: a folder of Parquet files, one row per image or sampled frame (an unreadable one has "error").
@@ -35,8 +36,9 @@ OUT: a folder of Parquet files, one row per image or sampled frame (an unreadabl
               help="One frame per this many seconds of a video.")
 @click.option("--resume", is_flag=True, help="Continue the run that made OUT: classify only what it lacks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@capture_options
 def batch(model: Path, inputs: tuple[str, ...], out: Path, engine: str, ray_address: str | None, workers: int | None,
-          batch_size: int, top_k: int, every_seconds: float, resume: bool, as_json: bool) -> None:
+          batch_size: int, top_k: int, every_seconds: float, resume: bool, as_json: bool, capture) -> None:
     """Classify images and video frames in bulk into a folder of Parquet files.
 
     Runs on every core of this machine by default (--engine local), or on Ray (--engine ray: a local
@@ -51,7 +53,7 @@ def batch(model: Path, inputs: tuple[str, ...], out: Path, engine: str, ray_addr
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address needs --engine ray")
     options = BatchOptions(engine=engine, workers=workers, batch_size=batch_size, top_k=top_k,
-                           every_seconds=every_seconds, resume=resume, ray_address=ray_address)
+                           every_seconds=every_seconds, resume=resume, ray_address=ray_address, capture=capture)
     summary = run(model, inputs, out, options, progress_to=None if quiet() else sys.stderr)
     data = summary.to_dict()
     if as_json:
@@ -63,5 +65,9 @@ def batch(model: Path, inputs: tuple[str, ...], out: Path, engine: str, ray_addr
             echo(f"{summary.images_per_s:,.0f} images/s with {summary.workers} {engine} worker(s), "
                  f"{summary.wall_s:.1f} s in all ({summary.start_s:.1f} s to start the engine)"
                  + (f"; {summary.retried} unit(s) of work retried after a worker died" if summary.retried else ""))
+        if summary.capture is not None:
+            c = summary.capture
+            echo(f"captured {c['written']:,} hard items to {capture.dir} ({c['hard']:,} hard, "
+                 f"{c['skipped']:,} skipped by its rules, oldest removed {c['removed']:,})")
     if summary.errors:
         raise click.exceptions.Exit(1)
