@@ -336,3 +336,29 @@ def test_the_service_captures_the_images_it_was_unsure_about(capsys, seed_export
     assert kept_jpegs == sum(1 for n in hard if n.startswith("blend"))
     assert sorted(round(json.loads(s.read_text())["score"], 5) for s in sidecars) == \
         sorted(round(tops[n], 5) for n in hard)
+
+
+def test_a_model_that_fails_to_load_closes_the_ones_loaded_before_it(seed_export, tmp_path, monkeypatch):
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.errors import EdgeclsError
+    from edgecls.serve import ModelSet
+
+    model = _models(seed_export)[("tflite", "int8")]
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"\x1c\x00\x00\x00TFL3 and nothing else")
+    opened, closed = [], []
+    real_open, real_close = Classifier.from_path, Classifier.close
+
+    def open_(cls, *args, **kwargs):
+        opened.append(real_open(*args, **kwargs))
+        return opened[-1]
+
+    def close(self):
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(Classifier, "from_path", classmethod(open_))
+    monkeypatch.setattr(Classifier, "close", close)
+    with pytest.raises(EdgeclsError, match=r"broken\.tflite"):
+        ModelSet([("good", model), ("broken", broken)], workers=2, threads=1)
+    assert len(opened) == 2 and all(any(c is o for c in closed) for o in opened)

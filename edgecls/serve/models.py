@@ -143,14 +143,22 @@ class ModelSet:
         self.workers, self.threads = workers, threads
         self.models: dict[str, ServedModel] = {}
         self._reload_lock = threading.Lock()
-        for given, path in named:
-            pool = ModelPool(path, workers, threads)
-            name = given or pool.card.name or path.stem
-            if name in self.models:
-                pool.close()
-                raise OptionError(f"two models are named {name!r}: name them with NAME=PATH")
-            pool.check()
-            self.models[name] = ServedModel(name, path, pool)
+        try:
+            for given, path in named:
+                pool = ModelPool(path, workers, threads)
+                name = given or pool.card.name or path.stem
+                if name in self.models:
+                    pool.close()
+                    raise OptionError(f"two models are named {name!r}: name them with NAME=PATH")
+                try:
+                    pool.check()
+                except BaseException:
+                    pool.close()
+                    raise
+                self.models[name] = ServedModel(name, path, pool)
+        except BaseException:  # a later model failed: the ones loaded before it are closed, not leaked
+            self.close()
+            raise
         self.default = next(iter(self.models))
 
     def get(self, name: str | None) -> ServedModel:
