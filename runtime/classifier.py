@@ -9,7 +9,6 @@ Classifier per thread.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -21,6 +20,7 @@ import numpy as np
 from edgecls.runtime.backends import Backend, BackendConfig, open_backend
 from edgecls.runtime.card import ModelCard
 from edgecls.runtime.errors import InferenceError, engine_errors
+from edgecls.runtime.fingerprint import file_sha256
 from edgecls.runtime.images import DecodeTarget, ImageInput, to_pixels
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.postprocess import Postprocessor
@@ -144,11 +144,7 @@ class Classifier:
     def sha256(self) -> str:
         """SHA-256 of the model file, read once (at the first use) and kept."""
         if self._sha256 is None:
-            digest = hashlib.sha256()
-            with open(self._path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            self._sha256 = digest.hexdigest()
+            self._sha256 = file_sha256(self._path)
         return self._sha256
 
     @property

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from edgecls.runtime.capture import CaptureOptions
@@ -121,16 +120,3 @@ class BatchSummary(EngineReport):
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
-
-
-def model_facts(path: Path) -> tuple[str, str]:
-    """(sha256, size in bytes) of a model file. Raises OSError."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size

@@ -12,11 +12,12 @@ from typing import TextIO
 from edgecls.batch.capture import capture_rows
 from edgecls.batch.engines import Job, get_engine
 from edgecls.batch.inputs import expand
-from edgecls.batch.options import BatchOptions, BatchSummary, EngineReport, model_facts
+from edgecls.batch.options import BatchOptions, BatchSummary, EngineReport
 from edgecls.batch.output import ResultStore
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts
 from edgecls.runtime.errors import ModelLoadError
+from edgecls.runtime.fingerprint import file_sha256
 
 __all__ = ["run"]
 
@@ -46,7 +47,7 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     model = Path(model)
     t0 = time.perf_counter()
     try:
-        sha256, _ = model_facts(model)
+        sha256 = file_sha256(model)
     except IsADirectoryError:
         raise ModelLoadError(f"{model}: is a folder, not a model file") from None
     except OSError as exc:

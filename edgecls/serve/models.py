@@ -10,7 +10,6 @@ of them gives it back. A file that fails its check is refused and the old pool k
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 import time
@@ -24,6 +23,7 @@ import numpy as np
 
 from edgecls.runtime.classifier import Classifier
 from edgecls.runtime.errors import EdgeclsError, ModelLoadError, OptionError
+from edgecls.runtime.fingerprint import file_sha256
 
 __all__ = ["ModelPool", "ServedModel", "ModelSet", "parse_model_args"]
 
@@ -33,7 +33,7 @@ class ModelPool:
 
     def __init__(self, path: Path, size: int, threads: int) -> None:
         self.path = path
-        self.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.sha256 = file_sha256(path)
         self.loaded_at = time.time()
         self._free: queue.SimpleQueue[Classifier] = queue.SimpleQueue()
         self._all: list[Classifier] = []
