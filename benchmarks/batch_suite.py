@@ -31,6 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from suite.publish import publish
+
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
 
@@ -279,10 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         for part in args.part.split(","):
             (work / part).mkdir()
             data[part] = {"decode": decode_part, "scaling": scaling_part}[part](work / part, args.rounds)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"batch-{date}.json").write_text(json.dumps(data, indent=1, default=str))
-    (args.out / f"batch-{date}.md").write_text(markdown(data, date))
-    print(markdown(data, date))
+    publish(args.out, f"batch-{date}", data, markdown(data, date))
     return 0
 
 

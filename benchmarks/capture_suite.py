@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from batch_suite import PHOTOS, mobilenet_int8, photo, random_crop, seed_int8
+from suite.publish import publish
 
 from edgecls import realdata
 from edgecls.runtime import CaptureOptions, Classifier
@@ -156,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         data["throughput"]["MobileNetV2-224 int8, photos"] = throughput("mobilenet", mobilenet, photos, below,
                                                                         args.rounds, work)
         data["soak"] = soak(seed, work, args.soak_frames)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"capture-{date}.json").write_text(json.dumps(data, indent=1))
-    (args.out / f"capture-{date}.md").write_text(markdown(data))
-    print(markdown(data))
+    publish(args.out, f"capture-{date}", data, markdown(data))
     return 0
 
 

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from batch_suite import PHOTOS, camera_jpeg, mobilenet_int8, photo, random_crop
 from ladder_suite import _split, build, faces, faces_cnn
+from suite.publish import publish
 
 from edgecls import realdata
 from edgecls.runtime import Classifier
@@ -187,10 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [] if t is None else ["", f"Occlusion map of a 640×480 frame, MobileNetV2-224 int8, 2 threads: {t['map_s']:.2f} s "
                   f"({t['map_range_s'][0]:.2f}–{t['map_range_s'][1]:.2f}), {t['ratio']:.0f}× one classification "
                   f"({t['classify_ms']:.2f} ms)."]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"explain-{date}.json").write_text(json.dumps(data, indent=1))
-    (args.out / f"explain-{date}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(args.out, f"explain-{date}", data, "\n".join(lines) + "\n")
     return 0
 
 

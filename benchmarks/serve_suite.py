@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from batch_suite import PHOTOS, camera_jpeg, mobilenet_int8, photo, random_crop, seed_int8
+from suite.publish import publish
 
 from edgecls.bench.measure import spread_of
 
@@ -206,10 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             data["models"][name] = {"latency": latency(model, jpeg, args.rounds),
                                     "throughput": throughput(model, jpeg, args.rounds, count)}
             print(name, json.dumps(data["models"][name]), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"serve-{date}.json").write_text(json.dumps(data, indent=1))
-    (args.out / f"serve-{date}.md").write_text(markdown(data))
-    print(markdown(data))
+    publish(args.out, f"serve-{date}", data, markdown(data))
     return 0
 
 
