@@ -121,7 +121,8 @@ def _map_workers() -> list[int]:
 
 def test_ray_cluster_with_a_worker_killed_mid_run(tmp_path, model, big_folder, predicted):
     """A head node and a second node (one CPU each) started with ``ray start``; one map actor's process is
-    killed (SIGKILL) while the job runs: Ray restarts it and redoes its block; every image lands once."""
+    killed (SIGKILL) while it reads an image of its block, after 20 % of the run: Ray restarts it and
+    redoes that block; every image lands once."""
     pytest.importorskip("ray.data")
     ray = str(Path(sys.executable).with_name("ray"))
     port = _free_port()
@@ -141,12 +142,52 @@ def test_ray_cluster_with_a_worker_killed_mid_run(tmp_path, model, big_folder, p
         wait_for_progress(proc, 20)
         workers = _map_workers()
         assert len(workers) == 2, workers  # one actor per node
-        os.kill(workers[0], signal.SIGKILL)
+        _kill_inside_a_block(workers[0], big_folder, proc)
         stdout, err = proc.communicate(timeout=900)
         assert proc.returncode == 0, err[-3000:]
         summary = json.loads(stdout)
         assert summary["workers"] == 2 and summary["classified"] == summary["rows"] == COUNT
-        assert summary["retried"] >= 1 and summary["worker_restarts"] >= 1
+        assert summary["retried"] >= 1 and summary["worker_restarts"] >= 1, summary
         assert_as_predicted(rows_of(out), predicted)
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
+
+
+def _kill_inside_a_block(pid: int, folder: Path, proc: subprocess.Popen) -> str:
+    """SIGKILL the map actor ``pid`` at a moment it is inside a block, not between two: it is stopped
+    (SIGSTOP) again and again until one of ``folder``'s images is open in it (inside a block it opens its
+    images one after another; between blocks it has none open), then killed while stopped there. Returns
+    that image's path.
+
+    Killed right after a progress line instead, the actor may be the one that has just finished a block
+    and is fetching its next: then it has no block to redo (a CI run once counted no retry that way)."""
+    prefix = os.path.realpath(folder) + os.sep
+    fds = Path(f"/proc/{pid}/fd")
+    while proc.poll() is None:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            _wait_stopped(pid)
+            for fd in fds.iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:  # closed since the listing
+                    continue
+                if target.startswith(prefix):
+                    os.kill(pid, signal.SIGKILL)
+                    return target
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:  # killed and reaped
+                pass
+    raise AssertionError(f"the run ended before actor {pid} was seen reading an image: {proc.stderr.read()[-2000:]}")
+
+
+def _wait_stopped(pid: int) -> None:
+    """Return once ``pid`` is in the stopped state (SIGSTOP is delivered asynchronously)."""
+    stat = Path(f"/proc/{pid}/stat")
+    while True:
+        state = stat.read_text().rsplit(")", 1)[1].split()[0]  # the field after the command's name
+        if state in ("T", "t"):
+            return
+        assert state not in ("Z", "X"), f"actor {pid} died before it could be killed"
