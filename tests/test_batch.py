@@ -91,15 +91,19 @@ def test_local_batch_gives_what_predict_gives_for_every_image(capsys, tmp_path, 
 
 def test_ray_engine_gives_the_same_rows_as_the_local_engine(tmp_path, seed_export, archive):
     """A local Ray instance started and stopped by the command itself (a separate process: Ray stays out
-    of the test process)."""
+    of the test process); with --capture, the items it keeps are the Ray rows under the threshold."""
     pytest.importorskip("ray.data")
     model = _models(seed_export)[("tflite", "int8")]
     local = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(archive), "-o",
                             str(tmp_path / "local"), "--json"], capture_output=True, text=True, timeout=300)
+    assert local.returncode == 1, local.stderr[-3000:]
+    below = float(np.median([r["score"] for r in read_rows(tmp_path / "local").values() if r["error"] is None]))
+    hard = tmp_path / "hard"
     ray = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(archive), "-o",
-                          str(tmp_path / "ray"), "--engine", "ray", "--workers", "2", "--json"],
+                          str(tmp_path / "ray"), "--engine", "ray", "--workers", "2", "--json",
+                          "--capture", str(hard), "--capture-below", str(below)],
                          capture_output=True, text=True, timeout=600)
-    assert local.returncode == ray.returncode == 1, ray.stderr[-3000:]
+    assert ray.returncode == 1, ray.stderr[-3000:]
     summary = json.loads(ray.stdout.strip().splitlines()[-1])
     assert summary["engine"] == "ray" and summary["classified"] == len(list(archive.rglob("*.*"))) and summary["errors"] == 2
     assert summary["start_s"] > 0 and summary["workers"] == 2
@@ -110,6 +114,10 @@ def test_ray_engine_gives_the_same_rows_as_the_local_engine(tmp_path, seed_expor
         if a[key]["scores"] is not None:
             np.testing.assert_allclose(a[key]["scores"], b[key]["scores"], atol=1e-6)
     assert "Traceback" not in ray.stderr
+    expected = {key for key, r in b.items() if r["error"] is None and r["score"] < below}
+    assert 0 < len(expected) < len(b) and summary["capture"]["written"] == len(expected)
+    sources = [json.loads(s.read_text())["source"] for s in hard.glob("*/*.json")]
+    assert sorted(sources) == sorted(expected)  # each once; the archive has no video, so a key is a path
 
 
 def test_inputs_lists_globs_and_video_frames(tmp_path, seed_export, digits_folders, digit_video):
