@@ -1,8 +1,8 @@
 """Hard-example capture: keep the frames the model was unsure about, for people to label and retrain on.
 
 A frame is *hard* when its top score is under ``below_score`` or its top-1/top-2 margin is under
-``below_margin``. Hard frames are written as ``DIR/<predicted label>/<UTC time>-<n>.jpg`` with a JSON
-sidecar (scores, model sha256, source, frame, time) — the class-folder layout ``edgecls eval``,
+``below_margin``. Hard frames are written as ``DIR/<predicted label>/<UTC time>-<writer>-<n>.jpg`` with a
+JSON sidecar (scores, model sha256, source, frame, time) — the class-folder layout ``edgecls eval``,
 ``--calib`` and ``--val`` read, so a person can move the wrong ones into the right folder and use them.
 
 Writing never blocks classification: :meth:`HardExamples.offer` decides and queues in microseconds; a
@@ -10,7 +10,11 @@ writer thread at a lower CPU priority encodes and writes; when the queue is full
 and counted. The folder
 never grows past ``max_files`` files or ``max_mb`` megabytes: the oldest captures (by name, which starts
 with the time) are removed first, before a new one is written. Files appear whole (written under a
-temporary name, then renamed; the sidecar before its picture).
+temporary name, then renamed; the sidecar before its picture). Several writers, in one process or
+several (two cameras, one folder), may share a folder: names carry a random id per writer, and a
+writer starting up removes only leftovers older than ``STALE_S`` (a temporary file, a sidecar without
+its picture), never another writer's file in flight; each writer's caps count the captures there when
+it started plus its own.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 import os
 import queue
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -38,8 +43,12 @@ from edgecls.runtime.imageheader import header_size
 __all__ = ["CaptureOptions", "CaptureStats", "CaptureStore", "FolderStore", "HardExamples"]
 
 _log = logging.getLogger(__name__)
-_NAME = re.compile(r"^\d{8}-\d{6}-\d{6}-\d+$")
-"""A capture's file stem: UTC date-time-microseconds, then its number in this writer."""
+_NAME = re.compile(r"^\d{8}-\d{6}-\d{6}(-[0-9a-f]{6})?-\d+$")
+"""A capture's file stem: UTC date-time-microseconds, the writer's id (absent in older captures), then
+its number in this writer."""
+STALE_S = 600.0
+"""A temporary file or a lone sidecar older than this (seconds) was left by a writer that was killed;
+one that is younger may be another writer's, in flight."""
 
 
 @dataclass(frozen=True)
@@ -142,13 +151,16 @@ class FolderStore:
             picture = sidecar.with_suffix(".jpg")
             if not _NAME.match(sidecar.stem):
                 continue
-            if not picture.exists():  # a capture cut short between its two renames
-                sidecar.unlink(missing_ok=True)
+            if not picture.exists():  # cut short between its two renames, or another writer's in flight
+                _remove_if_stale(sidecar)
                 continue
-            size = picture.stat().st_size + sidecar.stat().st_size
+            try:
+                size = picture.stat().st_size + sidecar.stat().st_size
+            except FileNotFoundError:  # removed meanwhile by another writer keeping its caps
+                continue
             found.append((f"{sidecar.parent.name}/{sidecar.stem}", size))
         for partial in self.root.glob("*/.*.tmp"):
-            partial.unlink(missing_ok=True)
+            _remove_if_stale(partial)
         return found
 
     def save(self, name: str, picture: bytes, sidecar: bytes) -> None:
@@ -163,6 +175,14 @@ class FolderStore:
         base = self.root / name
         base.with_suffix(".jpg").unlink(missing_ok=True)
         base.with_suffix(".json").unlink(missing_ok=True)
+
+
+def _remove_if_stale(path: Path) -> None:
+    try:
+        if time.time() - path.stat().st_mtime > STALE_S:
+            path.unlink()
+    except FileNotFoundError:  # its writer finished (or another cleaned up) meanwhile
+        pass
 
 
 def folder_name(label: str) -> str:
@@ -199,6 +219,7 @@ class HardExamples:
         self._lock = threading.Lock()
         self._counts = {"seen": 0, "hard": 0, "written": 0, "skipped": 0, "dropped": 0, "failed": 0, "removed": 0}
         self._number = 0
+        self._id = secrets.token_hex(3)  # names stay apart from other writers' in the same folder
         self._queue: queue.Queue[tuple | None] = queue.Queue(options.queue_size)
         self._closed = False
         self._thread = threading.Thread(target=self._writer, name="edgecls-capture-writer", daemon=True)
@@ -299,7 +320,7 @@ class HardExamples:
             with self._lock:
                 self._counts["skipped"] += 1
             return
-        name = f"{folder_name(label)}/{when:%Y%m%d-%H%M%S-%f}-{number}"
+        name = f"{folder_name(label)}/{when:%Y%m%d-%H%M%S-%f}-{self._id}-{number}"
         while self._files and (len(self._files) + 1 > self.options.max_files or self._bytes + size > self._max_bytes):
             old, old_size = self._files.popleft()
             self._store.remove(old)

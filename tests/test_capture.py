@@ -194,6 +194,40 @@ def test_every_n_and_per_minute(tmp_path):
     assert taken == [0, 1, 3, 4, 6, 7]  # never more than 2 in any 60 s
 
 
+def test_writers_sharing_a_folder_keep_each_others_files(tmp_path, monkeypatch):
+    """Two writers on one folder (two cameras) capturing at the same microsecond keep both captures; a
+    writer starting up removes a killed writer's leftovers, not another writer's files in flight."""
+    import datetime as dt
+    import os
+    import time
+    import types
+
+    from edgecls.runtime import capture as capture_module
+
+    instant = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.timezone.utc)
+    frozen = types.SimpleNamespace(timezone=dt.timezone, datetime=types.SimpleNamespace(now=lambda tz=None: instant))
+    monkeypatch.setattr(capture_module, "dt", frozen)
+    folder = tmp_path / "hard"
+    (folder / "a").mkdir(parents=True)
+    in_flight = [folder / "a" / ".20261129-120000-000000-123456-0.jpg.tmp",  # being written
+                 folder / "a" / "20261129-120000-000000-123456-1.json"]  # between its two renames
+    left = [folder / "a" / ".20261129-100000-000000-abcdef-0.jpg.tmp", folder / "a" / "20261129-100000-000000-abcdef-1.json"]
+    for path in in_flight + left:
+        path.write_bytes(b"{}")
+    long_ago = time.time() - 2 * capture_module.STALE_S
+    for path in left:
+        os.utime(path, (long_ago, long_ago))
+    labels = ("a", "b")
+    unsure, frame = np.array([0.55, 0.45], np.float32), np.full((16, 16, 3), 80, np.uint8)
+    first = HardExamples(CaptureOptions(folder), labels=labels)
+    second = HardExamples(CaptureOptions(folder), labels=labels)
+    assert first.offer(frame, unsure, index=0) and second.offer(frame, unsure, index=1)
+    assert first.close().written == second.close().written == 1
+    assert all(p.exists() for p in in_flight) and not any(p.exists() for p in left)
+    pictures = sorted(folder.glob("a/*.jpg"))  # each writer's capture number 0, at the same instant
+    assert sorted(json.loads(p.with_suffix(".json").read_text())["frame"] for p in pictures) == [0, 1]
+
+
 def test_live_sessions_capture(seed_exports, digits, tmp_path):
     _, paths, _ = seed_exports
     images, _ = digits
