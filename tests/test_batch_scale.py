@@ -160,7 +160,8 @@ def _kill_inside_a_block(pid: int, folder: Path, proc: subprocess.Popen) -> str:
     that image's path.
 
     Killed right after a progress line instead, the actor may be the one that has just finished a block
-    and is fetching its next: then it has no block to redo (a CI run once counted no retry that way)."""
+    and is fetching its next: then it has no block to redo (the likely cause of a CI run that counted
+    no retry)."""
     prefix = os.path.realpath(folder) + os.sep
     fds = Path(f"/proc/{pid}/fd")
     while proc.poll() is None:
