@@ -7,14 +7,12 @@ JSON sidecar (scores, model sha256, source, frame, time) — the class-folder la
 
 Writing never blocks classification: :meth:`HardExamples.offer` decides and queues in microseconds; a
 writer thread at a lower CPU priority encodes and writes; when the queue is full the frame is dropped
-and counted. The folder
-never grows past ``max_files`` files or ``max_mb`` megabytes: the oldest captures (by name, which starts
-with the time) are removed first, before a new one is written. Files appear whole (written under a
-temporary name, then renamed; the sidecar before its picture). Several writers, in one process or
-several (two cameras, one folder), may share a folder: names carry a random id per writer, and a
-writer starting up removes only leftovers older than ``STALE_S`` (a temporary file, a sidecar without
-its picture), never another writer's file in flight; each writer's caps count the captures there when
-it started plus its own.
+and counted. The folder never grows past ``max_files`` files or ``max_mb`` megabytes: the oldest
+captures (by name, which starts with the time) are removed first, before a new one is written. Files
+go through a :class:`~edgecls.runtime.capture_store.CaptureStore` (a folder by default), which makes them
+appear whole. Several writers, in one process or several (two cameras, one folder), may share a folder:
+names carry a random id per writer, the store's start-up cleanup leaves other writers' files in flight
+alone, and each writer's caps count the captures there when it started plus its own.
 """
 
 from __future__ import annotations
@@ -24,31 +22,24 @@ import json
 import logging
 import os
 import queue
-import re
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
 
+from edgecls.runtime.capture_store import CaptureStore, FolderStore, folder_name
 from edgecls.runtime.errors import OptionError
 from edgecls.runtime.imageheader import header_size
 
 __all__ = ["CaptureOptions", "CaptureStats", "CaptureStore", "FolderStore", "HardExamples"]
 
 _log = logging.getLogger(__name__)
-_NAME = re.compile(r"^\d{8}-\d{6}-\d{6}(-[0-9a-f]{6})?-\d+$")
-"""A capture's file stem: UTC date-time-microseconds, the writer's id (absent in older captures), then
-its number in this writer."""
-STALE_S = 600.0
-"""A temporary file or a lone sidecar older than this (seconds) was left by a writer that was killed;
-one that is younger may be another writer's, in flight."""
 
 
 @dataclass(frozen=True)
@@ -123,72 +114,6 @@ class CaptureStats:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-class CaptureStore(Protocol):
-    """Where captures go: the test seam (a slow or failing disk) and the place for other sinks."""
-
-    def existing(self) -> list[tuple[str, int]]:
-        """Captures already there, as (name, bytes), any order; ``name`` is ``label/stem``."""
-
-    def save(self, name: str, picture: bytes, sidecar: bytes) -> None:
-        """Write ``name``.jpg and ``name``.json whole, or raise OSError."""
-
-    def remove(self, name: str) -> None:
-        """Remove a capture (both files); a missing one is not an error."""
-
-
-class FolderStore:
-    """Captures as files under ``root``: ``root/label/stem.jpg`` and ``root/label/stem.json``."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def existing(self) -> list[tuple[str, int]]:
-        found = []
-        for sidecar in self.root.glob("*/*.json"):
-            picture = sidecar.with_suffix(".jpg")
-            if not _NAME.match(sidecar.stem):
-                continue
-            if not picture.exists():  # cut short between its two renames, or another writer's in flight
-                _remove_if_stale(sidecar)
-                continue
-            try:
-                size = picture.stat().st_size + sidecar.stat().st_size
-            except FileNotFoundError:  # removed meanwhile by another writer keeping its caps
-                continue
-            found.append((f"{sidecar.parent.name}/{sidecar.stem}", size))
-        for partial in self.root.glob("*/.*.tmp"):
-            _remove_if_stale(partial)
-        return found
-
-    def save(self, name: str, picture: bytes, sidecar: bytes) -> None:
-        base = self.root / name
-        base.parent.mkdir(exist_ok=True)
-        for suffix, data in ((".json", sidecar), (".jpg", picture)):
-            tmp = base.parent / f".{base.name}{suffix}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, base.with_suffix(suffix))
-
-    def remove(self, name: str) -> None:
-        base = self.root / name
-        base.with_suffix(".jpg").unlink(missing_ok=True)
-        base.with_suffix(".json").unlink(missing_ok=True)
-
-
-def _remove_if_stale(path: Path) -> None:
-    try:
-        if time.time() - path.stat().st_mtime > STALE_S:
-            path.unlink()
-    except FileNotFoundError:  # its writer finished (or another cleaned up) meanwhile
-        pass
-
-
-def folder_name(label: str) -> str:
-    """A label as a folder name: path separators and control characters become ``_``."""
-    cleaned = re.sub(r"[\\/\x00-\x1f]", "_", label).strip()
-    return "_" if cleaned in ("", ".", "..") else cleaned
 
 
 class HardExamples:

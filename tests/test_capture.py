@@ -203,6 +203,7 @@ def test_writers_sharing_a_folder_keep_each_others_files(tmp_path, monkeypatch):
     import types
 
     from edgecls.runtime import capture as capture_module
+    from edgecls.runtime.capture_store import STALE_S
 
     instant = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.timezone.utc)
     frozen = types.SimpleNamespace(timezone=dt.timezone, datetime=types.SimpleNamespace(now=lambda tz=None: instant))
@@ -214,7 +215,7 @@ def test_writers_sharing_a_folder_keep_each_others_files(tmp_path, monkeypatch):
     left = [folder / "a" / ".20261129-100000-000000-abcdef-0.jpg.tmp", folder / "a" / "20261129-100000-000000-abcdef-1.json"]
     for path in in_flight + left:
         path.write_bytes(b"{}")
-    long_ago = time.time() - 2 * capture_module.STALE_S
+    long_ago = time.time() - 2 * STALE_S
     for path in left:
         os.utime(path, (long_ago, long_ago))
     labels = ("a", "b")
