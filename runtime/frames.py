@@ -15,7 +15,7 @@ from edgecls.runtime.latency import LatencyHistogram
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.results import Category
 
-__all__ = ["FrameResult", "StreamSummary", "FrameClassifier", "check_positive", "open_capture"]
+__all__ = ["FrameResult", "StreamSummary", "FrameClassifier", "check_capture", "check_positive", "open_capture"]
 
 
 MAX_SMOOTH = 10_000
@@ -72,6 +72,13 @@ class StreamSummary:
     """What hard-example capture did (None without capture)."""
 
 
+def check_capture(capture: object) -> None:
+    """Raises OptionError: ``capture`` is not None, :class:`CaptureOptions` or :class:`HardExamples`."""
+    if capture is not None and not isinstance(capture, (CaptureOptions, HardExamples)):
+        raise OptionError(f"capture takes CaptureOptions or HardExamples, got {type(capture).__name__}",
+                          options=("capture",))
+
+
 def open_capture(classifier: Any, capture: CaptureOptions | HardExamples | None) -> tuple[HardExamples | None, bool]:
     """(the writer, whether the caller owns it): options open a writer the stream closes; a
     :class:`HardExamples` the app made is used as it is and left open.
@@ -80,11 +87,9 @@ def open_capture(classifier: Any, capture: CaptureOptions | HardExamples | None)
         OptionError: ``capture`` is neither.
         OSError: the capture folder cannot be created.
     """
+    check_capture(capture)
     if capture is None or isinstance(capture, HardExamples):
         return capture, False
-    if not isinstance(capture, CaptureOptions):
-        raise OptionError(f"capture takes CaptureOptions or HardExamples, got {type(capture).__name__}",
-                          options=("capture",))
     return HardExamples(capture, labels=classifier.labels, model_sha256=classifier.sha256), True
 
 

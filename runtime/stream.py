@@ -20,7 +20,14 @@ from typing import Any
 
 from edgecls.runtime.capture import CaptureOptions, HardExamples
 from edgecls.runtime.errors import OptionError
-from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary, check_positive, open_capture
+from edgecls.runtime.frames import (
+    FrameClassifier,
+    FrameResult,
+    StreamSummary,
+    check_capture,
+    check_positive,
+    open_capture,
+)
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.reconnect import Reconnect, ReconnectingSource
 from edgecls.runtime.slot import FrameSlot
@@ -47,9 +54,7 @@ class Stream:
         policy = Reconnect() if reconnect is True else (reconnect or None)
         if policy is not None and not is_live_source(source):
             raise OptionError(f"reconnect applies to cameras, URLs and GStreamer pipelines, not to {source!r}")
-        if capture is not None and not isinstance(capture, (CaptureOptions, HardExamples)):
-            raise OptionError(f"capture takes CaptureOptions or HardExamples, got {type(capture).__name__}",
-                              options=("capture",))
+        check_capture(capture)  # before the source opens
         self._every, self._max = every, max_frames
         self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
                                        color=color, keep_frames=keep_frames)  # bad options fail before opening
