@@ -1,8 +1,10 @@
 """Load a trained Keras image classifier safely and check that it is one.
 
 Accepted: ``.h5`` (Keras 2 / tf_keras or Keras 3), ``.keras`` and a SavedModel
-folder. Keras ``safe_mode`` stays on unless the caller passes ``unsafe=True``,
-so a Lambda layer's Python code is never deserialized from an untrusted file.
+folder. Unless the caller passes ``unsafe=True``, the file is read by
+:mod:`edgecls.converters.safe_mode` before any loader sees it (tf_keras ignores
+``safe_mode`` for ``.h5`` files; a SavedModel runs the ops it holds), and Keras'
+own ``safe_mode`` stays on: nothing from the file runs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecls.converters.errors import CustomObjectError, ExportError, UnsafeModelError
+from edgecls.converters.safe_mode import check_model_file
 from edgecls.runtime.errors import engine_errors, engine_message
 
 __all__ = ["LoadedModel", "load_keras_model", "load_custom_objects", "check_classifier"]
@@ -112,9 +115,11 @@ def _load_file(path: Path, unsafe: bool, custom_objects: dict[str, Any] | None) 
                                        custom_objects=custom_objects), notes
     except Exception as exc:
         error = _explain(path, exc)
-        if isinstance(error, (UnsafeModelError, CustomObjectError)) or path.suffix != ".h5":
+        if isinstance(error, UnsafeModelError) or path.suffix.lower() not in (".h5", ".hdf5"):
             raise error from None
-        try:  # an older .h5 that Keras 3 refuses: tf_keras reads Keras 2 files
+        # an older .h5 that Keras 3 refuses (a Keras 2 config entry, tf_keras' own TFOpLambda layers):
+        # tf_keras reads Keras 2 files. It ignores safe_mode for them, so safe mode has read the file first.
+        try:
             import tf_keras
         except ImportError:
             raise ExportError(f"{error}; it may be an old Keras 2 file: pip install tf_keras and retry") from None
@@ -163,20 +168,24 @@ def load_keras_model(path: str | Path, *, unsafe: bool = False, custom_objects: 
     """Load and check a Keras classifier from ``path``.
 
     Raises:
-        ExportError: missing path, not a model, Lambda layer in safe mode, unknown
-            custom layer, or not an image classifier (see :func:`check_classifier`).
+        UnsafeModelError: in safe mode, the file holds code (a Lambda layer, a SavedModel op that touches
+            files, processes or Python; see :mod:`edgecls.converters.safe_mode`).
+        CustomObjectError: an unknown custom layer.
+        ExportError: missing path, not a model, or not an image classifier (see :func:`check_classifier`).
     """
     path = Path(path)
     if not path.exists():
         raise ExportError(f"{path}: no such model file or folder")
-    if path.is_dir():
-        if not (path / "saved_model.pb").exists():
-            raise ExportError(f"{path}: a folder without saved_model.pb is not a SavedModel")
-        model, notes = _load_saved_model(path), ["loaded a SavedModel through keras.layers.TFSMLayer"]
-    elif path.suffix.lower() in (".h5", ".hdf5", ".keras"):
-        model, notes = _load_file(path, unsafe, custom_objects)
-    else:
+    if path.is_dir() and not (path / "saved_model.pb").exists():
+        raise ExportError(f"{path}: a folder without saved_model.pb is not a SavedModel")
+    if not path.is_dir() and path.suffix.lower() not in (".h5", ".hdf5", ".keras"):
         raise ExportError(f"{path}: unsupported model file {path.suffix or '(no suffix)'}; give .h5, .keras or a SavedModel folder")
+    if not unsafe:
+        check_model_file(path, custom_names=custom_objects or ())
+    if path.is_dir():
+        model, notes = _load_saved_model(path), ["loaded a SavedModel through keras.layers.TFSMLayer"]
+    else:
+        model, notes = _load_file(path, unsafe, custom_objects)
     return from_model(model, path, input_size=input_size, notes=notes)
 
 
