@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from edgecls.converters.provenance import resolve_labels, sha256_of, targets_for
 from edgecls.converters.quant_report import calibration_warnings, class_changes, profile_calibration
 from edgecls.converters.report import ExportedFile, ExportReport, report_name
 from edgecls.converters.validate import keras_scores
+from edgecls.converters.workspace import export_workspace
 from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
 from edgecls.runtime.memory import peak_rss_mb
 from edgecls.version import __version__
@@ -180,6 +181,8 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     Order: load the model, read the images, check the pixel normalization on
     labelled images, convert each format's fp32 graph (so a model that cannot
     convert fails before any other work), then quantize, validate and write each file.
+    The work happens in a scratch folder (:mod:`edgecls.converters.workspace`), the process's
+    temporary folder meanwhile, removed at the end.
 
     Args:
         model: a path (``.h5``, ``.keras``, SavedModel folder) or an in-memory Keras model.
@@ -192,21 +195,29 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
         minimum top-1 agreement (the file is kept, marked failed).
 
     Raises:
+        UnsafeModelError: the model file holds code and ``unsafe`` is False (see
+            :mod:`edgecls.converters.safe_mode`).
         ExportError: bad options, unloadable or unsupported model, labels that do
             not match, int8 without calibration data, a pixel normalization that
             another preset clearly beats or that leaves the model near chance on
             labelled images, conversion failure (naming the layer and format).
         OutputExistsError: an output exists and ``force`` is False.
     """
-    start = time.perf_counter()
-    step = _Progress(on_step)
     opts = ExportOptions(**options)
     # what can be checked without TensorFlow is checked first: a mistake costs a second, not the import
     source = Path(model) if isinstance(model, (str, Path)) else None
     out_dir = Path(out_dir) if out_dir is not None else (source.parent if source else Path.cwd())
-    stem = opts.name or (source.stem if source else "model")
-    targets = _targets(opts, stem, out_dir)
+    targets = _targets(opts, opts.name or (source.stem if source else "model"), out_dir)
     _check_calibration_given(opts)
+    with export_workspace() as work:
+        return _export(model, out_dir, opts, targets, work / "convert", _Progress(on_step))
+
+
+def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[Any, str, Path]], work: Path,
+            step: _Progress) -> ExportReport:
+    start = time.perf_counter()
+    source = Path(model) if isinstance(model, (str, Path)) else None
+    stem = opts.name or (source.stem if source else "model")
     step.total = len(targets)
     step("loading the Keras model")
     loaded = _load(model, opts)
@@ -243,51 +254,51 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
         raise ExportError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
     check_writable(out_dir)
 
-    with tempfile.TemporaryDirectory(prefix="edgecls-export-") as work:
-        job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, Path(work),
-                         options={"onnx": OnnxOptions(opset=opts.opset, per_channel=opts.per_channel)})
-        # The Keras reference first: Keras' activations are freed before the conversions' graphs pile up
-        # (the other order raised DenseNet121's peak by 1.5 GB). The pixel check has run Keras already.
-        step("running the Keras model on the validation images")
-        reference = pixels.scores if pixels is not None else keras_scores(wrapped, val_images)
-        for converter in dict.fromkeys(c for c, _, _ in targets):
-            step(f"converting to {converter.name}")
-            converter.prepare(job)  # fails fast, naming the layer, before quantization and validation
-        budget = Budget(opts.max_drop, opts.min_agreement)
-        warnings = []
-        if reader is not None and "int8" in opts.quantize:
-            step("profiling the calibration images")
-            warnings = _calibration_warnings(report, reader, calib_folder, wrapped, val_images, labels, pixels)
-        for converter, quantization, path in targets:
-            t0 = time.perf_counter()
-            step(f"converting to {converter.name} {quantization}")
-            files = FileMaker(converter, Path(work), {
-                "name": stem, "labels": labels, "spec": spec, "fmt": converter.name, "source": loaded.source,
-                "sha256": sha, "version": __version__, "calibration": calib_summary},
-                val_images, reference, targets_idx, val_source)
-            ladder = None
-            if quantization == "int8" and budget.given:
-                ladder = climb(get_ladder(converter.name), job, budget, files.validate,
-                               files.latencies_ms if opts.time_candidates else None, step, max_rung=opts.max_rung)
-                written = ladder.written
-                if written is None:  # no full-int8 rung could even be built
-                    raise ExportError(f"{converter.name}: {ladder.reason}")
-                data, scheme, known = ladder.data, written.rung, written.validation
-            else:
-                data, scheme, known = converter.convert(job, quantization), quantization, None
-            step(f"validating {path.name}")
-            final, validation, predicted = files.final(data, scheme, ladder, known)
-            atomic_write_bytes(path, final, overwrite=opts.force)
-            why = None
-            if quantization == "int8":
-                step(f"measuring {path.name}'s per-layer quantization error")
-                why = _why(converter, job, ladder, predicted, reference, targets_idx, labels, warnings)
-            report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
-                                             opts.agreement_for(quantization), time.perf_counter() - t0,
-                                             max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None,
-                                             quantization_report=why))
-            step.done += 1
-        report.notes += job.notes
+    work.mkdir()
+    job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, work,
+                     options={"onnx": OnnxOptions(opset=opts.opset, per_channel=opts.per_channel)})
+    # The Keras reference first: Keras' activations are freed before the conversions' graphs pile up
+    # (the other order raised DenseNet121's peak by 1.5 GB). The pixel check has run Keras already.
+    step("running the Keras model on the validation images")
+    reference = pixels.scores if pixels is not None else keras_scores(wrapped, val_images, source=report.source)
+    for converter in dict.fromkeys(c for c, _, _ in targets):
+        step(f"converting to {converter.name}")
+        converter.prepare(job)  # fails fast, naming the layer, before quantization and validation
+    budget = Budget(opts.max_drop, opts.min_agreement)
+    warnings = []
+    if reader is not None and "int8" in opts.quantize:
+        step("profiling the calibration images")
+        warnings = _calibration_warnings(report, reader, calib_folder, wrapped, val_images, labels, pixels)
+    for converter, quantization, path in targets:
+        t0 = time.perf_counter()
+        step(f"converting to {converter.name} {quantization}")
+        files = FileMaker(converter, work, {
+            "name": stem, "labels": labels, "spec": spec, "fmt": converter.name, "source": loaded.source,
+            "sha256": sha, "version": __version__, "calibration": calib_summary},
+            val_images, reference, targets_idx, val_source)
+        ladder = None
+        if quantization == "int8" and budget.given:
+            ladder = climb(get_ladder(converter.name), job, budget, files.validate,
+                           files.latencies_ms if opts.time_candidates else None, step, max_rung=opts.max_rung)
+            written = ladder.written
+            if written is None:  # no full-int8 rung could even be built
+                raise ExportError(f"{converter.name}: {ladder.reason}")
+            data, scheme, known = ladder.data, written.rung, written.validation
+        else:
+            data, scheme, known = converter.convert(job, quantization), quantization, None
+        step(f"validating {path.name}")
+        final, validation, predicted = files.final(data, scheme, ladder, known)
+        atomic_write_bytes(path, final, overwrite=opts.force)
+        why = None
+        if quantization == "int8":
+            step(f"measuring {path.name}'s per-layer quantization error")
+            why = _why(converter, job, ladder, predicted, reference, targets_idx, labels, warnings)
+        report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
+                                         opts.agreement_for(quantization), time.perf_counter() - t0,
+                                         max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None,
+                                         quantization_report=why))
+        step.done += 1
+    report.notes += job.notes
     report.seconds = time.perf_counter() - start
     report.peak_rss_mb = peak_rss_mb()
     report.path = out_dir / report_name(stem)
@@ -299,7 +310,7 @@ def _calibration_warnings(report: ExportReport, reader: ArrayReader, calib_folde
                           wrapped: Any, val_images: np.ndarray, labels: list[str], pixels: PixelCheck | None) -> list:
     """Profile the calibration images into ``report.quantization``; the warnings they call for."""
     images = reader.images  # already one array (``_calibration``): no copy
-    profile = profile_calibration(images, val_images, keras_scores(wrapped, images), labels,
+    profile = profile_calibration(images, val_images, keras_scores(wrapped, images, source=report.source), labels,
                                   len(calib_folder.classes) if calib_folder is not None and calib_folder.classes else None)
     warnings = calibration_warnings(profile, len(labels), pixels.to_dict() if pixels else None)
     report.quantization = {"calibration": profile.to_dict(), "warnings": [w.to_dict() for w in warnings]}
@@ -332,6 +343,6 @@ def _normalization(loaded: LoadedModel, opts: ExportOptions, images: np.ndarray,
                      "(class folders in the validation or calibration images)")
         return norm, None
     norm, check = check_pixels(loaded, norm, requested=requested, preferred=norm.name, images=images,
-                               targets=targets, scorer=keras_scores)
+                               targets=targets, scorer=partial(keras_scores, source=str(loaded.source or "model")))
     notes.append(f"pixels: {check.reason}")
     return norm, check

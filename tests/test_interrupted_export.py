@@ -65,3 +65,48 @@ def test_killed_export_leaves_complete_files_or_none(tmp_path, seed_h5, digits_f
     # ONNX Runtime keeps a session-id file, .ses (a timestamp and a UUID), in TMPDIR for as long as it
     # likes: an engine's state, not a partial output of ours.
     assert [p.name for p in scratch.iterdir() if p.name != ".ses"] == []
+
+
+def test_an_export_killed_with_sigkill_leaves_a_folder_the_next_export_removes(tmp_path, seed_h5, digits_folders):
+    """kill -9 runs no clean-up (issue 28, finding 8): its scratch folder, TensorFlow's autograph files
+    inside it, stays behind, and the next export removes it."""
+    train, val = digits_folders
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch), PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "edgecls", "-v", "export", str(seed_h5), "--quantize", "fp32,int8",
+               "--calib", str(train), "--calib-size", "50", "--val", str(val)]
+    process = subprocess.Popen([*command, "-o", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _read_until(process.stderr, "step: converting to tflite int8")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    left = [p for p in scratch.iterdir() if p.name.startswith("edgecls-export-")]
+    assert len(left) == 1 and any(left[0].rglob("__autograph_generated_file*.py")), list(scratch.rglob("*"))
+    assert not [p for p in scratch.iterdir() if p.name.startswith("__autograph_generated_file")]
+    done = subprocess.run([*command[:6], "--formats", "tflite", "-o", str(tmp_path / "next")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [p.name for p in scratch.iterdir() if p.name != ".ses"] == []  # its own removed too
+
+
+def test_the_clean_up_removes_only_folders_no_running_export_holds(tmp_path, monkeypatch):
+    import tempfile
+
+    from edgecls.converters.workspace import LOCK_NAME, PREFIX, export_workspace, remove_stale_workspaces
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = tmp_path / f"{PREFIX}dead"
+    dead.mkdir()
+    (dead / LOCK_NAME).write_text("")  # its export is gone: nobody holds the lock
+    other = tmp_path / "edgecls-export"  # not an export folder's name: left alone
+    other.mkdir()
+    with export_workspace() as live:
+        assert not dead.exists() and live.exists()  # removed as this export started
+        assert remove_stale_workspaces(tmp_path) == [] and live.exists()  # a running export keeps its own
+        assert tempfile.gettempdir() == str(live / "tmp")
+    assert not live.exists() and other.exists() and tempfile.gettempdir() == str(tmp_path)
