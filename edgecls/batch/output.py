@@ -9,12 +9,12 @@ OUT and classifies only the rest, so OUT holds each input once.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError, OptionError
+from edgecls.runtime.files import write_whole
 
 __all__ = ["ResultStore", "MANIFEST", "SCHEMA_FIELDS", "pyarrow_parquet", "schema", "row_key"]
 
@@ -67,12 +67,9 @@ def commit_table(out: Path, table, name: str) -> Path:
     """
     pq = pyarrow_parquet()
     final = out / f"part-{name}.parquet"
-    tmp = out / f".tmp-{name}.parquet"
     try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, final)
+        write_whole(final, lambda handle: pq.write_table(table, handle), tmp_prefix=f".tmp-{name}.")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise EdgeclsError(f"{final}: cannot write results ({exc.strerror or exc}); the shards written before "
                            "are kept: run again with resume") from None
     return final
@@ -106,9 +103,7 @@ class ResultStore:
         self.out.mkdir(parents=True, exist_ok=True)
         for stale in self.out.glob(".tmp-*"):  # a shard a killed run had not finished: not committed
             stale.unlink(missing_ok=True)
-        tmp = self.out / f".tmp-{MANIFEST}"
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, self.out / MANIFEST)
+        write_whole(self.out / MANIFEST, json.dumps(manifest, indent=1).encode(), tmp_prefix=f".tmp-{MANIFEST}.")
 
     def _manifest(self) -> dict[str, Any] | None:
         try:

@@ -32,11 +32,10 @@ class MapWriter:
         Raises:
             click.ClickException: the picture cannot be written.
         """
-        import os
-
         import cv2
         import numpy as np
 
+        from edgecls.runtime.files import write_whole
         from edgecls.sinks.draw import explanation_picture
 
         stem, n = path.stem, 1
@@ -45,10 +44,10 @@ class MapWriter:
             stem = f"{path.stem}-{n}"
         self._names.add(stem)
         png = self.out / f"{stem}.png"
-        tmp = self.out / f".{stem}.png.tmp.png"
-        if not cv2.imwrite(str(tmp), explanation_picture(pixels, result)):
-            raise click.ClickException(f"{png}: cannot write the picture")
-        os.replace(tmp, png)
+        ok, encoded = cv2.imencode(".png", explanation_picture(pixels, result))
+        if not ok:
+            raise click.ClickException(f"{png}: cannot encode the picture")
+        write_whole(png, encoded.tobytes())
         files = {"png": str(png)}
         if self.npy:
             np.save(self.out / f"{stem}.npy", result.heatmap)
