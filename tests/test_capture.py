@@ -290,3 +290,37 @@ def test_a_long_capturing_stream_costs_constant_memory(color_model, tmp_path):
     assert c["written"] > 200 and c["removed"] == c["written"] - 200
     assert len(list((tmp_path / "hard").rglob("*.jpg"))) == 200 == len(list((tmp_path / "hard").rglob("*.json")))
     assert rss[-1] - rss[4] < 1.0, rss
+
+
+def test_links_planted_in_the_capture_folder_are_never_followed(tmp_path):
+    """Someone who can write the capture folder plants links (issue 28, finding 7): at the temporary names
+    earlier versions used, at a capture's final name, and as a label folder pointing elsewhere. Every
+    target stays untouched, and nothing outside the folder is written, listed or cleaned up."""
+    import os
+
+    root, outside = tmp_path / "hard", tmp_path / "outside"
+    outside.mkdir()
+    target = outside / "precious.txt"
+    target.write_bytes(b"keep me")
+    stale = outside / ".20260101-000000-000000-abcdef-1.jpg.tmp"  # looks like a leftover; is not ours
+    stale.write_bytes(b"keep me too")
+    os.utime(stale, (0, 0))
+    (root / "3").mkdir(parents=True)
+    stem = "20261204-120000-000001-abcdef-1"
+    for name in (f".{stem}.jpg.tmp", f".{stem}.json.tmp", f"{stem}.jpg"):
+        (root / "3" / name).symlink_to(target)
+    (root / "7").symlink_to(outside, target_is_directory=True)
+    store = FolderStore(root)
+    store.save(f"3/{stem}", b"picture", b"{}")
+    assert (root / "3" / f"{stem}.jpg").read_bytes() == b"picture" and not (root / "3" / f"{stem}.jpg").is_symlink()
+    assert (root / "3" / f"{stem}.json").read_bytes() == b"{}"
+    with pytest.raises(OSError):
+        store.save(f"7/{stem}", b"picture", b"{}")  # the label folder is a link: refused, not entered
+    with pytest.raises(OSError):
+        store.save(f"../outside/{stem}", b"picture", b"{}")
+    assert store.existing() == [(f"3/{stem}", len(b"picture") + 2)]  # the linked label folder is not listed
+    store.remove(f"3/{stem}")
+    with pytest.raises(OSError):
+        store.remove(f"7/{stem}")
+    assert target.read_bytes() == b"keep me" and stale.read_bytes() == b"keep me too"
+    assert sorted(p.name for p in outside.iterdir()) == sorted([target.name, stale.name])
