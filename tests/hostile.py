@@ -61,16 +61,30 @@ def run_measured(argv: list[str], cwd: Path, timeout: float = 120) -> CliRun:
 
 
 def onnx_model(path: Path, *, classes: int = 4, declared: list | None = None, size: tuple = ("H", "W"),
-               card: str | None = None, fail_at_run: bool = False, name: str = "image") -> Path:
+               card: str | None = None, fail_at_run: bool = False, fail_when_bright: bool = False,
+               name: str = "image") -> Path:
     """A mean-colour classifier (NHWC, raw 0-255 input, any input size by default) with ``classes``
     real outputs, an output declared as ``declared`` (default ``[N, classes]``), an optional card
-    text in ``metadata_props``; ``fail_at_run``: a Reshape that fails inside ONNX Runtime's run."""
+    text in ``metadata_props``; ``fail_at_run``: a Reshape that fails inside ONNX Runtime's run;
+    ``fail_when_bright``: a Gather whose index (the mean pixel / 32) is out of range on images brighter
+    than mid-grey, fine on dark ones (a blank frame passes the service's load check)."""
     from onnx import TensorProto, helper, numpy_helper
 
     weights = np.random.default_rng(0).normal(size=(3, classes)).astype(np.float32) * 0.01
     nodes = [helper.make_node("ReduceMean", [name, "axes"], ["mean"], keepdims=0),
              helper.make_node("MatMul", ["mean", "w"], ["logits"])]
     inits = [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array([1, 2], np.int64), "axes")]
+    if fail_when_bright:
+        nodes += [helper.make_node("ReduceMean", ["mean", "channel_axis"], ["bright"], keepdims=0),
+                  helper.make_node("Div", ["bright", "step"], ["steps"]),
+                  helper.make_node("Cast", ["steps"], ["index"], to=TensorProto.INT64),
+                  helper.make_node("Gather", ["gains", "index"], ["gain"], axis=0),
+                  helper.make_node("Unsqueeze", ["gain", "channel_axis"], ["gain2"]),
+                  helper.make_node("Mul", ["logits_raw", "gain2"], ["logits"])]
+        nodes[1].output[0] = "logits_raw"
+        inits += [numpy_helper.from_array(np.array([1], np.int64), "channel_axis"),
+                  numpy_helper.from_array(np.array(32.0, np.float32), "step"),
+                  numpy_helper.from_array(np.ones(4, np.float32), "gains")]
     if fail_at_run:
         nodes.append(helper.make_node("Reshape", ["logits", "shape"], ["odd"]))
         nodes.append(helper.make_node("Reshape", ["odd", "back"], ["logits2"]))
@@ -129,7 +143,8 @@ def append_zip(model: Path, out: Path, members: dict[str, bytes], compression: i
 def patch_zip_member(path: Path, *, flags: int | None = None, method: int | None = None,
                      corrupt: bool = False) -> Path:
     """Set the general-purpose flags or the compression method of every entry of the appended zip (local
-    and central headers alike), or overwrite the first member's compressed bytes with junk."""
+    and central headers alike), or overwrite the card's compressed bytes with junk (the last local entry
+    named ``edgecls_card.json``)."""
     data = bytearray(path.read_bytes())
     for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
         at = data.find(signature)
@@ -138,11 +153,14 @@ def patch_zip_member(path: Path, *, flags: int | None = None, method: int | None
                 data[at + flag_at:at + flag_at + 2] = struct.pack("<H", flags)
             if method is not None:
                 data[at + method_at:at + method_at + 2] = struct.pack("<H", method)
-            if corrupt and signature == b"PK\x03\x04":
-                name_len, extra_len = struct.unpack_from("<HH", data, at + 26)
-                start = at + 30 + name_len + extra_len
-                data[start:start + 16] = b"\xff" * 16
             at = data.find(signature, at + 4)
+    if corrupt:
+        card_local = data.rindex(b"edgecls_card.json", 0, data.rindex(b"PK\x01\x02"))  # in a local header
+        at = data.rindex(b"PK\x03\x04", 0, card_local)
+        size, = struct.unpack_from("<I", data, at + 18)
+        name_len, extra_len = struct.unpack_from("<HH", data, at + 26)
+        start = at + 30 + name_len + extra_len
+        data[start:start + min(16, size)] = b"\xff" * min(16, size)  # the member's own bytes, not past them
     path.write_bytes(bytes(data))
     return path
 
@@ -152,6 +170,16 @@ def claim_zip64_entries(path: Path) -> Path:
     data = bytearray(path.read_bytes())
     end = data.rindex(b"PK\x05\x06")
     data[end + 8:end + 12] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def claim_entries(path: Path, entries: int) -> Path:
+    """Set the appended zip's end record to claim ``entries`` entries (its central directory unchanged:
+    :mod:`zipfile` reads every entry the directory holds, whatever the count says)."""
+    data = bytearray(path.read_bytes())
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 8:end + 12] = struct.pack("<HH", entries, entries)
     path.write_bytes(bytes(data))
     return path
 
