@@ -25,6 +25,7 @@ __all__ = [
     "InferenceError",
     "engine_errors",
     "engine_message",
+    "http_status",
 ]
 
 
@@ -91,6 +92,30 @@ class StreamError(EdgeclsError):
 
 class DatasetError(EdgeclsError):
     """An image folder is missing, empty, or does not match the model's labels."""
+
+
+HTTP_STATUS: dict[type[EdgeclsError], int] = {
+    ImageError: 400,
+    OptionError: 400,
+    DatasetError: 400,
+    SourceError: 400,
+    StreamError: 400,
+    CardError: 422,
+    ModelLoadError: 422,
+    UnsupportedFormatError: 415,
+    InferenceError: 500,
+    BackendUnavailableError: 503,
+}
+"""The HTTP status of each error class (its nearest listed ancestor's; else 500): the client's fault is
+4xx, the server's 5xx."""
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status that answers ``exc`` (see :data:`HTTP_STATUS`): 500 for anything unlisted."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500
 
 
 MAX_ENGINE_TEXT = 300

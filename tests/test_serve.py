@@ -362,3 +362,160 @@ def test_a_model_that_fails_to_load_closes_the_ones_loaded_before_it(seed_export
     with pytest.raises(EdgeclsError, match=r"broken\.tflite"):
         ModelSet([("good", model), ("broken", broken)], workers=2, threads=1)
     assert len(opened) == 2 and all(any(c is o for c in closed) for o in opened)
+
+
+# -- failing safe (issue 28: findings 3, 4 and 5) --------------------------------------------------------
+
+
+def _tree(root: Path, skip: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if skip not in p.parents and p != skip}
+
+
+def test_card_names_never_place_captures_outside_the_capture_folder(tmp_path, digits_folders):
+    """Two models whose cards are named ``../../escape`` and ``/abs/elsewhere``: their folders are made safe
+    names inside --capture DIR; nothing is created, written or cleaned outside it."""
+    from hostile import card_text, onnx_model
+
+    def named(path: Path, name: str) -> Path:
+        card = json.loads(card_text())
+        card["name"] = name
+        return onnx_model(path, card=json.dumps(card))
+
+    (tmp_path / "m").mkdir()
+    first, second = named(tmp_path / "m" / "a.onnx", "../../escape"), named(tmp_path / "m" / "b.onnx", "/abs/elsewhere")
+    folder = tmp_path / "m" / "hard"
+    escape = tmp_path / "escape"  # where ../../escape would land from tmp_path/m/hard
+    escape.mkdir()
+    stale = escape / ".stale.jpg.tmp"  # a leftover the start-up cleanup would have removed there
+    stale.write_bytes(b"not ours")
+    os.utime(stale, (0, 0))
+    before = _tree(tmp_path, folder)
+    image = _png(next(digits_folders[1].rglob("*.png")))
+    with server(str(first), str(second), "--capture", str(folder), "--capture-below", "1") as client:
+        names = [m["name"] for m in client.get("/v1/models").json()["models"]]
+        assert names == [".._.._escape", "_abs_elsewhere"]
+        for name in names:
+            answer = client.post(f"/v1/classify/{name}", content=image, headers={"Content-Type": "image/png"})
+            assert answer.status_code == 200, answer.text
+    assert _tree(tmp_path, folder) == before and stale.exists()
+    assert not Path("/abs").exists()
+    for name in names:  # every request captured (four classes: no score near 1), each in its model's folder
+        assert len(list((folder / name).glob("*/*.jpg"))) == 1
+
+
+def _multipart(parts: list[tuple[str, bytes, bool]], boundary: str = "edgeclsboundary") -> bytes:
+    body = b""
+    for name, data, is_file in parts:
+        disposition = f'form-data; name="{name}"' + ('; filename="x.png"' if is_file else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        body += b"Content-Type: image/png\r\n\r\n" if is_file else b"\r\n"
+        body += data + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def _request_head(url: str, path: str, length: int, boundary: str = "edgeclsboundary") -> bytes:
+    host = url.split("//")[1]
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
+
+
+def _connect(url: str):
+    import socket
+
+    host, port = url.split("//")[1].rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=60)
+
+
+def _status(sock) -> int:
+    head = b""
+    while b"\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return int(head.split()[1])
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_wrong_form_key_is_refused_before_the_image_is_read(seed_export, tmp_path):
+    """A DeepStack client sends api_key before the image: a wrong one is answered 401 while most of the
+    image is still unsent."""
+    key = tmp_path / "key.txt"
+    key.write_text("s3cret")
+    body = _multipart([("api_key", b"guess", False), ("image", bytes(19_000_000), True)])
+    with server(str(_models(seed_export)[("tflite", "int8")]), "--api-key-file", str(key)) as client, \
+            _connect(str(client.base_url)) as sock:
+        sock.sendall(_request_head(str(client.base_url), "/v1/vision/scene", len(body)) + body[:200_000])
+        assert _status(sock) == 401
+
+
+def test_unauthenticated_bodies_hold_bounded_memory_and_the_server_answers_on(seed_export, digits_folders, tmp_path):
+    """16 clients upload 19 MB each with no key (the image first, as a client that sends no key at all):
+    at most 4 bodies are held before their key is known, the rest are answered 503 as their image begins;
+    the server's peak RSS rises by at most 150 MB and it answers an authorized request afterwards."""
+    key = tmp_path / "key.txt"
+    key.write_text("s3cret")
+    image = _png(next(digits_folders[1].rglob("*.png")))
+    body = _multipart([("image", bytes(19_000_000), True)])
+    with server(str(_models(seed_export)[("tflite", "int8")]), "--api-key-file", str(key)) as client:
+        url = str(client.base_url)
+        warm = client.post("/v1/vision/scene", files={"image": ("x.png", image, "image/png")}, data={"api_key": "s3cret"})
+        assert warm.status_code == 200
+        before = _peak_rss_mb(client.proc.pid)
+        statuses: list[int] = []
+
+        def upload() -> None:
+            with _connect(url) as sock:
+                try:
+                    sock.sendall(_request_head(url, "/v1/vision/scene", len(body)) + body)
+                except OSError:  # answered (503) and closed before the whole body was sent
+                    pass
+                statuses.append(_status(sock))
+
+        clients = [threading.Thread(target=upload) for _ in range(16)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        grown = _peak_rss_mb(client.proc.pid) - before
+        after = client.post("/v1/vision/scene", files={"image": ("x.png", image, "image/png")}, data={"api_key": "s3cret"})
+        assert after.status_code == 200 and after.json()["success"] is True
+    assert len(statuses) == 16 and set(statuses) <= {401, 503} and 401 in statuses and 503 in statuses, statuses
+    assert grown <= 150, f"peak RSS grew by {grown:.0f} MB"
+    assert "Traceback" not in "".join(client.log.queue)
+
+
+def test_a_client_that_goes_away_mid_upload_is_one_log_line(seed_export):
+    body = _multipart([("image", bytes(2_000_000), True)])
+    with server(str(_models(seed_export)[("tflite", "int8")])) as client:
+        with _connect(str(client.base_url)) as sock:
+            sock.sendall(_request_head(str(client.base_url), "/v1/classify", len(body)) + body[:100_000])
+        line = wait_for_line(client.log, "went away")
+        assert "POST /v1/classify" in line
+        assert client.get("/healthz").status_code == 200  # after the line: the server has moved on
+        logged = "".join(client.log.queue)
+    assert "Traceback" not in logged and "ClientDisconnect" not in logged
+
+
+def test_an_engine_failure_is_a_5xx_that_names_no_server_path(tmp_path, digits_folders):
+    from hostile import card_text, onnx_model
+
+    model = onnx_model(tmp_path / "failing.onnx", fail_when_bright=True, card=card_text())
+    image = cv2.imencode(".png", np.full((16, 16, 3), 250, np.uint8))[1].tobytes()
+    dark = _png(next(digits_folders[1].rglob("*.png")))
+    with server(str(model)) as client:
+        assert client.post("/v1/classify", content=dark, headers={"Content-Type": "image/png"}).status_code == 200
+        answer = client.post("/v1/classify", content=image, headers={"Content-Type": "image/png"})
+        assert answer.status_code == 500, answer.text
+        assert answer.json()["success"] is False and "InferenceError" in answer.json()["error"]
+        assert str(tmp_path) not in answer.text and "failing.onnx" not in answer.text
+        scene = client.post("/v1/vision/scene", files={"image": ("x.png", image, "image/png")})
+        assert scene.status_code == 500 and "failing.onnx" not in scene.text
+        logged = wait_for_line(client.log, "failed:")
+    assert str(model) in logged and "inference failed" in logged

@@ -7,12 +7,14 @@ Endpoints: ``POST /v1/classify[/NAME]`` (multipart field ``image`` or a raw imag
 
 Classification runs on worker threads (never on the event loop), at most ``workers`` at a time per
 model, each with a classifier of its own; at most ``max_queue`` more wait, and a request beyond that is
-answered 503 with ``Retry-After`` at once. Every bad request is a 4xx with a one-line JSON error.
+answered 503 with ``Retry-After`` at once. Every bad request is a 4xx with a one-line JSON error; a
+failure of the server (an engine error) is a 5xx whose answer names no file (the log has the cause).
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -22,79 +24,37 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from edgecls.runtime.capture import CaptureOptions, HardExamples
-from edgecls.runtime.errors import EdgeclsError
+from edgecls.runtime.capture_store import folder_name
+from edgecls.runtime.errors import EdgeclsError, OptionError, http_status
+from edgecls.serve.errors import HTTPError
 from edgecls.serve.metrics import Metrics
 from edgecls.serve.models import ModelSet, ServedModel
+from edgecls.serve.upload import Unverified, read_upload
 
 __all__ = ["ServeOptions", "create_app", "HTTPError"]
+
+logger = logging.getLogger("edgecls.serve")
 
 
 @dataclass(frozen=True)
 class ServeOptions:
     """How the service answers: ``api_key`` (None: open), ``max_body_bytes``, ``max_queue`` requests
-    waiting per model beyond the ``workers`` running; ``capture``: keep the images a model was unsure
-    about (in ``capture.dir``, or ``capture.dir/NAME`` per model when several are served)."""
+    waiting per model beyond the ``workers`` running (a request counts from the moment its body is
+    read); ``max_unverified`` bodies held at once before their key is known (see
+    :mod:`edgecls.serve.upload`); ``capture``: keep the images a model was unsure about (in
+    ``capture.dir``, or ``capture.dir/NAME`` per model when several are served, NAME made a safe
+    folder name)."""
 
     api_key: str | None = None
     max_body_bytes: int = 20 * 1000 * 1000
     max_queue: int = 32
     capture: CaptureOptions | None = None
-
-
-class HTTPError(Exception):
-    """A request edgecls refuses: its status, message and extra headers."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
-
-
-_RAW_TYPES = ("image/", "application/octet-stream")
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise HTTPError(413, f"request body of {int(length):,} bytes is over the limit of {limit:,}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPError(413, f"request body is over the limit of {limit:,} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    request._body = body  # Starlette re-reads a body it has cached (for the multipart form)
-    return body
-
-
-async def _image(request: Request, limit: int) -> tuple[bytes, dict[str, str]]:
-    """The image bytes and the text fields of a request (multipart ``image``, or a raw image body)."""
-    body = await _body(request, limit)
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    fields = dict(request.query_params)
-    if kind == "multipart/form-data":
-        try:
-            form = await request.form(max_part_size=limit)
-        except Exception as exc:  # the multipart parser's errors
-            raise HTTPError(400, f"malformed multipart body ({str(exc).strip() or type(exc).__name__})") from None
-        upload = form.get("image")
-        fields.update({k: v for k, v in form.items() if isinstance(v, str)})
-        if upload is None or isinstance(upload, str):
-            raise HTTPError(400, "no image: send the picture as the multipart file field 'image'")
-        data = await upload.read()
-    elif kind.startswith(_RAW_TYPES):
-        data = body
-    else:
-        raise HTTPError(415, f"unsupported content type {kind or '(none)'!r}: send multipart/form-data with a "
-                             "field 'image', or the image itself as image/jpeg, image/png, ...")
-    if not data:
-        raise HTTPError(400, "the image is empty (0 bytes)")
-    return data, fields
+    max_unverified: int = 4
 
 
 def _number(fields: dict[str, str], name: str, kind: type, default: Any) -> Any:
@@ -114,13 +74,17 @@ class Service:
         self.metrics = Metrics(models)
         self.limiters = {name: anyio.CapacityLimiter(models.workers) for name in models.models}
         self.waiting = dict.fromkeys(models.models, 0)
+        self.unverified = Unverified(options.max_unverified)
         self.captures: dict[str, HardExamples] = {}
         if options.capture is not None:
-            several = len(models.models) > 1
-            for name, served in models.models.items():
-                folder = Path(options.capture.dir) / name if several else Path(options.capture.dir)
-                self.captures[name] = HardExamples(replace(options.capture, dir=folder), labels=served.pool.card.labels,
-                                                   model_sha256=served.pool.sha256)
+            try:
+                for name, folder in capture_folders(Path(options.capture.dir), list(models.models)).items():
+                    served = models.models[name]
+                    self.captures[name] = HardExamples(replace(options.capture, dir=folder),
+                                                       labels=served.pool.card.labels, model_sha256=served.pool.sha256)
+            except BaseException:  # the writers started before it stop
+                self.close()
+                raise
             self.metrics.watch_captures(self.captures)
 
     def close(self) -> None:
@@ -168,21 +132,44 @@ class Service:
             raise HTTPError(404, f"no model named {name!r} (served: {', '.join(self.models.models)})") from None
 
     async def classify(self, request: Request, name: str | None) -> tuple[ServedModel, Any, str]:
-        offered = self._given(request)
-        if offered is not None:  # a key in the headers or the query: refused before the body is read
-            self.authorize(request)
-        data, fields = await _image(request, self.options.max_body_bytes)
-        if offered is None:  # DeepStack's clients send it as a form field
-            self.authorize(request, fields)
+        """Classify the request's image with model ``name`` (None: the default).
+
+        Before any of the body is read: the model is known (404), a key in the headers or query is
+        checked (401), and the model has room (503). A key in the form is checked as soon as it arrives.
+
+        Raises:
+            HTTPError: a refusal (4xx), a busy model (503), or a failure of the model (5xx, the cause in
+                the server's log, not in the answer).
+        """
         served = self.model(name)
-        top_k = _number(fields, "top_k", int, 5)
-        threshold = _number(fields, "threshold", float, 0.0)
-        if top_k < 1 or not 0.0 <= threshold <= 1.0:
-            raise HTTPError(400, f"top_k must be ≥ 1 and threshold within 0..1, got {top_k} and {threshold}")
+        check_key = None
+        if self.options.api_key is not None:
+            if self._given(request) is not None:
+                self.authorize(request)
+            else:  # DeepStack's clients send it as a form field
+                check_key = self._check_form_key
         if self.waiting[served.name] >= self.models.workers + self.options.max_queue:
             raise HTTPError(503, f"model {served.name!r} is busy ({self.waiting[served.name]} requests in hand); "
                                  "try again shortly", {"Retry-After": "1"})
         self.waiting[served.name] += 1
+        try:
+            upload = await read_upload(request, limit=self.options.max_body_bytes, check_key=check_key,
+                                       unverified=self.unverified)
+            return await self._run(request, served, upload.image, upload.fields)
+        finally:
+            self.waiting[served.name] -= 1
+
+    def _check_form_key(self, given: str | None) -> None:
+        key = self.options.api_key
+        if not given or key is None or not hmac.compare_digest(given.encode(), key.encode()):
+            raise HTTPError(401, "missing or wrong API key (X-API-Key header, Bearer token or api_key field)")
+
+    async def _run(self, request: Request, served: ServedModel, data: bytes,
+                   fields: dict[str, str]) -> tuple[ServedModel, Any, str]:
+        top_k = _number(fields, "top_k", int, 5)
+        threshold = _number(fields, "threshold", float, 0.0)
+        if top_k < 1 or not 0.0 <= threshold <= 1.0:
+            raise HTTPError(400, f"top_k must be ≥ 1 and threshold within 0..1, got {top_k} and {threshold}")
         capture = self.captures.get(served.name)
         source = f"{request.method} {request.url.path} from {request.client.host if request.client else '?'}"
         try:
@@ -198,10 +185,39 @@ class Service:
 
                 result = await anyio.to_thread.run_sync(work, limiter=self.limiters[served.name])
         except EdgeclsError as exc:
-            raise HTTPError(400, str(exc)) from None
-        finally:
-            self.waiting[served.name] -= 1
+            raise refusal(exc, f"{source}: model {served.name!r}") from None
         return served, result, pool.sha256
+
+
+def refusal(exc: EdgeclsError, where: str) -> HTTPError:
+    """The answer to an error raised while serving: the client's fault (4xx) with its message; the
+    server's (5xx) with the error's kind only, its message (which names files on the server) logged."""
+    status = http_status(exc)
+    if status < 500:
+        return HTTPError(status, str(exc))
+    logger.error("edgecls serve: %s failed: %s", where, exc)
+    return HTTPError(status, f"the model failed on this request ({type(exc).__name__}); the server's log has "
+                             "the cause")
+
+
+def capture_folders(root: Path, names: list[str]) -> dict[str, Path]:
+    """Each served model's capture folder: ``root`` itself for one model, else ``root/NAME`` with NAME a
+    safe folder name (a card's name may hold ``/`` or ``..``: nothing is created outside ``root``).
+
+    Raises:
+        OptionError: two names that make the same folder name.
+    """
+    if len(names) == 1:
+        return {names[0]: root}
+    folders: dict[str, Path] = {}
+    for name in names:
+        folder = root / folder_name(name)
+        taken = next((other for other, path in folders.items() if path == folder), None)
+        if taken is not None:
+            raise OptionError(f"models {taken!r} and {name!r} would capture into the same folder {folder}; "
+                              "name them with NAME=PATH")
+        folders[name] = folder
+    return folders
 
 
 def _endpoint(service: Service, label: str, deepstack: bool,
@@ -215,6 +231,10 @@ def _endpoint(service: Service, label: str, deepstack: bool,
             body, status, headers = await handler(request), 200, {}
         except HTTPError as exc:
             body, status, headers = {"success": False, "error": exc.message}, exc.status, exc.headers
+        except ClientDisconnect:  # nobody to answer: one line, no traceback
+            logger.warning("edgecls serve: %s %s: the client went away before its request was read",
+                        request.method, request.url.path)
+            body, status, headers = {"success": False, "error": "client went away"}, 499, {}
         finally:
             service.metrics.in_flight.dec()
         service.metrics.requests.labels(label, str(status)).inc()
@@ -256,7 +276,7 @@ def create_app(models: ModelSet, options: ServeOptions | None = None) -> Starlet
         service.model(name)
         try:
             served = await anyio.to_thread.run_sync(service.reload, name)
-        except EdgeclsError as exc:
+        except EdgeclsError as exc:  # the file on the server was refused: the operator asked, the path is theirs
             raise HTTPError(422, f"reload refused, the loaded model keeps serving: {exc}") from None
         return {"success": True, "model": served.describe()}
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecls.runtime.capture_store import folder_name
 from edgecls.runtime.classifier import Classifier
 from edgecls.runtime.errors import EdgeclsError, ModelLoadError, OptionError
 from edgecls.runtime.fingerprint import file_sha256
@@ -137,7 +138,8 @@ class ModelSet:
     """The served models by name; the first is the default. Thread-safe reloads."""
 
     def __init__(self, named: Sequence[tuple[str | None, Path]], *, workers: int, threads: int) -> None:
-        """``named``: (name, path) pairs; a None name is the card's name, else the file's stem."""
+        """``named``: (name, path) pairs; a None name is the card's name (made a safe folder and URL name:
+        a card is not trusted), else the file's stem."""
         if not named:
             raise OptionError("give at least one model to serve")
         self.workers, self.threads = workers, threads
@@ -146,7 +148,7 @@ class ModelSet:
         try:
             for given, path in named:
                 pool = ModelPool(path, workers, threads)
-                name = given or pool.card.name or path.stem
+                name = given or (folder_name(pool.card.name) if pool.card.name else path.stem)
                 if name in self.models:
                     pool.close()
                     raise OptionError(f"two models are named {name!r}: name them with NAME=PATH")

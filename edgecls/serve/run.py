@@ -80,6 +80,9 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
     try:
         app = create_app(models, ServeOptions(options.api_key, options.max_body_bytes, options.max_queue,
                                               options.capture))
+    except EdgeclsError:
+        models.close()
+        raise
     except OSError as exc:
         models.close()
         raise EdgeclsError(f"capture folder {options.capture.dir}: {exc.strerror or exc}") from None
