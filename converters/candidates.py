@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecls.converters.decisions import SINGLE_LABEL, Decisions
 from edgecls.converters.provenance import make_card
 from edgecls.converters.validate import Validation, compare, file_scores
 
@@ -34,9 +35,10 @@ class FileMaker:
     """
 
     def __init__(self, converter: Any, work: Path, card: dict[str, Any], images: np.ndarray, reference: np.ndarray,
-                 targets: np.ndarray | None, source: str) -> None:
+                 targets: np.ndarray | None, source: str, decisions: Decisions = SINGLE_LABEL) -> None:
         self.converter, self.work, self.card_args = converter, work, card
         self.images, self.reference, self.targets, self.source = images, reference, targets, source
+        self.decisions = decisions
         self._predicted: dict[str, np.ndarray] = {}
 
     def _probe(self, data: bytes, scheme: str) -> tuple[Path, Any]:
@@ -49,7 +51,7 @@ class FileMaker:
     def _validate(self, probe: Path, data: bytes) -> Validation:
         scores = file_scores(probe, self.images)
         self._predicted[hashlib.sha256(data).hexdigest()] = scores.argmax(1).astype(np.int32)
-        return compare(scores, self.reference, self.targets, self.source)
+        return compare(scores, self.reference, self.targets, self.source, self.decisions)
 
     def validate(self, data: bytes) -> Validation:
         """The bytes' validation against the Keras reference, through the runtime. Raises EdgeclsError."""

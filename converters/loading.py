@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecls.converters.errors import CustomObjectError, ExportError, UnsafeModelError
+from edgecls.converters.heads import file_loss
 from edgecls.converters.safe_mode import check_model_file
 from edgecls.runtime.errors import engine_errors, engine_message
 
@@ -33,7 +34,10 @@ class LoadedModel:
     width: int
     channels: int
     num_classes: int
+    """The model output's width: classes or labels, 1 for a binary head."""
     notes: tuple[str, ...] = ()
+    loss: Any = None
+    """The loss the model was compiled with, where the file (or the in-memory model) keeps it."""
 
 
 def load_custom_objects(module_path: str | Path) -> dict[str, Any]:
@@ -132,11 +136,11 @@ def _load_file(path: Path, unsafe: bool, custom_objects: dict[str, Any] | None) 
 
 
 def check_classifier(model: Any, source: Path | str, input_size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
-    """Return (height, width, channels, classes) of a one-image-input, one-output model.
+    """Return (height, width, channels, output width) of a one-image-input, one-output model.
 
     Raises:
-        ExportError: several inputs or outputs, an input that is not rank 4, a
-            non-classification output, or free spatial dims without ``input_size``.
+        ExportError: several inputs or outputs, an input that is not rank 4, an output that is not
+            (batch, scores), or free spatial dims without ``input_size``.
     """
     inputs, outputs = list(model.inputs), list(model.outputs)
     if len(inputs) != 1:
@@ -158,8 +162,9 @@ def check_classifier(model: Any, source: Path | str, input_size: tuple[int, int]
         raise ExportError(f"{source}: input_size {input_size[0]}x{input_size[1]} contradicts the model's fixed "
                           f"{height}x{width}", options=("input_size",))
     out_shape = tuple(outputs[0].shape)
-    if len(out_shape) != 2 or not out_shape[1] or out_shape[1] < 2:
-        raise ExportError(f"{source}: the output has shape {out_shape}; a classifier outputs (batch, classes) with 2 or more classes")
+    if len(out_shape) != 2 or not out_shape[1]:
+        raise ExportError(f"{source}: the output has shape {out_shape}; a classifier outputs (batch, scores): one "
+                          "score for a binary head, one per class or label otherwise")
     return int(height), int(width), int(channels), int(out_shape[1])
 
 
@@ -186,11 +191,14 @@ def load_keras_model(path: str | Path, *, unsafe: bool = False, custom_objects: 
         model, notes = _load_saved_model(path), ["loaded a SavedModel through keras.layers.TFSMLayer"]
     else:
         model, notes = _load_file(path, unsafe, custom_objects)
-    return from_model(model, path, input_size=input_size, notes=notes)
+    return from_model(model, path, input_size=input_size, notes=notes, loss=file_loss(path))
 
 
 def from_model(model: Any, source: Path | None, *, input_size: tuple[int, int] | None = None,
-               notes: list[str] | tuple[str, ...] = ()) -> LoadedModel:
-    """Wrap an in-memory Keras model as a :class:`LoadedModel`. Raises ExportError."""
+               notes: list[str] | tuple[str, ...] = (), loss: Any = None) -> LoadedModel:
+    """Wrap a Keras model as a :class:`LoadedModel` (``loss``: the file's; else the model's own, if compiled).
+    Raises ExportError."""
     height, width, channels, classes = check_classifier(model, source or "model", input_size)
-    return LoadedModel(model, source, height, width, channels, classes, tuple(notes))
+    if loss is None:
+        loss = getattr(model, "loss", None)
+    return LoadedModel(model, source, height, width, channels, classes, tuple(notes), loss)

@@ -133,7 +133,7 @@ def wrap_with_normalization(model: Any, norm: PixelNormalization, height: int, w
 
     Uses the model's own Keras (Keras 3, or tf_keras for a Keras 2 model).
     """
-    keras = _keras_of(model)
+    keras = keras_of(model)
     inputs = keras.Input((height, width, channels), name="image")
     x = inputs
     if not norm.is_identity:
@@ -154,7 +154,8 @@ def wrap_with_normalization(model: Any, norm: PixelNormalization, height: int, w
     return keras.Model(inputs, outputs, name=f"edgecls_{getattr(model, 'name', 'model')}")
 
 
-def _keras_of(model: Any) -> Any:
+def keras_of(model: Any) -> Any:
+    """The Keras ``model`` was built with: tf_keras for a Keras 2 model, else Keras 3."""
     if type(model).__module__.startswith("tf_keras"):
         import tf_keras
 

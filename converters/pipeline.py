@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +12,31 @@ import numpy as np
 
 from edgecls.converters.atomic import atomic_write_bytes, check_writable
 from edgecls.converters.candidates import FileMaker
-from edgecls.converters.data import ArrayReader, ImageFolder, synthetic_images
+from edgecls.converters.data import ArrayReader, synthetic_images
+from edgecls.converters.decisions import SINGLE_LABEL, Decisions
 from edgecls.converters.errors import ExportError, OutputExistsError
 from edgecls.converters.formats.base import ConvertJob, get_format
 from edgecls.converters.formats.onnx_format import OnnxOptions
+from edgecls.converters.heads import HEAD_KINDS, Head, detect_head, head_labels
 from edgecls.converters.ladder import Budget, climb, get_ladder
 from edgecls.converters.ladder.climb import MAX_RUNGS
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
-from edgecls.converters.provenance import resolve_labels, sha256_of, targets_for
+from edgecls.converters.provenance import resolve_labels, sha256_of
 from edgecls.converters.quant_report import calibration_warnings, class_changes, profile_calibration
 from edgecls.converters.report import ExportedFile, ExportReport, report_name
 from edgecls.converters.validate import keras_scores
 from edgecls.converters.workspace import export_workspace
 from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
+from edgecls.runtime.datasets import ImageFolder, LabelList, open_dataset
 from edgecls.runtime.memory import peak_rss_mb
+from edgecls.runtime.metrics import f1_thresholds
 from edgecls.version import __version__
 
 __all__ = ["ExportOptions", "export"]
+
+Dataset = ImageFolder | LabelList
 
 SYNTHETIC_IMAGES = 64
 MIN_CHECK_IMAGES = 30
@@ -76,6 +81,14 @@ class ExportOptions:
     in ``MIN_GAIN`` of its time); False decides on accuracy alone, for exports made on another
     machine than the one that runs the model."""
     name: str | None = None
+    head: str | None = None
+    """The model's head (see :mod:`edgecls.converters.heads`): None detects it; a kind settles evidence
+    that disagrees or cannot decide."""
+    positive: str | None = None
+    """A binary head: the label whose probability the model outputs (default: the second label in order)."""
+    thresholds: str | Sequence[float] | None = None
+    """A multi-label head's thresholds: None (0.5 each), ``"f1"`` (each label's F1-best on the labelled
+    validation images), or one number per label."""
 
     def __post_init__(self) -> None:
         for name in ("formats", "quantize"):  # "tflite" or "tflite,onnx" is a list of names, not of letters
@@ -100,6 +113,11 @@ class ExportOptions:
                               options=("max_rung",))
         if self.max_drop is not None and not 0.0 <= self.max_drop <= 100.0:
             raise ExportError(f"max_drop must be in [0, 100] accuracy points, got {self.max_drop}")
+        if self.head is not None and self.head not in HEAD_KINDS:
+            raise ExportError(f"unknown head {self.head!r}; choose from {', '.join(HEAD_KINDS)}", options=("head",))
+        if isinstance(self.thresholds, str) and self.thresholds != "f1":
+            raise ExportError(f"thresholds must be 'f1' or one number per label, got {self.thresholds!r}",
+                              options=("thresholds",))
 
     def agreement_for(self, quantization: str) -> float | None:
         """The agreement floor a file of ``quantization`` must reach; None when only ``max_drop`` is checked."""
@@ -135,7 +153,7 @@ def _check_calibration_given(opts: ExportOptions) -> None:
                           "class sub-folders allowed, or an array)", options=("calibration",))
 
 
-def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | None, ImageFolder | None, dict]:
+def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | None, Dataset | None, dict]:
     source = opts.calibration
     if source is None:
         return None, None, {}
@@ -145,22 +163,85 @@ def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | No
             raise ExportError(f"calibration array must be uint8 N×{spec.height}×{spec.width}×{spec.channels}, "
                               f"got {images.dtype} {images.shape}")
         return ArrayReader(images), None, {"source": "array", "images": len(images)}
-    folder = ImageFolder.scan(source, limit=opts.calib_size)
+    folder = open_dataset(source, limit=opts.calib_size)
     summary = {"source": str(folder.root), "images": len(folder.files), "classes": len(folder.classes)}
     return ArrayReader(folder.load(spec)), folder, summary
 
 
-def _validation_set(val_folder: ImageFolder | None, calib_folder: ImageFolder | None, reader: ArrayReader | None,
-                    calib_summary: dict, labels: list[str], spec: InputSpec, notes: list[str]):
-    """(images, label indices or None, description): --val, else the calibration images, else synthetic."""
-    if val_folder is not None:
-        return val_folder.load(spec), targets_for(val_folder, labels), str(val_folder.root)
+@dataclass(frozen=True)
+class _Checked:
+    """The images every file is checked on, the dataset they come from (labels, targets), and their name."""
+
+    images: np.ndarray
+    dataset: Dataset | None
+    source: str
+
+
+def _validation_set(val: Dataset | None, calib: Dataset | None, reader: ArrayReader | None,
+                    calib_summary: dict, spec: InputSpec, notes: list[str]) -> _Checked:
+    """--val, else the calibration images, else synthetic ones."""
+    if val is not None:
+        return _Checked(val.load(spec), val, str(val.root))
     if reader is not None:
         notes.append("validated on the calibration images, not on held-out ones (validation= gives them)")
-        targets = targets_for(calib_folder, labels) if calib_folder is not None else None
-        return np.stack(list(reader)), targets, f"calibration images ({calib_summary['source']})"
+        return _Checked(np.stack(list(reader)), calib, f"calibration images ({calib_summary['source']})")
     notes.append(f"validated on {SYNTHETIC_IMAGES} synthetic images, not real ones (validation= gives them)")
-    return synthetic_images(SYNTHETIC_IMAGES, spec), None, "synthetic images"
+    return _Checked(synthetic_images(SYNTHETIC_IMAGES, spec), None, "synthetic images")
+
+
+def _targets_of(dataset: Dataset | None, labels: list[str], head: Head) -> np.ndarray | None:
+    """The truth of each checked image: label indices (single-label), an image × label matrix (multi-label);
+    None without labelled data.
+
+    Raises:
+        DatasetError: a class folder or a listed label that is not a label of the model.
+        ExportError: multi-label data (a CSV list) for a single-label model.
+    """
+    if dataset is None:
+        return None
+    if head.multi_label:
+        return dataset.label_matrix(labels)
+    if isinstance(dataset, LabelList):
+        raise ExportError(f"{dataset.root}: a multi-label list, but the model's head is {head.kind} (one class per "
+                          "image): give class folders, or the head", options=("head",))
+    return dataset.label_indices(labels)
+
+
+def _head(loaded: LoadedModel, opts: ExportOptions, checked: _Checked,
+          norm: PixelNormalization) -> tuple[Head, np.ndarray]:
+    """The model's head, and its outputs on the checked images under ``norm`` (reused by the pixel check).
+    Raises ExportError (see :func:`detect_head`)."""
+    raw = keras_scores(wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels),
+                       checked.images, source=str(loaded.source or "model"))
+    head = detect_head(loaded.model, raw, loss=loaded.loss, head=opts.head, source=checked.source)
+    return head, raw
+
+
+def _thresholds(opts: ExportOptions, head: Head, reference: np.ndarray, targets: np.ndarray | None,
+                labels: list[str]) -> tuple[float, ...] | None:
+    """A multi-label head's thresholds (see :attr:`ExportOptions.thresholds`); None for other heads.
+
+    Raises:
+        ExportError: thresholds for a head that is not multi-label, ``f1`` without labelled images, or a
+            count or value that does not fit.
+    """
+    if not head.multi_label:
+        if opts.thresholds is not None:
+            raise ExportError(f"thresholds are for a multi-label head; this one is {head.kind}",
+                              options=("thresholds",))
+        return None
+    if opts.thresholds is None:
+        return (0.5,) * len(labels)
+    if opts.thresholds == "f1":
+        if targets is None:
+            raise ExportError("thresholds 'f1' needs labelled validation images (a CSV list of path,labels)",
+                              options=("validation",))
+        return tuple(round(float(t), 6) for t in f1_thresholds(reference, targets))
+    values = tuple(float(t) for t in opts.thresholds)
+    if len(values) != len(labels) or not all(0.0 <= t <= 1.0 for t in values):
+        raise ExportError(f"thresholds: {len(values)} given; the model has {len(labels)} labels, each threshold "
+                          "within 0..1", options=("thresholds",))
+    return values
 
 
 class _Progress:
@@ -226,28 +307,43 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     spec = InputSpec(height=loaded.height, width=loaded.width, channels=loaded.channels,
                      color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize)
     step("reading calibration images")
-    reader, calib_folder, calib_summary = _calibration(opts, spec)
-    val_folder = ImageFolder.scan(opts.validation) if opts.validation is not None else None
-    labels = resolve_labels(opts.labels, [val_folder, calib_folder], loaded.num_classes, notes)
-    val_images, targets_idx, val_source = _validation_set(val_folder, calib_folder, reader, calib_summary,
-                                                          labels, spec, notes)
+    reader, calib_data, calib_summary = _calibration(opts, spec)
+    val_data = open_dataset(opts.validation) if opts.validation is not None else None
+    checked = _validation_set(val_data, calib_data, reader, calib_summary, spec, notes)
+    step("finding the model's head")
+    requested = "custom" if opts.mean is not None else (opts.pixels or "auto")
+    norm, norm_notes = choose_normalization(loaded.model, pixels=opts.pixels, mean=opts.mean, std=opts.std,
+                                            channels=loaded.channels)
+    notes += norm_notes
+    head, raw = _head(loaded, opts, checked, norm)
+    notes.append(_head_note(head))
+    labels = resolve_labels(opts.labels, [val_data, calib_data], head.classes(loaded.num_classes), notes)
+    labels = head_labels(head, labels, opts.positive)
+    targets_idx = _targets_of(checked.dataset, labels, head)
     if opts.max_drop is not None and targets_idx is None:
-        raise ExportError("max_drop needs labelled validation images (class folders in the validation or "
-                          "calibration images)", options=("validation",))
+        raise ExportError("max_drop needs labelled validation images (class folders, or a CSV list of path,labels, "
+                          "in the validation or calibration images)", options=("validation",))
     step("checking the pixel normalization")
-    norm, pixels = _normalization(loaded, opts, val_images, targets_idx, notes)
+    judge = Decisions((0.5,) * len(labels)) if head.multi_label else SINGLE_LABEL
+    norm, pixels = _normalization(loaded, norm, requested, checked.images, targets_idx, notes, head, raw, judge)
+    reference = pixels.scores if pixels is not None else head.probabilities(raw)
+    thresholds = _thresholds(opts, head, reference, targets_idx, labels)
+    decisions = Decisions(thresholds) if thresholds is not None else SINGLE_LABEL
     spec = replace(spec, normalization=Normalization(baked=True, mean=norm.mean, std=norm.std))
-    wrapped = wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels)
+    wrapped = head.apply(wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels))
     if "dynamic" in opts.quantize:
         notes.append("dynamic-range models dequantize weights at run time: on x86 they are slower than fp32")
     sha = sha256_of(loaded.source)
     report = ExportReport(source=str(loaded.source or "in-memory model"), source_sha256=sha, out_dir=out_dir,
-                          labels=labels, normalization=asdict(norm), validation_source=val_source,
+                          labels=labels, normalization=asdict(norm), validation_source=checked.source,
                           calibration=calib_summary, notes=notes, pixels=pixels.to_dict() if pixels else None,
                           options={"formats": list(opts.formats), "quantize": list(opts.quantize),
                                    "resize": opts.resize, "opset": opts.opset, "per_channel": opts.per_channel,
                                    "min_agreement": opts.min_agreement, "max_drop": opts.max_drop,
-                                   "max_rung": opts.max_rung, "time_candidates": opts.time_candidates})
+                                   "max_rung": opts.max_rung, "time_candidates": opts.time_candidates,
+                                   "head": opts.head, "positive": opts.positive},
+                          head=head.to_dict(), output={"kind": "multi-label" if head.multi_label else "single-label",
+                                                       "thresholds": list(thresholds) if thresholds else None})
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -257,10 +353,8 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     work.mkdir()
     job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, work,
                      options={"onnx": OnnxOptions(opset=opts.opset, per_channel=opts.per_channel)})
-    # The Keras reference first: Keras' activations are freed before the conversions' graphs pile up
-    # (the other order raised DenseNet121's peak by 1.5 GB). The pixel check has run Keras already.
-    step("running the Keras model on the validation images")
-    reference = pixels.scores if pixels is not None else keras_scores(wrapped, val_images, source=report.source)
+    # The Keras reference was computed first (finding the head, the pixel check): Keras' activations are
+    # freed before the conversions' graphs pile up (the other order raised DenseNet121's peak by 1.5 GB).
     for converter in dict.fromkeys(c for c, _, _ in targets):
         step(f"converting to {converter.name}")
         converter.prepare(job)  # fails fast, naming the layer, before quantization and validation
@@ -268,14 +362,15 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     warnings = []
     if reader is not None and "int8" in opts.quantize:
         step("profiling the calibration images")
-        warnings = _calibration_warnings(report, reader, calib_folder, wrapped, val_images, labels, pixels)
+        warnings = _calibration_warnings(report, reader, calib_data, wrapped, checked.images, labels, pixels)
     for converter, quantization, path in targets:
         t0 = time.perf_counter()
         step(f"converting to {converter.name} {quantization}")
         files = FileMaker(converter, work, {
             "name": stem, "labels": labels, "spec": spec, "fmt": converter.name, "source": loaded.source,
-            "sha256": sha, "version": __version__, "calibration": calib_summary},
-            val_images, reference, targets_idx, val_source)
+            "sha256": sha, "version": __version__, "calibration": calib_summary, "head": head.to_dict(),
+            "thresholds": thresholds},
+            checked.images, reference, targets_idx, checked.source, decisions)
         ladder = None
         if quantization == "int8" and budget.given:
             ladder = climb(get_ladder(converter.name), job, budget, files.validate,
@@ -292,7 +387,8 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
         why = None
         if quantization == "int8":
             step(f"measuring {path.name}'s per-layer quantization error")
-            why = _why(converter, job, ladder, predicted, reference, targets_idx, labels, warnings)
+            why = _why(converter, job, ladder, predicted, reference, None if head.multi_label else targets_idx,
+                       labels, warnings)
         report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
                                          opts.agreement_for(quantization), time.perf_counter() - t0,
                                          max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None,
@@ -306,7 +402,7 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     return report
 
 
-def _calibration_warnings(report: ExportReport, reader: ArrayReader, calib_folder: ImageFolder | None,
+def _calibration_warnings(report: ExportReport, reader: ArrayReader, calib_folder: Dataset | None,
                           wrapped: Any, val_images: np.ndarray, labels: list[str], pixels: PixelCheck | None) -> list:
     """Profile the calibration images into ``report.quantization``; the warnings they call for."""
     images = reader.images  # already one array (``_calibration``): no copy
@@ -331,18 +427,28 @@ def _why(converter: Any, job: ConvertJob, ladder: Any, predicted: np.ndarray, re
             "warnings": [w.to_dict() for w in warnings], **({"note": note} if note else {})}
 
 
-def _normalization(loaded: LoadedModel, opts: ExportOptions, images: np.ndarray, targets: np.ndarray | None,
-                   notes: list[str]) -> tuple[PixelNormalization, PixelCheck | None]:
-    """The normalization to bake, checked on labelled images when there are enough (see ``pixel_check``)."""
-    requested = "custom" if opts.mean is not None else (opts.pixels or "auto")
-    norm, norm_notes = choose_normalization(loaded.model, pixels=opts.pixels, mean=opts.mean, std=opts.std,
-                                            channels=loaded.channels)
-    notes += norm_notes
+def _normalization(loaded: LoadedModel, norm: PixelNormalization, requested: str, images: np.ndarray,
+                   targets: np.ndarray | None, notes: list[str], head: Head, raw: np.ndarray,
+                   decisions: Decisions) -> tuple[PixelNormalization, PixelCheck | None]:
+    """The normalization to bake, checked on labelled images when there are enough (see ``pixel_check``);
+    ``raw`` are the model's outputs under ``norm`` already."""
     if targets is None or len(targets) < MIN_CHECK_IMAGES:
         notes.append(f"pixel normalization not checked: that needs {MIN_CHECK_IMAGES} or more labelled images "
-                     "(class folders in the validation or calibration images)")
+                     "(class folders, or a CSV list, in the validation or calibration images)")
         return norm, None
+    source = str(loaded.source or "model")
+
+    def scorer(model: Any, pixels: np.ndarray) -> np.ndarray:
+        return head.probabilities(keras_scores(model, pixels, source=source))
+
     norm, check = check_pixels(loaded, norm, requested=requested, preferred=norm.name, images=images,
-                               targets=targets, scorer=partial(keras_scores, source=str(loaded.source or "model")))
+                               targets=targets, scorer=scorer, decisions=decisions,
+                               known={norm.name: head.probabilities(raw)})
     notes.append(f"pixels: {check.reason}")
     return norm, check
+
+
+def _head_note(head: Head) -> str:
+    evidence = "; ".join(f"{e.source}: {e.seen}" for e in head.evidence if e.source != "head")
+    baked = f"; exported with {head.baked} after it, so every file outputs probabilities" if head.baked else ""
+    return f"head: {head.kind} ({'given' if head.chosen else 'detected'}{': ' + evidence if evidence else ''}){baked}"

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecls.converters.decisions import SINGLE_LABEL, Decisions
 from edgecls.converters.errors import ExportError
 from edgecls.converters.normalization import PIXEL_PRESETS, PixelNormalization
 
@@ -39,8 +40,9 @@ class PixelCheck:
     Attributes:
         chosen: the preset baked into the exported files.
         requested: what was asked for (``auto``, a preset name, or ``custom`` for mean/std).
-        accuracies: the Keras model's top-1 accuracy on the images under each preset tried.
-        chance: the accuracy of always answering the most frequent class.
+        accuracies: the Keras model's top-1 accuracy on the images under each preset tried (for a
+            multi-label model: the share of images whose label set it gets exactly right).
+        chance: the accuracy of always answering the most frequent class (or label set).
         images: how many labelled images were used.
         reason: one sentence on why ``chosen`` was kept or picked.
     """
@@ -52,7 +54,7 @@ class PixelCheck:
     images: int
     reason: str
     scores: np.ndarray | None = field(default=None, repr=False, compare=False)
-    """The Keras scores under ``chosen`` (reused as the validation reference; not serialized)."""
+    """The Keras probabilities under ``chosen`` (reused as the validation reference; not serialized)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,7 +87,8 @@ def _describe(norm: PixelNormalization) -> str:
 
 
 def check_pixels(loaded: Any, chosen: PixelNormalization, *, requested: str, preferred: str,
-                 images: np.ndarray, targets: np.ndarray, scorer: Any) -> tuple[PixelNormalization, PixelCheck]:
+                 images: np.ndarray, targets: np.ndarray, scorer: Any, decisions: Decisions = SINGLE_LABEL,
+                 known: dict[str, np.ndarray] | None = None) -> tuple[PixelNormalization, PixelCheck]:
     """Compare the Keras model's accuracy under ``chosen`` and every other preset on labelled images.
 
     Args:
@@ -93,8 +96,10 @@ def check_pixels(loaded: Any, chosen: PixelNormalization, *, requested: str, pre
         chosen: the normalization picked so far (from the request or from the model's layers).
         requested: ``"auto"``, a preset name, or ``"custom"``.
         preferred: the preset ``auto`` keeps unless another is clearly better.
-        images: uint8 images at the input size; ``targets`` their label indices.
-        scorer: ``scorer(keras_model, images) -> scores`` (the validation's Keras runner).
+        images: uint8 images at the input size; ``targets`` their labels (see :mod:`~edgecls.converters.decisions`).
+        scorer: ``scorer(keras_model, images) -> probabilities`` (the validation's Keras runner, head applied).
+        decisions: how scores are judged (an image is right when its answer is exactly its label or label set).
+        known: probabilities already computed under some presets (by name), not computed again.
 
     Returns:
         The normalization to bake (``chosen``, or with ``auto`` the clearly better one) and the check.
@@ -112,11 +117,13 @@ def check_pixels(loaded: Any, chosen: PixelNormalization, *, requested: str, pre
     for name, norm in candidates.items():
         # the model itself on normalized pixels (one traced function for every preset), computed as the
         # wrapper computes it (x * 1/std + -mean/std in float32)
-        scores[name] = scorer(loaded.model, normalized(images, norm))
-        right[name] = scores[name].argmax(1) == targets
+        scores[name] = (known or {}).get(name)
+        if scores[name] is None:
+            scores[name] = scorer(loaded.model, normalized(images, norm))
+        right[name] = decisions.right(scores[name], targets)
     accuracies = {name: float(r.mean()) for name, r in right.items()}
     n = len(targets)
-    chance = float(np.bincount(targets).max() / n)
+    chance = decisions.chance(targets)
     best = max(accuracies, key=lambda k: (accuracies[k], k == chosen.name))
     keep = chosen.name if requested != "auto" else preferred
     if requested == "auto" and best != keep and _clearly_better(right[best], right[keep]):

@@ -13,7 +13,7 @@ from edgecls.converters.errors import ExportError
 from edgecls.runtime.card import InputSpec, ModelCard, OutputSpec, Provenance
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["sha256_of", "resolve_labels", "targets_for", "make_card"]
+__all__ = ["sha256_of", "resolve_labels", "make_card"]
 
 
 def sha256_of(path: Path | None) -> str:
@@ -63,34 +63,20 @@ def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[
     return names
 
 
-def targets_for(folder: ImageFolder, labels: Sequence[str]):
-    """Label indices of a class-folder dataset's files (None without class folders).
-
-    Raises:
-        ExportError: a class folder whose name is not a label.
-    """
-    import numpy as np
-
-    if not folder.classes:
-        return None
-    index = {label: i for i, label in enumerate(labels)}
-    unknown = [c for c in folder.classes if c not in index]
-    if unknown:
-        raise ExportError(f"{folder.root}: class folders {', '.join(unknown[:5])} are not among the model's labels")
-    return np.array([index[folder.classes[t]] for t in folder.targets], dtype=np.int64)
-
-
 def make_card(*, name: str, labels: Sequence[str], spec: InputSpec, tensors: tuple[TensorInfo, TensorInfo],
               fmt: str, scheme: str, source: Path | None, sha256: str, version: str,
-              calibration: dict[str, Any], validation: dict[str, Any]) -> ModelCard:
-    """The card embedded in one exported file."""
+              calibration: dict[str, Any], validation: dict[str, Any], head: dict[str, Any] | None = None,
+              thresholds: Sequence[float] | None = None) -> ModelCard:
+    """The card embedded in one exported file; ``thresholds`` makes it a multi-label model's."""
     from dataclasses import replace
 
     inp, out = tensors
     return ModelCard(
         labels=tuple(labels),
         input=replace(spec, dtype=inp.dtype_name, quantization=inp.quantization),
-        output=OutputSpec(num_classes=len(labels), dtype=out.dtype_name, quantization=out.quantization),
+        output=OutputSpec(num_classes=len(labels), dtype=out.dtype_name, quantization=out.quantization,
+                          kind="multi-label" if thresholds is not None else "single-label",
+                          thresholds=tuple(thresholds) if thresholds is not None else None),
         name=name,
         provenance=Provenance(
             edgecls_version=version,
@@ -101,5 +87,6 @@ def make_card(*, name: str, labels: Sequence[str], spec: InputSpec, tensors: tup
             quantization=scheme,
             calibration=calibration,
             validation=validation,
+            head=dict(head or {}),
         ),
     )

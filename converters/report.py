@@ -89,6 +89,10 @@ class ExportReport:
     """Where the report is written (``<name>_report.json`` in ``out_dir``)."""
     quantization: dict[str, Any] | None = None
     """The calibration images' profile and the warnings it calls for (exports with int8 only)."""
+    head: dict[str, Any] = field(default_factory=dict)
+    """The model's head: its kind, how it was decided, what the export baked after it, the evidence."""
+    output: dict[str, Any] = field(default_factory=dict)
+    """What every file outputs: ``kind`` (single-label or multi-label) and, multi-label, the ``thresholds``."""
 
     @property
     def ok(self) -> bool:
@@ -116,6 +120,8 @@ class ExportReport:
             "seconds": round(self.seconds, 2),
             "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb),
             "quantization": self.quantization,
+            "head": self.head,
+            "output": self.output,
         }
 
     def to_json(self) -> str:

@@ -9,15 +9,19 @@ from typing import Any
 
 import numpy as np
 
+from edgecls.converters.decisions import SINGLE_LABEL, Decisions
 from edgecls.converters.errors import ExportError
 from edgecls.runtime.errors import engine_errors
 
-__all__ = ["Validation", "compare", "validate_file", "file_scores", "keras_scores", "batch_size_for"]
+__all__ = ["Validation", "compare", "file_scores", "keras_scores", "batch_size_for"]
 
 
 @dataclass(frozen=True)
 class Validation:
-    """How an exported file's scores compare with the Keras model's on the same images."""
+    """How an exported file's scores compare with the Keras model's on the same images.
+
+    ``top1_agreement`` is the share of images with the same answer as Keras (for a multi-label model the
+    same label set); ``accuracy`` and ``keras_accuracy`` are ``metric`` (top-1 accuracy, or macro F1)."""
 
     images: int
     source: str
@@ -26,6 +30,10 @@ class Validation:
     mean_abs_diff: float
     accuracy: float | None = None
     keras_accuracy: float | None = None
+    metric: str = "top-1 accuracy"
+    agreement: str = "top-1 agreement"
+    exact_match: float | None = None
+    """Multi-label: the share of images whose label set is exactly right (None otherwise)."""
 
     @property
     def accuracy_drop(self) -> float | None:
@@ -91,33 +99,28 @@ def _traced(model: Any) -> Any:
         return forward
 
 
-def compare(scores: np.ndarray, reference: np.ndarray, targets: np.ndarray | None, source: str) -> Validation:
-    """Agreement and score differences of ``scores`` against ``reference``."""
+def compare(scores: np.ndarray, reference: np.ndarray, targets: np.ndarray | None, source: str,
+            decisions: Decisions = SINGLE_LABEL) -> Validation:
+    """Agreement and score differences of ``scores`` against ``reference`` (both probabilities), judged by
+    ``decisions``; accuracies when ``targets`` are given."""
     diff = np.abs(scores - reference)
-    accuracy = keras_accuracy = None
-    if targets is not None and (targets >= 0).all():
-        accuracy = float((scores.argmax(1) == targets).mean())
-        keras_accuracy = float((reference.argmax(1) == targets).mean())
+    accuracy = keras_accuracy = exact = None
+    if targets is not None and (decisions.multi_label or (targets >= 0).all()):
+        accuracy = decisions.accuracy(scores, targets)
+        keras_accuracy = decisions.accuracy(reference, targets)
+        exact = decisions.exact_match(scores, targets) if decisions.multi_label else None
     return Validation(
         images=len(scores),
         source=source,
-        top1_agreement=float((scores.argmax(1) == reference.argmax(1)).mean()),
+        top1_agreement=decisions.agree(scores, reference),
         max_abs_diff=float(diff.max()),
         mean_abs_diff=float(diff.mean()),
         accuracy=accuracy,
         keras_accuracy=keras_accuracy,
+        metric=decisions.metric,
+        agreement=decisions.agreement,
+        exact_match=exact,
     )
-
-
-def validate_file(path: Path, images: np.ndarray, reference: np.ndarray, targets: np.ndarray | None,
-                  source: str, batch_size: int | None = None) -> Validation:
-    """Load ``path`` with :mod:`edgecls.runtime` and compare its scores with ``reference``.
-
-    ``images`` are uint8 at the model's input size, in its colour order, so the
-    runtime's preprocessing is the identity resize and the comparison isolates
-    the conversion. Raises EdgeclsError when the file does not load.
-    """
-    return compare(file_scores(path, images, batch_size), reference, targets, source)
 
 
 def file_scores(path: Path, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:

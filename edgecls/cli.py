@@ -72,7 +72,8 @@ FLAGS = {
     "pixels": "--pixels", "mean": "--mean", "std": "--std", "reconnect": "--reconnect",
     "num_threads": "--threads", "max_results": "--top-k", "score_threshold": "--threshold", "backend": "--backend",
     "max_rung": "--max-rung", "max_drop": "--max-drop", "min_agreement": "--min-agreement",
-    "resume": "--resume", "engine": "--engine",
+    "resume": "--resume", "engine": "--engine", "head": "--head", "positive": "--positive",
+    "thresholds": "--thresholds",
 }
 
 

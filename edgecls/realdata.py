@@ -45,8 +45,9 @@ def seed_cnn():
     ])
 
 
-def write_digits(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    """Write RGB images as PNG files into ``root/<label>/``.
+def write_digits(root: Path, images: np.ndarray, labels: np.ndarray, names: tuple[str, ...] = LABELS) -> Path:
+    """Write RGB images as PNG files into ``root/<name of the label>/`` (``names``: the folder of each label
+    index; the digits by default).
 
     Raises:
         OSError: a folder cannot be made or a file cannot be written (OpenCV only returns False).
@@ -54,7 +55,7 @@ def write_digits(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
     import cv2
 
     for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-        folder = root / LABELS[int(label)]
+        folder = root / names[int(label)]
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{i:05d}.png"
         if not cv2.imwrite(str(path), image[:, :, ::-1]):

@@ -29,6 +29,7 @@ __all__ = [
     "COLORS",
     "RESIZE_MODES",
     "SCORE_KINDS",
+    "OUTPUT_KINDS",
     "Quantization",
     "Normalization",
     "InputSpec",
@@ -54,6 +55,9 @@ LAYOUTS = ("NHWC", "NCHW")
 COLORS = ("rgb", "bgr", "gray")
 RESIZE_MODES = ("stretch", "crop", "letterbox")
 SCORE_KINDS = ("probabilities", "logits")
+OUTPUT_KINDS = ("single-label", "multi-label")
+"""``single-label``: one class per image (scores sum to 1); ``multi-label``: each label on its own (a
+score per label, the label present at or over its threshold)."""
 DTYPES = ("uint8", "int8", "float32", "float16")
 
 
@@ -175,20 +179,45 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """What the model's classification output holds."""
+    """What the model's classification output holds.
+
+    ``kind``: ``single-label`` or ``multi-label`` (see :data:`OUTPUT_KINDS`); ``thresholds``: for a
+    multi-label model, the score at or over which each label is present (one per label; None: 0.5 each).
+    """
 
     num_classes: int
     dtype: str = "float32"
     quantization: Quantization | None = None
     scores: str = "probabilities"
+    kind: str = "single-label"
+    thresholds: tuple[float, ...] | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.kind == "multi-label"
+
+    def label_thresholds(self) -> tuple[float, ...]:
+        """Each label's threshold (0.5 where the card gives none)."""
+        return self.thresholds if self.thresholds is not None else (0.5,) * self.num_classes
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OutputSpec:
+        num_classes = _positive_int(data.get("num_classes"), "output.num_classes", MAX_CLASSES)
+        kind = _choice(data.get("kind", "single-label"), OUTPUT_KINDS, "output.kind")
+        thresholds = data.get("thresholds")
+        if thresholds is not None:
+            if kind != "multi-label":
+                raise CardError("card field 'output.thresholds' is for a multi-label model")
+            thresholds = _floats(thresholds, "output.thresholds")
+            if len(thresholds) != num_classes or not all(0.0 <= t <= 1.0 for t in thresholds):
+                raise CardError(f"card field 'output.thresholds' needs {num_classes} values within 0..1")
         return cls(
-            num_classes=_positive_int(data.get("num_classes"), "output.num_classes", MAX_CLASSES),
+            num_classes=num_classes,
             dtype=_choice(data.get("dtype", "float32"), DTYPES, "output.dtype"),
             quantization=Quantization.from_dict(data.get("quantization"), "output.quantization"),
             scores=_choice(data.get("scores", "probabilities"), SCORE_KINDS, "output.scores"),
+            kind=kind,
+            thresholds=thresholds,
         )
 
 
@@ -207,6 +236,9 @@ class Provenance:
     ladder: dict[str, Any] = field(default_factory=dict)
     """How an accuracy budget was met (export's quantization ladder): ``rung``, ``float_layers``,
     ``budget``, ``reason`` and every candidate tried; empty when no budget was climbed."""
+    head: dict[str, Any] = field(default_factory=dict)
+    """The Keras model's head as the export found it: ``kind``, ``chosen_by``, what was ``baked`` after it
+    so the file outputs probabilities, and the ``evidence``; empty in files of earlier versions."""
 
     @property
     def float_nodes(self) -> int:
@@ -225,9 +257,9 @@ class Provenance:
             raise CardError(f"card field 'provenance' must be an object, got {type(data).__name__}")
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         for key, value in known.items():
-            if key not in ("calibration", "validation", "ladder") and not isinstance(value, str):
+            if key not in ("calibration", "validation", "ladder", "head") and not isinstance(value, str):
                 raise CardError(f"card field 'provenance.{key}' must be a string")
-        for key in ("calibration", "validation", "ladder"):
+        for key in ("calibration", "validation", "ladder", "head"):
             if not isinstance(known.get(key, {}), dict):
                 raise CardError(f"card field 'provenance.{key}' must be an object")
         return cls(**known)

@@ -9,6 +9,7 @@ import click
 from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, use_rich, verbose
 from edgecls.converters.formats import FORMATS
 from edgecls.converters.formats.base import quantization_names
+from edgecls.converters.heads import HEAD_KINDS
 from edgecls.converters.ladder.climb import MAX_RUNGS
 from edgecls.converters.normalization import PIXEL_PRESETS
 from edgecls.runtime.card import RESIZE_MODES, holds_text
@@ -19,6 +20,16 @@ Examples:
   edgecls export model.h5 --quantize fp32,int8 --calib data/train --val data/val -o exported/
   edgecls export model.keras --formats tflite --pixels symmetric --labels labels.txt
 """
+
+
+def thresholds_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    """``f1``, or a comma list of numbers."""
+    if value is None or value == "f1":
+        return value
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected f1 or numbers separated by commas, got {value!r}") from None
 
 
 @click.command(epilog=EPILOG)
@@ -65,10 +76,18 @@ Examples:
 @click.option("--unsafe", is_flag=True, help="Allow Lambda layers (runs code from the model file).")
 @click.option("--custom-objects", type=click.Path(dir_okay=False, path_type=Path),
               help="Python file defining custom layers.")
+@click.option("--head", type=click.Choice(HEAD_KINDS),
+              help="The model's head, when the evidence (its last layer, its loss, its outputs) disagrees or cannot "
+                   "decide. Every file outputs probabilities whatever the head.")
+@click.option("--positive", help="Binary head: the label the model's one output is the probability of "
+                                 "(default: the second of the two labels, as Keras orders class folders).")
+@click.option("--thresholds", callback=thresholds_option,
+              help="Multi-label head: f1 (each label's threshold chosen on --val to maximize its F1), or one "
+                   "number per label; default 0.5 each.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_size, val, labels, pixels, mean, std,
            resize, input_size, opset, per_channel, min_agreement, max_drop, max_rung, no_timing, report_md, force, unsafe,
-           custom_objects, as_json) -> None:
+           custom_objects, head, positive, thresholds, as_json) -> None:
     """Export a Keras image classifier to TFLite and ONNX, and validate every file."""
     from edgecls.commands.quiet import captured_output
     from edgecls.converters import export as run_export
@@ -78,7 +97,8 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
                "validation": val, "labels": labels, "pixels": pixels, "mean": mean, "std": std, "resize": resize,
                "input_size": input_size, "opset": opset, "per_channel": per_channel, "force": force, "unsafe": unsafe,
                "custom_objects": custom_objects, "min_agreement": min_agreement, "max_drop": max_drop,
-               "max_rung": max_rung, "time_candidates": not no_timing}
+               "max_rung": max_rung, "time_candidates": not no_timing, "head": head, "positive": positive,
+               "thresholds": thresholds}
     if report_md is not None and report_md.exists() and not force:
         from edgecls.converters.errors import OutputExistsError
 
