@@ -1,4 +1,5 @@
-"""Accuracy of an exported model on a labelled image folder (one sub-folder per class)."""
+"""Accuracy of an exported model on labelled images: a folder with one sub-folder per class, or (for a
+multi-label model) a CSV list ``path,labels``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from edgecls.runtime.datasets import ImageFolder
+from edgecls.runtime.datasets import ImageFolder, LabelList, open_dataset
 from edgecls.runtime.errors import DatasetError, ImageError
+from edgecls.runtime.metrics import average_precision, exact_match, label_counts, macro_f1
 
-__all__ = ["EvalResult", "evaluate"]
+__all__ = ["EvalResult", "MultiLabelEvalResult", "evaluate"]
 
 
 @dataclass
@@ -52,17 +54,54 @@ class EvalResult:
         return data
 
 
-def _targets(folder: ImageFolder, labels: tuple[str, ...]) -> np.ndarray:
-    index = {label: i for i, label in enumerate(labels)}
-    unknown = [c for c in folder.classes if c not in index]
+def _targets(folder: ImageFolder | LabelList, labels: tuple[str, ...]) -> np.ndarray:
+    if isinstance(folder, LabelList):
+        raise DatasetError(f"{folder.root}: a multi-label list, but the model is single-label (one class per image): "
+                           "give a folder with one sub-folder per class")
     if not folder.classes:
         raise DatasetError(f"{folder.root}: needs one sub-folder per class, named like the model's labels")
-    if unknown:
-        raise DatasetError(
-            f"{folder.root}: class folders {', '.join(unknown[:5])} are not among the model's labels "
-            f"({', '.join(labels[:10])}{' ...' if len(labels) > 10 else ''})"
-        )
-    return np.array([index[folder.classes[t]] for t in folder.targets], dtype=np.int64)
+    return folder.label_indices(labels)
+
+
+@dataclass
+class MultiLabelEvalResult:
+    """A multi-label model on labelled images: per-label precision / recall / F1 / average precision at the
+    card's thresholds, macro F1, mAP, the exact-match ratio, speed, and the images whose label set is wrong."""
+
+    model: str
+    data: str
+    labels: list[str]
+    thresholds: list[float]
+    images: int
+    macro_f1: float
+    mean_average_precision: float
+    exact_match: float
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    average_precision: list[float | None]
+    support: list[int]
+    images_per_s: float
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+    quantization: str = ""
+    float_nodes: int = 0
+
+    def to_dict(self, with_errors: bool = True) -> dict[str, Any]:
+        data = dict(vars(self))
+        data["kind"] = "multi-label"
+        data["accuracy"] = self.macro_f1  # the figure the export report calls accuracy for this model
+        data["per_label"] = [
+            {"label": label, "threshold": t, "precision": p, "recall": r, "f1": f, "average_precision": ap,
+             "support": n}
+            for label, t, p, r, f, ap, n in zip(self.labels, self.thresholds, self.precision, self.recall, self.f1,
+                                                self.average_precision, self.support, strict=True)
+        ]
+        for key in ("precision", "recall", "f1", "average_precision", "support", "thresholds"):
+            data.pop(key)
+        if not with_errors:
+            data.pop("errors")
+        return data
 
 
 class _Tally:
@@ -87,10 +126,29 @@ class _Tally:
                         for i in np.flatnonzero(predicted != targets)]
 
 
-def _score_all(classifier: Any, files: list[Path], targets: np.ndarray, batch_size: int, strict: bool) -> _Tally:
-    """Score every file batch by batch into a tally (a batch with a bad image is retried image by
+class _Kept:
+    """Every image's scores and truth (multi-label: average precision needs them all), and the wrong ones."""
+
+    def __init__(self, labels: tuple[str, ...], thresholds: np.ndarray) -> None:
+        self.labels, self.thresholds = labels, thresholds
+        self.scores: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
+        self.errors: list[dict[str, Any]] = []
+        self.unreadable: list[dict[str, str]] = []
+
+    def add(self, files: list[Path], targets: np.ndarray, scores: np.ndarray) -> None:
+        self.scores.append(scores)
+        self.targets.append(targets)
+        predicted = scores >= self.thresholds
+        for i in np.flatnonzero((predicted != targets).any(axis=1)):
+            self.errors.append({"image": str(files[i]), "labels": [self.labels[j] for j in np.flatnonzero(targets[i])],
+                                "predicted": [self.labels[j] for j in np.flatnonzero(predicted[i])]})
+
+
+def _score_all(classifier: Any, files: list[Path], targets: np.ndarray, batch_size: int, strict: bool,
+               tally: Any) -> Any:
+    """Score every file batch by batch into ``tally`` (a batch with a bad image is retried image by
     image, so one bad file costs only itself)."""
-    tally = _Tally(classifier.labels)
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
         try:
@@ -107,21 +165,27 @@ def _score_all(classifier: Any, files: list[Path], targets: np.ndarray, batch_si
     return tally
 
 
-def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32, strict: bool = False) -> EvalResult:
+def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32,
+             strict: bool = False) -> EvalResult | MultiLabelEvalResult:
     """Classify every image of ``data_dir`` with ``classifier`` (an ``edgecls.runtime.Classifier``).
 
     Unreadable images are skipped and listed in ``unreadable`` (``strict=True``: the first one raises).
 
+    A multi-label model (its card says so) is judged at its card's thresholds on a CSV list (or class
+    folders, one label per image): see :class:`MultiLabelEvalResult`.
+
     Raises:
         DatasetError: missing or empty folder, no class sub-folders, class names not among the labels,
-            or no readable image at all.
+            a multi-label list for a single-label model, or no readable image at all.
         ImageError: with ``strict``, the first image that cannot be read.
     """
-    folder = ImageFolder.scan(data_dir)
+    folder = open_dataset(data_dir)
     labels = classifier.labels
+    if classifier.card.output.multi_label:
+        return _evaluate_multi_label(classifier, folder, batch_size, strict)
     targets = _targets(folder, labels)
     start = time.perf_counter()
-    tally = _score_all(classifier, list(folder.files), targets, batch_size, strict)
+    tally = _score_all(classifier, list(folder.files), targets, batch_size, strict, _Tally(labels))
     elapsed = time.perf_counter() - start
     confusion = tally.confusion
     images = int(confusion.sum())
@@ -139,4 +203,34 @@ def evaluate(classifier: Any, data_dir: str | Path, *, batch_size: int = 32, str
         support=confusion.sum(axis=1).tolist(), confusion=confusion.tolist(),
         images_per_s=images / elapsed, errors=tally.errors, unreadable=tally.unreadable,
         quantization=classifier.card.provenance.quantization, float_nodes=classifier.card.provenance.float_nodes,
+    )
+
+
+def _evaluate_multi_label(classifier: Any, data: ImageFolder | LabelList, batch_size: int,
+                          strict: bool) -> MultiLabelEvalResult:
+    labels = classifier.labels
+    targets = data.label_matrix(labels)
+    if targets is None:
+        raise DatasetError(f"{data.root}: needs a CSV list (path,labels) or one sub-folder per label")
+    thresholds = np.asarray(classifier.card.output.label_thresholds(), np.float32)
+    start = time.perf_counter()
+    kept = _score_all(classifier, list(data.files), targets, batch_size, strict, _Kept(labels, thresholds))
+    elapsed = time.perf_counter() - start
+    if not kept.scores:
+        raise DatasetError(f"{data.root}: none of its {len(data.files)} images could be read "
+                           f"(first: {kept.unreadable[0]['error']})")
+    scores, truth = np.concatenate(kept.scores), np.concatenate(kept.targets)
+    predicted = scores >= thresholds
+    counts = label_counts(predicted, truth)
+    ap = average_precision(scores, truth)
+    return MultiLabelEvalResult(
+        model=str(classifier.path), data=str(data.root), labels=list(labels),
+        thresholds=[round(float(t), 6) for t in thresholds], images=len(scores),
+        macro_f1=macro_f1(predicted, truth), mean_average_precision=float(np.nanmean(ap)) if np.isfinite(ap).any() else 0.0,
+        exact_match=exact_match(predicted, truth), precision=counts.precision.round(4).tolist(),
+        recall=counts.recall.round(4).tolist(), f1=counts.f1.round(4).tolist(),
+        average_precision=[None if np.isnan(v) else round(float(v), 4) for v in ap],
+        support=counts.support.tolist(), images_per_s=len(scores) / elapsed, errors=kept.errors,
+        unreadable=kept.unreadable, quantization=classifier.card.provenance.quantization,
+        float_nodes=classifier.card.provenance.float_nodes,
     )

@@ -50,6 +50,8 @@ class CaptureOptions:
         dir: the capture folder (created; one sub-folder per predicted label).
         below_score: capture when the top score is under this (None: no score rule).
         below_margin: capture when top-1 minus top-2 score is under this (None: no margin rule).
+        near_threshold: a multi-label model's rule instead of those two: capture when any label's score is
+            within this of its threshold (the model is unsure whether that label is present).
         every_n: keep one in every N hard frames (the 1st, the N+1-th, …): a long unsure stretch of
             video gives a few examples, not thousands of near-copies.
         max_per_minute: at most this many captures in any 60 s (None: no limit).
@@ -71,12 +73,13 @@ class CaptureOptions:
     max_mb: float = 1_000.0
     queue_size: int = 64
     jpeg_quality: int = 90
+    near_threshold: float = 0.1
 
     def __post_init__(self) -> None:
         if self.below_score is None and self.below_margin is None:
             raise OptionError("capture needs below_score or below_margin (or both)",
                               options=("below_score", "below_margin"))
-        for name in ("below_score", "below_margin"):
+        for name in ("below_score", "below_margin", "near_threshold"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and 0 < value <= 1):
                 raise OptionError(f"{name} must be in (0, 1], got {value!r}", options=(name,))
@@ -128,11 +131,14 @@ class HardExamples:
     """
 
     def __init__(self, options: CaptureOptions, *, labels: Sequence[str], model_sha256: str = "",
-                 store: CaptureStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 store: CaptureStore | None = None, clock: Callable[[], float] = time.monotonic,
+                 thresholds: Sequence[float] | None = None) -> None:
         if not isinstance(options, CaptureOptions):
             raise OptionError(f"capture takes CaptureOptions, got {type(options).__name__}")
         self.options = options
         self._labels = tuple(labels)
+        self._thresholds = None if thresholds is None else np.asarray(thresholds, np.float32)
+        """A multi-label model's thresholds: then hard means a score near one (``near_threshold``)."""
         self._sha = model_sha256
         self._store = store or FolderStore(options.dir)
         self._clock = clock
@@ -190,12 +196,16 @@ class HardExamples:
         return True
 
     def reasons(self, scores: np.ndarray | Sequence[float]) -> list[str]:
-        """Why ``scores`` make a frame hard: ``"score"``, ``"margin"``, both, or none (not hard)."""
+        """Why ``scores`` make a frame hard: ``"score"``, ``"margin"``, both, ``"threshold"`` (a multi-label
+        model: a label's score near its threshold), or none (not hard)."""
         return self._judge(np.asarray(scores, np.float32))[0]
 
     def _judge(self, scores: np.ndarray) -> tuple[list[str], int, int | None]:
         top, second = _top_two(scores)
         o = self.options
+        if self._thresholds is not None:
+            near = bool((np.abs(scores - self._thresholds) < o.near_threshold).any())
+            return (["threshold"] if near else []), top, second
         margin = scores[top] - (scores[second] if second is not None else 0.0)
         reasons = [name for name, hard in (("score", o.below_score is not None and scores[top] < o.below_score),
                                            ("margin", o.below_margin is not None and margin < o.below_margin))
@@ -233,8 +243,12 @@ class HardExamples:
         picture, (width, height) = _picture(frame, color, self.options.jpeg_quality)
         labels = facts.pop("labels")
         label = labels[top] if top < len(labels) else str(top)
+        present = {} if self._thresholds is None else {
+            "labels": [labels[i] for i in np.flatnonzero(scores >= self._thresholds) if i < len(labels)],
+            "near": [labels[i] for i in np.flatnonzero(np.abs(scores - self._thresholds) < self.options.near_threshold)
+                     if i < len(labels)]}
         sidecar = json.dumps({
-            "label": label, "score": round(float(scores[top]), 6),
+            "label": label, "score": round(float(scores[top]), 6), **present,
             "second": None if second is None else (labels[second] if second < len(labels) else str(second)),
             "margin": round(float(scores[top] - (scores[second] if second is not None else 0.0)), 6),
             "reasons": reasons, "scores": {name: round(float(s), 6) for name, s in zip(labels, scores, strict=True)},

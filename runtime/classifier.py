@@ -61,7 +61,7 @@ class Classifier:
         self._notes = tuple(notes)
         self._defaults = defaults
         self._pre = Preprocessor(card.input)
-        self._post = Postprocessor(card, backend.output, infer_kind=not has_card)
+        self._post = Postprocessor(card, backend.output, infer_kind=not has_card, path=str(path))
         self._post.check(defaults)
         for note in self._notes:
             logger.info("%s", note)
@@ -128,8 +128,9 @@ class Classifier:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What was assumed or decided on the caller's behalf (also logged at INFO)."""
-        return self._notes
+        """What was assumed or decided on the caller's behalf (also logged at INFO), and the warnings the
+        first scores called for (logged as warnings)."""
+        return (*self._notes, *self._post.warnings)
 
     @property
     def backend(self) -> Backend:
@@ -221,7 +222,7 @@ class Classifier:
             t3 = time.perf_counter()
             categories = self._post.categories(row, options)
             timings = Timings(_ms(t0, t1) / n, _ms(t1, t2) / n, _ms(t2, t3) / n + _ms(t3, time.perf_counter()))
-            results.append(ClassificationResult(categories, timings, row))
+            results.append(ClassificationResult(categories, timings, row, self._post.multi_label))
         return results
 
     def scores(self, image: ImageInput, *, color: str = "bgr") -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,15 +42,23 @@ class FrameResult:
     categories: tuple[Category, ...]
     frame: np.ndarray | None = field(default=None, repr=False, compare=False)
     """The frame itself (BGR or as given) when the stream keeps frames, else None."""
+    on: tuple[str, ...] = ()
+    """A multi-label model's events: the labels that turned on at this frame (present, not before)."""
+    off: tuple[str, ...] = ()
+    """... and those that turned off."""
 
     @property
     def top(self) -> Category | None:
         return self.categories[0] if self.categories else None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (no pixels): frame and index (both :attr:`index`), timestamp_ms, latency_ms, categories."""
-        return {"frame": self.index, "index": self.index, "timestamp_ms": round(self.timestamp_ms, 3),
+        """JSON-ready form (no pixels): frame and index (both :attr:`index`), timestamp_ms, latency_ms,
+        categories; ``on`` and ``off`` for a multi-label model's event."""
+        data = {"frame": self.index, "index": self.index, "timestamp_ms": round(self.timestamp_ms, 3),
                 "latency_ms": round(self.latency_ms, 3), "categories": [asdict(c) for c in self.categories]}
+        if self.on or self.off:
+            data |= {"on": list(self.on), "off": list(self.off)}
+        return data
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,9 @@ def open_capture(classifier: Any, capture: CaptureOptions | HardExamples | None)
     check_capture(capture)
     if capture is None or isinstance(capture, HardExamples):
         return capture, False
-    return HardExamples(capture, labels=classifier.labels, model_sha256=classifier.sha256), True
+    output = classifier.card.output
+    return HardExamples(capture, labels=classifier.labels, model_sha256=classifier.sha256,
+                        thresholds=output.label_thresholds() if output.multi_label else None), True
 
 
 class FrameClassifier:
@@ -118,6 +128,8 @@ class FrameClassifier:
         self._capture: HardExamples | None = None
         self._source = ""
         self._last_label: str | None = None
+        self._multi = classifier.card.output.multi_label
+        self._last_set: tuple[str, ...] = ()
         self._latencies = LatencyHistogram()  # O(1) memory: streams run for months
         self._start = time.perf_counter()
 
@@ -147,11 +159,23 @@ class FrameClassifier:
         self._latencies.add(latency)
         result = FrameResult(index, timestamp_ms, latency, categories, frame if self._keep else None)
         if self._events:
-            label = result.top.label if result.top else None  # None: below the score threshold
-            changed, self._last_label = label != self._last_label, label
-            if not changed:
-                return None
+            return self._event(result)
         return result
+
+    def _event(self, result: FrameResult) -> FrameResult | None:
+        """``result`` when the answer changed (the top label; a multi-label model's set of labels, with what
+        turned on and off), else None."""
+        if self._multi:
+            present = tuple(sorted(c.label for c in result.categories))
+            before, self._last_set = self._last_set, present
+            if present == before:
+                return None
+            was = set(before)
+            return replace(result, on=tuple(x for x in present if x not in was),
+                           off=tuple(sorted(was - set(present))))
+        label = result.top.label if result.top else None  # None: below the score threshold
+        changed, self._last_label = label != self._last_label, label
+        return result if changed else None
 
     def summary(self, *, frames_read: int, dropped: int, ended: str, reconnects: int = 0) -> StreamSummary:
         elapsed = time.perf_counter() - self._start

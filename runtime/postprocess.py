@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import numpy as np
 
 from edgecls.runtime.card import ModelCard
@@ -11,6 +14,8 @@ from edgecls.runtime.results import Category
 from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["Postprocessor", "softmax"]
+
+_log = logging.getLogger("edgecls")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -23,29 +28,71 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Postprocessor:
     """Turns a raw (N, ...) output into (N, classes) scores and categories.
 
+    A single-label model answers its top classes; a multi-label model (``card.output.kind``) answers every
+    label at or over its threshold, possibly none (``max_results`` does not cut that set).
+
     Args:
-        card: the effective card (labels, whether outputs are logits).
+        card: the effective card (labels, whether outputs are logits, single- or multi-label).
         output: the output tensor (dtype, quantization).
         infer_kind: for a model without a card: apply softmax to a row only when
             it is not already a probability distribution.
+        path: the model file, named by the warning below.
+
+    The first scores are checked once: a model whose card (or, without one, whose file) says probabilities
+    but whose scores are not a distribution gets one warning (``warnings``, and the ``edgecls`` logger).
     """
 
-    def __init__(self, card: ModelCard, output: TensorInfo, *, infer_kind: bool = False) -> None:
+    def __init__(self, card: ModelCard, output: TensorInfo, *, infer_kind: bool = False, path: str = "model") -> None:
         self._labels = card.labels
         self._index = {label: i for i, label in enumerate(card.labels)}
         self._output = output
         self._logits = card.output.scores == "logits"
         self._infer = infer_kind
+        self._multi = card.output.multi_label
+        self._thresholds = np.asarray(card.output.label_thresholds(), np.float32) if self._multi else None
+        self._path = path
+        self._checked = self._logits  # logits are turned into probabilities: nothing to warn about
+        self._lock = threading.Lock()
+        self.warnings: list[str] = []
+
+    @property
+    def multi_label(self) -> bool:
+        return self._multi
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
         values = self._output.dequantize(raw).reshape(raw.shape[0], -1)
+        if not self._checked:
+            self._check_first(values)
         if self._logits:
             return softmax(values)
         if self._infer:
-            is_dist = (values.min(axis=1) >= -1e-6) & (np.abs(values.sum(axis=1) - 1.0) < 1e-2)
+            is_dist = _distributions(values)
             if not is_dist.all():
                 values = np.where(is_dist[:, None], values, softmax(values))
         return values
+
+    def _check_first(self, values: np.ndarray) -> None:
+        """Warn once when the first scores are not what the card (or, without one, a classifier) promises."""
+        with self._lock:
+            if self._checked:
+                return
+            self._checked = True
+        if self._multi:
+            bad = values.min() < -1e-6 or values.max() > 1 + 1e-6
+            seen = f"range {values.min():.3g}..{values.max():.3g}"
+        else:
+            bad = not _distributions(values).all()
+            seen = f"the first image's sum to {values[0].sum():.4g}, range {values.min():.3g}..{values.max():.3g}"
+        if not bad:
+            return
+        if self._infer:
+            fix = ("softmax applied to them; export the model with edgecls (which bakes probabilities in), or give "
+                   "it a card whose output.scores is 'logits'")
+        else:
+            fix = ("its card says they are; re-export it with edgecls, or set output.scores to 'logits' in its card")
+        message = f"{self._path}: the model's scores are not probabilities ({seen}): {fix}"
+        self.warnings.append(message)
+        _log.warning("%s", message)
 
     def check(self, options: ClassifyOptions) -> None:
         """Raise OptionError when an allowlist/denylist names labels the model lacks."""
@@ -56,6 +103,8 @@ class Postprocessor:
                 raise OptionError(f"{name} names labels the model does not have: {', '.join(unknown[:10])}")
 
     def categories(self, row: np.ndarray, options: ClassifyOptions) -> tuple[Category, ...]:
+        if self._multi:
+            return self._present(row, options)
         if options.allowlist is not None:
             candidates = np.array(sorted(self._index[label] for label in options.allowlist), dtype=np.int64)
         elif options.denylist:
@@ -75,3 +124,19 @@ class Postprocessor:
         top = top[np.lexsort((top, -scores[top]))]
         index = top if candidates is None else candidates[top]
         return tuple(Category(int(i), self._labels[i], float(scores[j])) for i, j in zip(index, top, strict=True))
+
+    def _present(self, row: np.ndarray, options: ClassifyOptions) -> tuple[Category, ...]:
+        """Every label at or over its threshold (and ``score_threshold``; allow/deny lists applied), by score."""
+        present = (row >= self._thresholds) & (row >= options.score_threshold)
+        if options.allowlist is not None:
+            present &= np.isin(np.arange(row.shape[0]), [self._index[label] for label in options.allowlist])
+        elif options.denylist:
+            present[[self._index[label] for label in options.denylist]] = False
+        index = np.flatnonzero(present)
+        index = index[np.lexsort((index, -row[index]))]
+        return tuple(Category(int(i), self._labels[i], float(row[i])) for i in index)
+
+
+def _distributions(values: np.ndarray) -> np.ndarray:
+    """Per row, whether it is a probability distribution (in [0, 1], summing to 1 within 1 %)."""
+    return (values.min(axis=1) >= -1e-6) & (np.abs(values.sum(axis=1) - 1.0) < 1e-2)

@@ -37,20 +37,34 @@ class Timings:
 
 @dataclass(frozen=True)
 class ClassificationResult:
-    """Categories ordered by descending score, and the time each stage took."""
+    """Categories ordered by descending score, and the time each stage took.
+
+    For a single-label model the categories are the top classes; for a multi-label one
+    (``multi_label``) they are every label at or over its threshold, possibly none.
+    """
 
     categories: tuple[Category, ...]
     timings: Timings
     scores: np.ndarray | None = field(default=None, repr=False, compare=False)
     """Every class's score (float32, in label order), before the options filtered them."""
+    multi_label: bool = False
 
     @property
     def top(self) -> Category | None:
-        """The best category, or None when every class was filtered out."""
+        """The best category, or None when every class was filtered out (or, multi-label, none is present)."""
         return self.categories[0] if self.categories else None
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels of the categories: for a multi-label model, the labels present."""
+        return tuple(c.label for c in self.categories)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``{"categories": [...], "timings": {...}}``."""
+        """JSON-ready form: ``{"categories": [...], "timings": {...}}``, and ``"labels"`` (the labels present)
+        for a multi-label model."""
         timings = asdict(self.timings)
         timings["total_ms"] = self.timings.total_ms
-        return {"categories": [asdict(c) for c in self.categories], "timings": timings}
+        data: dict[str, Any] = {"categories": [asdict(c) for c in self.categories]}
+        if self.multi_label:
+            data["labels"] = list(self.labels)
+        return {**data, "timings": timings}

@@ -101,6 +101,7 @@ class RowMaker:
         scores = self.classifier.scores_of_inputs(np.stack([x for _, x in pending]))
         for (i, _), row in zip(pending, scores, strict=True):
             categories = self.classifier.categorize(row, self.options)
-            rows["labels"][i] = [c.label for c in categories]
+            rows["labels"][i] = [c.label for c in categories]  # a multi-label model: the labels present
             rows["scores"][i] = [c.score for c in categories]
-            rows["label"][i], rows["score"][i] = categories[0].label, categories[0].score
+            if categories:  # none when a multi-label model finds no label present
+                rows["label"][i], rows["score"][i] = categories[0].label, categories[0].score

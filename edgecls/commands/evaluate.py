@@ -27,7 +27,8 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @model_options
 def evaluate_command(paths, backend, threads, show_errors, strict, as_json, model_kwargs) -> None:
-    """Evaluate MODEL... on DATA_DIR (one sub-folder per class, named like the labels)."""
+    """Evaluate MODEL... on DATA_DIR (one sub-folder per class, named like the labels), or, for a
+    multi-label model, on a CSV list (path,labels; labels separated by spaces or |)."""
     from edgecls.evaluate import evaluate
     from edgecls.runtime.errors import EdgeclsError
 
@@ -53,6 +54,51 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json, mode
         _exit_if(failed)
         return
     out = console()
+    from edgecls.evaluate import MultiLabelEvalResult
+
+    multi = [r for r in results if isinstance(r, MultiLabelEvalResult)]
+    single = [r for r in results if not isinstance(r, MultiLabelEvalResult)]
+    if multi:
+        _print_multi_label(out, data_dir, multi, failed if not single else [])
+    if single:
+        _print_single_label(out, data_dir, single, failed)
+    if show_errors:
+        for r in single:
+            for e in r.errors:
+                out.print(f"{Path(r.model).name}: {e['image']}: {e['label']} predicted as {e['predicted']} ({e['score']:.3f})")
+        for r in multi:
+            for e in r.errors:
+                out.print(f"{Path(r.model).name}: {e['image']}: {' '.join(e['labels']) or '(none)'} predicted as "
+                          f"{' '.join(e['predicted']) or '(none)'}")
+    _exit_if(failed)
+
+
+def _print_multi_label(out, data_dir, results, failed) -> None:
+    """A multi-label model's table: macro F1, mAP, exact match; per label when there is one model."""
+    table = make_table(f"edgecls eval on {data_dir} ({results[0].images} images, multi-label)")
+    for column in ("model", "holds", "macro F1", "mAP", "exact match", "images/s", "errors"):
+        table.add_column(column, justify="left" if column in ("model", "holds") else "right")
+    for r in results:
+        table.add_row(Path(r.model).name, holds_text(r.quantization or "?", r.float_nodes), f"{r.macro_f1:.4f}",
+                      f"{r.mean_average_precision:.4f}", f"{r.exact_match:.4f}", f"{r.images_per_s:.0f}",
+                      str(len(r.errors)))
+    for model, _ in failed:
+        table.add_row(model.name, "", "failed", "", "", "", "")
+    out.print(table)
+    if len(results) == 1:
+        r = results[0]
+        per_label = make_table("per label (at the card's thresholds)")
+        for column in ("label", "threshold", "precision", "recall", "F1", "AP", "support"):
+            per_label.add_column(column, justify="left" if column == "label" else "right")
+        for label, t, p, rec, f, ap, n in zip(r.labels, r.thresholds, r.precision, r.recall, r.f1,
+                                              r.average_precision, r.support, strict=True):
+            per_label.add_row(label, f"{t:.3f}", f"{p:.3f}", f"{rec:.3f}", f"{f:.3f}",
+                              "-" if ap is None else f"{ap:.3f}", str(n))
+        out.print(per_label)
+
+
+def _print_single_label(out, data_dir, results, failed) -> None:
+    """Top-1/top-5 per model; per class and the confusion matrix when there is one model."""
     table = make_table(f"edgecls eval on {data_dir} ({results[0].images} images)")
     for column in ("model", "holds", "top-1", "top-5", "images/s", "errors"):
         table.add_column(column, justify="left" if column in ("model", "holds") else "right")
@@ -77,11 +123,6 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json, mode
         for label, row in zip(r.labels, r.confusion, strict=True):
             matrix.add_row(label, *(str(v) for v in row))
         out.print(matrix)
-    if show_errors:
-        for r in results:
-            for e in r.errors:
-                out.print(f"{Path(r.model).name}: {e['image']}: {e['label']} predicted as {e['predicted']} ({e['score']:.3f})")
-    _exit_if(failed)
 
 
 def _exit_if(failed: list) -> None:

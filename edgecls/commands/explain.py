@@ -26,8 +26,9 @@ class MapWriter:
         self.out, self.npy = out, npy
         self._names: set[str] = set()
 
-    def write(self, path: Path, pixels, result) -> dict:
-        """Write ``result`` (an Explanation of ``pixels``, read from ``path``); returns the files written.
+    def write(self, path: Path, pixels, result, tag: str | None = None) -> dict:
+        """Write ``result`` (an Explanation of ``pixels``, read from ``path``) as ``NAME.png``, or
+        ``NAME-TAG.png`` (a multi-label model's map per label); returns the files written.
 
         Raises:
             click.ClickException: the picture cannot be written.
@@ -35,13 +36,15 @@ class MapWriter:
         import cv2
         import numpy as np
 
+        from edgecls.runtime.capture_store import folder_name
         from edgecls.runtime.files import write_whole
         from edgecls.sinks.draw import explanation_picture
 
-        stem, n = path.stem, 1
+        base = path.stem if tag is None else f"{path.stem}-{folder_name(tag)}"
+        stem, n = base, 1
         while stem in self._names:
             n += 1
-            stem = f"{path.stem}-{n}"
+            stem = f"{base}-{n}"
         self._names.add(stem)
         png = self.out / f"{stem}.png"
         ok, encoded = cv2.imencode(".png", explanation_picture(pixels, result))
@@ -67,7 +70,8 @@ BASELINE_HELP = "What a removed part becomes: the image blurred, or mid-grey."
 @click.option("--method", default="occlusion", show_default=True, type=click.Choice(["occlusion", "rise"]),
               help=METHOD_HELP)
 @click.option("--baseline", default="blur", show_default=True, type=click.Choice(["blur", "grey"]), help=BASELINE_HELP)
-@click.option("--label", help="Explain this label (default: each image's top-1).")
+@click.option("--label", help="Explain this label (default: each image's top-1; a multi-label model: each label "
+                               "present, one map each, NAME-LABEL.png).")
 @click.option("--npy", is_flag=True, help="Also save each raw map as NAME.npy (float32, the image's size).")
 @threads_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
@@ -86,25 +90,32 @@ def explain(model: Path, images: tuple[str, ...], out: Path, method: str, baseli
     writer = MapWriter(out, npy=npy)
     failed = 0
     with load_classifier(model, num_threads=threads, **model_kwargs) as clf:
+        multi = clf.card.output.multi_label
         for path in paths:
             try:
                 pixels = to_pixels(path).array
-                result = clf.explain(pixels, label=label, method=method, baseline=baseline)
+                wanted = [label] if label is not None or not multi else (list(clf.classify(pixels).labels) or [None])
+                results = [clf.explain(pixels, label=one, method=method, baseline=baseline) for one in wanted]
             except ImageError as exc:
                 failed += 1
                 echo(f"error: {exc}", err=True)
                 if as_json:
                     click.echo(json_line({"image": str(path), "error": str(exc)}))
                 continue
-            files = writer.write(path, pixels, result)
-            if not result.heatmap.any():
-                echo(f"note: {path}: the map is flat: nothing {method} did moved the score of {result.label} "
-                     f"({result.score:.3f}); a score at its ceiling cannot move (an int8 file's 255/255: try the "
-                     "fp32 file)", err=True)
-            if as_json:
-                click.echo(json_line({"image": str(path), "label": result.label, "score": result.score,
-                                      "method": method, **files}))
-            else:
-                echo(f"{path}: {result.label} {result.score:.2f} -> {files['png']}")
+            for result in results:  # a multi-label model: one map per label present
+                _report(path, writer.write(path, pixels, result, result.label if multi else None), result, method,
+                        as_json)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _report(path: Path, files: dict, result, method: str, as_json: bool) -> None:
+    if not result.heatmap.any():
+        echo(f"note: {path}: the map is flat: nothing {method} did moved the score of {result.label} "
+             f"({result.score:.3f}); a score at its ceiling cannot move (an int8 file's 255/255: try the "
+             "fp32 file)", err=True)
+    if as_json:
+        click.echo(json_line({"image": str(path), "label": result.label, "score": result.score,
+                              "method": method, **files}))
+    else:
+        echo(f"{path}: {result.label} {result.score:.2f} -> {files['png']}")

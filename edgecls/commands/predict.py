@@ -21,7 +21,8 @@ from edgecls.commands.text import categories_text, echo, json_line
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("images", nargs=-1, required=True)
-@click.option("--top-k", default=5, show_default=True, type=int, help="Categories per image.")
+@click.option("--top-k", default=5, show_default=True, type=int,
+              help="Categories per image (a multi-label model answers every label present).")
 @click.option("--threshold", default=0.0, show_default=True, type=float, help="Minimum score.")
 @backend_option
 @threads_option
@@ -72,7 +73,7 @@ def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, 
                 click.echo(json_line({"image": str(path), **result.to_dict(),
                                       **({"explanation": files["png"]} if files else {})}))
             else:
-                echo(f"{path}: {categories_text(result.categories)}"
+                echo(f"{path}: {categories_text(result.categories, result.multi_label)}"
                      + (f" (why: {files['png']})" if files else ""))
     if failed:
         if len(paths) > 1:

@@ -81,7 +81,7 @@ def stream(model, source, live, every, max_frames, smooth, events, top_k, thread
         interrupted = False
         try:
             for result in frames:
-                _print(result, as_json)
+                _print(result, as_json, clf.card.output.multi_label)
                 if not all(sink.send(result) for sink in sinks):
                     break
         except KeyboardInterrupt:
@@ -105,9 +105,11 @@ def stream(model, source, live, every, max_frames, smooth, events, top_k, thread
         raise click.exceptions.Exit(130)
 
 
-def _print(result, as_json: bool) -> None:
+def _print(result, as_json: bool, multi_label: bool) -> None:
     if as_json:
         click.echo(json_line(result.as_dict()))
     else:
+        changes = "".join(f"  {word}: {' '.join(labels)}" for word, labels in (("on", result.on), ("off", result.off))
+                          if labels)
         echo(f"frame {result.index:6d}  at {result.timestamp_ms:9.1f} ms  took {result.latency_ms:6.2f} ms  "
-             f"{categories_text(result.categories)}")
+             f"{categories_text(result.categories, multi_label)}{changes}")

@@ -41,8 +41,9 @@ def json_line(data: Any, indent: int | None = None) -> str:
     return json.dumps(_finite(data), indent=indent, allow_nan=False)
 
 
-def categories_text(categories) -> str:
-    """``label=score`` pairs, or a plain sentence when a threshold or list left none."""
+def categories_text(categories, multi_label: bool = False) -> str:
+    """``label=score`` pairs, or a plain sentence when a threshold or list left none (a multi-label model:
+    when no label is present)."""
     if not categories:
-        return "(no class above the threshold)"
+        return "(no label at or over its threshold)" if multi_label else "(no class above the threshold)"
     return "  ".join(f"{c.label}={c.score:.3f}" for c in categories)

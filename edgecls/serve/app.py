@@ -80,8 +80,11 @@ class Service:
             try:
                 for name, folder in capture_folders(Path(options.capture.dir), list(models.models)).items():
                     served = models.models[name]
-                    self.captures[name] = HardExamples(replace(options.capture, dir=folder),
-                                                       labels=served.pool.card.labels, model_sha256=served.pool.sha256)
+                    output = served.pool.card.output
+                    self.captures[name] = HardExamples(
+                        replace(options.capture, dir=folder), labels=served.pool.card.labels,
+                        model_sha256=served.pool.sha256,
+                        thresholds=output.label_thresholds() if output.multi_label else None)
             except BaseException:  # the writers started before it stop
                 self.close()
                 raise
@@ -264,7 +267,10 @@ def create_app(models: ModelSet, options: ServeOptions | None = None) -> Starlet
         _, result, _ = await service.classify(request, request.path_params.get("name"))
         observed(result)
         top = result.categories[0] if result.categories else None
-        return {"label": None if top is None else top.label, "confidence": 0.0 if top is None else top.score}
+        answer = {"label": None if top is None else top.label, "confidence": 0.0 if top is None else top.score}
+        if result.multi_label:  # every label present, in a field DeepStack's clients ignore
+            answer["labels"] = [{"label": c.label, "confidence": c.score} for c in result.categories]
+        return answer
 
     async def list_models(request: Request) -> dict[str, Any]:
         service.authorize(request)
