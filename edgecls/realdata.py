@@ -5,6 +5,8 @@
 - ``warm_batchnorm``: BatchNorm statistics from real images for a randomly initialised model
   (Keras Applications with ``weights=None``), so its scores have real margins.
 - ``write_digits``: images as a class-folder tree, the layout ``eval``, ``--calib`` and ``--val`` read.
+- ``head_model``: digits models ending in each head users train (logits, binary, multi-label), as the
+  tutorials write them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LABELS", "digits_rgb", "seed_cnn", "warm_batchnorm", "write_digits"]
+__all__ = ["LABELS", "digits_rgb", "seed_cnn", "warm_batchnorm", "write_digits", "HEAD_SHAPES", "head_model",
+           "ATTRIBUTES", "attribute_matrix", "binary_labels"]
 
 LABELS = tuple(str(i) for i in range(10))
 
@@ -92,3 +95,103 @@ def with_outlier_channels(model, scale: float = 300.0) -> None:
         k2[:, :, channel, :] /= scale
     conv1.set_weights([k1, b1])
     conv2.set_weights([k2, b2])
+
+
+ATTRIBUTES = ("big", "even", "prime", "round")
+"""The multi-label task on digits: which of these a digit is (``big``: 5 or more; ``round``: 0, 6, 8, 9),
+in sorted order, as scikit-learn's ``MultiLabelBinarizer`` and a CSV list's labels order them."""
+
+
+def attribute_matrix(labels: np.ndarray) -> np.ndarray:
+    """Each digit's attributes (N × 4 bool), in :data:`ATTRIBUTES` order."""
+    digits = np.asarray(labels)
+    return np.stack([digits >= 5, digits % 2 == 0, np.isin(digits, (2, 3, 5, 7)), np.isin(digits, (0, 6, 8, 9))], 1)
+
+
+def binary_labels(labels: np.ndarray) -> np.ndarray:
+    """The binary task on digits: 1 for 5 or more (``high``), 0 below (``low``)."""
+    return (np.asarray(labels) >= 5).astype(np.int64)
+
+
+def _cnn(keras, x, width: int, activation: str | None):
+    x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(32, 3, activation="relu")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    return keras.layers.Dense(width, activation=activation, name="head")(x)
+
+
+HEAD_SHAPES = ("tutorial-logits", "binary-logit", "transfer-binary", "binary-sigmoid", "softmax-layer",
+               "nested-head", "multilabel-sigmoid")
+
+
+def head_model(shape: str, images: np.ndarray, labels: np.ndarray, epochs: int = 6):
+    """A digits model ending in one of the heads users train (``HEAD_SHAPES``), written as the tutorials
+    write it and trained on raw pixels (its normalization inside):
+
+    - ``tutorial-logits``: TensorFlow's image-classification tutorial: ``Rescaling(1/255)``, a CNN,
+      ``Dense(10)``, ``SparseCategoricalCrossentropy(from_logits=True)``;
+    - ``binary-logit``: keras.io's binary example: ``Dense(1)``, ``BinaryCrossentropy(from_logits=True)``;
+    - ``transfer-binary``: the transfer-learning tutorial: ``preprocess_input`` as ops, a frozen MobileNetV2
+      base called with ``training=False`` (alpha 0.35, ``weights=None``, pretrained here on the ten digits
+      in ImageNet's place), global pooling, dropout, ``Dense(1)`` logit;
+    - ``binary-sigmoid``: ``Dense(1, activation="sigmoid")`` with ``binary_crossentropy``;
+    - ``softmax-layer``: a linear ``Dense(10)`` then a ``Softmax`` layer;
+    - ``nested-head``: the classifier block (dense, dropout, ``Dense(10, softmax)``) a nested Sequential;
+    - ``multilabel-sigmoid``: ``Dense(4, activation="sigmoid")`` on :data:`ATTRIBUTES`.
+
+    Binary shapes learn :func:`binary_labels` (``low``/``high``). The model is compiled with its loss, so a
+    saved file keeps it.
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
+    size = images.shape[1]
+    inputs = keras.Input((size, size, 3), name="pixels")
+    targets = labels
+    if shape == "transfer-binary":
+        preprocess = keras.applications.mobilenet_v2.preprocess_input
+        base = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=0.35, include_top=False,
+                                              weights=None)
+        pretrain = keras.Sequential([keras.Input((size, size, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                                     keras.layers.Dense(10, activation="softmax")])
+        pretrain.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
+        pretrain.fit(preprocess(images.astype("float32")), labels, epochs=epochs, batch_size=32, verbose=0)
+        warm_batchnorm(base, preprocess(images[:700].astype("float32")))  # its moving statistics lag its weights
+        base.trainable = False  # pretrained on the ten digits, as on ImageNet; frozen as the tutorial does
+        x = base(preprocess(inputs), training=False)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        x = keras.layers.Dropout(0.2)(x)
+        outputs = keras.layers.Dense(1, name="head")(x)
+        loss, targets = keras.losses.BinaryCrossentropy(from_logits=True), binary_labels(labels)
+    else:
+        x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
+        if shape == "tutorial-logits":
+            outputs = _cnn(keras, x, 10, None)
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        elif shape == "binary-logit":
+            outputs, loss = _cnn(keras, x, 1, None), keras.losses.BinaryCrossentropy(from_logits=True)
+            targets = binary_labels(labels)
+        elif shape == "binary-sigmoid":
+            outputs, loss, targets = _cnn(keras, x, 1, "sigmoid"), "binary_crossentropy", binary_labels(labels)
+        elif shape == "softmax-layer":
+            outputs = keras.layers.Softmax(name="probabilities")(_cnn(keras, x, 10, None))
+            loss = "sparse_categorical_crossentropy"
+        elif shape == "nested-head":
+            x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+            x = keras.layers.MaxPooling2D()(keras.layers.Conv2D(32, 3, activation="relu")(keras.layers.MaxPooling2D()(x)))
+            block = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Flatten(),
+                                      keras.layers.Dense(64, activation="relu"), keras.layers.Dropout(0.2),
+                                      keras.layers.Dense(10, activation="softmax")], name="classifier")
+            outputs, loss = block(x), "sparse_categorical_crossentropy"
+        elif shape == "multilabel-sigmoid":
+            outputs, loss = _cnn(keras, x, len(ATTRIBUTES), "sigmoid"), "binary_crossentropy"
+            targets = attribute_matrix(labels).astype("float32")
+        else:
+            raise ValueError(shape)
+    model = keras.Model(inputs, outputs, name=shape.replace("-", "_"))
+    model.compile(keras.optimizers.Adam(2e-3), loss)
+    model.fit(images.astype("float32"), targets, epochs=epochs, batch_size=32, verbose=0)
+    return model

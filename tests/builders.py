@@ -13,7 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecls.realdata import digits_rgb, seed_cnn, warm_batchnorm, write_digits  # noqa: F401 - one home for real data
+from edgecls.realdata import (  # noqa: F401 - one home for real data
+    ATTRIBUTES,
+    HEAD_SHAPES,
+    attribute_matrix,
+    binary_labels,
+    digits_rgb,
+    head_model,
+    seed_cnn,
+    warm_batchnorm,
+    write_digits,
+)
 from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance
 
 DIGIT_LABELS = tuple(str(i) for i in range(10))
@@ -102,9 +112,9 @@ def color_onnx(path: Path, *, layout: str = "NHWC", dtype: str = "float32", batc
     return path
 
 
-def write_image_folder(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    """Write RGB images as PNG files into ``root/<digit>/`` folders."""
-    return write_digits(root, images, labels)
+def write_image_folder(root: Path, images: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | None = None) -> Path:
+    """Write RGB images as PNG files into ``root/<digit>/`` folders (or ``root/<names[label]>/``)."""
+    return write_digits(root, images, labels, *([names] if names else []))
 
 
 def concurrent_mismatches(clf, images, *, color: str = "bgr", threads: int = 8, calls: int = 40) -> list[int]:
@@ -208,3 +218,17 @@ def blocked_env(folder: Path) -> dict[str, str]:
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(SITE_BLOCKER)
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+def write_attribute_list(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """PNG files under ``root/images`` and ``root/labels.csv`` (path,labels: the digit's attributes)."""
+    import cv2
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    lines = ["path,labels"]
+    for i, (image, attributes) in enumerate(zip(images, attribute_matrix(labels), strict=True)):
+        name = f"images/{i:05d}.png"
+        cv2.imwrite(str(root / name), image[:, :, ::-1])
+        lines.append(f"{name},{' '.join(a for a, on in zip(ATTRIBUTES, attributes, strict=True) if on)}")
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root / "labels.csv"
