@@ -11,6 +11,7 @@ from typing import Any
 from edgecls.converters.data import ImageFolder
 from edgecls.converters.errors import ExportError
 from edgecls.runtime.card import InputSpec, ModelCard, OutputSpec, Provenance
+from edgecls.runtime.datasets import LabelList
 from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["sha256_of", "resolve_labels", "make_card"]
@@ -55,7 +56,8 @@ def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[
         if folder is None:
             notes.append(f"warning: no labels given; using class_0..class_{num_classes - 1} (labels= names them)")
             return [f"class_{i}" for i in range(num_classes)]
-        names, origin = list(folder.classes), f"class folders of {folder.root}"
+        names = list(folder.classes)
+        origin = f"the labels listed in {folder.root}" if isinstance(folder, LabelList) else f"class folders of {folder.root}"
     if len(names) != num_classes:
         raise ExportError(f"{origin}: {len(names)} labels but the model outputs {num_classes} classes")
     if len(set(names)) != len(names):

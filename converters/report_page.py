@@ -26,10 +26,20 @@ def render_markdown(report: Any) -> str:
     candidates, the worst layers and per-class changes of each int8 file, the calibration profile and
     the warnings."""
     data = report.to_dict()
+    head, output = data.get("head") or {}, data.get("output") or {}
+    multi = output.get("kind") == "multi-label"
     lines = [f"# Export of {data['source']}", "",
-             f"Validated on {data['validation_source']}; {data['seconds']} s; report {report.path}.", "",
-             "| file | holds | size MB | top-1 agreement | accuracy | Keras | drop pt | passed |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"Validated on {data['validation_source']}; {data['seconds']} s; report {report.path}.", ""]
+    if head:
+        lines += [f"Head: {head['kind']} ({head['chosen_by']}); baked after it: {head.get('baked') or 'nothing'}; "
+                  "every file outputs probabilities. Evidence: "
+                  + "; ".join(_cell(f"{e['source']}: {e['seen']}") for e in head.get("evidence", [])) + ".", ""]
+    if output.get("thresholds"):
+        lines += ["Thresholds: " + ", ".join(f"{_cell(label)} {t:.3f}" for label, t in
+                                             zip(data["labels"], output["thresholds"], strict=True)) + ".", ""]
+    lines += [f"| file | holds | size MB | {'label-set' if multi else 'top-1'} agreement | "
+              f"{'macro F1' if multi else 'accuracy'} | Keras | drop pt | passed |",
+              "|---|---|---|---|---|---|---|---|"]
     for f in data["files"]:
         v = f["validation"]
         floats = len((f["quantization_ladder"] or {}).get("float_layers", []))

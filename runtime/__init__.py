@@ -19,12 +19,15 @@ _os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_PIXELS))
 from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples
 from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec, Provenance, Quantization
 from edgecls.runtime.classifier import Classifier
+from edgecls.runtime.datasets import ImageFolder, LabelList, open_dataset
 from edgecls.runtime.errors import (
     BackendUnavailableError,
     CardError,
+    DatasetError,
     DeviceUnavailableError,
     EdgeclsError,
     ImageError,
+    InferenceError,
     ModelLoadError,
     OptionError,
     SourceError,
@@ -57,6 +60,9 @@ __all__ = [
     "Normalization",
     "Quantization",
     "Provenance",
+    "ImageFolder",
+    "LabelList",
+    "open_dataset",
     "EdgeclsError",
     "ModelLoadError",
     "UnsupportedFormatError",
@@ -67,4 +73,6 @@ __all__ = [
     "CardError",
     "SourceError",
     "StreamError",
+    "DatasetError",
+    "InferenceError",
 ]

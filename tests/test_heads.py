@@ -418,3 +418,27 @@ def test_batch_and_serve_give_the_labels_present(multilabel, tmp_path, capsys):
             assert scene["label"] == (labels[0] if labels else None)
             assert client.post("/v1/classify", content=data, headers={"Content-Type": "image/png"}).json()["labels"] \
                 == labels
+
+
+@pytest.mark.parametrize("text, says", [
+    ("path,labels\nimages/00000.png,big nope\n", "line 2: label 'nope' is not among the model's labels"),
+    ("path,labels\nimages/00000.png,big\nimages/missing.png,even\n", "line 3:"),
+    ("path,labels\nimages/00000.png,big\n,even\n", "line 3 has no image path"),
+    ("file,tags\nimages/00000.png,big\n", "must name the columns 'path' and 'labels'"),
+    ("path,labels\n", "lists no images"),
+], ids=["unknown label", "missing file", "empty row", "no header", "no rows"])
+def test_a_bad_label_list_is_one_error_naming_the_list_and_line(multilabel, tmp_path, capsys, text, says):
+    from edgecls.cli import main
+
+    path, task, _ = multilabel
+    listed = task.val.parent / f"bad-{abs(hash(text))}.csv"  # beside images/, as users keep one
+    listed.write_text(text)
+    assert main(["eval", str(path), str(listed)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(listed) in errors[0] and says in errors[0], errors
+    _, keras_path, _ = _TRAINED["multilabel-sigmoid"]
+    (tmp_path / "labels.txt").write_text("\n".join(ATTRIBUTES))
+    assert main(["export", str(keras_path), "-o", str(tmp_path / "out"), "--formats", "onnx", "--val",
+                 str(listed), "--labels", str(tmp_path / "labels.txt")]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0] and not (tmp_path / "out").exists()

@@ -200,10 +200,11 @@ def capture_options(func):
     import functools
 
     @functools.wraps(func)
-    def wrapper(*args, capture_dir=None, capture_below=None, capture_margin=None, capture_every=None,
-                capture_per_minute=None, capture_max_files=None, capture_max_mb=None, **kwargs):
-        given = {"below_score": capture_below, "below_margin": capture_margin, "every_n": capture_every,
-                 "max_per_minute": capture_per_minute, "max_files": capture_max_files, "max_mb": capture_max_mb}
+    def wrapper(*args, capture_dir=None, capture_below=None, capture_margin=None, capture_near=None,
+                capture_every=None, capture_per_minute=None, capture_max_files=None, capture_max_mb=None, **kwargs):
+        given = {"below_score": capture_below, "below_margin": capture_margin, "near_threshold": capture_near,
+                 "every_n": capture_every, "max_per_minute": capture_per_minute, "max_files": capture_max_files,
+                 "max_mb": capture_max_mb}
         rules = {k: v for k, v in given.items() if v is not None}
         capture = None
         if capture_dir is not None:
@@ -223,6 +224,8 @@ def capture_options(func):
         ("--capture-below", share, "Capture when the top score is under this (default 0.6 unless "
          "--capture-margin is given)."),
         ("--capture-margin", share, "Capture when top-1 minus top-2 score is under this."),
+        ("--capture-near", share, "A multi-label model: capture when a label's score is within this of its "
+         "threshold (default 0.1)."),
         ("--capture-every", click.IntRange(min=1), "Keep one in every N hard frames (default 1)."),
         ("--capture-per-minute", click.FloatRange(0, min_open=True), "At most this many captures a minute."),
         ("--capture-max-files", click.IntRange(min=1), "Cap on the files kept; the oldest go first (default 10000)."),

@@ -158,8 +158,9 @@ def print_report(report) -> None:
     from rich.table import Table
 
     table = Table(title=f"edgecls export: {report.source}", title_justify="left")
-    for column in ("file", "holds", "size MB", "top-1 agree", "max |Δ|", "accuracy", "Keras acc", "drop vs Keras",
-                   "ok"):
+    multi = (report.output or {}).get("kind") == "multi-label"  # judged by label sets and macro F1
+    for column in ("file", "holds", "size MB", "label-set agree" if multi else "top-1 agree", "max |Δ|",
+                   "macro F1" if multi else "accuracy", "Keras F1" if multi else "Keras acc", "drop vs Keras", "ok"):
         table.add_column(column, justify="left" if column in ("file", "holds") else "right")
     for f in report.files:
         v = f.validation
@@ -174,9 +175,17 @@ def print_report(report) -> None:
     out.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; peak memory "
               f"{report.peak_rss_mb:.0f} MB; report: "
                   f"{report.path}")
+    head, output = report.head or {}, report.output or {}
+    if head:
+        baked = f", {head['baked']} baked after it" if head.get("baked") else ""
+        out.print(f"head: {head['kind']} ({head['chosen_by']}{baked}); every file outputs probabilities")
+    if output.get("thresholds"):
+        out.print("thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in
+                                             zip(report.labels, output["thresholds"], strict=True)))
     if not quiet():
         if any(f.validation.accuracy_drop is not None for f in report.files):
-            out.print("drop vs Keras: Keras' accuracy minus the file's, in points (negative: the file scored higher)")
+            what = "macro F1" if multi else "accuracy"
+            out.print(f"drop vs Keras: Keras' {what} minus the file's, in points (negative: the file scored higher)")
         for f in report.files:
             if f.ladder:
                 out.print(f"ladder: {f.path.name}: {f.ladder['reason']}")
