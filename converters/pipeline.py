@@ -19,7 +19,7 @@ from edgecls.converters.formats.base import ConvertJob, get_format
 from edgecls.converters.formats.onnx_format import OnnxOptions
 from edgecls.converters.heads import HEAD_KINDS, Head, detect_head, head_labels
 from edgecls.converters.ladder import Budget, climb, get_ladder
-from edgecls.converters.ladder.climb import MAX_RUNGS
+from edgecls.converters.ladder.climb import MAX_RUNGS, LadderResult
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
@@ -89,6 +89,9 @@ class ExportOptions:
     thresholds: str | Sequence[float] | None = None
     """A multi-label head's thresholds: None (0.5 each), ``"f1"`` (each label's F1-best on the labelled
     validation images), or one number per label."""
+    ladder: bool = True
+    """Without a budget, an int8 file that misses the default check (agreement ≥ 0.98) climbs the
+    quantization ladder to that check instead of failing; False fails it (the file kept, marked failed)."""
 
     def __post_init__(self) -> None:
         for name in ("formats", "quantize"):  # "tflite" or "tflite,onnx" is a list of names, not of letters
@@ -363,6 +366,7 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     if reader is not None and "int8" in opts.quantize:
         step("profiling the calibration images")
         warnings = _calibration_warnings(report, reader, calib_data, wrapped, checked.images, labels, pixels)
+    written_paths: set[Path] = set()
     for converter, quantization, path in targets:
         t0 = time.perf_counter()
         step(f"converting to {converter.name} {quantization}")
@@ -371,19 +375,16 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
             "sha256": sha, "version": __version__, "calibration": calib_summary, "head": head.to_dict(),
             "thresholds": thresholds},
             checked.images, reference, targets_idx, checked.source, decisions)
-        ladder = None
-        if quantization == "int8" and budget.given:
-            ladder = climb(get_ladder(converter.name), job, budget, files.validate,
-                           files.latencies_ms if opts.time_candidates else None, step, max_rung=opts.max_rung)
-            written = ladder.written
-            if written is None:  # no full-int8 rung could even be built
-                raise ExportError(f"{converter.name}: {ladder.reason}")
-            data, scheme, known = ladder.data, written.rung, written.validation
-        else:
-            data, scheme, known = converter.convert(job, quantization), quantization, None
+        data, scheme, known, ladder = _quantized(converter, quantization, job, files, opts, budget, step, notes)
+        path = _named_for(path, stem, quantization, ladder)
         step(f"validating {path.name}")
         final, validation, predicted = files.final(data, scheme, ladder, known)
-        atomic_write_bytes(path, final, overwrite=opts.force)
+        if path in written_paths and ladder is not None:  # the ladder chose what a requested file holds
+            notes.append(f"{converter.name} {quantization}: the ladder chose {ladder.chosen.rung}, which "
+                         f"{path.name} holds already")
+        else:  # (a requested file whose name a ladder's answer took first replaces it: the same model)
+            atomic_write_bytes(path, final, overwrite=opts.force or path in written_paths)
+        written_paths.add(path)
         why = None
         if quantization == "int8":
             step(f"measuring {path.name}'s per-layer quantization error")
@@ -400,6 +401,53 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     report.path = out_dir / report_name(stem)
     atomic_write_bytes(report.path, report.to_json().encode(), overwrite=True)
     return report
+
+
+def _quantized(converter: Any, quantization: str, job: ConvertJob, files: FileMaker, opts: ExportOptions,
+               budget: Budget, step: _Progress, notes: list[str]) -> tuple[bytes, str, Any, LadderResult | None]:
+    """One requested file's (bytes, what it holds, its validation if known, the ladder's result): under a
+    budget, the ladder's choice; else the conversion, and for int8 (with ``opts.ladder``) the ladder's
+    choice under the default check when full int8 misses it.
+
+    Raises:
+        ExportError: no full-int8 rung could be built.
+    """
+    if quantization == "int8" and budget.given:
+        return _climbed(converter, job, budget, files, opts, step)
+    data = converter.convert(job, quantization)
+    floor = opts.agreement_for(quantization)
+    if quantization != "int8" or not opts.ladder or floor is None:
+        return data, quantization, None, None
+    validation = files.validate(data)
+    if validation.top1_agreement >= floor:
+        return data, quantization, validation, None
+    climbed = _climbed(converter, job, Budget(None, floor), files, opts, step)
+    ladder = climbed[3]
+    notes.append(f"{converter.name} int8: full int8 agreed with Keras on {validation.top1_agreement:.4f} of the "
+                 f"images, under the default {floor:g}; the quantization ladder "
+                 + (f"chose {ladder.chosen.rung}" if ladder.chosen else "found no file that holds it")
+                 + " (no_ladder / --no-ladder fails the file instead)")
+    return climbed
+
+
+def _climbed(converter: Any, job: ConvertJob, budget: Budget, files: FileMaker, opts: ExportOptions,
+             step: _Progress) -> tuple[bytes, str, Any, LadderResult]:
+    ladder = climb(get_ladder(converter.name), job, budget, files.validate,
+                   files.latencies_ms if opts.time_candidates else None, step, max_rung=opts.max_rung)
+    written = ladder.written
+    if written is None:  # no full-int8 rung could even be built
+        raise ExportError(f"{converter.name}: {ladder.reason}")
+    return ladder.data, written.rung, written.validation, ladder
+
+
+def _named_for(path: Path, stem: str, quantization: str, ladder: LadderResult | None) -> Path:
+    """The file's name after what it holds: an int8 request answered by int8 (float nodes or not) keeps
+    ``STEM_int8``; one the ladder answered with int16, fp16 or fp32 is ``STEM_int16`` and so on."""
+    chosen = ladder.chosen if ladder is not None else None
+    if chosen is None or chosen.kind in ("int8", "selective"):
+        return path
+    holds = "int16" if chosen.kind == "int16" else chosen.rung
+    return path.with_name(f"{stem}_{holds}{path.suffix}") if holds != quantization else path
 
 
 def _calibration_warnings(report: ExportReport, reader: ArrayReader, calib_folder: Dataset | None,

@@ -10,7 +10,8 @@ The known faults, each with a cause name the report and the tests use:
 - ``calibration_domain``: their pixel statistics differ from the validation images' (grey-level
   histogram overlap under :data:`MIN_OVERLAP`, or a mean over one validation standard deviation away);
 - ``normalization``: the export's own pixel check (:mod:`.pixel_check`) found a preset under which the
-  Keras model scores higher than under the one baked in (the clear cases stop the export before this).
+  Keras model scores at least :data:`NORMALIZATION_GAP` higher than under the one baked in (the clear cases
+  stop the export before this; a point less is a few images' noise, not a wrong preset).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+NORMALIZATION_GAP = 0.01
+"""How much higher (accuracy, as a fraction) another preset must score for the normalization warning."""
 
 __all__ = ["CalibrationProfile", "QuantWarning", "profile_calibration", "calibration_warnings", "class_changes",
            "MIN_CALIBRATION", "MAX_DUPLICATE_SHARE", "ONE_CLASS_SHARE", "MIN_OVERLAP", "NEAR_BITS"]
@@ -155,7 +159,7 @@ def calibration_warnings(profile: CalibrationProfile, classes: int, pixels: dict
                            f"{_fmt(profile.validation_mean)}): calibrate on images from the deployment's own domain"))
     if pixels:
         chosen, accuracies = pixels["chosen"], pixels["accuracies"]
-        better = {k: v for k, v in accuracies.items() if v > accuracies.get(chosen, 0.0) + 1e-9}
+        better = {k: v for k, v in accuracies.items() if v >= accuracies.get(chosen, 0.0) + NORMALIZATION_GAP - 1e-9}
         if better:
             best = max(better, key=better.get)
             out.append(QuantWarning("normalization",

@@ -66,6 +66,8 @@ class Candidate:
     latency_ms: float | None = None
     vs_fp32: float | None = None
     """Its latency over fp32's, both measured in one alternating run."""
+    fp32_ms: float | None = None
+    """fp32's latency in that same run (what ``vs_fp32`` divides by)."""
     size_bytes: int = 0
     within: bool = False
     note: str | None = None
@@ -78,6 +80,7 @@ class Candidate:
             "within_budget": self.within, "size_bytes": self.size_bytes,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 4),
             "vs_fp32": None if self.vs_fp32 is None else round(self.vs_fp32, 3),
+            "fp32_latency_ms": None if self.fp32_ms is None else round(self.fp32_ms, 4),
             "top1_agreement": None if v is None else round(v.top1_agreement, 6),
             "accuracy": None if v is None or v.accuracy is None else round(v.accuracy, 6),
             "accuracy_drop_pt": None if v is None or v.accuracy_drop is None else round(v.accuracy_drop * 100, 4),
@@ -96,6 +99,7 @@ class LadderResult:
     candidates: list[Candidate] = field(default_factory=list)
     reason: str = ""
     fp32_latency_ms: float | None = None
+    """fp32's time in the run that timed the chosen file (else the first run that timed one)."""
     worst_layers: list[LayerError] = field(default_factory=list)
     fallback: Candidate | None = None
     """When no rung held: the most accurate full-int8 candidate, whose bytes are ``data``."""
@@ -157,7 +161,7 @@ class _Climb:
                 mine = fp32 = self.time_files([data])[0]
             else:
                 mine, fp32 = self.time_files([data, self._fp32])
-            candidate.latency_ms, candidate.vs_fp32 = mine, mine / fp32
+            candidate.latency_ms, candidate.vs_fp32, candidate.fp32_ms = mine, mine / fp32, fp32
             if self.result.fp32_latency_ms is None:
                 self.result.fp32_latency_ms = fp32
         return candidate.vs_fp32
@@ -168,14 +172,16 @@ class _Climb:
         MobileNetV3Small's int8 file at 3x fp32's time once, and at 1.0x the next time)."""
         if self.timed(candidate, data) <= limit:
             return False
-        first = (candidate.latency_ms, candidate.vs_fp32)
+        first = (candidate.latency_ms, candidate.vs_fp32, candidate.fp32_ms)
         candidate.vs_fp32 = None
-        if self.timed(candidate, data) > first[1]:  # the faster reading stands
-            candidate.latency_ms, candidate.vs_fp32 = first
+        if self.timed(candidate, data) > first[1]:  # the faster reading stands, with its own fp32 reading
+            candidate.latency_ms, candidate.vs_fp32, candidate.fp32_ms = first
         return candidate.vs_fp32 > limit
 
     def done(self, candidate: Candidate, data: bytes, reason: str) -> LadderResult:
         self.result.chosen, self.result.data, self.result.reason = candidate, data, reason
+        if candidate.fp32_ms is not None:  # fp32's time in the run that timed the chosen file
+            self.result.fp32_latency_ms = candidate.fp32_ms
         return self.result
 
 

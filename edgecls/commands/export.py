@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, use_rich, verbose
+from edgecls.commands.text import echo
 from edgecls.converters.formats import FORMATS
 from edgecls.converters.formats.base import quantization_names
 from edgecls.converters.heads import HEAD_KINDS
@@ -66,6 +67,9 @@ def thresholds_option(ctx: click.Context, param: click.Parameter, value: str | N
                    "in float, int16 activations (if faster than fp32 here), fp16, fp32.")
 @click.option("--max-rung", default="fp32", show_default=True, type=click.Choice(MAX_RUNGS),
               help="How far the ladder may climb; a budget still missed there exits 1.")
+@click.option("--no-ladder", is_flag=True,
+              help="Without --max-drop/--min-agreement, an int8 file that misses the default check (agreement "
+                   "0.98) climbs the quantization ladder to it; --no-ladder fails it instead (kept, marked failed).")
 @click.option("--no-timing", is_flag=True,
               help="Let the ladder decide on accuracy alone, without timing candidates against fp32 here "
                    "(for an export made on another machine than the one that runs the model).")
@@ -86,8 +90,8 @@ def thresholds_option(ctx: click.Context, param: click.Parameter, value: str | N
                    "number per label; default 0.5 each.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_size, val, labels, pixels, mean, std,
-           resize, input_size, opset, per_channel, min_agreement, max_drop, max_rung, no_timing, report_md, force, unsafe,
-           custom_objects, head, positive, thresholds, as_json) -> None:
+           resize, input_size, opset, per_channel, min_agreement, max_drop, max_rung, no_ladder, no_timing, report_md,
+           force, unsafe, custom_objects, head, positive, thresholds, as_json) -> None:
     """Export a Keras image classifier to TFLite and ONNX, and validate every file."""
     from edgecls.commands.quiet import captured_output
     from edgecls.converters import export as run_export
@@ -98,7 +102,7 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
                "input_size": input_size, "opset": opset, "per_channel": per_channel, "force": force, "unsafe": unsafe,
                "custom_objects": custom_objects, "min_agreement": min_agreement, "max_drop": max_drop,
                "max_rung": max_rung, "time_candidates": not no_timing, "head": head, "positive": positive,
-               "thresholds": thresholds}
+               "thresholds": thresholds, "ladder": not no_ladder}
     if report_md is not None and report_md.exists() and not force:
         from edgecls.converters.errors import OutputExistsError
 
@@ -159,15 +163,15 @@ def print_report(report) -> None:
 
     table = Table(title=f"edgecls export: {report.source}", title_justify="left")
     multi = (report.output or {}).get("kind") == "multi-label"  # judged by label sets and macro F1
-    for column in ("file", "holds", "size MB", "label-set agree" if multi else "top-1 agree", "max |Δ|",
+    for column in ("file", "asked", "holds", "size MB", "label-set agree" if multi else "top-1 agree", "max |Δ|",
                    "macro F1" if multi else "accuracy", "Keras F1" if multi else "Keras acc", "drop vs Keras", "ok"):
-        table.add_column(column, justify="left" if column in ("file", "holds") else "right")
+        table.add_column(column, justify="left" if column in ("file", "asked", "holds") else "right")
     for f in report.files:
         v = f.validation
         accuracy = "-" if v.accuracy is None else f"{v.accuracy:.4f}"
         keras = "-" if v.keras_accuracy is None else f"{v.keras_accuracy:.4f}"
         drop = "-" if v.accuracy_drop is None else f"{v.accuracy_drop * 100:+.2f} pt"
-        table.add_row(f.path.name, holds_text(f.rung, len((f.ladder or {}).get("float_layers", []))),
+        table.add_row(f.path.name, f.quantization, holds_text(f.rung, len((f.ladder or {}).get("float_layers", []))),
                       f"{f.size_bytes / 1e6:.2f}", f"{v.top1_agreement:.4f}", f"{v.max_abs_diff:.4f}",
                       accuracy, keras, drop, "yes" if f.passed else "FAILED")
     out = console()
@@ -192,4 +196,7 @@ def print_report(report) -> None:
         for warning in (report.quantization or {}).get("warnings", []):
             out.print(f"warning: {warning['message']} ({warning['cause']})")
         for note in report.notes:
-            out.print(f"note: {note}")
+            if note.startswith("warning: "):  # what the export assumed (labels, ...): said on stderr
+                echo(note, err=True)
+            else:
+                out.print(f"note: {note}")
