@@ -7,6 +7,7 @@ engines, the converters, TensorFlow) are imported only by the commands that need
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -36,14 +37,6 @@ def cli(ctx: click.Context, verbose: bool, quiet: bool) -> None:
     if verbose and quiet:
         raise click.UsageError("-v and -q are mutually exclusive")
     ctx.obj = {"verbose": verbose, "quiet": quiet}
-    if verbose:  # the library's notes and the engines' own output (edgecls.engine) go to stderr
-        import logging
-
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-        root = logging.getLogger("edgecls")
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
 
 
 def _register() -> None:
@@ -73,7 +66,7 @@ FLAGS = {
     "num_threads": "--threads", "max_results": "--top-k", "score_threshold": "--threshold", "backend": "--backend",
     "max_rung": "--max-rung", "max_drop": "--max-drop", "min_agreement": "--min-agreement",
     "resume": "--resume", "engine": "--engine", "head": "--head", "positive": "--positive",
-    "thresholds": "--thresholds",
+    "thresholds": "--thresholds", "ladder": "--no-ladder",
 }
 
 
@@ -157,6 +150,50 @@ def _broken_pipe() -> int:
     return 128 + signal.SIGPIPE
 
 
+class _Once(logging.Filter):
+    """Lets each message through once per command: a warning about a file is said once, however many images
+    or classifiers (a service's pool) meet it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+def _log_to_stderr(*, verbose: bool, quiet: bool):
+    """Route the library's log to stderr for one command: ``warning: ...`` lines (what was assumed for a
+    file: a card ignored, defaults used), with ``-v`` every note as ``edgecls: ...``, with ``-q`` nothing.
+    Returns the function that undoes it."""
+    logger = logging.getLogger("edgecls")
+    handler: logging.Handler = logging.NullHandler() if quiet else logging.StreamHandler(sys.stderr)
+    if verbose:
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname_lower)s: %(message)s"))
+        handler.addFilter(_Once())
+        handler.addFilter(_lower_level)
+    previous = logger.level
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.addHandler(handler)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    return undo
+
+
+def _lower_level(record: logging.LogRecord) -> bool:
+    record.levelname_lower = record.levelname.lower()
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 EdgeclsError, 2 usage, 130 Ctrl-C, 141 a closed output
     pipe). SIGTERM unwinds (temporary files removed) and exits with 143."""
@@ -169,9 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout, sys.stdout = sys.stdout, _PipeGuard(sys.stdout)
     args = sys.argv[1:] if argv is None else list(argv)
     opencv_level = _quiet_opencv(not {"-v", "--verbose"} & set(args))
+    logs = _log_to_stderr(verbose=bool({"-v", "--verbose"} & set(args)), quiet=bool({"-q", "--quiet"} & set(args)))
     try:
         return _main(argv)
     finally:
+        logs()
         sys.stdout = stdout
         _restore_opencv(opencv_level)
         for sig, handler in previous.items():

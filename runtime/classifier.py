@@ -63,8 +63,8 @@ class Classifier:
         self._pre = Preprocessor(card.input)
         self._post = Postprocessor(card, backend.output, infer_kind=not has_card, path=str(path))
         self._post.check(defaults)
-        for note in self._notes:
-            logger.info("%s", note)
+        for note in self._notes:  # what was assumed for this file: a warning, once per file
+            logger.warning("%s", note)
 
     # -- construction ---------------------------------------------------------------
     @classmethod
@@ -128,8 +128,8 @@ class Classifier:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """What was assumed or decided on the caller's behalf (also logged at INFO), and the warnings the
-        first scores called for (logged as warnings)."""
+        """What was assumed or decided on the caller's behalf (a card ignored, defaults used, a device
+        fallen back), and the warnings the first scores called for; each logged once as a warning."""
         return (*self._notes, *self._post.warnings)
 
     @property

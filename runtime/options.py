@@ -93,7 +93,7 @@ class ClassifierOptions:
             (``"litert"``/``"tflite"``, ``"onnxruntime"``/``"onnx"``).
         device: ``"cpu"``, ``"gpu"`` (error if unavailable) or ``"auto"``
             (GPU when available, else CPU, recorded in ``Classifier.notes``).
-        num_threads: engine threads; None uses every core.
+        num_threads: engine threads; None uses ``EDGECLS_NUM_THREADS`` when set, else every core.
         labels: override or supply class labels (one per output): a list, or the path of a text
             file with one label per line.
         mean, std: normalization for a model without a card whose graph does

@@ -42,20 +42,22 @@ def _num_classes(info: TensorInfo, path: Path) -> int:
     return shape[-1]
 
 
-def _infer_card(backend: Backend, path: Path, notes: list[str], normalization_given: bool) -> ModelCard:
-    """A card from the tensors alone; ``normalization_given``: the caller passes mean/std (no assumption to note)."""
+def _infer_card(backend: Backend, path: Path, defaults: list[str], normalization_given: bool) -> ModelCard:
+    """A card from the tensors alone; what it assumes goes into ``defaults`` (``normalization_given``: the
+    caller passes mean/std, nothing to assume there)."""
     inp, out = backend.input, backend.output
     layout, height, width, channels = _layout_and_size(inp, path)
     classes = _num_classes(out, path)
     if inp.dtype_name == "uint8":
         normalization = Normalization(baked=True)
-        notes.append("no model card: uint8 input, feeding raw 0-255 pixels")
+        defaults.append("raw 0-255 pixels (a uint8 input)")
     else:
         normalization = Normalization(baked=False, mean=(0.0,), std=(255.0,))
         if not normalization_given:
-            notes.append("no model card: assuming the model wants pixels scaled to [0, 1] (mean=0, std=255); "
-                         "pass mean=/std= otherwise")
-    notes.append("no model card: assuming RGB input, 'stretch' resize, and probabilities unless the scores are not a distribution")
+            defaults.append("pixels scaled to [0, 1] (mean=/std= say otherwise)")
+    if height is None or width is None:
+        defaults.append(f"input {height or DEFAULT_SIZE}x{width or DEFAULT_SIZE} (the model's size is free)")
+    defaults.append("RGB, 'stretch' resize, and probabilities unless the scores are not a distribution")
     return ModelCard(
         labels=tuple(f"class_{i}" for i in range(classes)),
         input=InputSpec(
@@ -108,7 +110,10 @@ def resolve_card(
     std: Sequence[float] | float | None = None,
     resize: str | None = None,
 ) -> tuple[ModelCard, bool, tuple[str, ...]]:
-    """Return (effective card, whether it was embedded, notes on what was assumed).
+    """Return (effective card, whether it was embedded, warnings on what was assumed).
+
+    Everything assumed for one file is said in one warning: a card ignored (and why), and the defaults
+    used in its place (labels, pixels, size, colour order) unless the caller gave them.
 
     Raises:
         CardError: the embedded card contradicts the model's tensors.
@@ -116,17 +121,25 @@ def resolve_card(
         OptionError: ``labels`` has the wrong count, ``mean``/``std`` given for a
             model whose card says normalization is baked in, or unknown ``resize``.
     """
-    notes: list[str] = []
     card: ModelCard | None = None
+    ignored = None
     try:
         text = backend.embedded_card()
         card = ModelCard.from_json(text) if text else None
     except CardError as exc:
-        notes.append(f"{path}: ignoring its malformed model card ({exc}); using defaults")
+        ignored = str(exc)
     embedded = card is not None
+    defaults: list[str] = []
     if card is None:
-        card = _infer_card(backend, path, notes, normalization_given=mean is not None and std is not None)
+        card = _infer_card(backend, path, defaults, normalization_given=mean is not None and std is not None)
+        if labels is None:
+            defaults.insert(0, f"labels class_0..class_{card.output.num_classes - 1} (labels= names them)")
     card = _match_tensors(card, backend, path, embedded)
+    notes = []
+    if ignored is not None:
+        notes.append(f"{path}: ignoring its malformed model card ({ignored}); using defaults: {'; '.join(defaults)}")
+    elif defaults:
+        notes.append(f"{path}: no model card; using defaults: {'; '.join(defaults)}")
     if labels is not None:
         labels = tuple(str(label) for label in labels)
         if len(labels) != card.output.num_classes:

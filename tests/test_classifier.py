@@ -85,12 +85,12 @@ def test_foreign_model_without_card(tmp_path):
     with Classifier.from_path(path) as clf:
         assert not clf.has_card
         assert clf.labels == ("class_0", "class_1", "class_2", "class_3")
-        assert any("mean=0, std=255" in note for note in clf.notes)
+        assert any("pixels scaled to [0, 1]" in note and "labels class_0..class_3" in note for note in clf.notes)
         assert clf.card.input.normalization.baked is False
     # The model wants raw pixels: say so with mean/std; labels come from arguments.
     with Classifier.from_path(path, labels=builders.COLOR_LABELS, mean=0, std=1) as clf:
         assert clf.classify(solid(GREEN)).top.label == "green"
-        assert not any("mean=0, std=255" in note for note in clf.notes)
+        assert not any("pixels scaled" in note or "labels class_0" in note for note in clf.notes)
 
 
 def test_nchw_uint8_and_fixed_batch_models(tmp_path):

@@ -110,11 +110,18 @@ def test_a_hostile_card_is_ignored_with_a_note_in_bounded_memory(tmp_path, int8_
     assert (info.exit_code, info.signal) == (0, None), info.stderr
     assert "ignoring its malformed model card" in info.stdout and note in info.stdout, info.stdout
     assert "card: none (inferred)" in info.stdout
-    predict = run_cli(["predict", str(model), str(image), "--json"], tmp_path)
+    predict = run_cli(["predict", str(model), str(image), str(image), "--json"], tmp_path)
     assert (predict.exit_code, predict.signal) == (0, None), predict.stderr
     assert json.loads(predict.stdout.splitlines()[0])["categories"]
     for run in (info, predict):
         assert "Traceback" not in run.stderr and run.peak_mb < MAX_RSS_MB, (run.peak_mb, run.stderr[-2000:])
+        # the user sees why: one warning line (not one per image) naming the file, what was ignored, the defaults
+        warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1, run.stderr
+        assert str(model) in warnings[0] and "ignoring its malformed model card" in warnings[0] and note in warnings[0]
+        assert "using defaults: labels class_0" in warnings[0]
+    quiet = run_cli(["-q", "predict", str(model), str(image)], tmp_path)
+    assert quiet.exit_code == 0 and "warning:" not in quiet.stderr, quiet.stderr
 
 
 def _external(d, location: bytes, value_first: bool = False):

@@ -99,12 +99,19 @@ def console(stderr: bool = False, stream=None):
 
 
 def load_classifier(model, **kwargs):
-    """``Classifier.from_path`` with the engines' native load-time logs kept off the terminal (unless -v)."""
+    """``Classifier.from_path`` with the engines' native load-time logs kept off the terminal (unless -v),
+    and what was assumed for the file (its notes: a card ignored, defaults used) said once as ``warning:``
+    lines on stderr (none with -q; with -v the log has said them already)."""
     from edgecls.commands.quiet import captured_output
+    from edgecls.commands.text import echo
     from edgecls.runtime import Classifier
 
     with captured_output(verbose()):
-        return Classifier.from_path(model, **kwargs)
+        clf = Classifier.from_path(model, **kwargs)
+    if not quiet() and not verbose():
+        for note in clf.notes:
+            echo(f"warning: {note}", err=True)
+    return clf
 
 
 class _Printable:

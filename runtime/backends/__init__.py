@@ -7,6 +7,7 @@ which engines exist. Engine packages are imported only when a model is opened.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from edgecls.runtime.backends.base import DEVICES, Backend, BackendConfig, BackendSpec
@@ -62,6 +63,15 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
 
 
 THREADS_PER_CORE = 4
+THREADS_ENV = "EDGECLS_NUM_THREADS"
+"""Engine threads for every model opened without ``num_threads`` (as ``OMP_NUM_THREADS`` is for OpenMP)."""
+
+
+def _threads_from_env() -> int:
+    value = os.environ[THREADS_ENV].strip()
+    if not value.isdigit() or int(value) <= 0:
+        raise OptionError(f"{THREADS_ENV} must be a positive integer, got {value!r}", options=("num_threads",))
+    return int(value)
 
 
 def max_threads() -> int:
@@ -81,6 +91,8 @@ def open_backend(path: str | Path, backend: str = "auto", config: BackendConfig 
         DeviceUnavailableError: ``device="gpu"`` but no usable GPU path.
     """
     config = config or BackendConfig()
+    if config.num_threads is None and os.environ.get(THREADS_ENV):
+        config = replace(config, num_threads=_threads_from_env())
     if config.device not in DEVICES:
         raise OptionError(f"device must be one of {', '.join(DEVICES)}, got {config.device!r}")
     if config.num_threads is not None and (
