@@ -51,8 +51,9 @@ def _keras_p50(model, image: np.ndarray, runs: int = 20) -> float:
 
 
 def run_demo(out_dir: str | Path, *, epochs: int = 10, runs: int = 100,
-             on_step: Callable[[str], None] | None = None) -> DemoResult:
-    """Run the demo into ``out_dir`` (re-running rewrites its files). Raises EdgeclsError."""
+             on_step: Callable[[str], None] | None = None, seed: int = 0) -> DemoResult:
+    """Run the demo into ``out_dir`` (re-running rewrites its files); ``seed`` seeds the training.
+    Raises EdgeclsError."""
     import keras
     from sklearn.model_selection import train_test_split
 
@@ -75,7 +76,7 @@ def run_demo(out_dir: str | Path, *, epochs: int = 10, runs: int = 100,
         raise ExportError(f"{out}: cannot write the demo's images ({exc.strerror or exc})") from None
 
     step(f"training the seed CNN ({epochs} epochs)")
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     model = seed_cnn()
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train.astype("float32") / 255.0, keras.utils.to_categorical(y_train, 10),

@@ -127,7 +127,7 @@ HEAD_SHAPES = ("tutorial-logits", "binary-logit", "transfer-binary", "binary-sig
                "nested-head", "multilabel-sigmoid")
 
 
-def head_model(shape: str, images: np.ndarray, labels: np.ndarray, epochs: int = 6):
+def head_model(shape: str, images: np.ndarray, labels: np.ndarray, epochs: int = 6, seed: int = 0):
     """A digits model ending in one of the heads users train (``HEAD_SHAPES``), written as the tutorials
     write it and trained on raw pixels (its normalization inside):
 
@@ -143,11 +143,11 @@ def head_model(shape: str, images: np.ndarray, labels: np.ndarray, epochs: int =
     - ``multilabel-sigmoid``: ``Dense(4, activation="sigmoid")`` on :data:`ATTRIBUTES`.
 
     Binary shapes learn :func:`binary_labels` (``low``/``high``). The model is compiled with its loss, so a
-    saved file keeps it.
+    saved file keeps it. ``seed`` seeds the weights and the training.
     """
     import keras
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     size = images.shape[1]
     inputs = keras.Input((size, size, 3), name="pixels")
     targets = labels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,19 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import builders
+import side_envs
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say at the end which side environments the run used (a test that needs one sets it up), and the
+    seed its trainings used."""
+    terminalreporter.write_sep("-", "edgecls test environment")
+    terminalreporter.write_line(f"training seed: {builders.SEED} (EDGECLS_TEST_SEED); engine threads: "
+                                f"{os.environ.get('EDGECLS_NUM_THREADS') or 'every core'} (EDGECLS_NUM_THREADS)")
+    if not side_envs.USED:
+        terminalreporter.write_line("side environments: none used")
+    for what, how in sorted(side_envs.USED.items()):
+        terminalreporter.write_line(f"side environment: {what} ({how})")
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+USED: dict[str, str] = {}
+"""The side environments this run used, and how they were found (the summary at the end lists them)."""
+
 
 def ensure(script: str, present: Callable[[], bool], what: str) -> None:
     """Run ``script`` (relative to the repository) unless ``present()``; fail the test if it still is not."""
     if present():
+        USED.setdefault(what, "found")
         return
     if os.environ.get("EDGECLS_SKIP_SIDE_ENVS") == "1":
         pytest.skip(f"{what} missing and EDGECLS_SKIP_SIDE_ENVS=1 (bash {script} sets it up)")
@@ -28,6 +32,7 @@ def ensure(script: str, present: Callable[[], bool], what: str) -> None:
     if done.returncode != 0 or not present():
         pytest.fail(f"{what} missing and `bash {script}` could not set it up (exit {done.returncode}):\n"
                     f"{(done.stdout + done.stderr)[-2000:]}")
+    USED[what] = f"set up now by bash {script}"
 
 
 def venv_python(folder: str, script: str, override: str | None = None) -> Path:

@@ -113,9 +113,8 @@ def test_export_cli_json_and_force(capsys, seed_h5, tmp_path):
 def test_export_cli_fails_below_min_agreement(capsys, tmp_path):
     """A random-weight model on synthetic images has near-tied scores, so int8 flips some top-1s."""
     import builders
-    import keras
 
-    keras.utils.set_random_seed(3)
+    builders.seeded(3)
     model = builders.seed_cnn()
     model.save(tmp_path / "random.keras")
     code, _, err = run(capsys, "export", tmp_path / "random.keras", "--formats", "tflite", "--quantize", "int8",

@@ -22,6 +22,7 @@ from builders import (
     attribute_matrix,
     binary_labels,
     head_model,
+    seeded,
     write_attribute_list,
     write_image_folder,
 )
@@ -74,7 +75,7 @@ def trained(shape: str, tmp_path_factory, digits):
     if shape not in _TRAINED:
         images, labels = digits
         root = tmp_path_factory.mktemp(shape)
-        model = head_model(shape, images[:1400], labels[:1400])
+        model = head_model(shape, images[:1400], labels[:1400], seed=seeded())
         model.save(root / "model.keras")
         _TRAINED[shape] = (model, root / "model.keras", Task(shape, root, digits))
     return _TRAINED[shape]
@@ -216,7 +217,7 @@ def _logits_tflite(path: Path) -> Path:
     import keras
     import tensorflow as tf
 
-    keras.utils.set_random_seed(0)
+    seeded()
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.GlobalAveragePooling2D()(inputs)
     model = keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=keras.initializers.RandomNormal(0, 30))(x))

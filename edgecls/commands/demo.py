@@ -19,8 +19,10 @@ Examples:
 @click.option("--out", "out_dir", default="edgecls-demo", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder for data, model and exports (rewritten).")
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1), help="Training epochs.")
+@click.option("--seed", default=0, show_default=True, type=int, envvar="EDGECLS_DEMO_SEED",
+              help="Seed of the training (also from EDGECLS_DEMO_SEED).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo(out_dir: Path, epochs: int, as_json: bool) -> None:
+def demo(out_dir: Path, epochs: int, seed: int, as_json: bool) -> None:
     """Train the seed CNN on scikit-learn's digits, export it, and compare every file with Keras."""
     import json
 
@@ -36,9 +38,10 @@ def demo(out_dir: Path, epochs: int, as_json: bool) -> None:
             with Progress(*columns, console=console(stream=stream), transient=True,
                           redirect_stdout=False, redirect_stderr=False) as progress:
                 task = progress.add_task("edgecls demo", total=None)
-                result = run_demo(out_dir, epochs=epochs, on_step=lambda m: progress.update(task, description=m))
+                result = run_demo(out_dir, epochs=epochs, seed=seed,
+                                  on_step=lambda m: progress.update(task, description=m))
         else:
-            result = run_demo(out_dir, epochs=epochs)
+            result = run_demo(out_dir, epochs=epochs, seed=seed)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
