@@ -89,6 +89,7 @@ def test_local_batch_gives_what_predict_gives_for_every_image(capsys, tmp_path, 
     assert {r["model"] for r in rows.values()} == {summary["model"]}
 
 
+@pytest.mark.slow
 def test_ray_engine_gives_the_same_rows_as_the_local_engine(tmp_path, seed_export, archive):
     """A local Ray instance started and stopped by the command itself (a separate process: Ray stays out
     of the test process); with --capture, the items it keeps are the Ray rows under the threshold."""

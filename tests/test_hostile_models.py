@@ -93,7 +93,8 @@ def _lying_zip(model, d, entries: int):
     return claim_entries(path, 1)
 
 
-@pytest.mark.parametrize("entries, note", [(60_000, "central directory of"), (300_000, "zip64")])
+@pytest.mark.parametrize("entries, note", [(60_000, "central directory of"),
+                                           pytest.param(300_000, "zip64", marks=pytest.mark.slow)])
 def test_a_zip_that_lies_about_its_entries_is_refused_unparsed(tmp_path, int8_model, entries, note):
     model = _lying_zip(int8_model, tmp_path, entries)
     info = run_cli(["info", str(model)], tmp_path)

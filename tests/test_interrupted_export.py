@@ -36,7 +36,7 @@ def _read_until(stream, prefix: str) -> str:
     (signal.SIGTERM, "start-up"),
     (signal.SIGTERM, "validating"),
     (signal.SIGINT, "converting"),
-    (signal.SIGINT, "validating"),
+    pytest.param(signal.SIGINT, "validating", marks=pytest.mark.slow),
 ], ids=["SIGTERM-start-up", "SIGTERM-validating", "SIGINT-converting", "SIGINT-validating"])
 def test_killed_export_leaves_complete_files_or_none(tmp_path, seed_h5, digits_folders, sig, point):
     train, val = digits_folders
@@ -67,6 +67,7 @@ def test_killed_export_leaves_complete_files_or_none(tmp_path, seed_h5, digits_f
     assert [p.name for p in scratch.iterdir() if p.name != ".ses"] == []
 
 
+@pytest.mark.slow
 def test_an_export_killed_with_sigkill_leaves_a_folder_the_next_export_removes(tmp_path, seed_h5, digits_folders):
     """kill -9 runs no clean-up (issue 28, finding 8): its scratch folder, TensorFlow's autograph files
     inside it, stays behind, and the next export removes it."""

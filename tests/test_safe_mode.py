@@ -30,7 +30,7 @@ def _refused(run, model, *causes: str) -> str:
     return errors[0]
 
 
-@pytest.mark.parametrize("quirk", ["dynamic", "implementation"])
+@pytest.mark.parametrize("quirk", ["dynamic", pytest.param("implementation", marks=pytest.mark.slow)])
 def test_a_keras2_h5_lambda_never_runs_without_unsafe(tmp_path, quirk):
     marker = tmp_path / "marker"
     model = tf_keras_lambda_h5(tmp_path / "evil.h5", marker, quirk)
