@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +12,23 @@ import numpy as np
 
 from edgecls.converters.atomic import atomic_write_bytes, check_writable
 from edgecls.converters.candidates import FileMaker
-from edgecls.converters.data import ArrayReader, synthetic_images
+from edgecls.converters.checked import (
+    Dataset,
+    calibration_images,
+    checked_images,
+    find_head,
+    thresholds_for,
+    truths,
+)
+from edgecls.converters.data import ArrayReader
 from edgecls.converters.decisions import SINGLE_LABEL, Decisions
 from edgecls.converters.errors import ExportError, OutputExistsError
+from edgecls.converters.export_options import ExportOptions
 from edgecls.converters.formats.base import ConvertJob, get_format
 from edgecls.converters.formats.onnx_format import OnnxOptions
-from edgecls.converters.heads import HEAD_KINDS, Head, detect_head, head_labels
+from edgecls.converters.heads import Head, head_labels
 from edgecls.converters.ladder import Budget, climb, get_ladder
-from edgecls.converters.ladder.climb import MAX_RUNGS, LadderResult
+from edgecls.converters.ladder.climb import LadderResult
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
@@ -28,107 +37,15 @@ from edgecls.converters.quant_report import calibration_warnings, class_changes,
 from edgecls.converters.report import ExportedFile, ExportReport, report_name
 from edgecls.converters.validate import keras_scores
 from edgecls.converters.workspace import export_workspace
-from edgecls.runtime.card import RESIZE_MODES, InputSpec, Normalization
-from edgecls.runtime.datasets import ImageFolder, LabelList, open_dataset
+from edgecls.runtime.card import InputSpec, Normalization
+from edgecls.runtime.datasets import open_dataset
 from edgecls.runtime.memory import peak_rss_mb
-from edgecls.runtime.metrics import f1_thresholds
 from edgecls.version import __version__
 
 __all__ = ["ExportOptions", "export"]
 
-Dataset = ImageFolder | LabelList
-
-SYNTHETIC_IMAGES = 64
 MIN_CHECK_IMAGES = 30
 """Labelled images needed before the pixel normalization is checked (fewer cannot tell presets apart)."""
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """Options of :func:`export` (the CLI flags of ``edgecls export``).
-
-    Raises:
-        ExportError: unknown format, quantization or resize mode, or a bad size.
-    """
-
-    formats: Sequence[str] = ("tflite", "onnx")
-    quantize: Sequence[str] = ("fp32",)
-    calibration: str | Path | np.ndarray | None = None
-    calib_size: int = 300
-    validation: str | Path | None = None
-    labels: str | Path | Sequence[str] | None = None
-    pixels: str | None = None
-    """``auto`` (None), ``unit``, ``symmetric``, ``imagenet`` or ``raw``; see :mod:`edgecls.converters.pixel_check`."""
-    mean: Sequence[float] | None = None
-    std: Sequence[float] | None = None
-    resize: str = "stretch"
-    input_size: tuple[int, int] | None = None
-    opset: int = 17
-    per_channel: bool = False
-    force: bool = False
-    unsafe: bool = False
-    custom_objects: str | Path | dict[str, Any] | None = None
-    min_agreement: float | None = None
-    """Minimum top-1 agreement with Keras; default 0.999 for fp32 and 0.98 otherwise unless ``max_drop`` is given."""
-    max_drop: float | None = None
-    """Accuracy budget: at most this many points of top-1 accuracy below Keras on labelled validation
-    images. Given alone, it replaces the default agreement floors; with ``min_agreement``, both must hold."""
-    max_rung: str = "fp32"
-    """How far the quantization ladder may climb under a budget: ``int8`` (calibration variants only),
-    ``int8+float``, ``int16``, ``fp16`` or ``fp32``."""
-    time_candidates: bool = True
-    """Time the ladder's candidates here and never choose one that is not faster than fp32 (a file
-    in ``MIN_GAIN`` of its time); False decides on accuracy alone, for exports made on another
-    machine than the one that runs the model."""
-    name: str | None = None
-    head: str | None = None
-    """The model's head (see :mod:`edgecls.converters.heads`): None detects it; a kind settles evidence
-    that disagrees or cannot decide."""
-    positive: str | None = None
-    """A binary head: the label whose probability the model outputs (default: the second label in order)."""
-    thresholds: str | Sequence[float] | None = None
-    """A multi-label head's thresholds: None (0.5 each), ``"f1"`` (each label's F1-best on the labelled
-    validation images), or one number per label."""
-    ladder: bool = True
-    """Without a budget, an int8 file that misses the default check (agreement ≥ 0.98) climbs the
-    quantization ladder to that check instead of failing; False fails it (the file kept, marked failed)."""
-
-    def __post_init__(self) -> None:
-        for name in ("formats", "quantize"):  # "tflite" or "tflite,onnx" is a list of names, not of letters
-            value = getattr(self, name)
-            names = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
-            object.__setattr__(self, name, tuple(dict.fromkeys(names)))
-        for name in self.formats:
-            fmt = get_format(name)
-            for q in self.quantize:
-                if q not in fmt.quantizations:
-                    raise ExportError(f"{fmt.name} has no quantization {q!r}; choose from {', '.join(fmt.quantizations)}")
-        if not self.formats or not self.quantize:
-            raise ExportError("give at least one format and one quantization")
-        if self.resize not in RESIZE_MODES:
-            raise ExportError(f"unknown resize mode {self.resize!r}; choose from {', '.join(RESIZE_MODES)}")
-        if self.calib_size <= 0:
-            raise ExportError(f"calib_size must be positive, got {self.calib_size}")
-        if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
-            raise ExportError(f"min_agreement must be in [0, 1], got {self.min_agreement}")
-        if self.max_rung not in MAX_RUNGS:
-            raise ExportError(f"max_rung must be one of {', '.join(MAX_RUNGS)}, got {self.max_rung!r}",
-                              options=("max_rung",))
-        if self.max_drop is not None and not 0.0 <= self.max_drop <= 100.0:
-            raise ExportError(f"max_drop must be in [0, 100] accuracy points, got {self.max_drop}")
-        if self.head is not None and self.head not in HEAD_KINDS:
-            raise ExportError(f"unknown head {self.head!r}; choose from {', '.join(HEAD_KINDS)}", options=("head",))
-        if isinstance(self.thresholds, str) and self.thresholds != "f1":
-            raise ExportError(f"thresholds must be 'f1' or one number per label, got {self.thresholds!r}",
-                              options=("thresholds",))
-
-    def agreement_for(self, quantization: str) -> float | None:
-        """The agreement floor a file of ``quantization`` must reach; None when only ``max_drop`` is checked."""
-        if self.min_agreement is not None:
-            return self.min_agreement
-        if self.max_drop is not None:
-            return None
-        return 0.999 if quantization == "fp32" else 0.98
 
 
 def _load(model: Any, opts: ExportOptions) -> LoadedModel:
@@ -154,97 +71,6 @@ def _check_calibration_given(opts: ExportOptions) -> None:
     if opts.calibration is None and "int8" in opts.quantize:
         raise ExportError("int8 needs calibration images: pass calibration= (a folder of representative images, "
                           "class sub-folders allowed, or an array)", options=("calibration",))
-
-
-def _calibration(opts: ExportOptions, spec: InputSpec) -> tuple[ArrayReader | None, Dataset | None, dict]:
-    source = opts.calibration
-    if source is None:
-        return None, None, {}
-    if isinstance(source, np.ndarray):
-        images = source[: opts.calib_size]
-        if images.ndim != 4 or images.shape[1:] != (spec.height, spec.width, spec.channels) or images.dtype != np.uint8:
-            raise ExportError(f"calibration array must be uint8 N×{spec.height}×{spec.width}×{spec.channels}, "
-                              f"got {images.dtype} {images.shape}")
-        return ArrayReader(images), None, {"source": "array", "images": len(images)}
-    folder = open_dataset(source, limit=opts.calib_size)
-    summary = {"source": str(folder.root), "images": len(folder.files), "classes": len(folder.classes)}
-    return ArrayReader(folder.load(spec)), folder, summary
-
-
-@dataclass(frozen=True)
-class _Checked:
-    """The images every file is checked on, the dataset they come from (labels, targets), and their name."""
-
-    images: np.ndarray
-    dataset: Dataset | None
-    source: str
-
-
-def _validation_set(val: Dataset | None, calib: Dataset | None, reader: ArrayReader | None,
-                    calib_summary: dict, spec: InputSpec, notes: list[str]) -> _Checked:
-    """--val, else the calibration images, else synthetic ones."""
-    if val is not None:
-        return _Checked(val.load(spec), val, str(val.root))
-    if reader is not None:
-        notes.append("validated on the calibration images, not on held-out ones (validation= gives them)")
-        return _Checked(np.stack(list(reader)), calib, f"calibration images ({calib_summary['source']})")
-    notes.append(f"validated on {SYNTHETIC_IMAGES} synthetic images, not real ones (validation= gives them)")
-    return _Checked(synthetic_images(SYNTHETIC_IMAGES, spec), None, "synthetic images")
-
-
-def _targets_of(dataset: Dataset | None, labels: list[str], head: Head) -> np.ndarray | None:
-    """The truth of each checked image: label indices (single-label), an image × label matrix (multi-label);
-    None without labelled data.
-
-    Raises:
-        DatasetError: a class folder or a listed label that is not a label of the model.
-        ExportError: multi-label data (a CSV list) for a single-label model.
-    """
-    if dataset is None:
-        return None
-    if head.multi_label:
-        return dataset.label_matrix(labels)
-    if isinstance(dataset, LabelList):
-        raise ExportError(f"{dataset.root}: a multi-label list, but the model's head is {head.kind} (one class per "
-                          "image): give class folders, or the head", options=("head",))
-    return dataset.label_indices(labels)
-
-
-def _head(loaded: LoadedModel, opts: ExportOptions, checked: _Checked,
-          norm: PixelNormalization) -> tuple[Head, np.ndarray]:
-    """The model's head, and its outputs on the checked images under ``norm`` (reused by the pixel check).
-    Raises ExportError (see :func:`detect_head`)."""
-    raw = keras_scores(wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels),
-                       checked.images, source=str(loaded.source or "model"))
-    head = detect_head(loaded.model, raw, loss=loaded.loss, head=opts.head, source=checked.source)
-    return head, raw
-
-
-def _thresholds(opts: ExportOptions, head: Head, reference: np.ndarray, targets: np.ndarray | None,
-                labels: list[str]) -> tuple[float, ...] | None:
-    """A multi-label head's thresholds (see :attr:`ExportOptions.thresholds`); None for other heads.
-
-    Raises:
-        ExportError: thresholds for a head that is not multi-label, ``f1`` without labelled images, or a
-            count or value that does not fit.
-    """
-    if not head.multi_label:
-        if opts.thresholds is not None:
-            raise ExportError(f"thresholds are for a multi-label head; this one is {head.kind}",
-                              options=("thresholds",))
-        return None
-    if opts.thresholds is None:
-        return (0.5,) * len(labels)
-    if opts.thresholds == "f1":
-        if targets is None:
-            raise ExportError("thresholds 'f1' needs labelled validation images (a CSV list of path,labels)",
-                              options=("validation",))
-        return tuple(round(float(t), 6) for t in f1_thresholds(reference, targets))
-    values = tuple(float(t) for t in opts.thresholds)
-    if len(values) != len(labels) or not all(0.0 <= t <= 1.0 for t in values):
-        raise ExportError(f"thresholds: {len(values)} given; the model has {len(labels)} labels, each threshold "
-                          "within 0..1", options=("thresholds",))
-    return values
 
 
 class _Progress:
@@ -310,19 +136,19 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     spec = InputSpec(height=loaded.height, width=loaded.width, channels=loaded.channels,
                      color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize)
     step("reading calibration images")
-    reader, calib_data, calib_summary = _calibration(opts, spec)
+    reader, calib_data, calib_summary = calibration_images(opts, spec)
     val_data = open_dataset(opts.validation) if opts.validation is not None else None
-    checked = _validation_set(val_data, calib_data, reader, calib_summary, spec, notes)
+    checked = checked_images(val_data, calib_data, reader, calib_summary, spec, notes)
     step("finding the model's head")
     requested = "custom" if opts.mean is not None else (opts.pixels or "auto")
     norm, norm_notes = choose_normalization(loaded.model, pixels=opts.pixels, mean=opts.mean, std=opts.std,
                                             channels=loaded.channels)
     notes += norm_notes
-    head, raw = _head(loaded, opts, checked, norm)
+    head, raw = find_head(loaded, opts, checked, norm)
     notes.append(_head_note(head))
     labels = resolve_labels(opts.labels, [val_data, calib_data], head.classes(loaded.num_classes), notes)
     labels = head_labels(head, labels, opts.positive)
-    targets_idx = _targets_of(checked.dataset, labels, head)
+    targets_idx = truths(checked.dataset, labels, head)
     if opts.max_drop is not None and targets_idx is None:
         raise ExportError("max_drop needs labelled validation images (class folders, or a CSV list of path,labels, "
                           "in the validation or calibration images)", options=("validation",))
@@ -330,7 +156,7 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     judge = Decisions((0.5,) * len(labels)) if head.multi_label else SINGLE_LABEL
     norm, pixels = _normalization(loaded, norm, requested, checked.images, targets_idx, notes, head, raw, judge)
     reference = pixels.scores if pixels is not None else head.probabilities(raw)
-    thresholds = _thresholds(opts, head, reference, targets_idx, labels)
+    thresholds = thresholds_for(opts, head, reference, targets_idx, labels)
     decisions = Decisions(thresholds) if thresholds is not None else SINGLE_LABEL
     spec = replace(spec, normalization=Normalization(baked=True, mean=norm.mean, std=norm.std))
     wrapped = head.apply(wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels))

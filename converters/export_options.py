@@ -1,0 +1,106 @@
+"""The options of an export (:func:`edgecls.converters.export`; the flags of ``edgecls export``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecls.converters.errors import ExportError
+from edgecls.converters.formats.base import get_format
+from edgecls.converters.heads import HEAD_KINDS
+from edgecls.converters.ladder.climb import MAX_RUNGS
+from edgecls.runtime.card import RESIZE_MODES
+
+__all__ = ["ExportOptions"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """Options of :func:`export` (the CLI flags of ``edgecls export``).
+
+    Raises:
+        ExportError: unknown format, quantization or resize mode, or a bad size.
+    """
+
+    formats: Sequence[str] = ("tflite", "onnx")
+    quantize: Sequence[str] = ("fp32",)
+    calibration: str | Path | np.ndarray | None = None
+    calib_size: int = 300
+    validation: str | Path | None = None
+    labels: str | Path | Sequence[str] | None = None
+    pixels: str | None = None
+    """``auto`` (None), ``unit``, ``symmetric``, ``imagenet`` or ``raw``; see :mod:`edgecls.converters.pixel_check`."""
+    mean: Sequence[float] | None = None
+    std: Sequence[float] | None = None
+    resize: str = "stretch"
+    input_size: tuple[int, int] | None = None
+    opset: int = 17
+    per_channel: bool = False
+    force: bool = False
+    unsafe: bool = False
+    custom_objects: str | Path | dict[str, Any] | None = None
+    min_agreement: float | None = None
+    """Minimum top-1 agreement with Keras; default 0.999 for fp32 and 0.98 otherwise unless ``max_drop`` is given."""
+    max_drop: float | None = None
+    """Accuracy budget: at most this many points of top-1 accuracy below Keras on labelled validation
+    images. Given alone, it replaces the default agreement floors; with ``min_agreement``, both must hold."""
+    max_rung: str = "fp32"
+    """How far the quantization ladder may climb under a budget: ``int8`` (calibration variants only),
+    ``int8+float``, ``int16``, ``fp16`` or ``fp32``."""
+    time_candidates: bool = True
+    """Time the ladder's candidates here and never choose one that is not faster than fp32 (a file
+    in ``MIN_GAIN`` of its time); False decides on accuracy alone, for exports made on another
+    machine than the one that runs the model."""
+    name: str | None = None
+    head: str | None = None
+    """The model's head (see :mod:`edgecls.converters.heads`): None detects it; a kind settles evidence
+    that disagrees or cannot decide."""
+    positive: str | None = None
+    """A binary head: the label whose probability the model outputs (default: the second label in order)."""
+    thresholds: str | Sequence[float] | None = None
+    """A multi-label head's thresholds: None (0.5 each), ``"f1"`` (each label's F1-best on the labelled
+    validation images), or one number per label."""
+    ladder: bool = True
+    """Without a budget, an int8 file that misses the default check (agreement ≥ 0.98) climbs the
+    quantization ladder to that check instead of failing; False fails it (the file kept, marked failed)."""
+
+    def __post_init__(self) -> None:
+        for name in ("formats", "quantize"):  # "tflite" or "tflite,onnx" is a list of names, not of letters
+            value = getattr(self, name)
+            names = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
+            object.__setattr__(self, name, tuple(dict.fromkeys(names)))
+        for name in self.formats:
+            fmt = get_format(name)
+            for q in self.quantize:
+                if q not in fmt.quantizations:
+                    raise ExportError(f"{fmt.name} has no quantization {q!r}; choose from {', '.join(fmt.quantizations)}")
+        if not self.formats or not self.quantize:
+            raise ExportError("give at least one format and one quantization")
+        if self.resize not in RESIZE_MODES:
+            raise ExportError(f"unknown resize mode {self.resize!r}; choose from {', '.join(RESIZE_MODES)}")
+        if self.calib_size <= 0:
+            raise ExportError(f"calib_size must be positive, got {self.calib_size}")
+        if self.min_agreement is not None and not 0.0 <= self.min_agreement <= 1.0:
+            raise ExportError(f"min_agreement must be in [0, 1], got {self.min_agreement}")
+        if self.max_rung not in MAX_RUNGS:
+            raise ExportError(f"max_rung must be one of {', '.join(MAX_RUNGS)}, got {self.max_rung!r}",
+                              options=("max_rung",))
+        if self.max_drop is not None and not 0.0 <= self.max_drop <= 100.0:
+            raise ExportError(f"max_drop must be in [0, 100] accuracy points, got {self.max_drop}")
+        if self.head is not None and self.head not in HEAD_KINDS:
+            raise ExportError(f"unknown head {self.head!r}; choose from {', '.join(HEAD_KINDS)}", options=("head",))
+        if isinstance(self.thresholds, str) and self.thresholds != "f1":
+            raise ExportError(f"thresholds must be 'f1' or one number per label, got {self.thresholds!r}",
+                              options=("thresholds",))
+
+    def agreement_for(self, quantization: str) -> float | None:
+        """The agreement floor a file of ``quantization`` must reach; None when only ``max_drop`` is checked."""
+        if self.min_agreement is not None:
+            return self.min_agreement
+        if self.max_drop is not None:
+            return None
+        return 0.999 if quantization == "fp32" else 0.98
