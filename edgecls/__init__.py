@@ -21,6 +21,11 @@ _LAZY = {
     "ModelCard": "edgecls.runtime",
     "EdgeclsError": "edgecls.runtime",
     "export": "edgecls.converters",
+    **dict.fromkeys((
+        "ModelLoadError", "UnsupportedFormatError", "BackendUnavailableError", "DeviceUnavailableError", "ImageError",
+        "OptionError", "CardError", "SourceError", "StreamError", "DatasetError", "InferenceError", "ClosedError",
+        "OutputError", "ServiceError", "BatchError", "MeasurementError", "SinkError", "ExportError",
+        "OutputExistsError", "ValidationFailedError", "UnsafeModelError", "CustomObjectError"), "edgecls.runtime"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from edgecls.runtime.errors import EdgeclsError
+    from edgecls.runtime.errors import EdgeclsError, exit_code
 
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args or "--verbose" in args
@@ -249,5 +249,5 @@ def _main(argv: Sequence[str] | None) -> int:
         from edgecls.commands.text import echo
 
         echo(f"error: {exc}{flag_hint(exc)}", err=True)
-        return 1
+        return exit_code(exc)
     return code if isinstance(code, int) else 0

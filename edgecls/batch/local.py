@@ -20,7 +20,7 @@ from edgecls.batch.inputs import Item
 from edgecls.batch.output import commit_table
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts, RowMaker
-from edgecls.runtime.errors import EdgeclsError
+from edgecls.runtime.errors import BatchError
 
 __all__ = ["run_local"]
 
@@ -54,7 +54,7 @@ def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
     """Classify ``todo`` with a process pool of ``job.options.worker_count()`` workers.
 
     Raises:
-        EdgeclsError: a worker could not load the model, or died (the shards finished are kept: run
+        BatchError: a worker could not load the model, or died (the shards finished are kept: run
             again with resume).
     """
     opts = job.options
@@ -72,7 +72,7 @@ def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
             for f in [pool.submit(_ready) for _ in range(workers)]:
                 f.result()
         except BrokenProcessPool:
-            raise EdgeclsError(f"{job.model_path}: the batch worker processes exited while starting: the model "
+            raise BatchError(f"{job.model_path}: the batch worker processes exited while starting: the model "
                                "does not load in a fresh process, or the calling script cannot be imported by one "
                                "(put the call under if __name__ == '__main__':)") from None
         started = time.perf_counter()
@@ -90,7 +90,7 @@ def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
                 try:
                     rows, errors = f.result()
                 except BrokenProcessPool:
-                    raise EdgeclsError("a batch worker process died (killed, or the engine crashed on an input); "
+                    raise BatchError("a batch worker process died (killed, or the engine crashed on an input); "
                                        "the shards already written are kept: run again with resume to classify "
                                        "the rest") from None
                 report.classified += rows

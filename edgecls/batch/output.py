@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError, OptionError
+from edgecls.runtime.errors import BackendUnavailableError, OptionError, OutputError
 from edgecls.runtime.files import write_whole
 
 __all__ = ["ResultStore", "MANIFEST", "SCHEMA_FIELDS", "pyarrow_parquet", "schema", "row_key"]
@@ -70,8 +70,8 @@ def commit_table(out: Path, table, name: str) -> Path:
     try:
         write_whole(final, lambda handle: pq.write_table(table, handle), tmp_prefix=f".tmp-{name}.")
     except OSError as exc:
-        raise EdgeclsError(f"{final}: cannot write results ({exc.strerror or exc}); the shards written before "
-                           "are kept: run again with resume") from None
+        raise OutputError(f"{final}: cannot write results ({exc.strerror or exc}); the shards written before "
+                           "are kept: run again with resume") from exc
     return final
 
 

@@ -31,7 +31,7 @@ from edgecls.batch.output import commit_table
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts, RowMaker
 from edgecls.runtime.engine_log import LOGGER_NAME, engine_output
-from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError
+from edgecls.runtime.errors import BackendUnavailableError, BatchError
 
 __all__ = ["run_ray", "import_ray"]
 
@@ -163,7 +163,7 @@ def run_ray(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
 
     Raises:
         BackendUnavailableError: Ray Data is not installed.
-        EdgeclsError: Ray could not start or reach the cluster, the job failed, or an ONNX model keeps its
+        BatchError: Ray could not start or reach the cluster, the job failed, or an ONNX model keeps its
             weights in other files.
     """
     ray = import_ray()
@@ -182,7 +182,7 @@ def run_ray(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
                              logging_level=logging.ERROR)
             except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
                 where = f"the Ray cluster at {opts.ray_address}" if opts.ray_address else "a local Ray instance"
-                raise EdgeclsError(f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+                raise BatchError(f"cannot start or reach {where} ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
         try:
             report.workers = opts.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             report.start_s = time.perf_counter() - t0
@@ -197,7 +197,7 @@ def model_bytes(path: Path) -> bytes:
     """The model file's bytes, for the actors.
 
     Raises:
-        EdgeclsError: an ONNX model that keeps its weights in other files (external data).
+        BatchError: an ONNX model that keeps its weights in other files (external data).
     """
     data = path.read_bytes()
     if path.suffix.lower() == ".onnx":
@@ -208,7 +208,7 @@ def model_bytes(path: Path) -> bytes:
         except ValueError:  # not a well-formed ONNX file: its load in the actors says so
             outside = []
         if outside:
-            raise EdgeclsError(f"{path}: keeps its weights in other files ({', '.join(outside[:3])}); the Ray engine "
+            raise BatchError(f"{path}: keeps its weights in other files ({', '.join(outside[:3])}); the Ray engine "
                                "sends the actors one file's bytes: save the model with its weights inside, or use "
                                "the local engine")
     return data
@@ -241,7 +241,7 @@ def _execute(ray: ModuleType, job: Job, todo: list[Item], progress: Progress, re
             progress.update(rows)
     except Exception as exc:  # a failed Ray job: one line; the shards committed are kept for resume
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
-        raise EdgeclsError(f"the Ray job failed ({message}); the rows written so far are kept: run again with "
+        raise BatchError(f"the Ray job failed ({message}); the rows written so far are kept: run again with "
                            "resume") from None
     report.retried, actors, first = ray.get(ledger.counts.remote())
     report.start_s += max(0.0, (first or submitted) - submitted)  # the actors' start: processes, the model

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgecls.bench.stats import LatencyStats
+from edgecls.runtime.errors import MeasurementError
 from edgecls.runtime.memory import peak_rss_mb
 
 __all__ = ["BenchOptions", "BenchResult", "benchmark", "benchmark_many", "camera_frames", "peak_rss_mb", "spread_of"]
@@ -174,7 +175,7 @@ def cold_start(path: Path, options: BenchOptions) -> dict[str, float]:
         capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"cold-start probe failed: {proc.stderr.strip().splitlines()[-1:] }")
+        raise MeasurementError(f"cold-start probe failed: {proc.stderr.strip().splitlines()[-1:] }")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgecls.runtime.capture_store import folder_name
 from edgecls.runtime.classifier import Classifier
-from edgecls.runtime.errors import EdgeclsError, ModelLoadError, OptionError
+from edgecls.runtime.errors import ModelLoadError, OptionError
 from edgecls.runtime.fingerprint import file_sha256
 
 __all__ = ["ModelPool", "ServedModel", "ModelSet", "parse_model_args"]
@@ -55,14 +55,14 @@ class ModelPool:
         """Classify a blank frame of the input size with every classifier.
 
         Raises:
-            EdgeclsError: a classifier fails, or returns another number of scores than the card's labels.
+            ModelLoadError: a classifier returns another number of scores than the card's labels.
         """
         spec = self.card.input
         blank = np.zeros((spec.height, spec.width, 3), np.uint8)
         for clf in self._all:
             scores = clf.scores(blank)
             if scores.shape != (len(clf.labels),) or not np.isfinite(scores).all():
-                raise EdgeclsError(f"{self.path}: a blank frame gave scores of shape {scores.shape} "
+                raise ModelLoadError(f"{self.path}: a blank frame gave scores of shape {scores.shape} "
                                    f"for {len(clf.labels)} labels (or non-finite ones)")
 
     def enter(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edgecls.runtime.capture import CaptureOptions
-from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError
+from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError, ServiceError
 from edgecls.serve.app import ServeOptions, create_app
 from edgecls.serve.models import ModelSet, parse_model_args
 
@@ -69,7 +69,8 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
 
     Raises:
         BackendUnavailableError: the ``serve`` extra is not installed.
-        EdgeclsError: a model does not load or fails its check; the address cannot be bound.
+        EdgeclsError: a model does not load or fails its check.
+        ServiceError: the address cannot be bound, the capture folder cannot be made.
     """
     try:
         import uvicorn
@@ -85,14 +86,14 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
         raise
     except OSError as exc:
         models.close()
-        raise EdgeclsError(f"capture folder {options.capture.dir}: {exc.strerror or exc}") from None
+        raise ServiceError(f"capture folder {options.capture.dir}: {exc.strerror or exc}") from exc
     service = app.state.service
     try:
         sock = listen(options.host, options.port)
     except OSError as exc:
         service.close()
         models.close()
-        raise EdgeclsError(f"cannot listen on {options.host}:{options.port} ({exc.strerror or exc})") from None
+        raise ServiceError(f"cannot listen on {options.host}:{options.port} ({exc.strerror or exc})") from exc
     stop = threading.Event()
 
     def reload_all(why: str) -> None:

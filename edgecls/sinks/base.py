@@ -1,17 +1,13 @@
-"""The sink protocol and its error."""
+"""The sink protocol, and its error (:class:`~edgecls.runtime.errors.SinkError`, in the one hierarchy)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from edgecls.runtime.errors import EdgeclsError
+from edgecls.runtime.errors import SinkError
 from edgecls.runtime.frames import FrameResult
 
 __all__ = ["Sink", "SinkError"]
-
-
-class SinkError(EdgeclsError):
-    """A result sink cannot be opened or written: output file, display, MQTT broker."""
 
 
 class Sink(Protocol):

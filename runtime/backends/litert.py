@@ -23,6 +23,7 @@ from edgecls.runtime.card import Quantization
 from edgecls.runtime.engine_log import engine_output
 from edgecls.runtime.errors import (
     BackendUnavailableError,
+    ClosedError,
     DeviceUnavailableError,
     ModelLoadError,
     OptionError,
@@ -121,7 +122,7 @@ class LiteRTBackend:
     def run(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             if self._interpreter is None:
-                raise RuntimeError("backend is closed")
+                raise ClosedError("the model was closed: open it again to classify")
             if batch.shape[0] != self._batch:
                 with engine_output():  # XNNPACK announces itself again
                     self._interpreter.resize_tensor_input(self._in["index"], list(batch.shape))
@@ -170,7 +171,7 @@ class LiteRTGpuBackend:
         rows = []
         with self._lock:
             if self._model is None:
-                raise RuntimeError("backend is closed")
+                raise ClosedError("the model was closed: open it again to classify")
             inputs = self._model.create_input_buffers(0)
             outputs = self._model.create_output_buffers(0)
             classes = self.output.shape[-1]

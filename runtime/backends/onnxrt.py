@@ -18,6 +18,7 @@ from edgecls.runtime.card import CARD_METADATA_KEY
 from edgecls.runtime.engine_log import engine_output
 from edgecls.runtime.errors import (
     BackendUnavailableError,
+    ClosedError,
     DeviceUnavailableError,
     ModelLoadError,
     OptionError,
@@ -122,7 +123,7 @@ class OnnxRuntimeBackend:
     def run(self, batch: np.ndarray) -> np.ndarray:
         session = self._session
         if session is None:
-            raise RuntimeError("backend is closed")
+            raise ClosedError("the model was closed: open it again to classify")
         fixed = self.input.shape[0]
         if fixed is not None and fixed != batch.shape[0]:  # static batch size: one call per item
             return np.concatenate([session.run(None, {self.input.name: batch[i : i + fixed]})[0]
