@@ -83,11 +83,6 @@ class Preprocessor:
         """What a decoder must leave at least: the input size and resize mode (see :func:`to_pixels`)."""
         return DecodeTarget(self.spec.width, self.spec.height, self.spec.resize)
 
-    @property
-    def passthrough(self) -> bool:
-        """True when resized uint8 pixels go to the model untouched (the fast path)."""
-        return self._lut is None
-
     def __call__(self, pixels: Pixels) -> np.ndarray:
         spec = self.spec
         image = fit(pixels.array, spec.width, spec.height, spec.resize)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from typing import TextIO
@@ -72,8 +71,3 @@ class Progress:
             self._stream.write(f"batch: {self.done:,} of {self.total:,} classified ({self.done * 100 // self.total}%), "
                                f"{rate:,.0f}/s\n")
             self._stream.flush()
-
-
-def stderr_progress(total: int, quiet: bool) -> Progress:
-    """The CLI's progress: stderr unless ``quiet``."""
-    return Progress(total, None if quiet else sys.stderr)

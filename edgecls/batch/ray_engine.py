@@ -227,8 +227,7 @@ def _execute(ray: ModuleType, job: Job, todo: list[Item], progress: Progress, re
     model = ray.put(data)
     size = opts.unit_size(len(todo), report.workers)
     dataset = ray.data.from_arrow(list(_blocks(todo, size))).map_batches(
-        _Classify, batch_size=size, batch_format="pyarrow", num_cpus=1,
-        compute=ray.data.ActorPoolStrategy(size=report.workers),
+        _Classify, batch_size=size, batch_format="pyarrow", num_cpus=1, concurrency=report.workers,
         fn_constructor_kwargs={"model": [model], "suffix": job.model_path.suffix, "facts": job.facts,
                                "top_k": opts.top_k, "batch_size": opts.batch_size, "ledger": ledger,
                                "out": str(job.store.out), "run_id": job.run_id})
