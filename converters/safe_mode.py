@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -336,27 +336,27 @@ def _called(node_attrs: Any) -> Iterator[str]:
             yield func.name
 
 
-def _ancestors(nodes: dict[str, Any], roots: Iterable[str]) -> set[str]:
-    seen, stack = set(), [r for r in roots if r in nodes]
+def _closure(roots: Iterable[str], edges: Callable[[str], Iterable[str]]) -> set[str]:
+    """Every name reachable from ``roots`` along ``edges`` (the roots included)."""
+    seen, stack = set(), list(roots)
     while stack:
         name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        stack.extend(n for n in map(_node_name, nodes[name].input) if n in nodes and n not in seen)
+        if name not in seen:
+            seen.add(name)
+            stack.extend(n for n in edges(name) if n not in seen)
     return seen
+
+
+def _ancestors(nodes: dict[str, Any], roots: Iterable[str]) -> set[str]:
+    """The graph nodes ``roots`` take their inputs from, transitively."""
+    return _closure((r for r in roots if r in nodes),
+                    lambda name: (n for n in map(_node_name, nodes[name].input) if n in nodes))
 
 
 def _reach(functions: dict[str, Any], roots: Iterable[str]) -> set[str]:
-    seen, stack = set(), [r for r in roots if r in functions]
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for node in functions[name].node_def:
-            stack.extend(f for f in _called(node.attr) if f in functions and f not in seen)
-    return seen
+    """The library functions ``roots`` call, transitively."""
+    return _closure((r for r in roots if r in functions),
+                    lambda name: (f for node in functions[name].node_def for f in _called(node.attr) if f in functions))
 
 
 def _check_meta_graph(path: Path, meta: Any) -> None:
