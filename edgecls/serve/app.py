@@ -105,11 +105,12 @@ class Service:
         return given or None
 
     def authorize(self, request: Request, fields: dict[str, str] | None = None) -> None:
+        """Raise HTTPError 401 unless the request offers the key (nothing to check without one)."""
+        self._check_key(self._given(request, fields))
+
+    def _check_key(self, given: str | None) -> None:
         key = self.options.api_key
-        if key is None:
-            return
-        given = self._given(request, fields)
-        if not given or not hmac.compare_digest(given.encode(), key.encode()):
+        if key is not None and (not given or not hmac.compare_digest(given.encode(), key.encode())):
             raise HTTPError(401, "missing or wrong API key (X-API-Key header, Bearer token or api_key field)")
 
     def reload(self, name: str) -> ServedModel:
@@ -150,7 +151,7 @@ class Service:
             if self._given(request) is not None:
                 self.authorize(request)
             else:  # DeepStack's clients send it as a form field
-                check_key = self._check_form_key
+                check_key = self._check_key
         if self.waiting[served.name] >= self.models.workers + self.options.max_queue:
             raise HTTPError(503, f"model {served.name!r} is busy ({self.waiting[served.name]} requests in hand); "
                                  "try again shortly", {"Retry-After": "1"})
@@ -161,11 +162,6 @@ class Service:
             return await self._run(request, served, upload.image, upload.fields)
         finally:
             self.waiting[served.name] -= 1
-
-    def _check_form_key(self, given: str | None) -> None:
-        key = self.options.api_key
-        if not given or key is None or not hmac.compare_digest(given.encode(), key.encode()):
-            raise HTTPError(401, "missing or wrong API key (X-API-Key header, Bearer token or api_key field)")
 
     async def _run(self, request: Request, served: ServedModel, data: bytes,
                    fields: dict[str, str]) -> tuple[ServedModel, Any, str]:
