@@ -40,7 +40,7 @@ def test_each_format_owns_its_quantizations_options_and_card_writer(tmp_path):
     assert OnnxOptions().opset == 17 and set(onnx.quantizations) == {"fp32", "fp16", "dynamic", "int8"}
     with pytest.raises(ExportError, match="tflite has no quantization 'int4'; choose from fp32, fp16, dynamic, int8"):
         ExportOptions(formats=["tflite"], quantize=["int4"])
-    with pytest.raises(ExportError, match="unknown format 'coreml'; choose from tflite, onnx"):
+    with pytest.raises(ExportError, match="unknown format 'coreml'; choose one of: tflite, onnx"):
         ExportOptions(formats=["coreml"])
     bad = tmp_path / "m.onnx"
     bad.write_bytes(b"not a model")

@@ -1,10 +1,10 @@
 """Output formats: the registry (:mod:`.base`) and the built-in TFLite and ONNX formats, registered here,
-eagerly, so that every lookup sees them whatever else was registered first."""
+eagerly (importing :mod:`.base` imports this first), so that every lookup sees them."""
 
 from edgecls.converters.formats import onnx_format, tflite_format
 from edgecls.converters.formats.base import FORMATS, register_format
 
-for _builtin in (tflite_format.FORMAT, onnx_format.FORMAT):
-    FORMATS.setdefault(_builtin.name, _builtin)  # a format registered under the same name first stays
+register_format(tflite_format.FORMAT)
+register_format(onnx_format.FORMAT)
 
 __all__ = ["FORMATS", "register_format"]

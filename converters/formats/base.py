@@ -3,8 +3,8 @@
 An entry owns everything about its format: the suffix, the quantizations it writes
 (with a one-line description each), a typed options object (like ONNX Runtime's
 per-method configs), the converter and the card writer. The built-in formats are
-registered when :mod:`edgecls.converters.formats` is imported, before any lookup,
-so registering another format never hides them. Importing the registry is cheap:
+registered when :mod:`edgecls.converters.formats` is imported, before any lookup;
+registering a taken name is an error unless ``replace=True``. Importing the registry is cheap:
 TensorFlow, tf2onnx and flatbuffers are imported only when a conversion or an
 embedding runs.
 """
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from edgecls.converters.data import CalibrationReader
 from edgecls.converters.errors import ExportError
 from edgecls.runtime.card import ModelCard
+from edgecls.runtime.registry import Registry
 
 __all__ = ["ConvertJob", "ModelFormat", "FORMATS", "register_format", "get_format", "format_for_suffix",
            "quantization_names"]
@@ -81,20 +82,26 @@ class ModelFormat(Protocol):
         ...
 
 
-FORMATS: dict[str, ModelFormat] = {}
+FORMATS: Registry[ModelFormat] = Registry("format", error=ExportError)
+"""Every output format by name, in registration order (the built-ins first)."""
 
 
-def register_format(fmt: ModelFormat) -> None:
-    """Add (or replace) a format under its name."""
-    FORMATS[fmt.name] = fmt
+def register_format(fmt: ModelFormat, *, replace: bool = False) -> ModelFormat:
+    """Add a format under its name; returns ``fmt``.
+
+    Raises:
+        OptionError: the name is taken and ``replace`` is false.
+    """
+    return FORMATS.register(fmt.name, fmt, replace=replace)
 
 
 def get_format(name: str) -> ModelFormat:
-    """The format called ``name``. Raises ExportError for an unknown one."""
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise ExportError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}") from None
+    """The format called ``name``.
+
+    Raises:
+        ExportError: no format is registered so.
+    """
+    return FORMATS.lookup(name)
 
 
 def format_for_suffix(suffix: str) -> ModelFormat | None:

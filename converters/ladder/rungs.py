@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from edgecls.converters.errors import ExportError
 from edgecls.converters.formats.base import ConvertJob, get_format
+from edgecls.runtime.registry import Registry
 
 __all__ = ["Rung", "LayerError", "Ladder", "LADDERS", "register_ladder", "get_ladder", "float_rungs"]
 
@@ -82,17 +83,25 @@ def float_rungs(fmt: str) -> tuple[Rung, Rung]:
             Rung("fp32", "float", converted("fp32"), get_format(fmt).quantizations["fp32"]))
 
 
-LADDERS: dict[str, Ladder] = {}
+LADDERS: Registry[Ladder] = Registry("ladder", error=ExportError)
+"""Each format's ladder, by format name."""
 
 
-def register_ladder(ladder: Ladder) -> None:
-    """Add (or replace) the ladder of ``ladder.format``."""
-    LADDERS[ladder.format] = ladder
+def register_ladder(ladder: Ladder, *, replace: bool = False) -> Ladder:
+    """Add the ladder of ``ladder.format``; returns it.
+
+    Raises:
+        OptionError: that format has a ladder and ``replace`` is false.
+    """
+    return LADDERS.register(ladder.format, ladder, replace=replace)
 
 
 def get_ladder(fmt: str) -> Ladder:
-    """The ladder of format ``fmt``. Raises ExportError when the format has none."""
-    try:
-        return LADDERS[fmt]
-    except KeyError:
-        raise ExportError(f"{fmt} has no quantization ladder: an accuracy budget cannot be climbed for it") from None
+    """The ladder of format ``fmt``.
+
+    Raises:
+        ExportError: the format has none.
+    """
+    if fmt not in LADDERS:
+        raise ExportError(f"{fmt} has no quantization ladder: an accuracy budget cannot be climbed for it")
+    return LADDERS[fmt]

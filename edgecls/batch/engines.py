@@ -18,8 +18,9 @@ from edgecls.batch.output import ResultStore
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts
 from edgecls.runtime.errors import OptionError
+from edgecls.runtime.registry import Registry
 
-__all__ = ["Job", "EngineReport", "Engine", "register_engine", "get_engine", "engine_names"]
+__all__ = ["Job", "EngineReport", "Engine", "register_engine", "get_engine", "engine_names", "ENGINES"]
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,25 @@ class Job:
 
 Engine = Callable[[Job, list[Item], Progress], EngineReport]
 
-_ENGINES: dict[str, str] = {
-    "local": "edgecls.batch.local:run_local",
-    "ray": "edgecls.batch.ray_engine:run_ray",
-}
+ENGINES: Registry[str] = Registry("batch engine")
+"""Each engine as ``"module:function"``, imported on first use."""
 
 
-def register_engine(name: str, target: str) -> None:
-    """Register ``"module:function"`` as the engine ``name``."""
-    _ENGINES[name] = target
+def register_engine(name: str, target: str, *, replace: bool = False) -> str:
+    """Register ``"module:function"`` as the engine ``name``; returns ``target``.
+
+    Raises:
+        OptionError: ``target`` is not ``"module:function"``, or ``name`` is taken and ``replace`` is false.
+    """
+    module, _, function = target.partition(":")
+    if not module or not function:
+        raise OptionError(f"a batch engine is registered as 'module:function', got {target!r}")
+    return ENGINES.register(name, target, replace=replace)
 
 
 def engine_names() -> tuple[str, ...]:
-    return tuple(_ENGINES)
+    """The registered engines' names, in registration order."""
+    return tuple(ENGINES)
 
 
 def get_engine(name: str) -> Engine:
@@ -56,8 +63,11 @@ def get_engine(name: str) -> Engine:
     Raises:
         OptionError: no such engine.
     """
-    target = _ENGINES.get(name)
-    if target is None:
-        raise OptionError(f"engine must be one of {', '.join(_ENGINES)}, got {name!r}", options=("engine",))
-    module, function = target.split(":")
+    if name not in ENGINES:
+        raise OptionError(f"engine must be one of {ENGINES.choices()}, got {name!r}", options=("engine",))
+    module, function = ENGINES[name].split(":")
     return getattr(import_module(module), function)
+
+
+register_engine("local", "edgecls.batch.local:run_local")
+register_engine("ray", "edgecls.batch.ray_engine:run_ray")

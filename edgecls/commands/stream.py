@@ -26,20 +26,11 @@ Ctrl-C stops cleanly: the summary is printed, --out is finished, MQTT is flushed
 def _open_sinks(stack: contextlib.ExitStack, *, out: Path | None, fps: float, force: bool, show: bool,
                 mqtt: str | None, reconnect: bool, title: str) -> list:
     """Open the requested sinks; each is closed (finished, flushed) when ``stack`` unwinds."""
-    sinks = []
-    if mqtt:
-        from edgecls.sinks.mqtt import MqttSink
+    from edgecls.sinks import SinkRequest, open_sink
 
-        sinks.append(stack.enter_context(contextlib.closing(MqttSink(mqtt, reconnect=reconnect))))
-    if out:
-        from edgecls.sinks.video import VideoFileSink
-
-        sinks.append(stack.enter_context(contextlib.closing(VideoFileSink(out, fps, overwrite=force))))
-    if show:
-        from edgecls.sinks.window import WindowSink
-
-        sinks.append(stack.enter_context(contextlib.closing(WindowSink(f"edgecls: {title}"))))
-    return sinks
+    asked = {"mqtt": mqtt, "video": out and str(out), "window": show and f"edgecls: {title}"}
+    return [stack.enter_context(contextlib.closing(open_sink(name, SinkRequest(target, fps, force, reconnect))))
+            for name, target in asked.items() if target]
 
 
 @click.command(epilog=EPILOG)

@@ -1,7 +1,8 @@
 """Registry of inference backends, keyed by name and by model-file suffix.
 
-New engines plug in with :func:`register`; nothing else in the runtime knows
-which engines exist. Engine packages are imported only when a model is opened.
+New engines plug in with :func:`register` (one module and one registration line: see the docs' "Add a
+backend"); nothing else in the runtime knows which engines exist. Engine packages are imported only when a
+model is opened.
 """
 
 from __future__ import annotations
@@ -12,29 +13,37 @@ from pathlib import Path
 
 from edgecls.runtime.backends.base import DEVICES, Backend, BackendConfig, BackendSpec
 from edgecls.runtime.errors import ModelLoadError, OptionError, UnsupportedFormatError
+from edgecls.runtime.registry import Registry
 
 __all__ = [
     "Backend",
     "BackendConfig",
     "BackendSpec",
+    "BACKENDS",
     "register",
     "registered",
     "spec_for",
     "open_backend",
 ]
 
-_REGISTRY: dict[str, BackendSpec] = {}
+BACKENDS: Registry[BackendSpec] = Registry("backend")
+"""Every inference engine, by name and alias (``"auto"`` picks by file suffix, in registration order)."""
 
 
-def register(spec: BackendSpec) -> None:
-    """Add (or replace) a backend under its name and aliases."""
-    for key in (spec.name, *spec.aliases):
-        _REGISTRY[key] = spec
+def register(spec: BackendSpec, *, replace: bool = False) -> BackendSpec:
+    """Add a backend under its name and aliases; returns ``spec``.
+
+    Raises:
+        OptionError: the name or an alias is taken and ``replace`` is false (see :class:`Registry`).
+    """
+    if "auto" in (spec.name, *spec.aliases):
+        raise OptionError('"auto" chooses a backend by suffix; a backend cannot be called so')
+    return BACKENDS.register(spec.name, spec, aliases=spec.aliases, replace=replace)
 
 
 def registered() -> tuple[BackendSpec, ...]:
-    """The distinct registered backends, in registration order."""
-    return tuple(dict.fromkeys(_REGISTRY.values()))
+    """The registered backends, in registration order."""
+    return BACKENDS.entries()
 
 
 def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
@@ -46,10 +55,10 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
     """
     suffix = path.suffix.lower()
     if backend != "auto":
-        spec = _REGISTRY.get(backend)
+        spec = BACKENDS.get(backend)
         if spec is None:
-            names = ", ".join(sorted(_REGISTRY))
-            raise OptionError(f"unknown backend {backend!r}; choose auto or one of: {names}", options=("backend",))
+            raise OptionError(f"unknown backend {backend!r}; choose auto or one of: {_all_names()}",
+                              options=("backend",))
         if suffix not in spec.suffixes:
             raise UnsupportedFormatError(
                 f"{path}: backend {backend!r} reads {', '.join(spec.suffixes)} files, not {suffix or 'files without a suffix'}"
@@ -60,6 +69,10 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
             return spec
     known = ", ".join(s for spec in registered() for s in spec.suffixes)
     raise UnsupportedFormatError(f"{path}: unsupported model format {suffix or '(no suffix)'}; edgecls runs {known}")
+
+
+def _all_names() -> str:
+    return ", ".join(sorted(key for spec in registered() for key in (spec.name, *spec.aliases)))
 
 
 THREADS_PER_CORE = 4
