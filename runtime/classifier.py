@@ -92,6 +92,23 @@ class Classifier:
             raise
 
     @classmethod
+    def from_backend(cls, backend: Backend, *, labels: Sequence[str] | None = None,
+                     classify: ClassifyOptions | None = None, name: str | None = None) -> Classifier:
+        """A classifier on an engine already open: a third-party :class:`Backend` or, in tests,
+        :class:`~edgecls.runtime.testing.FakeBackend`. Its card is the backend's embedded one (else inferred
+        from its tensors); ``name`` stands for the file in messages (default ``<backend name>``). The
+        classifier closes the backend.
+
+        Raises:
+            CardError, ModelLoadError: as :meth:`from_options`, from the backend's card and tensors.
+            OptionError: ``labels`` of the wrong count, invalid ``classify`` options.
+        """
+        path = Path(name or f"<{backend.name}>")
+        card, has_card, notes = resolve_card(backend, path, labels=labels)
+        return cls(backend, card, path=path, has_card=has_card, notes=(*backend.notes, *notes),
+                   defaults=classify or ClassifyOptions())
+
+    @classmethod
     def from_path(
         cls,
         path: str | Path,
