@@ -115,7 +115,7 @@ def timing(work: Path, rounds: int = 5) -> dict:
 
 
 def figure(panels: list[tuple[Path, np.ndarray]], path: Path) -> None:
-    """The README's picture: per example (a model file and an RGB image) a column of the image, its
+    """The docs' picture (docs/explain.md): per example (a model file and an RGB image) a column of the image, its
     occlusion map and its RISE map (``edgecls explain``'s pictures, each 192 px high)."""
     from edgecls.sinks.draw import explanation_picture
 

@@ -3,7 +3,7 @@
 Runs the reliability test files with pytest (junit XML), counts the cases per area, then runs the
 soak probe of ``tests/test_soak.py`` on the seed CNN from ``edgecls demo`` (int8 .tflite and
 .onnx) for its figures, and writes ``benchmarks/results/reliability-<date>.md`` (quoted in the
-README's "Reliability" section).
+docs' "Reliability and security" page).
 
     python benchmarks/reliability.py
 """

@@ -1,6 +1,6 @@
 """The model card: the versioned metadata contract between converters and runtime.
 
-A card travels inside every exported model file (see ``README.md``, "Model card"):
+A card travels inside every exported model file (see ``docs/card.md``):
 in a ``.tflite`` file as ``edgecls_card.json`` in the zip archive appended to the
 flatbuffer (next to the standard TFLite metadata), in an ``.onnx`` file as the
 ``edgecls.card`` entry of ``metadata_props``. It is plain JSON so any reader can

@@ -1,5 +1,5 @@
 """One error table (``edgecls.runtime.ERRORS``): every error class has its row, the CLI's exit code and the
-service's HTTP status come from it, and the README's table is it."""
+service's HTTP status come from it, and the documentation's table (docs/runtime.md) is it."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_every_error_class_has_its_row_and_is_exported():
 
 
 def test_the_readme_error_table_is_the_one_table():
-    assert errors.error_table() in (ROOT / "README.md").read_text()
+    assert errors.error_table() in (ROOT / "docs" / "runtime.md").read_text()
 
 
 def test_nothing_raises_a_bare_edgecls_or_runtime_error():

@@ -230,10 +230,10 @@ def test_bench_says_what_speed_up_and_fps_are(capsys, int8_model):
 EXIT_TABLE = {0: "done", 1: "error:", 2: "Usage:", 130: "aborted", 141: "", 143: "terminated"}
 
 
-def test_the_readme_exit_code_table_lists_each_code_once():
+def test_the_docs_exit_code_table_lists_each_code_once():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "quickstart.md").read_text()
     table = readme.split("| exit | when | on stderr |", 1)[1].split("\n\n", 1)[0]
     codes = [int(row.split("|")[1]) for row in table.strip().splitlines()[1:]]
     assert codes == sorted(EXIT_TABLE)
