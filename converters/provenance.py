@@ -12,6 +12,8 @@ from edgecls.converters.data import ImageFolder
 from edgecls.converters.errors import ExportError
 from edgecls.runtime.card import InputSpec, ModelCard, OutputSpec, Provenance
 from edgecls.runtime.datasets import LabelList
+from edgecls.runtime.errors import OptionError
+from edgecls.runtime.options import read_labels
 from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["sha256_of", "resolve_labels", "make_card"]
@@ -43,11 +45,9 @@ def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[
     if isinstance(labels, (str, Path)):
         path = Path(labels)
         try:
-            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except OSError as exc:
-            raise ExportError(f"{path}: cannot read labels file ({exc.strerror or exc})") from None
-        except UnicodeDecodeError as exc:
-            raise ExportError(f"{path}: labels file is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+            names = list(read_labels(path) or ())
+        except OptionError as exc:
+            raise ExportError(str(exc), options=exc.options) from exc
         origin = str(path)
     elif labels is not None:
         names = [str(label) for label in labels]

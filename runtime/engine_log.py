@@ -21,8 +21,9 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from typing import IO
 
-__all__ = ["engine_output", "LOGGER_NAME"]
+__all__ = ["engine_output", "LOGGER_NAME", "redirect_fds", "restore_fds"]
 
 LOGGER_NAME = "edgecls.engine"
 logger = logging.getLogger(LOGGER_NAME)
@@ -31,21 +32,54 @@ _lock = threading.Lock()
 _state: dict[str, object] = {"depth": 0, "saved": None, "sink": None}
 
 
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def redirect_fds(fds: tuple[int, ...], sink: IO[bytes]) -> list[tuple[int, int]]:
+    """Point each of ``fds`` at ``sink`` (Python's streams flushed first); returns the ``(fd, saved copy)``
+    pairs that :func:`restore_fds` puts back. The one way edgecls silences native output.
+
+    Raises:
+        OSError: one of ``fds`` is not open (nothing is redirected then).
+    """
+    _flush()
+    saved: list[tuple[int, int]] = []
+    try:
+        for fd in fds:
+            saved.append((fd, os.dup(fd)))
+    except OSError:
+        for _, copy in saved:
+            os.close(copy)
+        raise
+    for fd, _ in saved:
+        os.dup2(sink.fileno(), fd)
+    return saved
+
+
+def restore_fds(saved: list[tuple[int, int]]) -> None:
+    """Undo :func:`redirect_fds`."""
+    _flush()
+    for fd, copy in saved:
+        os.dup2(copy, fd)
+        os.close(copy)
+
+
 def _begin() -> None:
     with _lock:
         _state["depth"] = int(_state["depth"]) + 1
         if _state["depth"] > 1:
             return
-        try:
-            sys.stderr.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
-        try:
-            saved = os.dup(2)
-        except OSError:  # no fd 2 (a daemon that closed it): nothing to keep clean
-            return
         sink = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed in _end)
-        os.dup2(sink.fileno(), 2)
+        try:
+            saved = redirect_fds((2,), sink)
+        except OSError:  # no fd 2 (a daemon that closed it): nothing to keep clean
+            sink.close()
+            return
         _state["saved"], _state["sink"] = saved, sink
 
 
@@ -56,8 +90,7 @@ def _end() -> None:
             return
         saved, sink = _state["saved"], _state["sink"]
         _state["saved"] = _state["sink"] = None
-        os.dup2(saved, 2)
-        os.close(saved)
+        restore_fds(saved)
         sink.seek(0)
         text = sink.read(1 << 20).decode("utf-8", "replace")  # bounded: a runaway engine is not our memory
         sink.close()

@@ -30,8 +30,12 @@ def read_labels(labels: str | os.PathLike | Sequence[str] | None) -> tuple[str, 
                               "with one label per line, or a list of labels", options=("labels",))
         try:
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise OptionError(f"labels: {path}: cannot read it as UTF-8 text ({exc})", options=("labels",)) from None
+        except OSError as exc:
+            raise OptionError(f"labels: {path}: cannot read labels file ({exc.strerror or exc})",
+                              options=("labels",)) from exc
+        except UnicodeDecodeError as exc:
+            raise OptionError(f"labels: {path}: labels file is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                              options=("labels",)) from exc
         return tuple(line.strip() for line in text.splitlines() if line.strip())
     if isinstance(labels, (bytes, bytearray)) or not isinstance(labels, Iterable):
         raise OptionError(f"labels must be a list of labels or a labels file, got {type(labels).__name__}",

@@ -13,6 +13,7 @@ from edgecls.commands.common import (
     device_option,
     make_table,
     quiet,
+    size_wh,
     thread_list,
     verbose,
 )
@@ -41,20 +42,10 @@ def _duration(ctx, param, value: str | None) -> float | None:
     return seconds
 
 
-def _size(ctx, param, value: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in value.lower().split("x"))
-        if w <= 0 or h <= 0:
-            raise ValueError
-        return w, h
-    except ValueError:
-        raise click.BadParameter(f"expected WxH, e.g. 640x480, got {value!r}") from None
-
-
 @click.command(epilog=EPILOG)
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--image", type=click.Path(path_type=Path), help="A real image to classify (default: generated camera frames).")
-@click.option("--size", default="640x480", show_default=True, callback=_size, help="Generated frame size WxH.")
+@click.option("--size", default="640x480", show_default=True, callback=size_wh, help="Generated frame size WxH.")
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1), help="Timed classifications.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Measure for S seconds instead of --runs.")
 @click.option("--warmup", default=10, show_default=True, type=click.IntRange(min=0), help="Untimed first classifications.")

@@ -46,17 +46,27 @@ def float_list(ctx: click.Context, param: click.Parameter, value: str | None) ->
         raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
 
 
-def size_hw(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
-    """Click callback: ``"224x224"`` → ``(224, 224)``."""
+def _two_sizes(value: str | None, order: str, example: str) -> tuple[int, int] | None:
+    """``"AxB"`` → ``(A, B)``, positive integers; ``order`` (``"HxW"``, ``"WxH"``) and ``example`` word the error."""
     if value is None:
         return None
     try:
-        h, w = (int(v) for v in value.lower().split("x"))
-        if h <= 0 or w <= 0:
+        first, second = (int(v) for v in value.lower().split("x"))
+        if first <= 0 or second <= 0:
             raise ValueError
     except ValueError:
-        raise click.BadParameter(f"expected HxW with positive integers, e.g. 224x224, got {value!r}") from None
-    return h, w
+        raise click.BadParameter(f"expected {order} with positive integers, e.g. {example}, got {value!r}") from None
+    return first, second
+
+
+def size_hw(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """Click callback: ``"224x224"`` (height x width, as a model input is written) → ``(224, 224)``."""
+    return _two_sizes(value, "HxW", "224x224")
+
+
+def size_wh(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """Click callback: ``"640x480"`` (width x height, as a frame size is written) → ``(640, 480)``."""
+    return _two_sizes(value, "WxH", "640x480")
 
 
 def use_rich() -> bool:

@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import TextIO
 
+from edgecls.runtime.engine_log import redirect_fds, restore_fds
+
 __all__ = ["captured_output"]
 
 
@@ -29,20 +31,11 @@ def captured_output(verbose: bool = False) -> Iterator[TextIO]:
     if verbose:
         yield sys.stderr
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved_out, saved_err = os.dup(1), os.dup(2)
     progress = os.fdopen(os.dup(2), "w", buffering=1)
     with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
+        saved = redirect_fds((1, 2), sink)
         try:
             yield progress
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved_out, 1)
-            os.dup2(saved_err, 2)
-            os.close(saved_out)
-            os.close(saved_err)
+            restore_fds(saved)
             progress.close()
