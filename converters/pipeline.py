@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +84,16 @@ class _Progress:
             self.on_step(message, self.done, self.total)
 
 
-def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[str, int, int], None] | None = None,
-           **options: Any) -> ExportReport:
+def _options_from(keywords: dict[str, Any]) -> ExportOptions:
+    """``ExportOptions(**keywords)``. Raises ExportError naming a keyword that is no option."""
+    unknown = sorted(set(keywords) - {f.name for f in fields(ExportOptions)})
+    if unknown:
+        raise ExportError(f"unknown export option(s) {', '.join(unknown)}; see ExportOptions for the options")
+    return ExportOptions(**keywords)
+
+
+def export(model: Any, out_dir: str | Path | None = None, options: ExportOptions | None = None, *,
+           on_step: Callable[[str, int, int], None] | None = None, **keywords: Any) -> ExportReport:
     """Export a Keras image classifier to every requested format × quantization, and validate each file.
 
     Order: load the model, read the images, check the pixel normalization on
@@ -97,8 +105,9 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
     Args:
         model: a path (``.h5``, ``.keras``, SavedModel folder) or an in-memory Keras model.
         out_dir: output folder (default: next to the model file, else the current folder).
+        options: the export's :class:`ExportOptions`.
         on_step: called as each step starts with (message, files done, files to write), for progress display.
-        **options: see :class:`ExportOptions`.
+        **keywords: instead of ``options``, its fields as keywords (``export(m, quantize=["int8"], ...)``).
 
     Returns:
         The :class:`ExportReport`; ``report.ok`` is False when a file missed its
@@ -113,7 +122,10 @@ def export(model: Any, out_dir: str | Path | None = None, *, on_step: Callable[[
             labelled images, conversion failure (naming the layer and format).
         OutputExistsError: an output exists and ``force`` is False.
     """
-    opts = ExportOptions(**options)
+    if options is not None and keywords:
+        raise ExportError(f"give the export's options as an ExportOptions or as keywords, not both "
+                          f"(got {', '.join(sorted(keywords))} too)")
+    opts = options if options is not None else _options_from(keywords)
     # what can be checked without TensorFlow is checked first: a mistake costs a second, not the import
     source = Path(model) if isinstance(model, (str, Path)) else None
     out_dir = Path(out_dir) if out_dir is not None else (source.parent if source else Path.cwd())

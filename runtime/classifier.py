@@ -19,7 +19,7 @@ import numpy as np
 
 from edgecls.runtime.backends import Backend, BackendConfig, open_backend
 from edgecls.runtime.card import ModelCard
-from edgecls.runtime.errors import InferenceError, engine_errors
+from edgecls.runtime.errors import InferenceError, OptionError, engine_errors
 from edgecls.runtime.fingerprint import file_sha256
 from edgecls.runtime.images import DecodeTarget, ImageInput, to_pixels
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from edgecls.runtime.capture import CaptureOptions, HardExamples
     from edgecls.runtime.explain import Explanation
     from edgecls.runtime.live import LiveSession, ResultCallback
-    from edgecls.runtime.reconnect import Reconnect
-    from edgecls.runtime.stream import Stream
+    from edgecls.runtime.stream import Stream, StreamOptions
 
 __all__ = ["Classifier"]
 
@@ -296,32 +295,33 @@ class Classifier:
 
         return explain(self, image, label=label, method=method, color=color, **settings)
 
-    def stream(self, source: Any, *, mode: str = "video", every: int = 1, max_frames: int | None = None,
-               smooth: int | None = None, events: bool = False, max_results: int | None = None,
-               score_threshold: float | None = None, color: str = "bgr", keep_frames: bool = False,
-               reconnect: Reconnect | bool | None = None, open_timeout_s: float = 10.0,
-               capture: CaptureOptions | HardExamples | None = None) -> Stream:
+    def stream(self, source: Any, options: StreamOptions | None = None, *,
+               capture: CaptureOptions | HardExamples | None = None, max_results: int | None = None,
+               score_threshold: float | None = None, **settings: Any) -> Stream:
         """Classify a video file, camera, URL, GStreamer pipeline, image folder or iterable of frames.
 
-        ``mode="video"`` classifies every ``every``-th frame in order; ``mode="live"`` always takes the
-        newest frame and counts the ones it drops. ``smooth=K`` averages scores over K frames;
-        ``events=True`` yields only frames whose top label changed (or fell below the threshold).
-        ``keep_frames=True`` puts each frame in its result (for drawing or saving).
+        How is a :class:`~edgecls.runtime.stream.StreamOptions`, given whole or as its fields
+        (``clf.stream(src, mode="live", smooth=5)``): ``mode="video"`` classifies every ``every``-th frame
+        in order; ``mode="live"`` always takes the newest frame and counts the ones it drops. ``smooth=K``
+        averages scores over K frames; ``events=True`` yields only frames whose top label changed (or fell
+        below the threshold). ``keep_frames=True`` puts each frame in its result (for drawing or saving).
         ``reconnect=True`` (or a :class:`Reconnect`) reopens a camera, URL or pipeline that
         breaks, with back-off. ``capture=CaptureOptions(dir, below_score=...)`` saves the frames the model
         was unsure about (see :mod:`edgecls.runtime.capture`). Use it as a context manager.
 
         Raises:
             SourceError: the source cannot be opened (within ``open_timeout_s`` for network sources).
-            OptionError: bad mode, every, max_frames, smooth, color, reconnect, capture or classify options.
+            OptionError: bad or unknown stream settings, both ``options`` and settings, bad capture or
+                classify options.
             OSError: the capture folder cannot be created.
         """
-        from edgecls.runtime.stream import Stream
+        from edgecls.runtime.stream import Stream, StreamOptions
 
-        options = self._options(max_results, score_threshold, None, None)
-        return Stream(self, source, mode=mode, every=every, max_frames=max_frames, smooth=smooth, events=events,
-                      options=options, color=color, keep_frames=keep_frames, reconnect=reconnect,
-                      open_timeout_s=open_timeout_s, capture=capture)
+        if options is not None and settings:
+            raise OptionError(f"give the stream's options as a StreamOptions or as keywords, not both "
+                              f"(got {', '.join(sorted(settings))} too)")
+        classify = self._options(max_results, score_threshold, None, None)
+        return Stream(self, source, options or StreamOptions.of(settings), classify, capture)
 
     def live(self, result_callback: ResultCallback, *, smooth: int | None = None, events: bool = False,
              max_results: int | None = None, score_threshold: float | None = None,

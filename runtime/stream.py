@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from typing import Any
 
 from edgecls.runtime.capture import CaptureOptions, HardExamples
@@ -33,44 +34,88 @@ from edgecls.runtime.reconnect import Reconnect, ReconnectingSource
 from edgecls.runtime.slot import FrameSlot
 from edgecls.runtime.sources import FrameSource, is_live_source, open_source
 
-__all__ = ["FrameResult", "StreamSummary", "Stream", "MODES", "Reconnect"]
+__all__ = ["FrameResult", "StreamSummary", "Stream", "StreamOptions", "MODES", "Reconnect"]
 
 MODES = ("video", "live")
 _log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class StreamOptions:
+    """How :meth:`Classifier.stream` reads and reports a source.
+
+    Attributes:
+        mode: ``"video"`` (every ``every``-th frame, in order) or ``"live"`` (the newest frame; the others
+            dropped and counted).
+        every: classify every N-th frame.
+        max_frames: stop after this many classified frames.
+        smooth: average scores over the last K frames.
+        events: yield only the frames whose top label changed (or fell below the threshold).
+        color: the colour order of frames from an iterable (``"bgr"``, as OpenCV delivers them, or ``"rgb"``).
+        keep_frames: put each frame in its result (for drawing or saving).
+        reconnect: ``True`` or a :class:`Reconnect` policy: reopen a camera, URL or pipeline that breaks.
+        queue_size: frames decoded ahead in ``video`` mode.
+        open_timeout_s: how long a network source may take to open.
+
+    Raises:
+        OptionError: a bad mode, every, max_frames or queue_size.
+    """
+
+    mode: str = "video"
+    every: int = 1
+    max_frames: int | None = None
+    smooth: int | None = None
+    events: bool = False
+    color: str = "bgr"
+    keep_frames: bool = False
+    reconnect: Reconnect | bool | None = None
+    queue_size: int = 8
+    open_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise OptionError(f"mode must be 'video' or 'live', got {self.mode!r}")
+        for name in ("every", "max_frames", "queue_size"):
+            check_positive(name, getattr(self, name))
+
+    @classmethod
+    def of(cls, settings: dict[str, Any]) -> StreamOptions:
+        """``StreamOptions(**settings)``. Raises OptionError naming a setting that is none of its fields."""
+        unknown = sorted(set(settings) - {f.name for f in fields(cls)})
+        if unknown:
+            raise OptionError(f"unknown stream option(s) {', '.join(unknown)}; choose from "
+                              f"{', '.join(f.name for f in fields(cls))}")
+        return cls(**settings)
+
+
 class Stream:
     """Iterator of :class:`FrameResult` over a source; create it with ``Classifier.stream``."""
 
-    def __init__(self, classifier: Any, source: Any, *, mode: str = "video", every: int = 1,
-                 max_frames: int | None = None, smooth: int | None = None, events: bool = False,
-                 options: ClassifyOptions | None = None, color: str = "bgr", keep_frames: bool = False,
-                 reconnect: Reconnect | bool | None = None, queue_size: int = 8,
-                 open_timeout_s: float = 10.0, capture: CaptureOptions | HardExamples | None = None) -> None:
-        if mode not in MODES:
-            raise OptionError(f"mode must be 'video' or 'live', got {mode!r}")
-        for name, value in (("every", every), ("max_frames", max_frames), ("queue_size", queue_size)):
-            check_positive(name, value)
-        policy = Reconnect() if reconnect is True else (reconnect or None)
+    def __init__(self, classifier: Any, source: Any, options: StreamOptions | None = None,
+                 classify: ClassifyOptions | None = None, capture: CaptureOptions | HardExamples | None = None) -> None:
+        """Raises OptionError (reconnect for a source that cannot reconnect, bad capture or classify options),
+        SourceError (the source cannot be opened)."""
+        o = options or StreamOptions()
+        policy = Reconnect() if o.reconnect is True else (o.reconnect or None)
         if policy is not None and not is_live_source(source):
             raise OptionError(f"reconnect applies to cameras, URLs and GStreamer pipelines, not to {source!r}")
         check_capture(capture)  # before the source opens
-        self._every, self._max = every, max_frames
-        self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
-                                       color=color, keep_frames=keep_frames)  # bad options fail before opening
+        self._every, self._max = o.every, o.max_frames
+        self._frames = FrameClassifier(classifier, classify or ClassifyOptions(), smooth=o.smooth, events=o.events,
+                                       color=o.color, keep_frames=o.keep_frames)  # bad options fail before opening
         self._stop = threading.Event()
         self._source: FrameSource | ReconnectingSource = (
-            ReconnectingSource(source, policy, self._stop, open_timeout_s=open_timeout_s) if policy
-            else open_source(source, open_timeout_s=open_timeout_s,
-                             target=None if keep_frames else classifier.decode_target))
+            ReconnectingSource(source, policy, self._stop, open_timeout_s=o.open_timeout_s) if policy
+            else open_source(source, open_timeout_s=o.open_timeout_s,
+                             target=None if o.keep_frames else classifier.decode_target))
         try:
             self._capture, self._owns_capture = open_capture(classifier, capture)
         except BaseException:
             self._source.close()
             raise
         self._frames.capture_to(self._capture, self._source.description)
-        self._join_timeout = open_timeout_s + 5.0
-        self._slot = FrameSlot(mode == "live", queue_size)
+        self._join_timeout = o.open_timeout_s + 5.0
+        self._slot = FrameSlot(o.mode == "live", o.queue_size)
         self._read = 0
         self._ended = "closed"
         self._error: str | None = None

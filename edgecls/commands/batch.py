@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import capture_options, quiet
+from edgecls.commands.common import capture_options, quiet, takes
 from edgecls.commands.text import echo, json_line
+
+if TYPE_CHECKING:
+    from edgecls.runtime.capture import CaptureOptions
 
 EPILOG = """\b
 Examples:
@@ -20,6 +25,24 @@ Examples:
 INPUT: image files, folders (recursive), globs, .txt/.csv/.parquet lists of paths, video files.
 OUT: a folder of Parquet files, one row per image or sampled frame (an unreadable one has "error").
 """
+
+
+@dataclass(frozen=True)
+class BatchFlags:
+    """``edgecls batch``'s parameters."""
+
+    model: Path
+    inputs: tuple[str, ...]
+    out: Path
+    engine: str
+    ray_address: str | None
+    workers: int | None
+    batch_size: int
+    top_k: int
+    every_seconds: float
+    resume: bool
+    as_json: bool
+    capture: CaptureOptions | None
 
 
 @click.command(epilog=EPILOG)
@@ -37,8 +60,8 @@ OUT: a folder of Parquet files, one row per image or sampled frame (an unreadabl
 @click.option("--resume", is_flag=True, help="Continue the run that made OUT: classify only what it lacks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @capture_options
-def batch(model: Path, inputs: tuple[str, ...], out: Path, engine: str, ray_address: str | None, workers: int | None,
-          batch_size: int, top_k: int, every_seconds: float, resume: bool, as_json: bool, capture) -> None:
+@takes(BatchFlags)
+def batch(f: BatchFlags) -> None:
     """Classify images and video frames in bulk into a folder of Parquet files.
 
     Runs on every core of this machine by default (--engine local), or on Ray (--engine ray: a local
@@ -50,24 +73,24 @@ def batch(model: Path, inputs: tuple[str, ...], out: Path, engine: str, ray_addr
 
     from edgecls.batch import BatchOptions, run
 
-    if ray_address and engine != "ray":
+    if f.ray_address and f.engine != "ray":
         raise click.UsageError("--ray-address needs --engine ray")
-    options = BatchOptions(engine=engine, workers=workers, batch_size=batch_size, top_k=top_k,
-                           every_seconds=every_seconds, resume=resume, ray_address=ray_address, capture=capture)
-    summary = run(model, inputs, out, options, progress_to=None if quiet() else sys.stderr)
+    options = BatchOptions(engine=f.engine, workers=f.workers, batch_size=f.batch_size, top_k=f.top_k,
+                           every_seconds=f.every_seconds, resume=f.resume, ray_address=f.ray_address, capture=f.capture)
+    summary = run(f.model, f.inputs, f.out, options, progress_to=None if quiet() else sys.stderr)
     data = summary.to_dict()
-    if as_json:
+    if f.as_json:
         click.echo(json_line(data))
     else:
         echo(f"{summary.classified:,} classified ({summary.errors:,} unreadable), {summary.skipped:,} already in "
-             f"{out}; {summary.rows:,} rows in all")
+             f"{f.out}; {summary.rows:,} rows in all")
         if summary.classified:
-            echo(f"{summary.images_per_s:,.0f} images/s with {summary.workers} {engine} worker(s), "
+            echo(f"{summary.images_per_s:,.0f} images/s with {summary.workers} {f.engine} worker(s), "
                  f"{summary.wall_s:.1f} s in all ({summary.start_s:.1f} s to start the engine)"
                  + (f"; {summary.retried} unit(s) of work retried after a worker died" if summary.retried else ""))
         if summary.capture is not None:
             c = summary.capture
-            echo(f"captured {c['written']:,} hard items to {capture.dir} ({c['hard']:,} hard, "
+            echo(f"captured {c['written']:,} hard items to {f.capture.dir} ({c['hard']:,} hard, "
                  f"{c['skipped']:,} skipped by its rules, oldest removed {c['removed']:,})")
     if summary.errors:
         raise click.exceptions.Exit(1)

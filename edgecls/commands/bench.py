@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ from edgecls.commands.common import (
     make_table,
     quiet,
     size_wh,
+    takes,
     thread_list,
     verbose,
 )
@@ -42,6 +44,31 @@ def _duration(ctx, param, value: str | None) -> float | None:
     return seconds
 
 
+@dataclass(frozen=True)
+class BenchFlags:
+    """``edgecls bench``'s parameters."""
+
+    models: tuple[Path, ...]
+    image: Path | None
+    size: tuple[int, int]
+    runs: int
+    duration: float | None
+    warmup: int
+    threads: list[int] | None
+    batch: int
+    data: Path | None
+    backend: str
+    device: str
+    rounds: int
+    sustained: float | None
+    window: float
+    profile: bool
+    no_cold_start: bool
+    as_json: bool
+    csv_path: Path | None
+    plot_path: Path | None
+
+
 @click.command(epilog=EPILOG)
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--image", type=click.Path(path_type=Path), help="A real image to classify (default: generated camera frames).")
@@ -67,78 +94,92 @@ def _duration(ctx, param, value: str | None) -> float | None:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG bar chart (needs matplotlib: pip install 'edgecls[plot]').")
-def bench(models, image, size, runs, duration, warmup, threads, batch, data, backend, device, rounds, sustained,
-          window, profile, no_cold_start, as_json, csv_path, plot_path) -> None:
+@takes(BenchFlags)
+def bench(f: BenchFlags) -> None:
     """Benchmark exported models: what a camera app pays per frame, with the runtime only."""
     from edgecls.bench import BenchOptions, benchmark_many
     from edgecls.bench.table import comparison_rows, to_csv
     from edgecls.commands.quiet import captured_output
 
-    thread_counts = threads or [None]
-    options = BenchOptions(image=image, size=size, runs=runs, duration=duration, warmup=warmup, batch=batch,
-                           backend=backend, device=device, data=data, cold_start=not no_cold_start, rounds=rounds,
-                           sustained_s=sustained, window_s=window, profile=profile)
+    thread_counts = f.threads or [None]
+    options = BenchOptions(image=f.image, size=f.size, runs=f.runs, duration=f.duration, warmup=f.warmup,
+                           batch=f.batch, backend=f.backend, device=f.device, data=f.data,
+                           cold_start=not f.no_cold_start, rounds=f.rounds, sustained_s=f.sustained,
+                           window_s=f.window, profile=f.profile)
     with captured_output(verbose()):
-        results = benchmark_many([(model, count) for model in models for count in thread_counts], options)
+        results = benchmark_many([(model, count) for model in f.models for count in thread_counts], options)
     rows = comparison_rows(results)
-    if csv_path:
-        csv_path.write_text(to_csv(rows))
-    if plot_path:
+    if f.csv_path:
+        f.csv_path.write_text(to_csv(rows))
+    if f.plot_path:
         from edgecls.bench.plot import plot_rows
 
-        plot_rows(rows, plot_path, f"edgecls bench: {results[0].input}")
-    if as_json:
+        plot_rows(rows, f.plot_path, f"edgecls bench: {results[0].input}")
+    if f.as_json:
         click.echo(json.dumps({"results": [r.to_dict() for r in results], "table": rows}, indent=2))
         return
-    table = make_table(f"edgecls bench: {results[0].input}, {runs} runs")
-    columns = ["model", "holds", "threads", "size MB", "accuracy", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms", "FPS",
-               f"FPS x{batch}", "speed-up", "rounds spread", "cold s", "RSS MB"]
-    if rounds == 1:
-        columns.remove("rounds spread")
-    if data is None:
-        columns.remove("accuracy")
-    if batch == 1:
-        columns.remove(f"FPS x{batch}")
+    out = console()
+    out.print(_comparison_table(rows, f, f"edgecls bench: {results[0].input}, {f.runs} runs"))
+    for result in results if f.profile else []:
+        out.print(_operator_table(result, f.runs))
+    for result in results if f.sustained else []:
+        out.print(_window_table(result, f.window))
+    if not quiet():
+        _legend(out, rows, f)
+
+
+def _comparison_table(rows: list[dict], f: BenchFlags, title: str):
+    """One row per model and thread count; columns only for what was measured."""
+    table = make_table(title)
+    columns = ["model", "holds", "threads", "size MB", "accuracy", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms",
+               "FPS", f"FPS x{f.batch}", "speed-up", "rounds spread", "cold s", "RSS MB"]
+    dropped = {"rounds spread": f.rounds == 1, "accuracy": f.data is None, f"FPS x{f.batch}": f.batch == 1}
     for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "holds") else "right")
+        if not dropped.get(column, False):
+            table.add_column(column, justify="left" if column in ("model", "holds") else "right")
     for r in rows:
         cells = [Path(r["model"]).name, holds_text(r["quantization"], r["float_nodes"]), str(r["threads"]),
                  f"{r['size_mb']:.2f}"]
-        cells += [f"{r['accuracy']:.4f}"] if data is not None else []
+        cells += [f"{r['accuracy']:.4f}"] if f.data is not None else []
         cells += [f"{r['preprocess_p50_ms']:.3f}",
                   f"{r['inference_p50_ms']:.3f}", f"{r['postprocess_p50_ms']:.3f}", f"{r['p50_ms']:.3f}",
                   f"{r['p99_ms']:.3f}", f"{r['fps']:.0f}"]
-        cells += [f"{r['batch_fps']:.0f}"] if batch > 1 else []
+        cells += [f"{r['batch_fps']:.0f}"] if f.batch > 1 else []
         cells += [f"{r['speedup']:.2f}x"]
-        cells += [_spread_cell(r)] if rounds > 1 else []
+        cells += [_spread_cell(r)] if f.rounds > 1 else []
         cells += ["-" if r["cold_start_s"] is None else f"{r['cold_start_s']:.2f}", f"{r['peak_rss_mb']:.0f}"]
         table.add_row(*cells)
-    out = console()
-    out.print(table)
-    for result in results if profile else []:
-        ops = make_table(f"{Path(result.model).name}: slowest operators over {runs} inferences")
-        for column in ("node", "op", "calls", "mean ms", "share"):
-            ops.add_column(column, justify="left" if column in ("node", "op") else "right")
-        for op in result.operators:
-            ops.add_row(op["node"], op["op_type"], str(op["calls"]), f"{op['mean_ms']:.4f}", f"{op['share']:.1%}")
-        out.print(ops)
-    for result in results if sustained else []:
-        windows = make_table(f"{Path(result.model).name}: end-to-end latency per {window:g} s window")
-        for column in ("end s", "frames", "p50 ms", "p99 ms"):
-            windows.add_column(column, justify="right")
-        for w in result.windows:
-            windows.add_row(f"{w['end_s']:.0f}", str(w["frames"]), f"{w['p50_ms']:.3f}", f"{w['p99_ms']:.3f}")
-        out.print(windows)
-    if not quiet():
-        rss = ("peak of this benchmarking process (every model so far)" if no_cold_start
-               else "peak of the fresh process classifying with the model")
-        out.print("pre/infer/post/p50/p99: ms per frame (p50 of each stage); FPS: frames classified one after "
-                  "another per second of the timed loop (about 1000 / mean ms); speed-up: "
-                  f"{Path(rows[0]['model']).name}'s p50 / the row's p50; cold: fresh-process import + load + "
-                  f"first result; RSS: {rss}.")
-        if rounds > 1:
-            out.print(f"rounds spread: range of the {rounds} per-round p50s in % of their median (and of the "
-                      "per-round speed-ups); UNSTABLE over 10 %: rerun on a quieter machine.")
+    return table
+
+
+def _operator_table(result, runs: int):
+    ops = make_table(f"{Path(result.model).name}: slowest operators over {runs} inferences")
+    for column in ("node", "op", "calls", "mean ms", "share"):
+        ops.add_column(column, justify="left" if column in ("node", "op") else "right")
+    for op in result.operators:
+        ops.add_row(op["node"], op["op_type"], str(op["calls"]), f"{op['mean_ms']:.4f}", f"{op['share']:.1%}")
+    return ops
+
+
+def _window_table(result, window: float):
+    windows = make_table(f"{Path(result.model).name}: end-to-end latency per {window:g} s window")
+    for column in ("end s", "frames", "p50 ms", "p99 ms"):
+        windows.add_column(column, justify="right")
+    for w in result.windows:
+        windows.add_row(f"{w['end_s']:.0f}", str(w["frames"]), f"{w['p50_ms']:.3f}", f"{w['p99_ms']:.3f}")
+    return windows
+
+
+def _legend(out, rows: list[dict], f: BenchFlags) -> None:
+    rss = ("peak of this benchmarking process (every model so far)" if f.no_cold_start
+           else "peak of the fresh process classifying with the model")
+    out.print("pre/infer/post/p50/p99: ms per frame (p50 of each stage); FPS: frames classified one after "
+              "another per second of the timed loop (about 1000 / mean ms); speed-up: "
+              f"{Path(rows[0]['model']).name}'s p50 / the row's p50; cold: fresh-process import + load + "
+              f"first result; RSS: {rss}.")
+    if f.rounds > 1:
+        out.print(f"rounds spread: range of the {f.rounds} per-round p50s in % of their median (and of the "
+                  "per-round speed-ups); UNSTABLE over 10 %: rerun on a quieter machine.")
 
 
 def _spread_cell(row: dict) -> str:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import click
 
 from edgecls.commands.text import printable
+
+
+def takes(flags_type: type) -> Callable[[Callable[[Any], Any]], Callable[..., Any]]:
+    """Hand a click command its parameters as one ``flags_type`` instance (a dataclass with a field per
+    parameter); put it right above the ``def``, under the option decorators."""
+
+    def decorate(func: Callable[[Any], Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def command(**params: Any) -> Any:
+            return func(flags_type(**params))
+
+        return command
+
+    return decorate
 
 
 def image_paths(inputs: Sequence[str]) -> list[Path]:
@@ -159,7 +174,6 @@ def model_options(func):
     """``--labels FILE``, ``--mean`` and ``--std`` for a model without a card (or to override its labels),
     passed to the command as one ``model_kwargs`` dict for :func:`load_classifier`. Put it right above
     the function, below the other options."""
-    import functools
 
     @functools.wraps(func)
     def wrapper(*args, labels=None, mean=None, std=None, **kwargs):
@@ -214,7 +228,6 @@ def device_option(func):
 def capture_options(func):
     """``--capture DIR`` and its rules, passed to the command as ``capture`` (a
     :class:`~edgecls.runtime.capture.CaptureOptions`, or None without ``--capture``)."""
-    import functools
 
     @functools.wraps(func)
     def wrapper(*args, capture_dir=None, capture_below=None, capture_margin=None, capture_near=None,

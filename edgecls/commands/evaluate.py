@@ -29,23 +29,11 @@ Examples:
 def evaluate_command(paths, backend, threads, show_errors, strict, as_json, model_kwargs) -> None:
     """Evaluate MODEL... on DATA_DIR (one sub-folder per class, named like the labels), or, for a
     multi-label model, on a CSV list (path,labels; labels separated by spaces or |)."""
-    from edgecls.evaluate import evaluate
-    from edgecls.runtime.errors import EdgeclsError
-
     if len(paths) < 2:
         raise click.UsageError("give at least one MODEL and a DATA_DIR")
     *models, data_dir = paths
-    results, failed = [], []
-    for model in models:
-        try:
-            with load_classifier(model, backend=backend, num_threads=threads, **model_kwargs) as clf:
-                results.append(evaluate(clf, data_dir, strict=strict))
-        except EdgeclsError as exc:
-            failed.append((model, exc))  # one bad model does not end a comparison
-    for _, exc in failed[:-1] if not results else failed:
-        echo(f"error: {exc}", err=True)
-    if not results:
-        raise failed[-1][1]  # every model failed: the last error is the answer (the CLI prints it)
+    results, failed = _evaluate_each(models, data_dir, backend=backend, threads=threads, strict=strict,
+                                     model_kwargs=model_kwargs)
     for bad in results[0].unreadable:
         echo(f"skipped: {bad['error']}", err=True)
     if as_json:
@@ -63,14 +51,39 @@ def evaluate_command(paths, backend, threads, show_errors, strict, as_json, mode
     if single:
         _print_single_label(out, data_dir, single, failed)
     if show_errors:
-        for r in single:
-            for e in r.errors:
-                out.print(f"{Path(r.model).name}: {e['image']}: {e['label']} predicted as {e['predicted']} ({e['score']:.3f})")
-        for r in multi:
-            for e in r.errors:
-                out.print(f"{Path(r.model).name}: {e['image']}: {' '.join(e['labels']) or '(none)'} predicted as "
-                          f"{' '.join(e['predicted']) or '(none)'}")
+        _print_errors(out, single, multi)
     _exit_if(failed)
+
+
+def _evaluate_each(models, data_dir, *, backend, threads, strict, model_kwargs) -> tuple[list, list]:
+    """Each model's result, and the models that failed with their errors (said on stderr; one bad model does
+    not end a comparison). Raises the last error when every model failed."""
+    from edgecls.evaluate import evaluate
+    from edgecls.runtime.errors import EdgeclsError
+
+    results, failed = [], []
+    for model in models:
+        try:
+            with load_classifier(model, backend=backend, num_threads=threads, **model_kwargs) as clf:
+                results.append(evaluate(clf, data_dir, strict=strict))
+        except EdgeclsError as exc:
+            failed.append((model, exc))
+    for _, exc in failed[:-1] if not results else failed:
+        echo(f"error: {exc}", err=True)
+    if not results:
+        raise failed[-1][1]  # every model failed: the last error is the answer (the CLI prints it)
+    return results, failed
+
+
+def _print_errors(out, single, multi) -> None:
+    """``--errors``: each misclassified file."""
+    for r in single:
+        for e in r.errors:
+            out.print(f"{Path(r.model).name}: {e['image']}: {e['label']} predicted as {e['predicted']} ({e['score']:.3f})")
+    for r in multi:
+        for e in r.errors:
+            out.print(f"{Path(r.model).name}: {e['image']}: {' '.join(e['labels']) or '(none)'} predicted as "
+                      f"{' '.join(e['predicted']) or '(none)'}")
 
 
 def _print_multi_label(out, data_dir, results, failed) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from edgecls.commands.common import image_paths, load_classifier, model_options, threads_option
+from edgecls.commands.common import image_paths, load_classifier, model_options, takes, threads_option
 from edgecls.commands.text import echo, json_line
 
 EPILOG = """\b
@@ -62,6 +63,22 @@ METHOD_HELP = "occlusion: a square of the image blurred, slid over it; rise: ran
 BASELINE_HELP = "What a removed part becomes: the image blurred, or mid-grey."
 
 
+@dataclass(frozen=True)
+class ExplainFlags:
+    """``edgecls explain``'s parameters."""
+
+    model: Path
+    images: tuple[str, ...]
+    out: Path
+    method: str
+    baseline: str
+    label: str | None
+    npy: bool
+    threads: int | None
+    as_json: bool
+    model_kwargs: dict
+
+
 @click.command(epilog=EPILOG)
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("images", nargs=-1, required=True)
@@ -76,8 +93,8 @@ BASELINE_HELP = "What a removed part becomes: the image blurred, or mid-grey."
 @threads_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
 @model_options
-def explain(model: Path, images: tuple[str, ...], out: Path, method: str, baseline: str, label: str | None,
-            npy: bool, threads: int | None, as_json: bool, model_kwargs: dict) -> None:
+@takes(ExplainFlags)
+def explain(f: ExplainFlags) -> None:
     """Show what in each image made the model answer (or answer --label): a heat map per image.
 
     Works on every exported file (int8 included): the map comes from classifying perturbed copies of
@@ -86,25 +103,25 @@ def explain(model: Path, images: tuple[str, ...], out: Path, method: str, baseli
     from edgecls.runtime.errors import ImageError
     from edgecls.runtime.images import to_pixels
 
-    paths = image_paths(images)
-    writer = MapWriter(out, npy=npy)
+    paths = image_paths(f.images)
+    writer = MapWriter(f.out, npy=f.npy)
     failed = 0
-    with load_classifier(model, num_threads=threads, **model_kwargs) as clf:
+    with load_classifier(f.model, num_threads=f.threads, **f.model_kwargs) as clf:
         multi = clf.card.output.multi_label
         for path in paths:
             try:
                 pixels = to_pixels(path).array
-                wanted = [label] if label is not None or not multi else (list(clf.classify(pixels).labels) or [None])
-                results = [clf.explain(pixels, label=one, method=method, baseline=baseline) for one in wanted]
+                wanted = [f.label] if f.label is not None or not multi else (list(clf.classify(pixels).labels) or [None])
+                results = [clf.explain(pixels, label=one, method=f.method, baseline=f.baseline) for one in wanted]
             except ImageError as exc:
                 failed += 1
                 echo(f"error: {exc}", err=True)
-                if as_json:
+                if f.as_json:
                     click.echo(json_line({"image": str(path), "error": str(exc)}))
                 continue
             for result in results:  # a multi-label model: one map per label present
-                _report(path, writer.write(path, pixels, result, result.label if multi else None), result, method,
-                        as_json)
+                _report(path, writer.write(path, pixels, result, result.label if multi else None), result, f.method,
+                        f.as_json)
     if failed:
         raise click.exceptions.Exit(1)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, use_rich, verbose
+from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, takes, use_rich, verbose
 from edgecls.commands.text import echo
 from edgecls.converters.formats import FORMATS
 from edgecls.converters.formats.base import quantization_names
@@ -14,6 +16,9 @@ from edgecls.converters.heads import HEAD_KINDS
 from edgecls.converters.ladder.climb import MAX_RUNGS
 from edgecls.converters.normalization import PIXEL_PRESETS
 from edgecls.runtime.card import RESIZE_MODES, holds_text
+
+if TYPE_CHECKING:
+    from edgecls.converters.export_options import ExportOptions
 
 EPILOG = """\b
 Examples:
@@ -31,6 +36,53 @@ def thresholds_option(ctx: click.Context, param: click.Parameter, value: str | N
         return [float(v) for v in value.split(",")]
     except ValueError:
         raise click.BadParameter(f"expected f1 or numbers separated by commas, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class ExportFlags:
+    """``edgecls export``'s parameters (flag names; :meth:`options` maps them onto :class:`ExportOptions`)."""
+
+    model: Path
+    out_dir: Path | None
+    formats: list[str]
+    quantize: list[str]
+    calib: Path | None
+    calib_size: int
+    val: Path | None
+    labels: Path | None
+    pixels: str
+    mean: list[float] | None
+    std: list[float] | None
+    resize: str
+    input_size: tuple[int, int] | None
+    opset: int
+    per_channel: bool
+    min_agreement: float | None
+    max_drop: float | None
+    max_rung: str
+    no_ladder: bool
+    no_timing: bool
+    report_md: Path | None
+    force: bool
+    unsafe: bool
+    custom_objects: Path | None
+    head: str | None
+    positive: str | None
+    thresholds: str | list[float] | None
+    as_json: bool
+
+    def options(self) -> ExportOptions:
+        """The export's typed options. Raises ExportError for values the flags' types let through."""
+        from edgecls.converters.export_options import ExportOptions
+
+        return ExportOptions(
+            formats=self.formats, quantize=self.quantize, calibration=self.calib, calib_size=self.calib_size,
+            validation=self.val, labels=self.labels, pixels=self.pixels, mean=self.mean, std=self.std,
+            resize=self.resize, input_size=self.input_size, opset=self.opset, per_channel=self.per_channel,
+            force=self.force, unsafe=self.unsafe, custom_objects=self.custom_objects,
+            min_agreement=self.min_agreement, max_drop=self.max_drop, max_rung=self.max_rung,
+            time_candidates=not self.no_timing, head=self.head, positive=self.positive,
+            thresholds=self.thresholds, ladder=not self.no_ladder)
 
 
 @click.command(epilog=EPILOG)
@@ -89,25 +141,19 @@ def thresholds_option(ctx: click.Context, param: click.Parameter, value: str | N
               help="Multi-label head: f1 (each label's threshold chosen on --val to maximize its F1), or one "
                    "number per label; default 0.5 each.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_size, val, labels, pixels, mean, std,
-           resize, input_size, opset, per_channel, min_agreement, max_drop, max_rung, no_ladder, no_timing, report_md,
-           force, unsafe, custom_objects, head, positive, thresholds, as_json) -> None:
+@takes(ExportFlags)
+def export(f: ExportFlags) -> None:
     """Export a Keras image classifier to TFLite and ONNX, and validate every file."""
     from edgecls.commands.quiet import captured_output
     from edgecls.converters import export as run_export
     from edgecls.converters.errors import ValidationFailedError
 
-    options = {"formats": formats, "quantize": quantize, "calibration": calib, "calib_size": calib_size,
-               "validation": val, "labels": labels, "pixels": pixels, "mean": mean, "std": std, "resize": resize,
-               "input_size": input_size, "opset": opset, "per_channel": per_channel, "force": force, "unsafe": unsafe,
-               "custom_objects": custom_objects, "min_agreement": min_agreement, "max_drop": max_drop,
-               "max_rung": max_rung, "time_candidates": not no_timing, "head": head, "positive": positive,
-               "thresholds": thresholds, "ladder": not no_ladder}
-    if report_md is not None and report_md.exists() and not force:
+    options = f.options()
+    if f.report_md is not None and f.report_md.exists() and not f.force:
         from edgecls.converters.errors import OutputExistsError
 
-        raise OutputExistsError(f"{report_md}: already exists; pass --force to overwrite")
-    interactive = use_rich() and not as_json  # decided before stderr is captured
+        raise OutputExistsError(f"{f.report_md}: already exists; pass --force to overwrite")
+    interactive = use_rich() and not f.as_json  # decided before stderr is captured
     with captured_output(verbose()) as stream:
         if interactive:
             from rich.progress import (
@@ -128,31 +174,31 @@ def export(model: Path, out_dir: Path | None, formats, quantize, calib, calib_si
                 def on_step(message: str, done: int, total: int) -> None:
                     progress.update(task, description=message, completed=done, total=total or None)
 
-                report = run_export(model, out_dir, on_step=on_step, **options)
+                report = run_export(f.model, f.out_dir, options, on_step=on_step)
         elif verbose():  # off a terminal, -v prints one line per step: what a log (or a test) can follow
 
             def on_step(message: str, done: int, total: int) -> None:
                 click.echo(f"step: {message} ({done}/{total} files written)", err=True)
 
-            report = run_export(model, out_dir, on_step=on_step, **options)
+            report = run_export(f.model, f.out_dir, options, on_step=on_step)
         else:
-            report = run_export(model, out_dir, **options)
-    if report_md is not None:
+            report = run_export(f.model, f.out_dir, options)
+    if f.report_md is not None:
         from edgecls.converters.atomic import atomic_write_bytes
         from edgecls.converters.report_page import render_markdown
 
-        atomic_write_bytes(report_md, render_markdown(report).encode(), overwrite=True)
-    if as_json:
+        atomic_write_bytes(f.report_md, render_markdown(report).encode(), overwrite=True)
+    if f.as_json:
         click.echo(report.to_json())
     else:
         print_report(report)
     if not report.ok:
-        names = ", ".join(f.path.name for f in report.failed)
+        names = ", ".join(file.path.name for file in report.failed)
         why = " or ".join(dict.fromkeys(
-            "top-1 agreement with Keras below the minimum" if f.min_agreement is not None
-            and f.validation.top1_agreement < f.min_agreement else "accuracy drop over --max-drop"
-            for f in report.failed))
-        ladders = "; ".join(f"{f.path.name}: {f.ladder['reason']}" for f in report.failed if f.ladder)
+            "top-1 agreement with Keras below the minimum" if file.min_agreement is not None
+            and file.validation.top1_agreement < file.min_agreement else "accuracy drop over --max-drop"
+            for file in report.failed))
+        ladders = "; ".join(f"{file.path.name}: {file.ladder['reason']}" for file in report.failed if file.ladder)
         raise ValidationFailedError(f"{names}: {why}{f' ({ladders})' if ladders else ''} (files kept, marked "
                                     f"failed in {report.path})")
 

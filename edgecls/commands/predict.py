@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -12,10 +13,29 @@ from edgecls.commands.common import (
     image_paths,
     load_classifier,
     model_options,
+    takes,
     threads_option,
 )
 from edgecls.commands.explain import METHOD_HELP, MapWriter
 from edgecls.commands.text import categories_text, echo, json_line
+
+
+@dataclass(frozen=True)
+class PredictFlags:
+    """``edgecls predict``'s parameters."""
+
+    model: Path
+    images: tuple[str, ...]
+    top_k: int
+    threshold: float
+    backend: str
+    threads: int | None
+    device: str
+    strict: bool
+    as_json: bool
+    explain_dir: Path | None
+    explain_method: str
+    model_kwargs: dict
 
 
 @click.command()
@@ -34,9 +54,8 @@ from edgecls.commands.text import categories_text, echo, json_line
 @click.option("--explain-method", default="occlusion", show_default=True, type=click.Choice(["occlusion", "rise"]),
               help=METHOD_HELP)
 @model_options
-def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, backend: str,
-            threads: int | None, device: str, strict: bool, as_json: bool, explain_dir: Path | None,
-            explain_method: str, model_kwargs: dict) -> None:
+@takes(PredictFlags)
+def predict(f: PredictFlags) -> None:
     """Classify images (files or folders of images).
 
     An image that cannot be read is reported (stderr, and a JSON object with "error" in
@@ -51,25 +70,25 @@ def predict(model: Path, images: tuple[str, ...], top_k: int, threshold: float, 
     from edgecls.runtime.images import to_pixels
 
     failed = 0
-    paths = image_paths(images)
-    maps = MapWriter(explain_dir) if explain_dir else None
-    with load_classifier(model, backend=backend, num_threads=threads, device=device, **model_kwargs) as clf:
+    paths = image_paths(f.images)
+    maps = MapWriter(f.explain_dir) if f.explain_dir else None
+    with load_classifier(f.model, backend=f.backend, num_threads=f.threads, device=f.device, **f.model_kwargs) as clf:
         for path in paths:
             try:
-                result = clf.classify(path, max_results=top_k, score_threshold=threshold)
+                result = clf.classify(path, max_results=f.top_k, score_threshold=f.threshold)
                 if maps is not None:  # the answer's own label, on the picture at full size
                     pixels = to_pixels(path).array
-                    why = clf.explain(pixels, label=result.top.label if result.top else None, method=explain_method)
+                    why = clf.explain(pixels, label=result.top.label if result.top else None, method=f.explain_method)
             except ImageError as exc:
-                if strict:
+                if f.strict:
                     raise
                 failed += 1
                 echo(f"error: {exc}", err=True)
-                if as_json:
+                if f.as_json:
                     click.echo(json_line({"image": str(path), "error": str(exc)}))
                 continue
             files = maps.write(path, pixels, why) if maps is not None else {}
-            if as_json:
+            if f.as_json:
                 click.echo(json_line({"image": str(path), **result.to_dict(),
                                       **({"explanation": files["png"]} if files else {})}))
             else:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import capture_options, threads_option
+from edgecls.commands.common import capture_options, takes, threads_option
+
+if TYPE_CHECKING:
+    from edgecls.runtime.capture import CaptureOptions
 
 EPILOG = """\b
 Examples:
@@ -21,6 +26,23 @@ Examples:
 \b
 Binds 127.0.0.1 unless --host says otherwise. SIGHUP reloads every model from its file.
 """
+
+
+@dataclass(frozen=True)
+class ServeFlags:
+    """``edgecls serve``'s parameters."""
+
+    models: tuple[str, ...]
+    host: str
+    port: int
+    workers: int | None
+    threads: int | None
+    api_key: str | None
+    api_key_file: Path | None
+    max_body_mb: float
+    max_queue: int
+    watch: bool
+    capture: CaptureOptions | None
 
 
 @click.command(epilog=EPILOG)
@@ -38,9 +60,8 @@ Binds 127.0.0.1 unless --host says otherwise. SIGHUP reloads every model from it
               help="Requests waiting per model beyond the running ones; more get 503 with Retry-After.")
 @click.option("--watch", is_flag=True, help="Reload a model when its file is replaced on disk.")
 @capture_options
-def serve(models: tuple[str, ...], host: str, port: int, workers: int | None, threads: int | None,
-          api_key: str | None, api_key_file: Path | None, max_body_mb: float, max_queue: int, watch: bool,
-          capture) -> None:
+@takes(ServeFlags)
+def serve(f: ServeFlags) -> None:
     """Serve models over HTTP: /v1/classify, the DeepStack scene API, /v1/models, /metrics.
 
     MODELS are PATH (named by the model card) or NAME=PATH; the first is the default. With --capture,
@@ -50,14 +71,15 @@ def serve(models: tuple[str, ...], host: str, port: int, workers: int | None, th
 
     from edgecls.serve.run import ServerOptions, run_server
 
-    if api_key and api_key_file:
+    if f.api_key and f.api_key_file:
         raise click.UsageError("--api-key and --api-key-file are mutually exclusive")
-    if api_key_file:
-        api_key = api_key_file.read_text().strip()
+    api_key = f.api_key
+    if f.api_key_file:
+        api_key = f.api_key_file.read_text().strip()
         if not api_key:
-            raise click.UsageError(f"{api_key_file} is empty")
-    run_server(list(models), ServerOptions(host=host, port=port, workers=workers or len(os.sched_getaffinity(0)),
-                                           threads=threads or 1, api_key=api_key,
-                                           max_body_bytes=int(max_body_mb * 1e6), max_queue=max_queue, watch=watch,
-                                           capture=capture),
+            raise click.UsageError(f"{f.api_key_file} is empty")
+    run_server(list(f.models), ServerOptions(host=f.host, port=f.port, workers=f.workers or len(os.sched_getaffinity(0)),
+                                           threads=f.threads or 1, api_key=api_key,
+                                           max_body_bytes=int(f.max_body_mb * 1e6), max_queue=f.max_queue, watch=f.watch,
+                                           capture=f.capture),
                announce=lambda line: click.echo(line, err=True))

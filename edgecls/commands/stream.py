@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from edgecls.commands.common import capture_options, load_classifier, model_options, quiet, threads_option
+from edgecls.commands.common import capture_options, load_classifier, model_options, quiet, takes, threads_option
 from edgecls.commands.text import categories_text, echo, json_line
+
+if TYPE_CHECKING:
+    from edgecls.runtime.capture import CaptureOptions
 
 EPILOG = """\b
 Examples:
@@ -33,6 +38,29 @@ def _open_sinks(stack: contextlib.ExitStack, *, out: Path | None, fps: float, fo
             for name, target in asked.items() if target]
 
 
+@dataclass(frozen=True)
+class StreamFlags:
+    """``edgecls stream``'s parameters."""
+
+    model: Path
+    source: str
+    live: bool
+    every: int
+    max_frames: int | None
+    smooth: int | None
+    events: bool
+    top_k: int
+    threads: int | None
+    as_json: bool
+    out: Path | None
+    force: bool
+    show: bool
+    mqtt: str | None
+    reconnect: bool
+    capture: CaptureOptions | None
+    model_kwargs: dict[str, Any]
+
+
 @click.command(epilog=EPILOG)
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("source")
@@ -53,33 +81,38 @@ def _open_sinks(stack: contextlib.ExitStack, *, out: Path | None, fps: float, fo
               help="Reopen a camera/URL/pipeline that breaks and buffer MQTT results while the broker is away.")
 @capture_options
 @model_options
-def stream(model, source, live, every, max_frames, smooth, events, top_k, threads, as_json, out, force, show,
-           mqtt, reconnect, capture, model_kwargs) -> None:
+@takes(StreamFlags)
+def stream(f: StreamFlags) -> None:
     """Classify SOURCE (camera index, video file, URL, GStreamer pipeline or image folder) with MODEL."""
-    from dataclasses import asdict
-
     from edgecls.runtime.sources import is_live_source
 
     with contextlib.ExitStack() as stack:
-        clf = stack.enter_context(load_classifier(model, num_threads=threads, **model_kwargs))
+        clf = stack.enter_context(load_classifier(f.model, num_threads=f.threads, **f.model_kwargs))
         frames = stack.enter_context(clf.stream(
-            source, mode="live" if live else "video", every=every, max_frames=max_frames, smooth=smooth,
-            events=events, max_results=top_k, keep_frames=bool(out or show),
-            reconnect=reconnect and is_live_source(source), capture=capture))
-        fps = (frames.source_fps or 30.0) / every
-        sinks = _open_sinks(stack, out=out, fps=fps, force=force, show=show, mqtt=mqtt, reconnect=reconnect,
-                            title=source)
+            f.source, mode="live" if f.live else "video", every=f.every, max_frames=f.max_frames, smooth=f.smooth,
+            events=f.events, max_results=f.top_k, keep_frames=bool(f.out or f.show),
+            reconnect=f.reconnect and is_live_source(f.source), capture=f.capture))
+        fps = (frames.source_fps or 30.0) / f.every
+        sinks = _open_sinks(stack, out=f.out, fps=fps, force=f.force, show=f.show, mqtt=f.mqtt,
+                            reconnect=f.reconnect, title=f.source)
         interrupted = False
         try:
             for result in frames:
-                _print(result, as_json, clf.card.output.multi_label)
+                _print(result, f.as_json, clf.card.output.multi_label)
                 if not all(sink.send(result) for sink in sinks):
                     break
         except KeyboardInterrupt:
             interrupted = True
             frames.__exit__(KeyboardInterrupt, None, None)
-    summary = frames.summary
-    if as_json:
+    _summarize(frames.summary, f)
+    if interrupted:
+        raise click.exceptions.Exit(130)
+
+
+def _summarize(summary, f: StreamFlags) -> None:
+    from dataclasses import asdict
+
+    if f.as_json:
         click.echo(json_line({"summary": asdict(summary)}))
     elif not quiet():
         click.echo(f"read {summary.frames_read}, classified {summary.classified}, dropped {summary.dropped}, "
@@ -88,12 +121,10 @@ def stream(model, source, live, every, max_frames, smooth, events, top_k, thread
                    + (f", {summary.reconnects} reconnects" if summary.reconnects else ""))
         if summary.capture is not None:
             c = summary.capture
-            click.echo(f"captured {c.written} of {c.hard} hard frames to {capture.dir} (skipped {c.skipped}, "
+            click.echo(f"captured {c.written} of {c.hard} hard frames to {f.capture.dir} (skipped {c.skipped}, "
                        f"dropped {c.dropped}, failed {c.failed}, oldest removed {c.removed})")
-    if out and not quiet() and not as_json:
-        echo(f"wrote {out}" if out.exists() else f"{out}: no frames, nothing written")
-    if interrupted:
-        raise click.exceptions.Exit(130)
+    if f.out and not quiet() and not f.as_json:
+        echo(f"wrote {f.out}" if f.out.exists() else f"{f.out}: no frames, nothing written")
 
 
 def _print(result, as_json: bool, multi_label: bool) -> None:
