@@ -75,7 +75,7 @@ def ensure_mediapipe() -> Path:
     return python
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=600, help="Timed calls per variant and process.")
     parser.add_argument("--rounds", type=int, default=5, help="Rounds per process (variants interleave each round).")
@@ -88,117 +88,148 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, nargs=2, metavar="JSON",
                         help="Compare two results files ratio by ratio (markdown to stdout).")
     args = parser.parse_args()
+    if not (args.render or args.compare) and args.processes < 2:
+        parser.error("--processes must be at least 2")
+    return args
+
+
+LITERT, ORT = "ai_edge_litert", "onnxruntime"
+
+
+class _Run:
+    """One run of the eight groups over the reference model's files, in ``work``."""
+
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        from edgecls.bench.measure import camera_frames
+
+        self.args, self.work = args, work
+        self.ratios: list[dict] = []
+        self.notes: list[str] = []
+        self.per_round = max(1, args.runs // args.rounds)
+        self.models = reference_models(work, args.threads)
+        self.files = {key: str(path) for key, path in self.models["files"].items()}
+        self.int8_tflite = self.files[("tflite", "int8")]
+        self.edgecls = {"kind": "classify", "model": self.int8_tflite}
+        self.frames = camera_frames((640, 480))
+
+    def probe(self, variants: dict, engine: str, calls: int | None = None, **extra) -> Callable[[], list[dict]]:
+        spec = {"probe": "variants", "variants": variants, "threads": self.args.threads, "rounds": self.args.rounds,
+                "per_round": calls or self.per_round} | extra
+        return lambda: child_rounds(spec, engines=(engine,))
+
+    def add(self, name: str, target: float, measured: dict, *, higher_is_better: bool = False, **extra) -> None:
+        detail = {k: round(v, 4) for k, v in measured["figures"].items()} | extra
+        self.ratios.append(ratio(name, measured["value"], target, detail, higher_is_better=higher_is_better)
+                           | {k: measured[k] for k in ("spread", "rounds", "processes", "attempts")})
+
+    def overhead(self) -> None:
+        """1. End to end on a 640x480 frame over the raw engine call, with OpenCV's default thread pool
+        (quoted) and single-threaded (it competes with the engine's pool on 2 cores)."""
+        raw = {"kind": "raw", "model": self.int8_tflite}
+        m, cv1 = (over_processes(self.probe({"edgecls": self.edgecls, "raw": raw}, LITERT, **cv),
+                                 lambda r: r["edgecls"] / r["raw"], self.args.processes)
+                  for cv in ({}, {"cv_threads": 1}))
+        self.add("runtime overhead (end to end / raw invoke), MobileNetV2 int8 TFLite", 1.15, m,
+                 ratio_with_cv2_setNumThreads_1=round(cv1["value"], 4))
+
+    def quantization(self) -> None:
+        """2. int8 over fp32 raw latency, per engine."""
+        for fmt, target, engine in (("tflite", 0.5, LITERT), ("onnx", 0.65, ORT)):
+            m = over_processes(self.probe({"fp32": {"kind": "raw", "model": self.files[(fmt, "fp32")]},
+                                           "int8": {"kind": "raw", "model": self.files[(fmt, "int8")]}}, engine,
+                                          block=20 if fmt == "onnx" else 1),
+                               lambda r: r["int8"] / r["fp32"], self.args.processes)
+            self.add(f"quantization speed-up (int8 / fp32), {fmt}", target, m)
+
+    def keras(self) -> None:
+        """3. edgecls int8 end to end over Keras predict on one image, in separate fresh processes
+        (edgecls runtime-only, Keras in TensorFlow), alternating."""
+        one = self.work / "one.npz"
+        np.savez(one, one=(self.frames[0][None, 16:240, 16:240, ::-1] / 127.5 - 1).astype(np.float32))
+        keras_calls = max(6, self.per_round // 5)
+        ours = self.probe({"edgecls": self.edgecls}, LITERT)
+
+        def with_keras() -> list[dict]:
+            theirs = keras_rounds(self.models["keras_file"], one, self.args.rounds, keras_calls)
+            return [a | b for a, b in zip(ours(), theirs, strict=True)]
+
+        m = over_processes(with_keras, lambda r: r["edgecls"] / r["keras"], self.args.processes)
+        self.add("edgecls int8 end to end / Keras model.predict (one image)", 1 / 30, m)
+
+    def mediapipe(self) -> None:
+        """4. Against MediaPipe Tasks ImageClassifier on the same .tflite and frames."""
+        if self.args.skip_mediapipe:
+            self.notes.append("MediaPipe comparison skipped (--skip-mediapipe)")
+            return
+        npz = self.work / "frames.npz"
+        np.savez(npz, frames=np.stack([f[:, :, ::-1] for f in self.frames]))
+        python, version = ensure_mediapipe(), {}
+        ours = self.probe({"edgecls": self.edgecls}, LITERT)
+
+        def with_mediapipe() -> list[dict]:
+            theirs = mediapipe_rounds(python, Path(self.int8_tflite), npz, self.args.rounds, self.per_round)
+            version["mediapipe"] = theirs["mediapipe"]
+            return [a | b for a, b in zip(ours(), theirs["rounds"], strict=True)]
+
+        m = over_processes(with_mediapipe, lambda r: r["edgecls"] / r["mediapipe"], self.args.processes)
+        self.add("edgecls / MediaPipe ImageClassifier end to end (640x480, same int8 .tflite)", 0.7, m,
+                 mediapipe_version=version["mediapipe"])
+
+    def cold_start(self) -> None:
+        """5. Cold start, and 6. memory of a runtime-only process: one round per pair of fresh processes."""
+        def cold() -> list[dict]:
+            a = runtime_cold_start(Path(self.int8_tflite), self.args.threads)
+            b = tensorflow_cold_start(self.models["keras_file"])
+            return [{f"edgecls_{k}": v for k, v in a.items()} | {f"tensorflow_{k}": v for k, v in b.items()}]
+
+        m = over_processes(cold, lambda r: r["edgecls_total_s"] / r["tensorflow_total_s"], max(self.args.processes, 3))
+        self.add("cold start (runtime import+load+first result / TensorFlow import+load_model+predict)", 0.15, m)
+        rounds_of = {"rounds": m["rounds"], "processes": m["processes"], "attempts": m["attempts"]}
+        for name, key, target in (("cold start of MobileNetV2 int8, seconds", "edgecls_total_s", 0.5),
+                                  ("peak RSS MB, runtime-only process classifying with MobileNetV2 int8",
+                                   "edgecls_peak_rss_mb", 150)):
+            self.ratios.append(ratio(name, m["figures"][key], target, {}) | rounds_of)
+
+    def export(self) -> None:
+        """7. Export cost (one export per run; its spread is between runs, see --compare)."""
+        self.ratios.append(ratio("export MobileNetV2 to 2 formats x 4 quantizations with validation, seconds",
+                                 self.models["export_s"], 90, {"files": len(self.files)}))
+
+    def stream(self) -> None:
+        """8. Stream throughput in video mode (decode thread) over the sequential loop and over the bound
+        1 / max(decode, classify); one engine thread, so decoding has the other core."""
+        video = write_video(self.work / "stream.avi", self.frames, 300)
+        spec = {"probe": "stream", "model": self.int8_tflite, "video": str(video), "rounds": max(self.args.rounds, 7)}
+        for name, key, target in (
+                ("stream video mode / sequential read+classify loop (FPS), MobileNetV2 int8, 640x480 MJPG",
+                 "over_sequential", 1.2),
+                ("stream video mode / bound 1 / max(decode, classify) (FPS)", "over_bound", 0.9)):
+            m = over_processes(lambda: child_rounds(spec, engines=(LITERT,)), lambda r, k=key: r[k],
+                               self.args.processes)
+            self.add(name, target, m, higher_is_better=True, engine_threads=1)
+
+    def all(self) -> None:
+        for group in (self.overhead, self.quantization, self.keras, self.mediapipe, self.cold_start, self.export,
+                      self.stream):
+            group()
+
+
+def main() -> None:
+    args = _arguments()
     if args.render:
         args.render.with_suffix(".md").write_text(render(json.loads(args.render.read_text())))
         return
     if args.compare:
         print(compare(*(json.loads(p.read_text()) for p in args.compare), names=[p.name for p in args.compare]))
         return
-    if args.processes < 2:
-        parser.error("--processes must be at least 2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from edgecls.bench.measure import camera_frames
-
-    ratios, notes = [], []
-    per_round = max(1, args.runs // args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        models = reference_models(work, args.threads)
-        files = {key: str(path) for key, path in models["files"].items()}
-        int8_tflite = files[("tflite", "int8")]
-
-        def probe(variants: dict, engine: str, calls: int = per_round, **extra) -> Callable[[], list[dict]]:
-            spec = {"probe": "variants", "variants": variants, "threads": args.threads, "rounds": args.rounds,
-                    "per_round": calls} | extra
-            return lambda: child_rounds(spec, engines=(engine,))
-
-        def add(name: str, target: float, measured: dict, *, higher_is_better: bool = False, **extra) -> None:
-            detail = {k: round(v, 4) for k, v in measured["figures"].items()} | extra
-            ratios.append(ratio(name, measured["value"], target, detail, higher_is_better=higher_is_better)
-                          | {k: measured[k] for k in ("spread", "rounds", "processes", "attempts")})
-
-        litert, ort = "ai_edge_litert", "onnxruntime"
-        # 1. Runtime overhead: end to end on a 640x480 frame over the raw engine call, with OpenCV's
-        # default thread pool (quoted) and single-threaded (it competes with the engine's pool on 2 cores).
-        edgecls, raw = {"kind": "classify", "model": int8_tflite}, {"kind": "raw", "model": int8_tflite}
-        m, cv1 = (over_processes(probe({"edgecls": edgecls, "raw": raw}, litert, **cv), lambda r: r["edgecls"] / r["raw"],
-                                 args.processes) for cv in ({}, {"cv_threads": 1}))
-        add("runtime overhead (end to end / raw invoke), MobileNetV2 int8 TFLite", 1.15, m,
-            ratio_with_cv2_setNumThreads_1=round(cv1["value"], 4))
-
-        # 2. Quantization speed-up: int8 over fp32 raw latency, per engine.
-        for fmt, target, engine in (("tflite", 0.5, litert), ("onnx", 0.65, ort)):
-            m = over_processes(probe({"fp32": {"kind": "raw", "model": files[(fmt, "fp32")]},
-                                      "int8": {"kind": "raw", "model": files[(fmt, "int8")]}}, engine,
-                                     block=20 if fmt == "onnx" else 1),
-                               lambda r: r["int8"] / r["fp32"], args.processes)
-            add(f"quantization speed-up (int8 / fp32), {fmt}", target, m)
-
-        # 3. Against the framework: edgecls int8 end to end over Keras predict on one image; the two run
-        # in separate fresh processes (edgecls runtime-only, Keras in TensorFlow), alternating.
-        frames = camera_frames((640, 480))
-        one = work / "one.npz"
-        np.savez(one, one=(frames[0][None, 16:240, 16:240, ::-1] / 127.5 - 1).astype(np.float32))
-        keras_calls = max(6, per_round // 5)
-        ours = probe({"edgecls": edgecls}, litert)
-
-        def with_keras() -> list[dict]:
-            return [a | b for a, b in zip(ours(), keras_rounds(models["keras_file"], one, args.rounds, keras_calls), strict=True)]
-
-        m = over_processes(with_keras, lambda r: r["edgecls"] / r["keras"], args.processes)
-        add("edgecls int8 end to end / Keras model.predict (one image)", 1 / 30, m)
-
-        # 4. Against MediaPipe Tasks ImageClassifier on the same .tflite and frames.
-        if args.skip_mediapipe:
-            notes.append("MediaPipe comparison skipped (--skip-mediapipe)")
-        else:
-            npz = work / "frames.npz"
-            np.savez(npz, frames=np.stack([f[:, :, ::-1] for f in frames]))
-            python, version = ensure_mediapipe(), {}
-
-            def with_mediapipe() -> list[dict]:
-                theirs = mediapipe_rounds(python, Path(int8_tflite), npz, args.rounds, per_round)
-                version["mediapipe"] = theirs["mediapipe"]
-                return [a | b for a, b in zip(ours(), theirs["rounds"], strict=True)]
-
-            m = over_processes(with_mediapipe, lambda r: r["edgecls"] / r["mediapipe"], args.processes)
-            add("edgecls / MediaPipe ImageClassifier end to end (640x480, same int8 .tflite)", 0.7, m,
-                mediapipe_version=version["mediapipe"])
-
-        # 5. Cold start, and 6. memory of a runtime-only process: one round per pair of fresh processes.
-        def cold() -> list[dict]:
-            a = runtime_cold_start(Path(int8_tflite), args.threads)
-            b = tensorflow_cold_start(models["keras_file"])
-            return [{f"edgecls_{k}": v for k, v in a.items()} | {f"tensorflow_{k}": v for k, v in b.items()}]
-
-        cold_pairs = max(args.processes, 3)
-        m = over_processes(cold, lambda r: r["edgecls_total_s"] / r["tensorflow_total_s"], cold_pairs)
-        add("cold start (runtime import+load+first result / TensorFlow import+load_model+predict)", 0.15, m)
-        rounds_of = {"rounds": m["rounds"], "processes": m["processes"], "attempts": m["attempts"]}
-        for name, key, target in (("cold start of MobileNetV2 int8, seconds", "edgecls_total_s", 0.5),
-                                  ("peak RSS MB, runtime-only process classifying with MobileNetV2 int8",
-                                   "edgecls_peak_rss_mb", 150)):
-            ratios.append(ratio(name, m["figures"][key], target, {}) | rounds_of)
-
-        # 7. Export cost (one export per run; its spread is between runs, see --compare).
-        ratios.append(ratio("export MobileNetV2 to 2 formats x 4 quantizations with validation, seconds",
-                            models["export_s"], 90, {"files": len(files)}))
-
-        # 8. Stream throughput in video mode (decode thread) over the sequential loop and over the bound
-        # 1 / max(decode, classify); one engine thread, so decoding has the other core.
-        video = write_video(work / "stream.avi", frames, 300)
-        spec = {"probe": "stream", "model": int8_tflite, "video": str(video), "rounds": max(args.rounds, 7)}
-        for name, key, target in (
-                ("stream video mode / sequential read+classify loop (FPS), MobileNetV2 int8, 640x480 MJPG",
-                 "over_sequential", 1.2),
-                ("stream video mode / bound 1 / max(decode, classify) (FPS)", "over_bound", 0.9)):
-            m = over_processes(lambda: child_rounds(spec, engines=(litert,)), lambda r, k=key: r[k], args.processes)
-            add(name, target, m, higher_is_better=True, engine_threads=1)
-
+        run = _Run(args, Path(tmp))
+        run.all()
     stamp = dt.date.today().isoformat()
     result = {"date": stamp, "machine": {"python": platform.python_version(), "processor": platform.machine(),
                                           "cores": os.cpu_count()}, "threads": args.threads, "runs": args.runs,
-              "rounds": args.rounds, "processes": args.processes, "ratios": ratios, "notes": notes}
+              "rounds": args.rounds, "processes": args.processes, "ratios": run.ratios, "notes": run.notes}
     args.out.mkdir(parents=True, exist_ok=True)
     name = args.name or stamp
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))

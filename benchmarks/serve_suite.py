@@ -112,6 +112,45 @@ def latency(model: Path, jpeg: bytes, rounds: int) -> dict:
             "added_p50_ms": statistics.median(added), "added_spread": spread_of(added)}
 
 
+def _run_threads(threads: list[threading.Thread]) -> None:
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _http_run(url: str, jpeg: bytes, count: int, client_ms: list[float]) -> float:
+    """``count`` requests from 8 client threads; requests per second (and the clients' CPU ms per request)."""
+    left = [count]
+    lock = threading.Lock()
+
+    def client() -> None:
+        c = Client(url)
+        while True:
+            with lock:
+                if left[0] == 0:
+                    c.close()
+                    return
+                left[0] -= 1
+            c.post("/v1/classify", jpeg, "image/jpeg")
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    _run_threads([threading.Thread(target=client) for _ in range(8)])
+    client_ms.append((time.process_time() - c0) * 1000 / count)
+    return count / (time.perf_counter() - t0)
+
+
+def _local_run(clfs: list, jpeg: bytes, count: int) -> float:
+    """The same images classified in this process by the classifiers, one thread each; images per second."""
+    def work(clf) -> None:
+        for _ in range(count // 2):
+            clf.classify(jpeg)
+
+    t0 = time.perf_counter()
+    _run_threads([threading.Thread(target=work, args=(c,)) for c in clfs])
+    return count / (time.perf_counter() - t0)
+
+
 def throughput(model: Path, jpeg: bytes, rounds: int, count: int) -> dict:
     from edgecls.runtime import Classifier
 
@@ -120,40 +159,10 @@ def throughput(model: Path, jpeg: bytes, rounds: int, count: int) -> dict:
     client_ms: list[float] = []
     try:
         def http_run() -> float:
-            left = [count]
-            lock = threading.Lock()
-
-            def client() -> None:
-                c = Client(url)
-                while True:
-                    with lock:
-                        if left[0] == 0:
-                            c.close()
-                            return
-                        left[0] -= 1
-                    c.post("/v1/classify", jpeg, "image/jpeg")
-
-            threads = [threading.Thread(target=client) for _ in range(8)]
-            t0, c0 = time.perf_counter(), time.process_time()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            client_ms.append((time.process_time() - c0) * 1000 / count)
-            return count / (time.perf_counter() - t0)
+            return _http_run(url, jpeg, count, client_ms)
 
         def local_run() -> float:
-            def work(clf) -> None:
-                for _ in range(count // 2):
-                    clf.classify(jpeg)
-
-            threads = [threading.Thread(target=work, args=(c,)) for c in clfs]
-            t0 = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            return count / (time.perf_counter() - t0)
+            return _local_run(clfs, jpeg, count)
 
         http_run(), local_run()  # warm
         pairs = [(http_run(), local_run()) for _ in range(rounds)]

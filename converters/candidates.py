@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgecls.converters.decisions import SINGLE_LABEL, Decisions
-from edgecls.converters.provenance import make_card
+from edgecls.converters.provenance import CardFacts, make_card
 from edgecls.converters.validate import Validation, compare, file_scores
 
 __all__ = ["FileMaker"]
@@ -29,14 +29,14 @@ def _tensors(path: Path):
 class FileMaker:
     """Validates, times and finishes one format's candidate files (probe files in ``work``).
 
-    ``card`` holds :func:`~edgecls.converters.provenance.make_card`'s arguments but the tensors, the
-    scheme and the validation. The predicted classes of every bytes validated are kept (a few bytes per
+    ``card`` is what each file's card says whatever the file holds (its tensors, scheme and validation
+    are added per file). The predicted classes of every bytes validated are kept (a few bytes per
     image) so that the final file needs no second validation pass.
     """
 
-    def __init__(self, converter: Any, work: Path, card: dict[str, Any], images: np.ndarray, reference: np.ndarray,
+    def __init__(self, converter: Any, work: Path, card: CardFacts, images: np.ndarray, reference: np.ndarray,
                  targets: np.ndarray | None, source: str, decisions: Decisions = SINGLE_LABEL) -> None:
-        self.converter, self.work, self.card_args = converter, work, card
+        self.converter, self.work, self.card = converter, work, card
         self.images, self.reference, self.targets, self.source = images, reference, targets, source
         self.decisions = decisions
         self._predicted: dict[str, np.ndarray] = {}
@@ -45,7 +45,7 @@ class FileMaker:
     def _probe(self, data: bytes, scheme: str) -> tuple[Path, Any]:
         probe = self.work / f"probe{self.converter.suffix}"
         probe.write_bytes(data)
-        card = make_card(tensors=_tensors(probe), scheme=scheme, validation={}, **self.card_args)
+        card = make_card(self.card, tensors=_tensors(probe), scheme=scheme, validation={})
         probe.write_bytes(self.converter.embed(data, card))
         return probe, card
 

@@ -73,6 +73,15 @@ class ExportOptions:
             value = getattr(self, name)
             names = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
             object.__setattr__(self, name, tuple(dict.fromkeys(names)))
+        self._check_formats()
+        self._check_ranges()
+        if self.head is not None and self.head not in HEAD_KINDS:
+            raise ExportError(f"unknown head {self.head!r}; choose from {', '.join(HEAD_KINDS)}", options=("head",))
+        if isinstance(self.thresholds, str) and self.thresholds != "f1":
+            raise ExportError(f"thresholds must be 'f1' or one number per label, got {self.thresholds!r}",
+                              options=("thresholds",))
+
+    def _check_formats(self) -> None:
         for name in self.formats:
             fmt = get_format(name)
             for q in self.quantize:
@@ -80,6 +89,8 @@ class ExportOptions:
                     raise ExportError(f"{fmt.name} has no quantization {q!r}; choose from {', '.join(fmt.quantizations)}")
         if not self.formats or not self.quantize:
             raise ExportError("give at least one format and one quantization")
+
+    def _check_ranges(self) -> None:
         if self.resize not in RESIZE_MODES:
             raise ExportError(f"unknown resize mode {self.resize!r}; choose from {', '.join(RESIZE_MODES)}")
         if self.calib_size <= 0:
@@ -91,11 +102,6 @@ class ExportOptions:
                               options=("max_rung",))
         if self.max_drop is not None and not 0.0 <= self.max_drop <= 100.0:
             raise ExportError(f"max_drop must be in [0, 100] accuracy points, got {self.max_drop}")
-        if self.head is not None and self.head not in HEAD_KINDS:
-            raise ExportError(f"unknown head {self.head!r}; choose from {', '.join(HEAD_KINDS)}", options=("head",))
-        if isinstance(self.thresholds, str) and self.thresholds != "f1":
-            raise ExportError(f"thresholds must be 'f1' or one number per label, got {self.thresholds!r}",
-                              options=("thresholds",))
 
     def agreement_for(self, quantization: str) -> float | None:
         """The agreement floor a file of ``quantization`` must reach; None when only ``max_drop`` is checked."""

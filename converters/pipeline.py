@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 from edgecls.converters.atomic import atomic_write_bytes, check_writable
 from edgecls.converters.candidates import FileMaker
 from edgecls.converters.checked import (
+    CheckedImages,
     Dataset,
     calibration_images,
     checked_images,
@@ -32,7 +33,7 @@ from edgecls.converters.ladder.climb import LadderResult
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
-from edgecls.converters.provenance import resolve_labels, sha256_of
+from edgecls.converters.provenance import CardFacts, resolve_labels, sha256_of
 from edgecls.converters.quant_report import calibration_warnings, class_changes, profile_calibration
 from edgecls.converters.report import ExportedFile, ExportReport, report_name
 from edgecls.converters.validate import keras_scores
@@ -40,6 +41,7 @@ from edgecls.converters.workspace import export_workspace
 from edgecls.runtime.card import InputSpec, Normalization
 from edgecls.runtime.datasets import open_dataset
 from edgecls.runtime.memory import peak_rss_mb
+from edgecls.runtime.options import options_from
 from edgecls.version import __version__
 
 __all__ = ["ExportOptions", "export"]
@@ -84,14 +86,6 @@ class _Progress:
             self.on_step(message, self.done, self.total)
 
 
-def _options_from(keywords: dict[str, Any]) -> ExportOptions:
-    """``ExportOptions(**keywords)``. Raises ExportError naming a keyword that is no option."""
-    unknown = sorted(set(keywords) - {f.name for f in fields(ExportOptions)})
-    if unknown:
-        raise ExportError(f"unknown export option(s) {', '.join(unknown)}; see ExportOptions for the options")
-    return ExportOptions(**keywords)
-
-
 def export(model: Any, out_dir: str | Path | None = None, options: ExportOptions | None = None, *,
            on_step: Callable[[str, int, int], None] | None = None, **keywords: Any) -> ExportReport:
     """Export a Keras image classifier to every requested format × quantization, and validate each file.
@@ -125,7 +119,7 @@ def export(model: Any, out_dir: str | Path | None = None, options: ExportOptions
     if options is not None and keywords:
         raise ExportError(f"give the export's options as an ExportOptions or as keywords, not both "
                           f"(got {', '.join(sorted(keywords))} too)")
-    opts = options if options is not None else _options_from(keywords)
+    opts = options if options is not None else options_from(ExportOptions, keywords, what="export", error=ExportError)
     # what can be checked without TensorFlow is checked first: a mistake costs a second, not the import
     source = Path(model) if isinstance(model, (str, Path)) else None
     out_dir = Path(out_dir) if out_dir is not None else (source.parent if source else Path.cwd())
@@ -135,16 +129,72 @@ def export(model: Any, out_dir: str | Path | None = None, options: ExportOptions
         return _export(model, out_dir, opts, targets, work / "convert", _Progress(on_step))
 
 
+@dataclass
+class _Plan:
+    """What the export decided before converting anything: the stages' typed results (load, images, head,
+    labels, normalization, thresholds) that every format's files are made from."""
+
+    stem: str
+    loaded: LoadedModel
+    spec: InputSpec
+    reader: ArrayReader | None
+    calib_data: Dataset | None
+    calib_summary: dict[str, Any]
+    checked: CheckedImages
+    head: Head
+    labels: list[str]
+    targets: np.ndarray | None
+    norm: PixelNormalization
+    pixels: PixelCheck | None
+    reference: np.ndarray
+    thresholds: tuple[float, ...] | None
+    wrapped: Any
+    sha256: str
+    notes: list[str]
+
+    @property
+    def decisions(self) -> Decisions:
+        return Decisions(self.thresholds) if self.thresholds is not None else SINGLE_LABEL
+
+
 def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[Any, str, Path]], work: Path,
             step: _Progress) -> ExportReport:
+    """The stages: load → images → head → labels → normalization (checked) → per format: convert → quantize
+    (or climb the ladder) → embed the card → validate → write; then the report."""
     start = time.perf_counter()
     source = Path(model) if isinstance(model, (str, Path)) else None
-    stem = opts.name or (source.stem if source else "model")
     step.total = len(targets)
     step("loading the Keras model")
-    loaded = _load(model, opts)
-    notes = list(loaded.notes)
+    plan = _plan(_load(model, opts), opts, opts.name or (source.stem if source else "model"), step)
+    report = _new_report(plan, opts, out_dir)
+    _prepare_out_dir(out_dir)
+    work.mkdir()
+    job = ConvertJob(plan.wrapped, plan.loaded.height, plan.loaded.width, plan.loaded.channels, plan.reader, work,
+                     options={"onnx": OnnxOptions(opset=opts.opset, per_channel=opts.per_channel)})
+    # The Keras reference was computed first (finding the head, the pixel check): Keras' activations are
+    # freed before the conversions' graphs pile up (the other order raised DenseNet121's peak by 1.5 GB).
+    for converter in dict.fromkeys(c for c, _, _ in targets):
+        step(f"converting to {converter.name}")
+        converter.prepare(job)  # fails fast, naming the layer, before quantization and validation
+    warnings = []
+    if plan.reader is not None and "int8" in opts.quantize:
+        step("profiling the calibration images")
+        warnings = _calibration_warnings(report, plan, opts)
+    written: set[Path] = set()
+    for target in targets:
+        report.files.append(_make_file(target, plan, job, opts, warnings, written, step))
+        step.done += 1
+    report.notes += job.notes
+    report.seconds = time.perf_counter() - start
+    report.peak_rss_mb = peak_rss_mb()
+    report.path = out_dir / report_name(plan.stem)
+    atomic_write_bytes(report.path, report.to_json().encode(), overwrite=True)
+    return report
 
+
+def _plan(loaded: LoadedModel, opts: ExportOptions, stem: str, step: _Progress) -> _Plan:
+    """Everything decided from the Keras model and the images, before any conversion. Raises ExportError."""
+    notes = list(loaded.notes)
     spec = InputSpec(height=loaded.height, width=loaded.width, channels=loaded.channels,
                      color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize)
     step("reading calibration images")
@@ -160,89 +210,80 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     notes.append(_head_note(head))
     labels = resolve_labels(opts.labels, [val_data, calib_data], head.classes(loaded.num_classes), notes)
     labels = head_labels(head, labels, opts.positive)
-    targets_idx = truths(checked.dataset, labels, head)
-    if opts.max_drop is not None and targets_idx is None:
+    targets = truths(checked.dataset, labels, head)
+    if opts.max_drop is not None and targets is None:
         raise ExportError("max_drop needs labelled validation images (class folders, or a CSV list of path,labels, "
                           "in the validation or calibration images)", options=("validation",))
     step("checking the pixel normalization")
-    judge = Decisions((0.5,) * len(labels)) if head.multi_label else SINGLE_LABEL
-    norm, pixels = _normalization(loaded, norm, requested, checked.images, targets_idx, notes, head, raw, judge)
+    norm, pixels = _normalization(loaded, norm, requested, checked.images, targets, notes, head, raw)
     reference = pixels.scores if pixels is not None else head.probabilities(raw)
-    thresholds = thresholds_for(opts, head, reference, targets_idx, labels)
-    decisions = Decisions(thresholds) if thresholds is not None else SINGLE_LABEL
+    thresholds = thresholds_for(opts, head, reference, targets, labels)
     spec = replace(spec, normalization=Normalization(baked=True, mean=norm.mean, std=norm.std))
     wrapped = head.apply(wrap_with_normalization(loaded.model, norm, loaded.height, loaded.width, loaded.channels))
     if "dynamic" in opts.quantize:
         notes.append("dynamic-range models dequantize weights at run time: on x86 they are slower than fp32")
-    sha = sha256_of(loaded.source)
-    report = ExportReport(source=str(loaded.source or "in-memory model"), source_sha256=sha, out_dir=out_dir,
-                          labels=labels, normalization=asdict(norm), validation_source=checked.source,
-                          calibration=calib_summary, notes=notes, pixels=pixels.to_dict() if pixels else None,
-                          options={"formats": list(opts.formats), "quantize": list(opts.quantize),
-                                   "resize": opts.resize, "opset": opts.opset, "per_channel": opts.per_channel,
-                                   "min_agreement": opts.min_agreement, "max_drop": opts.max_drop,
-                                   "max_rung": opts.max_rung, "time_candidates": opts.time_candidates,
-                                   "head": opts.head, "positive": opts.positive},
-                          head=head.to_dict(), output={"kind": "multi-label" if head.multi_label else "single-label",
-                                                       "thresholds": list(thresholds) if thresholds else None})
+    return _Plan(stem, loaded, spec, reader, calib_data, calib_summary, checked, head, labels, targets, norm, pixels,
+                 reference, tuple(thresholds) if thresholds is not None else None, wrapped,
+                 sha256_of(loaded.source), notes)
+
+
+def _new_report(plan: _Plan, opts: ExportOptions, out_dir: Path) -> ExportReport:
+    """The report, before any file: what was decided and with which options."""
+    return ExportReport(
+        source=str(plan.loaded.source or "in-memory model"), source_sha256=plan.sha256, out_dir=out_dir,
+        labels=plan.labels, normalization=asdict(plan.norm), validation_source=plan.checked.source,
+        calibration=plan.calib_summary, notes=plan.notes, pixels=plan.pixels.to_dict() if plan.pixels else None,
+        options={"formats": list(opts.formats), "quantize": list(opts.quantize), "resize": opts.resize,
+                 "opset": opts.opset, "per_channel": opts.per_channel, "min_agreement": opts.min_agreement,
+                 "max_drop": opts.max_drop, "max_rung": opts.max_rung, "time_candidates": opts.time_candidates,
+                 "head": opts.head, "positive": opts.positive},
+        head=plan.head.to_dict(),
+        output={"kind": "multi-label" if plan.head.multi_label else "single-label",
+                "thresholds": list(plan.thresholds) if plan.thresholds else None})
+
+
+def _prepare_out_dir(out_dir: Path) -> None:
+    """Raises ExportError: the folder cannot be made or written."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
     check_writable(out_dir)
 
-    work.mkdir()
-    job = ConvertJob(wrapped, loaded.height, loaded.width, loaded.channels, reader, work,
-                     options={"onnx": OnnxOptions(opset=opts.opset, per_channel=opts.per_channel)})
-    # The Keras reference was computed first (finding the head, the pixel check): Keras' activations are
-    # freed before the conversions' graphs pile up (the other order raised DenseNet121's peak by 1.5 GB).
-    for converter in dict.fromkeys(c for c, _, _ in targets):
-        step(f"converting to {converter.name}")
-        converter.prepare(job)  # fails fast, naming the layer, before quantization and validation
-    budget = Budget(opts.max_drop, opts.min_agreement)
-    warnings = []
-    if reader is not None and "int8" in opts.quantize:
-        step("profiling the calibration images")
-        warnings = _calibration_warnings(report, reader, calib_data, wrapped, checked.images, labels, pixels)
-    written_paths: set[Path] = set()
-    for converter, quantization, path in targets:
-        t0 = time.perf_counter()
-        step(f"converting to {converter.name} {quantization}")
-        files = FileMaker(converter, work, {
-            "name": stem, "labels": labels, "spec": spec, "fmt": converter.name, "source": loaded.source,
-            "sha256": sha, "version": __version__, "calibration": calib_summary, "head": head.to_dict(),
-            "thresholds": thresholds},
-            checked.images, reference, targets_idx, checked.source, decisions)
-        data, scheme, known, ladder = _quantized(converter, quantization, job, files, opts, budget, step, notes)
-        path = _named_for(path, stem, quantization, ladder)
-        step(f"validating {path.name}")
-        final, validation, predicted = files.final(data, scheme, ladder, known)
-        if path in written_paths and ladder is not None:  # the ladder chose what a requested file holds
-            notes.append(f"{converter.name} {quantization}: the ladder chose {ladder.chosen.rung}, which "
-                         f"{path.name} holds already")
-        else:  # (a requested file whose name a ladder's answer took first replaces it: the same model)
-            atomic_write_bytes(path, final, overwrite=opts.force or path in written_paths)
-        written_paths.add(path)
-        why = None
-        if quantization == "int8":
-            step(f"measuring {path.name}'s per-layer quantization error")
-            why = _why(converter, job, ladder, predicted, reference, None if head.multi_label else targets_idx,
-                       labels, warnings)
-        report.files.append(ExportedFile(path, converter.name, quantization, len(final), validation,
-                                         opts.agreement_for(quantization), time.perf_counter() - t0,
-                                         max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None,
-                                         quantization_report=why))
-        step.done += 1
-    report.notes += job.notes
-    report.seconds = time.perf_counter() - start
-    report.peak_rss_mb = peak_rss_mb()
-    report.path = out_dir / report_name(stem)
-    atomic_write_bytes(report.path, report.to_json().encode(), overwrite=True)
-    return report
+
+def _make_file(target: tuple[Any, str, Path], plan: _Plan, job: ConvertJob, opts: ExportOptions, warnings: list,
+               written: set[Path], step: _Progress) -> ExportedFile:
+    """One requested file (format, quantization, path): converted (or the ladder's choice), its card embedded,
+    validated, written whole."""
+    converter, quantization, path = target
+    t0 = time.perf_counter()
+    step(f"converting to {converter.name} {quantization}")
+    card = CardFacts(name=plan.stem, labels=plan.labels, spec=plan.spec, fmt=converter.name,
+                     source=plan.loaded.source, sha256=plan.sha256, version=__version__,
+                     calibration=plan.calib_summary, head=plan.head.to_dict(), thresholds=plan.thresholds)
+    files = FileMaker(converter, job.workdir, card, plan.checked.images, plan.reference, plan.targets,
+                      plan.checked.source, plan.decisions)
+    data, scheme, known, ladder = _quantized(converter, quantization, job, files, opts, plan.notes, step)
+    path = _named_for(path, plan.stem, quantization, ladder)
+    step(f"validating {path.name}")
+    final, validation, predicted = files.final(data, scheme, ladder, known)
+    if path in written and ladder is not None:  # the ladder chose what a requested file holds
+        plan.notes.append(f"{converter.name} {quantization}: the ladder chose {ladder.chosen.rung}, which "
+                          f"{path.name} holds already")
+    else:  # (a requested file whose name a ladder's answer took first replaces it: the same model)
+        atomic_write_bytes(path, final, overwrite=opts.force or path in written)
+    written.add(path)
+    why = None
+    if quantization == "int8":
+        step(f"measuring {path.name}'s per-layer quantization error")
+        why = _why(converter, job, ladder, predicted, plan, warnings)
+    return ExportedFile(path, converter.name, quantization, len(final), validation, opts.agreement_for(quantization),
+                        time.perf_counter() - t0, max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None,
+                        quantization_report=why)
 
 
 def _quantized(converter: Any, quantization: str, job: ConvertJob, files: FileMaker, opts: ExportOptions,
-               budget: Budget, step: _Progress, notes: list[str]) -> tuple[bytes, str, Any, LadderResult | None]:
+               notes: list[str], step: _Progress) -> tuple[bytes, str, Any, LadderResult | None]:
     """One requested file's (bytes, what it holds, its validation if known, the ladder's result): under a
     budget, the ladder's choice; else the conversion, and for int8 (with ``opts.ladder``) the ladder's
     choice under the default check when full int8 misses it.
@@ -250,6 +291,7 @@ def _quantized(converter: Any, quantization: str, job: ConvertJob, files: FileMa
     Raises:
         ExportError: no full-int8 rung could be built.
     """
+    budget = Budget(opts.max_drop, opts.min_agreement)
     if quantization == "int8" and budget.given:
         return _climbed(converter, job, budget, files, opts, step)
     data = converter.convert(job, quantization)
@@ -288,19 +330,19 @@ def _named_for(path: Path, stem: str, quantization: str, ladder: LadderResult | 
     return path.with_name(f"{stem}_{holds}{path.suffix}") if holds != quantization else path
 
 
-def _calibration_warnings(report: ExportReport, reader: ArrayReader, calib_folder: Dataset | None,
-                          wrapped: Any, val_images: np.ndarray, labels: list[str], pixels: PixelCheck | None) -> list:
+def _calibration_warnings(report: ExportReport, plan: _Plan, opts: ExportOptions) -> list:
     """Profile the calibration images into ``report.quantization``; the warnings they call for."""
-    images = reader.images  # already one array (``_calibration``): no copy
-    profile = profile_calibration(images, val_images, keras_scores(wrapped, images, source=report.source), labels,
-                                  len(calib_folder.classes) if calib_folder is not None and calib_folder.classes else None)
-    warnings = calibration_warnings(profile, len(labels), pixels.to_dict() if pixels else None)
+    images = plan.reader.images  # already one array (``_calibration``): no copy
+    classes = plan.calib_data.classes if plan.calib_data is not None else None
+    profile = profile_calibration(images, plan.checked.images, keras_scores(plan.wrapped, images, source=report.source),
+                                  plan.labels, len(classes) if classes else None)
+    warnings = calibration_warnings(profile, len(plan.labels), plan.pixels.to_dict() if plan.pixels else None)
     report.quantization = {"calibration": profile.to_dict(), "warnings": [w.to_dict() for w in warnings]}
     return warnings
 
 
-def _why(converter: Any, job: ConvertJob, ladder: Any, predicted: np.ndarray, reference: np.ndarray,
-         targets: np.ndarray | None, labels: list[str], warnings: list) -> dict[str, Any]:
+def _why(converter: Any, job: ConvertJob, ladder: Any, predicted: np.ndarray, plan: _Plan,
+         warnings: list) -> dict[str, Any]:
     """One int8 file's quantization report: its worst layers, per-class changes, the export's warnings."""
     worst, note = (ladder.worst_layers if ladder is not None else []), None
     if not worst:
@@ -308,16 +350,19 @@ def _why(converter: Any, job: ConvertJob, ladder: Any, predicted: np.ndarray, re
             worst = get_ladder(converter.name).rank(job, "int8")
         except ExportError as exc:  # the report is an explanation: without it the file is still good
             note = f"per-layer error not measured: {exc}"
-    classes = class_changes(predicted, reference.argmax(1), targets, labels) if targets is not None else []
+    targets = None if plan.head.multi_label else plan.targets
+    classes = class_changes(predicted, plan.reference.argmax(1), targets, plan.labels) if targets is not None else []
     return {"worst_layers": [w.to_dict() for w in worst[:10]], "classes": classes,
             "warnings": [w.to_dict() for w in warnings], **({"note": note} if note else {})}
 
 
 def _normalization(loaded: LoadedModel, norm: PixelNormalization, requested: str, images: np.ndarray,
-                   targets: np.ndarray | None, notes: list[str], head: Head, raw: np.ndarray,
-                   decisions: Decisions) -> tuple[PixelNormalization, PixelCheck | None]:
+                   targets: np.ndarray | None, notes: list[str], head: Head,
+                   raw: np.ndarray) -> tuple[PixelNormalization, PixelCheck | None]:
     """The normalization to bake, checked on labelled images when there are enough (see ``pixel_check``);
-    ``raw`` are the model's outputs under ``norm`` already."""
+    ``raw`` are the model's outputs under ``norm`` already (a multi-label model's: one per label, judged at
+    0.5 each)."""
+    decisions = Decisions((0.5,) * raw.shape[1]) if head.multi_label else SINGLE_LABEL
     if targets is None or len(targets) < MIN_CHECK_IMAGES:
         notes.append(f"pixel normalization not checked: that needs {MIN_CHECK_IMAGES} or more labelled images "
                      "(class folders, or a CSV list, in the validation or calibration images)")
@@ -327,7 +372,7 @@ def _normalization(loaded: LoadedModel, norm: PixelNormalization, requested: str
     def scorer(model: Any, pixels: np.ndarray) -> np.ndarray:
         return head.probabilities(keras_scores(model, pixels, source=source))
 
-    norm, check = check_pixels(loaded, norm, requested=requested, preferred=norm.name, images=images,
+    norm, check = check_pixels(loaded, norm, requested=requested, images=images,
                                targets=targets, scorer=scorer, decisions=decisions,
                                known={norm.name: head.probabilities(raw)})
     notes.append(f"pixels: {check.reason}")

@@ -86,16 +86,16 @@ def _describe(norm: PixelNormalization) -> str:
     return f"mean {list(norm.mean)} std {list(norm.std)}"
 
 
-def check_pixels(loaded: Any, chosen: PixelNormalization, *, requested: str, preferred: str,
+def check_pixels(loaded: Any, chosen: PixelNormalization, *, requested: str,
                  images: np.ndarray, targets: np.ndarray, scorer: Any, decisions: Decisions = SINGLE_LABEL,
                  known: dict[str, np.ndarray] | None = None) -> tuple[PixelNormalization, PixelCheck]:
     """Compare the Keras model's accuracy under ``chosen`` and every other preset on labelled images.
 
     Args:
         loaded: the :class:`~edgecls.converters.loading.LoadedModel`.
-        chosen: the normalization picked so far (from the request or from the model's layers).
+        chosen: the normalization picked so far (from the request or from the model's layers); under
+            ``auto``, the preset kept unless another is clearly better.
         requested: ``"auto"``, a preset name, or ``"custom"``.
-        preferred: the preset ``auto`` keeps unless another is clearly better.
         images: uint8 images at the input size; ``targets`` their labels (see :mod:`~edgecls.converters.decisions`).
         scorer: ``scorer(keras_model, images) -> probabilities`` (the validation's Keras runner, head applied).
         decisions: how scores are judged (an image is right when its answer is exactly its label or label set).
@@ -125,7 +125,7 @@ def check_pixels(loaded: Any, chosen: PixelNormalization, *, requested: str, pre
     n = len(targets)
     chance = decisions.chance(targets)
     best = max(accuracies, key=lambda k: (accuracies[k], k == chosen.name))
-    keep = chosen.name if requested != "auto" else preferred
+    preferred = keep = chosen.name
     if requested == "auto" and best != keep and _clearly_better(right[best], right[keep]):
         keep = best
         reason = (f"auto: {best} gives the Keras model {accuracies[best]:.3f} accuracy on {n} labelled images, "

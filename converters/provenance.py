@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from edgecls.runtime.errors import OptionError
 from edgecls.runtime.options import read_labels
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["sha256_of", "resolve_labels", "make_card"]
+__all__ = ["sha256_of", "resolve_labels", "CardFacts", "make_card"]
 
 
 def sha256_of(path: Path | None) -> str:
@@ -65,30 +66,45 @@ def resolve_labels(labels: str | Path | Sequence[str] | None, folders: Sequence[
     return names
 
 
-def make_card(*, name: str, labels: Sequence[str], spec: InputSpec, tensors: tuple[TensorInfo, TensorInfo],
-              fmt: str, scheme: str, source: Path | None, sha256: str, version: str,
-              calibration: dict[str, Any], validation: dict[str, Any], head: dict[str, Any] | None = None,
-              thresholds: Sequence[float] | None = None) -> ModelCard:
-    """The card embedded in one exported file; ``thresholds`` makes it a multi-label model's."""
-    from dataclasses import replace
+@dataclass(frozen=True)
+class CardFacts:
+    """What every file of one export says about itself, whatever it holds (see :func:`make_card`)."""
 
+    name: str
+    labels: Sequence[str]
+    spec: InputSpec
+    fmt: str
+    source: Path | None
+    sha256: str
+    version: str
+    calibration: dict[str, Any]
+    head: dict[str, Any] | None = None
+    thresholds: Sequence[float] | None = None
+    """A multi-label model's thresholds (which makes the card a multi-label model's)."""
+
+
+def make_card(facts: CardFacts, *, tensors: tuple[TensorInfo, TensorInfo], scheme: str,
+              validation: dict[str, Any]) -> ModelCard:
+    """The card embedded in one exported file: ``facts`` and what this file holds (its tensors, its scheme,
+    its validation)."""
     inp, out = tensors
+    thresholds = facts.thresholds
     return ModelCard(
-        labels=tuple(labels),
-        input=replace(spec, dtype=inp.dtype_name, quantization=inp.quantization),
-        output=OutputSpec(num_classes=len(labels), dtype=out.dtype_name, quantization=out.quantization,
+        labels=tuple(facts.labels),
+        input=replace(facts.spec, dtype=inp.dtype_name, quantization=inp.quantization),
+        output=OutputSpec(num_classes=len(facts.labels), dtype=out.dtype_name, quantization=out.quantization,
                           kind="multi-label" if thresholds is not None else "single-label",
                           thresholds=tuple(thresholds) if thresholds is not None else None),
-        name=name,
+        name=facts.name,
         provenance=Provenance(
-            edgecls_version=version,
+            edgecls_version=facts.version,
             created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            source_file=source.name if source else "",
-            source_sha256=sha256,
-            format=fmt,
+            source_file=facts.source.name if facts.source else "",
+            source_sha256=facts.sha256,
+            format=facts.fmt,
             quantization=scheme,
-            calibration=calibration,
+            calibration=facts.calibration,
             validation=validation,
-            head=dict(head or {}),
+            head=dict(facts.head or {}),
         ),
     )

@@ -37,7 +37,7 @@ from edgecls.runtime.capture_store import CaptureStore, FolderStore, folder_name
 from edgecls.runtime.errors import OptionError
 from edgecls.runtime.imageheader import header_size
 
-__all__ = ["CaptureOptions", "CaptureStats", "CaptureStore", "FolderStore", "HardExamples"]
+__all__ = ["CaptureOptions", "CaptureStats", "CaptureStore", "FolderStore", "HardExamples", "Origin"]
 
 _log = logging.getLogger(__name__)
 
@@ -96,6 +96,33 @@ class CaptureOptions:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an offered frame came from, for its sidecar: the source, the frame's index and time, and (for a
+    service whose model was reloaded) the model and labels that scored it."""
+
+    source: str = ""
+    index: int | None = None
+    timestamp_ms: float | None = None
+    model_sha256: str | None = None
+    labels: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A hard frame queued for the writer thread."""
+
+    frame: np.ndarray | bytes
+    scores: np.ndarray
+    top: int
+    second: int | None
+    reasons: list[str]
+    color: str
+    facts: dict[str, Any]
+    when: dt.datetime
+    number: int
+
+
+@dataclass(frozen=True)
 class CaptureStats:
     """What a capture did. ``hard = written + skipped + dropped + failed + queued``."""
 
@@ -151,42 +178,43 @@ class HardExamples:
         self._counts = {"seen": 0, "hard": 0, "written": 0, "skipped": 0, "dropped": 0, "failed": 0, "removed": 0}
         self._number = 0
         self._id = secrets.token_hex(3)  # names stay apart from other writers' in the same folder
-        self._queue: queue.Queue[tuple | None] = queue.Queue(options.queue_size)
+        self._queue: queue.Queue[_Pending | None] = queue.Queue(options.queue_size)
         self._closed = False
         self._thread = threading.Thread(target=self._writer, name="edgecls-capture-writer", daemon=True)
         self._thread.start()
 
     # -- the classifying thread's side --------------------------------------------------
-    def offer(self, frame: np.ndarray | bytes, scores: np.ndarray, *, color: str = "bgr", source: str = "",
-              index: int | None = None, timestamp_ms: float | None = None, copy: bool = True,
-              model_sha256: str | None = None, labels: Sequence[str] | None = None, wait: bool = False) -> bool:
+    def offer(self, frame: np.ndarray | bytes, scores: np.ndarray, origin: Origin | None = None, *,
+              color: str = "bgr", copy: bool = True, wait: bool = False) -> bool:
         """Queue ``frame`` if ``scores`` make it hard and the rules let it through; never waits (unless
         ``wait``: then it waits for room in the queue instead of dropping, for work that is not live).
 
         ``frame``: a decoded image, or the bytes of an encoded one (a JPEG is kept as it came; other
-        formats are re-encoded, on the writer thread). ``copy=False`` when the caller never touches an
-        array ``frame`` again. ``model_sha256`` and ``labels`` override the writer's own for this frame
-        (a service whose model was reloaded). Returns whether it was queued.
+        formats are re-encoded, on the writer thread). ``origin`` says where it came from (for the sidecar);
+        its ``model_sha256`` and ``labels`` override the writer's own for this frame (a service whose model
+        was reloaded). ``copy=False`` when the caller never touches an array ``frame`` again. Returns whether
+        it was queued.
         """
         scores = np.asarray(scores, np.float32)
         reasons, top, second = self._judge(scores)
-        o = self.options
         with self._lock:
             self._counts["seen"] += 1
             if not reasons or self._closed:
                 return False
             self._counts["hard"] += 1
-            if (self._counts["hard"] - 1) % o.every_n or not self._rate_allows():
+            if (self._counts["hard"] - 1) % self.options.every_n or not self._rate_allows():
                 self._counts["skipped"] += 1
                 return False
             self._number += 1
             number = self._number
         if copy and isinstance(frame, np.ndarray):
             frame = frame.copy()
-        facts = {"labels": tuple(labels) if labels is not None else self._labels,
-                 "model_sha256": self._sha if model_sha256 is None else model_sha256, "source": source,
-                 "frame": index, "timestamp_ms": None if timestamp_ms is None else round(float(timestamp_ms), 3)}
-        item = (frame, scores.copy(), top, second, reasons, color, facts, dt.datetime.now(dt.timezone.utc), number)
+        o = origin or Origin()
+        facts = {"labels": tuple(o.labels) if o.labels is not None else self._labels,
+                 "model_sha256": self._sha if o.model_sha256 is None else o.model_sha256, "source": o.source,
+                 "frame": o.index, "timestamp_ms": None if o.timestamp_ms is None else round(float(o.timestamp_ms), 3)}
+        item = _Pending(frame, scores.copy(), top, second, reasons, color, facts, dt.datetime.now(dt.timezone.utc),
+                        number)
         try:
             self._queue.put(item, block=wait)
         except queue.Full:
@@ -229,7 +257,7 @@ class HardExamples:
         _lower_priority()
         while (item := self._queue.get()) is not None:
             try:
-                self._write(*item)
+                self._write(item)
             except Exception as exc:  # a full or read-only disk must not stop the camera
                 with self._lock:
                     self._counts["failed"] += 1
@@ -239,8 +267,9 @@ class HardExamples:
             finally:
                 self._queue.task_done()
 
-    def _write(self, frame, scores, top, second, reasons, color, facts, when, number) -> None:
-        picture, (width, height) = _picture(frame, color, self.options.jpeg_quality)
+    def _write(self, item: _Pending) -> None:
+        scores, top, second, facts = item.scores, item.top, item.second, dict(item.facts)
+        picture, (width, height) = _picture(item.frame, item.color, self.options.jpeg_quality)
         labels = facts.pop("labels")
         label = labels[top] if top < len(labels) else str(top)
         present = {} if self._thresholds is None else {
@@ -251,15 +280,15 @@ class HardExamples:
             "label": label, "score": round(float(scores[top]), 6), **present,
             "second": None if second is None else (labels[second] if second < len(labels) else str(second)),
             "margin": round(float(scores[top] - (scores[second] if second is not None else 0.0)), 6),
-            "reasons": reasons, "scores": {name: round(float(s), 6) for name, s in zip(labels, scores, strict=True)},
-            **facts, "time": when.isoformat(timespec="microseconds"), "width": width, "height": height,
+            "reasons": item.reasons, "scores": {name: round(float(s), 6) for name, s in zip(labels, scores, strict=True)},
+            **facts, "time": item.when.isoformat(timespec="microseconds"), "width": width, "height": height,
         }, indent=1).encode()
         size = len(picture) + len(sidecar)
         if size > self._max_bytes:
             with self._lock:
                 self._counts["skipped"] += 1
             return
-        name = f"{folder_name(label)}/{when:%Y%m%d-%H%M%S-%f}-{self._id}-{number}"
+        name = f"{folder_name(label)}/{item.when:%Y%m%d-%H%M%S-%f}-{self._id}-{item.number}"
         while self._files and (len(self._files) + 1 > self.options.max_files or self._bytes + size > self._max_bytes):
             old, old_size = self._files.popleft()
             self._store.remove(old)

@@ -22,7 +22,7 @@ from edgecls.runtime.card import ModelCard
 from edgecls.runtime.errors import InferenceError, OptionError, engine_errors
 from edgecls.runtime.fingerprint import file_sha256
 from edgecls.runtime.images import DecodeTarget, ImageInput, to_pixels
-from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
+from edgecls.runtime.options import ClassifierOptions, ClassifyOptions, options_from
 from edgecls.runtime.postprocess import Postprocessor
 from edgecls.runtime.preprocess import Preprocessor
 from edgecls.runtime.resolve import resolve_card
@@ -321,7 +321,8 @@ class Classifier:
             raise OptionError(f"give the stream's options as a StreamOptions or as keywords, not both "
                               f"(got {', '.join(sorted(settings))} too)")
         classify = self._options(max_results, score_threshold, None, None)
-        return Stream(self, source, options or StreamOptions.of(settings), classify, capture)
+        return Stream(self, source, options or options_from(StreamOptions, settings, what="stream"), classify,
+                      capture)
 
     def live(self, result_callback: ResultCallback, *, smooth: int | None = None, events: bool = False,
              max_results: int | None = None, score_threshold: float | None = None,

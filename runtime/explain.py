@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 from edgecls.runtime.errors import OptionError
 
-__all__ = ["Explanation", "METHODS", "BASELINES", "baseline_of", "explain"]
+__all__ = ["Explanation", "ExplainSettings", "METHODS", "BASELINES", "baseline_of", "explain"]
 
 METHODS = ("occlusion", "rise")
 BASELINES = ("blur", "grey")
@@ -69,11 +70,10 @@ def _scores(clf, images: Iterator[np.ndarray], index: int, batch: int) -> np.nda
     return np.concatenate([clf.scores_of_inputs(b)[:, index] for b in _batches(images, clf, batch)])
 
 
-def _occlusion(clf, image: np.ndarray, fill: np.ndarray, index: int, base: float, patch: float, stride: float,
-               batch: int) -> np.ndarray:
+def _occlusion(clf, image: np.ndarray, fill: np.ndarray, index: int, base: float, s: ExplainSettings) -> np.ndarray:
     h, w = image.shape[:2]
-    side = max(1, round(min(h, w) * patch))
-    step = max(1, round(min(h, w) * stride))
+    side = max(1, round(min(h, w) * s.patch))
+    step = max(1, round(min(h, w) * s.stride))
     boxes = [(y, x) for y in range(0, max(1, h - side) + 1, step) for x in range(0, max(1, w - side) + 1, step)]
 
     def occluded() -> Iterator[np.ndarray]:
@@ -82,7 +82,7 @@ def _occlusion(clf, image: np.ndarray, fill: np.ndarray, index: int, base: float
             copy[y:y + side, x:x + side] = fill[y:y + side, x:x + side]
             yield copy
 
-    drops = base - _scores(clf, occluded(), index, batch)
+    drops = base - _scores(clf, occluded(), index, s.batch)
     total = np.zeros((h, w), np.float64)
     count = np.zeros((h, w), np.float64)
     for (y, x), drop in zip(boxes, drops, strict=True):
@@ -91,10 +91,10 @@ def _occlusion(clf, image: np.ndarray, fill: np.ndarray, index: int, base: float
     return (total / np.maximum(count, 1)).astype(np.float32)
 
 
-def _rise(clf, image: np.ndarray, fill: np.ndarray, index: int, masks: int, grid: int, keep: float, seed: int,
-          batch: int) -> np.ndarray:
+def _rise(clf, image: np.ndarray, fill: np.ndarray, index: int, s: ExplainSettings) -> np.ndarray:
     h, w = image.shape[:2]
-    rng = np.random.default_rng(seed)
+    masks, grid, keep = s.masks, s.grid, s.keep
+    rng = np.random.default_rng(s.seed)
     cell_h, cell_w = -(-h // grid), -(-w // grid)
     made: list[np.ndarray] = []
 
@@ -108,28 +108,66 @@ def _rise(clf, image: np.ndarray, fill: np.ndarray, index: int, masks: int, grid
             m = mask[:, :, None] if image.ndim == 3 else mask
             yield (image * m + fill * (1 - m)).astype(np.uint8)
 
-    scores = _scores(clf, masked(), index, batch)
+    scores = _scores(clf, masked(), index, s.batch)
     # centred on their mean: the map loses its constant part (the mean score) and most of its noise,
     # which otherwise hid a 24-pixel patch's signal under 500 masks
     heat = np.tensordot(scores - scores.mean(), np.stack(made), axes=1) / (masks * keep)
     return heat.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class ExplainSettings:
+    """How :func:`explain` perturbs the image.
+
+    Attributes:
+        patch: occlusion: the square's side, a fraction of the image's shorter side.
+        stride: occlusion: its step, a fraction of the shorter side.
+        masks: RISE: random masks drawn.
+        grid: RISE: cells per side of a mask before it is smoothed up to the image.
+        keep: RISE: the share of cells kept (the rest show the baseline).
+        seed: RISE: the masks' random seed.
+        batch: perturbed images per engine call.
+        baseline: what hides a part of the image: ``"blur"`` (the image blurred) or ``"grey"``.
+
+    Raises:
+        OptionError: a value out of its range, an unknown baseline.
+    """
+
+    patch: float = 0.125
+    stride: float = 1 / 12
+    masks: int = 300
+    grid: int = 8
+    keep: float = 0.5
+    seed: int = 0
+    batch: int = 32
+    baseline: str = "blur"
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise OptionError(f"baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
+        for name, low, high in (("patch", 0, 1), ("stride", 0, 1), ("keep", 0, 1)):
+            value = getattr(self, name)
+            if not low < value <= high:
+                raise OptionError(f"{name} must be within ({low}, {high}], got {value}")
+        if self.masks < 1 or self.grid < 1 or self.batch < 1:
+            raise OptionError(f"masks, grid and batch must be ≥ 1, got {self.masks}, {self.grid}, {self.batch}")
+
+
 def explain(clf, image, *, label: str | None = None, method: str = "occlusion", color: str = "bgr",
-            patch: float = 0.125, stride: float = 1 / 12, masks: int = 300, grid: int = 8, keep: float = 0.5,
-            seed: int = 0, batch: int = 32, baseline: str = "blur") -> Explanation:
-    """Explain ``clf``'s answer for ``image`` (or for ``label``). See :meth:`Classifier.explain`."""
+            **settings: Any) -> Explanation:
+    """Explain ``clf``'s answer for ``image`` (or for ``label``). See :meth:`Classifier.explain`; ``settings``
+    are the fields of :class:`ExplainSettings`.
+
+    Raises:
+        OptionError: unknown method, label or setting, a setting out of range.
+        ImageError: unreadable image. InferenceError: the engine failed.
+    """
     from edgecls.runtime.images import to_pixels
+    from edgecls.runtime.options import options_from
 
     if method not in METHODS:
         raise OptionError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if baseline not in BASELINES:
-        raise OptionError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
-    for name, value, low, high in (("patch", patch, 0, 1), ("stride", stride, 0, 1), ("keep", keep, 0, 1)):
-        if not low < value <= high:
-            raise OptionError(f"{name} must be within ({low}, {high}], got {value}")
-    if masks < 1 or grid < 1 or batch < 1:
-        raise OptionError(f"masks, grid and batch must be ≥ 1, got {masks}, {grid}, {batch}")
+    s = options_from(ExplainSettings, settings, what="explain")
     pixels = to_pixels(image, color=color)
     array = pixels.array
     if pixels.order == "rgb" and array.shape[2] >= 3:
@@ -144,9 +182,6 @@ def explain(clf, image, *, label: str | None = None, method: str = "occlusion", 
     else:
         raise OptionError(f"label {label!r} is not one of the model's labels")
     base = float(scores[index])
-    fill = baseline_of(array, baseline)
-    if method == "occlusion":
-        heat = _occlusion(clf, array, fill, index, base, patch, stride, batch)
-    else:
-        heat = _rise(clf, array, fill, index, masks, grid, keep, seed, batch)
+    fill = baseline_of(array, s.baseline)
+    heat = _occlusion(clf, array, fill, index, base, s) if method == "occlusion" else _rise(clf, array, fill, index, s)
     return Explanation(clf.labels[index], index, base, heat, method)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples
+from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples, Origin
 from edgecls.runtime.errors import OptionError
 from edgecls.runtime.latency import LatencyHistogram
 from edgecls.runtime.options import ClassifyOptions
@@ -149,8 +149,8 @@ class FrameClassifier:
         """
         scores = self._clf.scores(frame, color=self._color)
         if self._capture is not None:  # the frame's own scores, before smoothing
-            self._capture.offer(frame, scores, color=self._color, source=self._source, index=index,
-                                timestamp_ms=timestamp_ms, copy=self._keep)
+            self._capture.offer(frame, scores, Origin(self._source, index, timestamp_ms), color=self._color,
+                                copy=self._keep)
         if self._window is not None:
             self._window.append(scores)
             scores = np.mean(self._window, axis=0)

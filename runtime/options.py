@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from edgecls.runtime.backends.base import DEVICES
-from edgecls.runtime.errors import OptionError
+from edgecls.runtime.errors import EdgeclsError, OptionError
 
-__all__ = ["ClassifyOptions", "ClassifierOptions", "read_labels"]
+__all__ = ["ClassifyOptions", "ClassifierOptions", "read_labels", "options_from"]
+
+T = TypeVar("T")
+
+
+def options_from(cls: type[T], keywords: Mapping[str, Any], *, what: str,
+                 error: type[EdgeclsError] = OptionError) -> T:
+    """``cls(**keywords)`` for an options dataclass, the one way a call's keywords become its typed options.
+
+    Raises:
+        OptionError: (or ``error``) a keyword that is none of ``cls``'s fields, named with the fields there are.
+    """
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(set(keywords) - set(names))
+    if unknown:
+        raise error(f"unknown {what} option(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+    return cls(**keywords)
 
 
 def read_labels(labels: str | os.PathLike | Sequence[str] | None) -> tuple[str, ...] | None:

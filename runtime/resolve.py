@@ -140,6 +140,14 @@ def resolve_card(
         notes.append(f"{path}: ignoring its malformed model card ({ignored}); using defaults: {'; '.join(defaults)}")
     elif defaults:
         notes.append(f"{path}: no model card; using defaults: {'; '.join(defaults)}")
+    return _overridden(card, embedded, path, labels, mean, std, resize), embedded, tuple(notes)
+
+
+def _overridden(card: ModelCard, embedded: bool, path: Path, labels: Sequence[str] | None,
+                mean: Sequence[float] | float | None, std: Sequence[float] | float | None,
+                resize: str | None) -> ModelCard:
+    """``card`` with the caller's labels, normalization and resize mode. Raises OptionError as
+    :func:`resolve_card`."""
     if labels is not None:
         labels = tuple(str(label) for label in labels)
         if len(labels) != card.output.num_classes:
@@ -159,4 +167,4 @@ def resolve_card(
         if resize not in RESIZE_MODES:
             raise OptionError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
         card = replace(card, input=replace(card.input, resize=resize))
-    return card, embedded, tuple(notes)
+    return card

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from edgecls.runtime.capture import CaptureOptions, HardExamples
@@ -78,14 +78,6 @@ class StreamOptions:
         for name in ("every", "max_frames", "queue_size"):
             check_positive(name, getattr(self, name))
 
-    @classmethod
-    def of(cls, settings: dict[str, Any]) -> StreamOptions:
-        """``StreamOptions(**settings)``. Raises OptionError naming a setting that is none of its fields."""
-        unknown = sorted(set(settings) - {f.name for f in fields(cls)})
-        if unknown:
-            raise OptionError(f"unknown stream option(s) {', '.join(unknown)}; choose from "
-                              f"{', '.join(f.name for f in fields(cls))}")
-        return cls(**settings)
 
 
 class Stream:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edgecls.runtime import CaptureOptions, Classifier, HardExamples, OptionError
-from edgecls.runtime.capture import FolderStore
+from edgecls.runtime.capture import FolderStore, Origin
 from edgecls.runtime.datasets import list_images
 
 BLENDED = range(3, 240, 8)
@@ -191,7 +191,7 @@ def test_every_n_and_per_minute(tmp_path):
     unsure, sure = np.array([0.55, 0.45], np.float32), np.array([0.95, 0.05], np.float32)
     frame = np.full((16, 16, 3), 80, np.uint8)
     writer = HardExamples(CaptureOptions(tmp_path / "n", every_n=3, queue_size=100), labels=labels)
-    queued = [i for i in range(30) if writer.offer(frame, unsure if i % 2 else sure, index=i)]
+    queued = [i for i in range(30) if writer.offer(frame, unsure if i % 2 else sure, Origin(index=i))]
     stats = writer.close()
     assert queued == [1, 7, 13, 19, 25]  # one in every 3 hard frames (the odd ones): 1st, 4th, 7th...
     assert (stats.seen, stats.hard, stats.skipped, stats.written) == (30, 15, 10, 5)
@@ -200,7 +200,7 @@ def test_every_n_and_per_minute(tmp_path):
     taken = []
     for step in range(8):
         now[0] = step * 20.0  # a frame every 20 s
-        taken += [step] if writer.offer(frame, unsure, index=step) else []
+        taken += [step] if writer.offer(frame, unsure, Origin(index=step)) else []
     writer.close()
     assert taken == [0, 1, 3, 4, 6, 7]  # never more than 2 in any 60 s
 
@@ -233,7 +233,7 @@ def test_writers_sharing_a_folder_keep_each_others_files(tmp_path, monkeypatch):
     unsure, frame = np.array([0.55, 0.45], np.float32), np.full((16, 16, 3), 80, np.uint8)
     first = HardExamples(CaptureOptions(folder), labels=labels)
     second = HardExamples(CaptureOptions(folder), labels=labels)
-    assert first.offer(frame, unsure, index=0) and second.offer(frame, unsure, index=1)
+    assert first.offer(frame, unsure, Origin(index=0)) and second.offer(frame, unsure, Origin(index=1))
     assert first.close().written == second.close().written == 1
     assert all(p.exists() for p in in_flight) and not any(p.exists() for p in left)
     pictures = sorted(folder.glob("a/*.jpg"))  # each writer's capture number 0, at the same instant

@@ -217,32 +217,50 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
     ladder = replace(ladder, rungs=tuple(r for r in ladder.rungs if rung_level(r) <= top or r.name == "fp32"))
     allowed = {r.name for r in ladder.rungs if rung_level(r) <= top}
     c = _Climb(ladder, job, budget, evaluate, time_files, step)
+    done, best, slow_int8 = _full_int8(c, ladder, budget)
+    if done is None and best is not None and not slow_int8 and top >= MAX_RUNGS.index("int8+float"):
+        done = _with_float_layers(c, ladder, best)
+    if done is None and not slow_int8:
+        done = _int16(c, ladder, allowed)
+    if done is None:
+        done = _float(c, ladder, allowed, budget, slow_int8)
+    return done if done is not None else _failed(c, best, max_rung, budget)
+
+
+def _full_int8(c: _Climb, ladder: Ladder, budget: Budget) -> tuple[LadderResult | None, tuple | None, bool]:
+    """The full-int8 rungs in turn: the first within budget (and not slower than fp32) is the answer; else
+    the most accurate one, and whether a rung within budget was only too slow."""
     best: tuple[Candidate, bytes] | None = None
-    slow_int8 = False
     for rung in ladder.of_kind("int8"):
         candidate, data = c.build(rung, rung.name)
         if data is None:
             continue
         if c.validate(candidate, data):
             if not c.slower_than(candidate, data, INT8_SLOWER):
-                return c.done(candidate, data, f"full int8 ({rung.name}) is within budget ({budget.describe()})")
+                return c.done(candidate, data, f"full int8 ({rung.name}) is within budget ({budget.describe()})"), \
+                    best, False
             candidate.note = f"within budget, but runs {candidate.vs_fp32:.2f}x fp32's time here: a float file is faster"
-            best, slow_int8 = (candidate, data), True
-            break
+            return None, (candidate, data), True
         if best is None or _accuracy_key(candidate) > _accuracy_key(best[0]):
             best = (candidate, data)
-    if best is not None and not slow_int8 and top >= MAX_RUNGS.index("int8+float"):
-        if c.timed(*best) > MIN_GAIN:
-            # float nodes only add to full int8's time: a selective file cannot meet MIN_GAIN either
-            c.step(f"quantization ladder: {ladder.format} int8 runs {best[0].vs_fp32:.2f}x fp32's time here; "
-                   "no float layers tried")
-            best[0].note = (f"runs {best[0].vs_fp32:.2f}x fp32's time here: int8 with float layers would be no "
-                            "faster than fp32, not tried")
-        else:
-            found = _selective(c, best[0].rung)
-            if found is not None:
-                return found
-    for rung in (r for r in ladder.of_kind("int16") if r.name in allowed and not slow_int8):
+    return None, best, False
+
+
+def _with_float_layers(c: _Climb, ladder: Ladder, best: tuple[Candidate, bytes]) -> LadderResult | None:
+    """The selective rung (int8 with the worst layers in float), unless full int8 is already too slow."""
+    if c.timed(*best) > MIN_GAIN:
+        # float nodes only add to full int8's time: a selective file cannot meet MIN_GAIN either
+        c.step(f"quantization ladder: {ladder.format} int8 runs {best[0].vs_fp32:.2f}x fp32's time here; "
+               "no float layers tried")
+        best[0].note = (f"runs {best[0].vs_fp32:.2f}x fp32's time here: int8 with float layers would be no "
+                        "faster than fp32, not tried")
+        return None
+    return _selective(c, best[0].rung)
+
+
+def _int16(c: _Climb, ladder: Ladder, allowed: set[str]) -> LadderResult | None:
+    """int16 activations, used only when within budget and faster than fp32 here."""
+    for rung in (r for r in ladder.of_kind("int16") if r.name in allowed):
         candidate, data = c.build(rung, rung.name)
         if data is None:
             continue
@@ -251,6 +269,11 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
             continue
         if c.validate(candidate, data):
             return c.done(candidate, data, f"{rung.name} is within budget and faster than fp32")
+    return None
+
+
+def _float(c: _Climb, ladder: Ladder, allowed: set[str], budget: Budget, slow_int8: bool) -> LadderResult | None:
+    """fp16, then fp32: the first within budget (fp16 only when not slower than fp32 here)."""
     for rung in (r for r in ladder.of_kind("float") if r.name in allowed):
         candidate, data = c.build(rung, rung.name)
         if data is None:
@@ -263,7 +286,12 @@ def climb(ladder: Ladder, job: ConvertJob, budget: Budget, evaluate: Callable[[b
             why = ("full int8 is within budget but slower than fp32 here" if slow_int8
                    else f"no integer rung held the budget ({budget.describe()})")
             return c.done(candidate, data, f"{why}; {rung.name} does")
-    if best is not None:  # nothing held: the most accurate full-int8 file is what gets written, marked failed
+    return None
+
+
+def _failed(c: _Climb, best: tuple[Candidate, bytes] | None, max_rung: str, budget: Budget) -> LadderResult:
+    """Nothing held: the most accurate full-int8 file is what gets written, marked failed, with why."""
+    if best is not None:
         c.result.fallback, c.result.data = best
     tried = [k for k in c.result.candidates if k.validation is not None]
     reached = tried[-1] if tried else None

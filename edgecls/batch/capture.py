@@ -21,7 +21,7 @@ import numpy as np
 
 from edgecls.batch.output import ResultStore, pyarrow_parquet, row_key
 from edgecls.batch.rows import FrameReader
-from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples
+from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples, Origin
 from edgecls.runtime.errors import ImageError
 
 __all__ = ["MARKS", "capture_rows"]
@@ -69,8 +69,8 @@ def capture_rows(store: ResultStore, options: CaptureOptions, model_sha256: str)
                 except (OSError, ImageError) as exc:  # gone or changed since it was classified
                     _log.warning("capture: %s", exc)
                     continue
-                writer.offer(content, np.asarray(scores, np.float32), labels=labels, source=path, index=frame,
-                             copy=False, wait=True)
+                writer.offer(content, np.asarray(scores, np.float32), Origin(path, frame, labels=labels), copy=False,
+                             wait=True)
             writer.flush()
             (marks / part.stem).touch()
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,34 +119,35 @@ def expand(inputs: Sequence[str | Path], *, every_seconds: float = 1.0) -> list[
         raise OptionError(f"every_seconds must be positive, got {every_seconds}")
     seen: set[str] = set()
     items: list[Item] = []
-
-    def add(found: Iterable[Item]) -> int:
-        n = 0
-        for item in found:
+    for raw in inputs:
+        for item in _named_by(os.fspath(raw), every_seconds):
             if item.key not in seen:
                 seen.add(item.key)
                 items.append(item)
-                n += 1
-        return n
-
-    for raw in inputs:
-        text = os.fspath(raw)
-        path = Path(text)
-        if path.is_dir():
-            if add(_entry(text, every_seconds)) == 0 and not any(iter_images(path)):
-                raise DatasetError(f"{path}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-        elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
-            for entry in _listed(path):
-                add(_entry(entry, every_seconds) if Path(entry).is_dir() or Path(entry).suffix.lower() in VIDEO_SUFFIXES
-                    else [Item(_absolute(entry))])
-        elif path.exists():
-            add(_entry(text, every_seconds))
-        elif _GLOB_CHARS & set(text):
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
-                raise DatasetError(f"{text}: the pattern matches no file")
-            for match in matches:
-                add(_entry(match, every_seconds))
-        else:
-            raise DatasetError(f"{text}: no such image, folder, list file or video")
     return items
+
+
+def _named_by(text: str, every_seconds: float) -> Iterator[Item]:
+    """The items one input names (repeats included). Raises DatasetError as :func:`expand`."""
+    path = Path(text)
+    if path.is_dir():
+        if not any(iter_images(path)):
+            raise DatasetError(f"{path}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        yield from _entry(text, every_seconds)
+    elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
+        for entry in _listed(path):
+            listed = Path(entry)
+            if listed.is_dir() or listed.suffix.lower() in VIDEO_SUFFIXES:
+                yield from _entry(entry, every_seconds)
+            else:
+                yield Item(_absolute(entry))
+    elif path.exists():
+        yield from _entry(text, every_seconds)
+    elif _GLOB_CHARS & set(text):
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            raise DatasetError(f"{text}: the pattern matches no file")
+        for match in matches:
+            yield from _entry(match, every_seconds)
+    else:
+        raise DatasetError(f"{text}: no such image, folder, list file or video")

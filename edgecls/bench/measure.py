@@ -268,16 +268,8 @@ def benchmark_many(models: Sequence[tuple[str | Path, int | None]], options: Ben
         EdgeclsError: a model or image cannot be loaded (see Classifier.from_path).
         OptionError: contradictory options.
     """
-    from edgecls.bench.stats import LatencyStats
-    from edgecls.runtime.images import to_pixels
-
     options = options or BenchOptions()
-    if options.image is not None:
-        frames = [to_pixels(options.image).array]
-        source = str(options.image)
-    else:
-        frames = camera_frames(options.size)
-        source = f"{options.size[0]}x{options.size[1]} BGR frames (8, rotating)"
+    frames, source = _frames(options)
     # operator profiles first, each in its own profiling session: a model without a profiler fails fast
     profiles = [[op.to_dict() for op in operator_profile(Path(path), threads, options)] if options.profile else []
                 for path, threads in models]
@@ -288,17 +280,7 @@ def benchmark_many(models: Sequence[tuple[str | Path, int | None]], options: Ben
         for v in variants:
             for i in range(options.warmup):
                 v.clf.classify(frames[i % len(frames)])
-        windows: dict[int, list[dict]] = {}
-        stages: dict[int, dict[str, LatencyStats]] = {}
-        if options.sustained_s is not None:
-            for k, v in enumerate(variants):
-                hists, windows[k] = v.sustained(frames, options.sustained_s, options.window_s)
-                stages[k] = {name: LatencyStats.of_histogram(h) for name, h in hists.items()}
-        else:
-            for _ in range(options.rounds):
-                for v in variants:
-                    v.timed_round(frames, options)
-            stages = {k: {name: LatencyStats.of(s) for name, s in v.samples.items()} for k, v in enumerate(variants)}
+        stages, windows = _measure(variants, frames, options)
         results = [_result(v, options, source, stages[k], windows.get(k, []), frames, variants[0])
                    for k, v in enumerate(variants)]
         for result, operators in zip(results, profiles, strict=True):
@@ -311,6 +293,34 @@ def benchmark_many(models: Sequence[tuple[str | Path, int | None]], options: Ben
             result.cold_start = cold_start(Path(result.model), replace(options, threads=result.threads))
             result.peak_rss_mb = result.cold_start.pop("peak_rss_mb")
     return results
+
+
+def _frames(options: BenchOptions) -> tuple[list[np.ndarray], str]:
+    """The frames classified, and how the results name them. Raises ImageError for an unreadable image."""
+    from edgecls.runtime.images import to_pixels
+
+    if options.image is not None:
+        return [to_pixels(options.image).array], str(options.image)
+    return camera_frames(options.size), f"{options.size[0]}x{options.size[1]} BGR frames (8, rotating)"
+
+
+def _measure(variants: list[_Variant], frames: list[np.ndarray], options: BenchOptions
+             ) -> tuple[dict[int, dict[str, Any]], dict[int, list[dict]]]:
+    """Each variant's per-stage latency statistics (and windows, when sustained): interleaved rounds, or
+    each variant for ``sustained_s`` in turn."""
+    from edgecls.bench.stats import LatencyStats
+
+    windows: dict[int, list[dict]] = {}
+    stages: dict[int, dict[str, Any]] = {}
+    if options.sustained_s is not None:
+        for k, v in enumerate(variants):
+            hists, windows[k] = v.sustained(frames, options.sustained_s, options.window_s)
+            stages[k] = {name: LatencyStats.of_histogram(h) for name, h in hists.items()}
+        return stages, windows
+    for _ in range(options.rounds):
+        for v in variants:
+            v.timed_round(frames, options)
+    return {k: {name: LatencyStats.of(s) for name, s in v.samples.items()} for k, v in enumerate(variants)}, windows
 
 
 def _result(v: _Variant, options: BenchOptions, source: str, stages: dict, windows: list[dict],

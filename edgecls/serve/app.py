@@ -28,7 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from edgecls.runtime.capture import CaptureOptions, HardExamples
+from edgecls.runtime.capture import CaptureOptions, HardExamples, Origin
 from edgecls.runtime.capture_store import folder_name
 from edgecls.runtime.errors import EdgeclsError, OptionError, http_status
 from edgecls.serve.errors import HTTPError
@@ -178,8 +178,8 @@ class Service:
                     with pool.borrow() as clf:
                         result = clf.classify(data, max_results=top_k, score_threshold=threshold)
                     if capture is not None:  # the request's own bytes; the pool's model and labels
-                        capture.offer(data, result.scores, source=source, model_sha256=pool.sha256,
-                                      labels=pool.card.labels)
+                        capture.offer(data, result.scores, Origin(source, model_sha256=pool.sha256,
+                                                                  labels=pool.card.labels))
                     return result
 
                 result = await anyio.to_thread.run_sync(work, limiter=self.limiters[served.name])
@@ -245,6 +245,16 @@ def _endpoint(service: Service, label: str, deepstack: bool,
     return endpoint
 
 
+def _scene_answer(result) -> dict[str, Any]:
+    """DeepStack's scene answer: the top label and its confidence (and, for a multi-label model, every label
+    present, in a field DeepStack's clients ignore)."""
+    top = result.categories[0] if result.categories else None
+    answer = {"label": None if top is None else top.label, "confidence": 0.0 if top is None else top.score}
+    if result.multi_label:
+        answer["labels"] = [{"label": c.label, "confidence": c.score} for c in result.categories]
+    return answer
+
+
 def create_app(models: ModelSet, options: ServeOptions | None = None) -> Starlette:
     """The ASGI app serving ``models`` (run it with uvicorn, or ``edgecls serve``)."""
     service = Service(models, options or ServeOptions())
@@ -262,11 +272,7 @@ def create_app(models: ModelSet, options: ServeOptions | None = None) -> Starlet
     async def scene(request: Request) -> dict[str, Any]:
         _, result, _ = await service.classify(request, request.path_params.get("name"))
         observed(result)
-        top = result.categories[0] if result.categories else None
-        answer = {"label": None if top is None else top.label, "confidence": 0.0 if top is None else top.score}
-        if result.multi_label:  # every label present, in a field DeepStack's clients ignore
-            answer["labels"] = [{"label": c.label, "confidence": c.score} for c in result.categories]
-        return answer
+        return _scene_answer(result)
 
     async def list_models(request: Request) -> dict[str, Any]:
         service.authorize(request)

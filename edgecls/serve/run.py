@@ -10,11 +10,15 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edgecls.runtime.capture import CaptureOptions
 from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError, ServiceError
-from edgecls.serve.app import ServeOptions, create_app
+from edgecls.serve.app import ServeOptions, Service, create_app
 from edgecls.serve.models import ModelSet, parse_model_args
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 __all__ = ["ServerOptions", "listen", "run_server"]
 
@@ -77,16 +81,7 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
     except ImportError:
         raise BackendUnavailableError("edgecls serve needs Starlette and uvicorn: pip install 'edgecls[serve]'",
                                       extra="serve") from None
-    models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads)
-    try:
-        app = create_app(models, ServeOptions(options.api_key, options.max_body_bytes, options.max_queue,
-                                              options.capture))
-    except EdgeclsError:
-        models.close()
-        raise
-    except OSError as exc:
-        models.close()
-        raise ServiceError(f"capture folder {options.capture.dir}: {exc.strerror or exc}") from exc
+    models, app = _build(model_args, options)
     service = app.state.service
     try:
         sock = listen(options.host, options.port)
@@ -94,34 +89,10 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
         service.close()
         models.close()
         raise ServiceError(f"cannot listen on {options.host}:{options.port} ({exc.strerror or exc})") from exc
-    stop = threading.Event()
-
-    def reload_all(why: str) -> None:
-        for name in list(models.models):
-            reload_one(name, why)
-
-    def reload_one(name: str, why: str) -> None:
-        try:
-            served = service.reload(name)
-            announce(f"edgecls serve: reloaded {name} ({why}): sha256 {served.pool.sha256[:12]}")
-        except EdgeclsError as exc:
-            announce(f"edgecls serve: reload of {name} refused ({why}), the loaded model keeps serving: {exc}")
-
-    def on_hangup(signum, frame) -> None:
-        threading.Thread(target=reload_all, args=("SIGHUP",), name="edgecls-reload", daemon=True).start()
-
-    def watch() -> None:
-        stamps = {name: _stamp(m.path) for name, m in models.models.items()}
-        while not stop.wait(WATCH_INTERVAL_S):
-            for name, served in models.models.items():
-                now = _stamp(served.path)
-                if now is not None and now != stamps[name]:
-                    stamps[name] = now
-                    reload_one(name, "file replaced")
-
-    previous = signal.signal(signal.SIGHUP, on_hangup) if hasattr(signal, "SIGHUP") else None
+    reloader = _Reloader(models, service, announce)
+    previous = signal.signal(signal.SIGHUP, reloader.on_hangup) if hasattr(signal, "SIGHUP") else None
     if options.watch:
-        threading.Thread(target=watch, name="edgecls-watch", daemon=True).start()
+        threading.Thread(target=reloader.watch, name="edgecls-watch", daemon=True).start()
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
     announce(f"edgecls serve: listening on http://{shown}:{port} (models: {', '.join(models.models)}; "
@@ -130,9 +101,55 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
     try:
         server.run(sockets=[sock])
     finally:
-        stop.set()
+        reloader.stop.set()
         if previous is not None:
             signal.signal(signal.SIGHUP, previous)
         sock.close()
         service.close()
         models.close()
+
+
+def _build(model_args: Sequence[str], options: ServerOptions) -> tuple[ModelSet, Starlette]:
+    """The models and the app serving them. Raises EdgeclsError (a model), ServiceError (the capture folder)."""
+    models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads)
+    try:
+        return models, create_app(models, ServeOptions(options.api_key, options.max_body_bytes, options.max_queue,
+                                                       options.capture))
+    except EdgeclsError:
+        models.close()
+        raise
+    except OSError as exc:
+        models.close()
+        raise ServiceError(f"capture folder {options.capture.dir}: {exc.strerror or exc}") from exc
+
+
+class _Reloader:
+    """Reloads on SIGHUP (every model) and, with ``--watch``, when a model file is replaced; says each
+    reload (or refusal: the loaded model keeps serving) through ``announce``."""
+
+    def __init__(self, models: ModelSet, service: Service, announce: Callable[[str], None]) -> None:
+        self.models, self.service, self.announce = models, service, announce
+        self.stop = threading.Event()
+
+    def reload_one(self, name: str, why: str) -> None:
+        try:
+            served = self.service.reload(name)
+            self.announce(f"edgecls serve: reloaded {name} ({why}): sha256 {served.pool.sha256[:12]}")
+        except EdgeclsError as exc:
+            self.announce(f"edgecls serve: reload of {name} refused ({why}), the loaded model keeps serving: {exc}")
+
+    def reload_all(self, why: str) -> None:
+        for name in list(self.models.models):
+            self.reload_one(name, why)
+
+    def on_hangup(self, signum, frame) -> None:
+        threading.Thread(target=self.reload_all, args=("SIGHUP",), name="edgecls-reload", daemon=True).start()
+
+    def watch(self) -> None:
+        stamps = {name: _stamp(m.path) for name, m in self.models.models.items()}
+        while not self.stop.wait(WATCH_INTERVAL_S):
+            for name, served in self.models.models.items():
+                now = _stamp(served.path)
+                if now is not None and now != stamps[name]:
+                    stamps[name] = now
+                    self.reload_one(name, "file replaced")

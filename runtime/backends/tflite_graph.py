@@ -70,40 +70,50 @@ def check_tflite_graph(path: Path) -> None:
 
 
 def _first_problem(model, constants: set[int]) -> str | None:
+    """The first thing wrong in any subgraph's dataflow, or None."""
     for g in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(g)
-        count = graph.TensorsLength()
-        inputs = {int(i) for i in graph.InputsAsNumpy()} if graph.InputsLength() else set()
-        ready = set(inputs)
-        fixed = set(inputs)
-        for t in range(count):
-            tensor = graph.Tensors(t)
-            if tensor.Buffer() in constants or tensor.IsVariable():
-                ready.add(t)
-                fixed.add(t)
-        for index in list(inputs):
-            if not 0 <= index < count:
-                return f"subgraph {g} input {index} is out of range ({count} tensors)"
-        for o in range(graph.OperatorsLength()):
-            op = graph.Operators(o)
-            reads = op.InputsAsNumpy() if op.InputsLength() else ()
-            writes = op.OutputsAsNumpy() if op.OutputsLength() else ()
-            for index in (int(i) for i in reads):
-                if index == -1:
-                    continue  # an optional input left out
-                if not 0 <= index < count:
-                    return f"subgraph {g} operator {o} reads tensor {index}, out of range ({count} tensors)"
-                if index not in ready:
-                    return f"subgraph {g} operator {o} reads tensor {index} before anything writes it"
-            for index in (int(i) for i in writes):
-                if not 0 <= index < count:
-                    return f"subgraph {g} operator {o} writes tensor {index}, out of range ({count} tensors)"
-                if index in fixed:
-                    return f"subgraph {g} operator {o} writes tensor {index}, a graph input or constant"
-                if index in ready:
-                    return f"subgraph {g} operator {o} writes tensor {index}, which an earlier operator wrote"
-                ready.add(index)
-        for index in (int(i) for i in (graph.OutputsAsNumpy() if graph.OutputsLength() else ())):
-            if not 0 <= index < count or index not in ready:
-                return f"subgraph {g} output tensor {index} is never written"
+        problem = _subgraph_problem(model.Subgraphs(g), constants)
+        if problem:
+            return f"subgraph {g} {problem}"
+    return None
+
+
+def _subgraph_problem(graph, constants: set[int]) -> str | None:
+    """Every tensor index in range; each operator reads only what is ready (inputs, constants, variables,
+    earlier outputs) and writes a tensor once and never an input or constant; the outputs are written."""
+    count = graph.TensorsLength()
+    inputs = {int(i) for i in graph.InputsAsNumpy()} if graph.InputsLength() else set()
+    fixed = set(inputs) | {t for t in range(count)
+                           if graph.Tensors(t).Buffer() in constants or graph.Tensors(t).IsVariable()}
+    ready = set(fixed)
+    for index in inputs:
+        if not 0 <= index < count:
+            return f"input {index} is out of range ({count} tensors)"
+    for o in range(graph.OperatorsLength()):
+        problem = _operator_problem(graph.Operators(o), count, ready, fixed)
+        if problem:
+            return f"operator {o} {problem}"
+    for index in (int(i) for i in (graph.OutputsAsNumpy() if graph.OutputsLength() else ())):
+        if not 0 <= index < count or index not in ready:
+            return f"output tensor {index} is never written"
+    return None
+
+
+def _operator_problem(op, count: int, ready: set[int], fixed: set[int]) -> str | None:
+    """What is wrong with one operator's reads and writes (adding its outputs to ``ready``), or None."""
+    for index in (int(i) for i in (op.InputsAsNumpy() if op.InputsLength() else ())):
+        if index == -1:
+            continue  # an optional input left out
+        if not 0 <= index < count:
+            return f"reads tensor {index}, out of range ({count} tensors)"
+        if index not in ready:
+            return f"reads tensor {index} before anything writes it"
+    for index in (int(i) for i in (op.OutputsAsNumpy() if op.OutputsLength() else ())):
+        if not 0 <= index < count:
+            return f"writes tensor {index}, out of range ({count} tensors)"
+        if index in fixed:
+            return f"writes tensor {index}, a graph input or constant"
+        if index in ready:
+            return f"writes tensor {index}, which an earlier operator wrote"
+        ready.add(index)
     return None
