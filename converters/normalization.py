@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgecls.converters.errors import ExportError
+from edgecls.runtime.card import checked_mean_std
 
 __all__ = ["PixelNormalization", "PIXEL_PRESETS", "NormalizingLayer", "find_normalizing_layer", "choose_normalization",
            "wrap_with_normalization"]
@@ -98,17 +99,10 @@ def choose_normalization(model: Any, *, pixels: str | None = None, mean: Sequenc
             count of values, or a zero std.
     """
     notes: list[str] = []
-    if (mean is None) != (std is None):
-        raise ExportError("give mean and std together")
-    if mean is not None:
+    if mean is not None or std is not None:
+        mean_t, std_t = checked_mean_std(mean, std, channels=channels, error=ExportError)
         if pixels not in (None, "auto"):
             raise ExportError("give either a pixels preset or mean/std, not both")
-        mean_t, std_t = tuple(float(v) for v in mean), tuple(float(v) for v in std)
-        for name, values in (("mean", mean_t), ("std", std_t)):
-            if len(values) not in (1, channels):
-                raise ExportError(f"{name} needs 1 or {channels} values, got {len(values)}")
-        if any(v == 0 for v in std_t):
-            raise ExportError("std must not contain 0")
         return PixelNormalization("custom", mean_t, std_t), notes
     layer = find_normalizing_layer(model)
     if pixels in (None, "auto"):

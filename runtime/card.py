@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgecls.runtime.errors import CardError, engine_message
+from edgecls.runtime.errors import CardError, EdgeclsError, OptionError, engine_message
 
 __all__ = [
     "CARD_SCHEMA_VERSION",
@@ -32,6 +32,7 @@ __all__ = [
     "OUTPUT_KINDS",
     "Quantization",
     "Normalization",
+    "checked_mean_std",
     "InputSpec",
     "OutputSpec",
     "Provenance",
@@ -123,14 +124,37 @@ class Normalization:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Normalization:
-        std = _floats(data.get("std", (1.0,)), "input.normalization.std")
-        if any(s == 0 for s in std):
-            raise CardError("card field 'input.normalization.std' must not contain 0")
-        return cls(
-            baked=bool(data.get("baked", True)),
-            mean=_floats(data.get("mean", (0.0,)), "input.normalization.mean"),
-            std=std,
-        )
+        mean, std = checked_mean_std(data.get("mean", (0.0,)), data.get("std", (1.0,)), error=CardError,
+                                     what="card field 'input.normalization'")
+        return cls(baked=bool(data.get("baked", True)), mean=mean, std=std)
+
+
+def checked_mean_std(mean: Any, std: Any, *, channels: int | None = None, error: type[EdgeclsError] = OptionError,
+                     what: str = "mean/std") -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The one check of a per-channel mean and std on 0-255 pixels (options, cards and exports alike): both
+    given, finite numbers, 1 or ``channels`` values each (any count while ``channels`` is None), no zero std.
+
+    Raises:
+        OptionError: (or ``error``: CardError for a card, ExportError for an export) naming ``what``.
+    """
+    if (mean is None) != (std is None):
+        raise error("give mean and std together", options=("mean", "std"))
+    values = {}
+    for name, given in (("mean", mean), ("std", std)):
+        if isinstance(given, (int, float)) and not isinstance(given, bool):
+            given = [given]
+        try:
+            numbers = tuple(float(v) for v in given)
+        except (TypeError, ValueError):
+            raise error(f"{what}: {name} must be a list of numbers, got {given!r}") from None
+        if not numbers or not all(math.isfinite(v) for v in numbers):
+            raise error(f"{what}: {name} must hold finite numbers, got {given!r}")
+        if channels is not None and len(numbers) not in (1, channels):
+            raise error(f"{what}: {name} needs 1 or {channels} values, got {len(numbers)}")
+        values[name] = numbers
+    if any(v == 0 for v in values["std"]):
+        raise error(f"{what}: std must not contain 0")
+    return values["mean"], values["std"]
 
 
 @dataclass(frozen=True)

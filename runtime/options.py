@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edgecls.runtime.backends.base import DEVICES
+from edgecls.runtime.card import checked_mean_std
 from edgecls.runtime.errors import EdgeclsError, OptionError
 
 __all__ = ["ClassifyOptions", "ClassifierOptions", "read_labels", "options_from"]
@@ -136,6 +137,6 @@ class ClassifierOptions:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise OptionError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if (self.mean is None) != (self.std is None):
-            raise OptionError("give mean and std together", options=("mean", "std"))
+        if self.mean is not None or self.std is not None:
+            checked_mean_std(self.mean, self.std)  # the count is checked against the model's channels at load
         object.__setattr__(self, "labels", read_labels(self.labels))

@@ -12,7 +12,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgecls.runtime.backends.base import Backend
-from edgecls.runtime.card import MAX_CLASSES, RESIZE_MODES, InputSpec, ModelCard, Normalization, OutputSpec
+from edgecls.runtime.card import (
+    MAX_CLASSES,
+    RESIZE_MODES,
+    InputSpec,
+    ModelCard,
+    Normalization,
+    OutputSpec,
+    checked_mean_std,
+)
 from edgecls.runtime.errors import CardError, ModelLoadError, OptionError
 from edgecls.runtime.tensors import TensorInfo
 
@@ -156,13 +164,8 @@ def _overridden(card: ModelCard, embedded: bool, path: Path, labels: Sequence[st
     if mean is not None and std is not None:
         if embedded and card.input.normalization.baked:
             raise OptionError(f"{path}: its model card says normalization is baked into the graph; do not pass mean/std")
-        try:
-            norm = Normalization.from_dict({"baked": False, "mean": mean, "std": std})
-        except CardError as exc:
-            raise OptionError(f"mean/std: {exc}") from None
-        if len(norm.mean) not in (1, card.input.channels) or len(norm.std) not in (1, card.input.channels):
-            raise OptionError(f"mean/std need 1 or {card.input.channels} values")
-        card = replace(card, input=replace(card.input, normalization=norm))
+        mean, std = checked_mean_std(mean, std, channels=card.input.channels)
+        card = replace(card, input=replace(card.input, normalization=Normalization(baked=False, mean=mean, std=std)))
     if resize is not None:
         if resize not in RESIZE_MODES:
             raise OptionError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")

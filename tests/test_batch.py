@@ -261,7 +261,7 @@ def test_batch_captures_the_hard_items_once_across_resumes(capsys, tmp_path, see
     """--capture: the rows under the threshold, exactly, as the items themselves (a JPEG byte for byte);
     a capture pass cut short is completed by --resume without writing any item twice."""
     from edgecls.batch.capture import MARKS
-    from edgecls.batch.output import row_key
+    from edgecls.batch.inputs import item_key as row_key
 
     model = _models(seed_export)[("tflite", "int8")]
     images, _ = digits

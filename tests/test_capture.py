@@ -141,7 +141,9 @@ def test_a_disk_slower_than_the_stream_drops_and_counts_but_never_blocks(seed_ex
                               model_sha256=clf.sha256, store=store)
         with clf.stream(str(ambiguous_video), capture=writer) as stream:
             results = list(stream)  # the whole video is classified while the writer is stuck in its first save
-        assert store.waiting.is_set() and len(results) == 240
+        assert len(results) == 240
+        # the writer runs at idle priority: on a busy machine it may reach its first save only now
+        assert store.waiting.wait(timeout=120), "the writer never started its first save"
         during = writer.stats
         store.gate.set()
         final = writer.close()

@@ -4,10 +4,10 @@ without a ``noqa`` for them, and every module stays under 400 lines."""
 import re
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 TREES = ("edgecls", "runtime", "converters", "benchmarks", "tests")

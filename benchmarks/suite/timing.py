@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -12,11 +11,14 @@ __all__ = ["PYTHON", "run_json", "run_measured"]
 
 
 def run_json(argv: list[str], timeout: int = 600, env: dict | None = None) -> dict:
-    """Run a process that prints one JSON object on its last line. Raises RuntimeError on failure."""
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[:3]} failed: {proc.stderr.strip()[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """Run a process that prints one JSON object on its last line (the runtime's one probe runner).
+
+    Raises:
+        MeasurementError: the process failed, ran too long or printed no JSON.
+    """
+    from edgecls.runtime.probe import run_probe
+
+    return run_probe(argv, what=" ".join(map(str, argv[:3])), timeout_s=timeout, env=env)
 
 
 PYTHON = sys.executable

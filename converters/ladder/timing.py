@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -34,16 +33,10 @@ def engine_latencies_ms(paths: Sequence[Path], runs: int = RUNS) -> list[float]:
     Raises:
         ExportError: the timing process failed (a file does not load, or it ran past ``TIMEOUT_S``).
     """
-    argv = [sys.executable, "-c", "from edgecls.converters.ladder.timing import main; main()",
-            str(runs), *map(str, paths)]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise ExportError(f"timing the quantization candidates took over {TIMEOUT_S} s") from None
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise ExportError(f"timing the quantization candidates failed ({lines[-1] if lines else done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    from edgecls.runtime.probe import run_probe
+
+    return run_probe(["-c", "from edgecls.converters.ladder.timing import main; main()", str(runs), *map(str, paths)],
+                     what="timing the quantization candidates", timeout_s=TIMEOUT_S, error=ExportError)
 
 
 def measure(paths: Sequence[Path], runs: int) -> list[float]:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecls.batch.output import ResultStore, pyarrow_parquet, row_key
+from edgecls.batch.inputs import item_key
+from edgecls.batch.output import ResultStore, pyarrow_parquet
 from edgecls.batch.rows import FrameReader
 from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples, Origin
 from edgecls.runtime.errors import ImageError
@@ -37,7 +38,7 @@ def captured_keys(folder: Path) -> set[str]:
     for sidecar in folder.glob("*/*.json"):
         try:
             meta = json.loads(sidecar.read_text())
-            keys.add(row_key(meta["source"], meta["frame"]))
+            keys.add(item_key(meta["source"], meta["frame"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not one of ours, or one being removed
     return keys
@@ -62,7 +63,7 @@ def capture_rows(store: ResultStore, options: CaptureOptions, model_sha256: str)
             table = pq.read_table(part, columns=["path", "frame", "labels", "scores", "error"])
             for path, frame, labels, scores, error in zip(*(table.column(c).to_pylist() for c in table.column_names),
                                                           strict=True):
-                if error is not None or not writer.reasons(scores) or row_key(path, frame) in done:
+                if error is not None or not writer.reasons(scores) or item_key(path, frame) in done:
                     continue
                 try:
                     content = Path(path).read_bytes() if frame is None else frames.read(path, frame)

@@ -18,7 +18,7 @@ from pathlib import Path
 from edgecls.runtime.datasets import IMAGE_SUFFIXES, iter_images
 from edgecls.runtime.errors import DatasetError, OptionError
 
-__all__ = ["Item", "expand", "LIST_SUFFIXES", "VIDEO_SUFFIXES"]
+__all__ = ["Item", "item_key", "expand", "LIST_SUFFIXES", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
 LIST_SUFFIXES = frozenset({".txt", ".csv", ".parquet"})
@@ -37,8 +37,13 @@ class Item:
 
     @property
     def key(self) -> str:
-        """Unique per item: the path, and ``#frame`` for a video frame."""
-        return self.path if self.frame is None else f"{self.path}#{self.frame}"
+        """Unique per item: the path, and ``#frame`` for a video frame (see :func:`item_key`)."""
+        return item_key(self.path, self.frame)
+
+
+def item_key(path: str, frame: int | None) -> str:
+    """The key of an item or of its row: the path, and ``#frame`` for a video frame."""
+    return path if frame is None else f"{path}#{frame}"
 
 
 def _absolute(path: str | Path) -> str:

@@ -13,10 +13,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from edgecls.batch.inputs import item_key
 from edgecls.runtime.errors import BackendUnavailableError, OptionError, OutputError
 from edgecls.runtime.files import write_whole
 
-__all__ = ["ResultStore", "MANIFEST", "SCHEMA_FIELDS", "pyarrow_parquet", "schema", "row_key"]
+__all__ = ["ResultStore", "MANIFEST", "SCHEMA_FIELDS", "pyarrow_parquet", "schema"]
 
 MANIFEST = "_edgecls_batch.json"
 _MATCHING = ("model_sha256", "top_k", "every_seconds")
@@ -48,14 +49,9 @@ def schema():
                       ("model_sha256", pa.string())])
 
 
-def row_key(path: str, frame: int | None) -> str:
-    """The key of a row (as :attr:`edgecls.batch.inputs.Item.key`)."""
-    return path if frame is None else f"{path}#{frame}"
-
-
 def _keys(table) -> list[str]:
     frames = table.column("frame").to_pylist()
-    return [row_key(p, f) for p, f in zip(table.column("path").to_pylist(), frames, strict=True)]
+    return [item_key(p, f) for p, f in zip(table.column("path").to_pylist(), frames, strict=True)]
 
 
 def commit_table(out: Path, table, name: str) -> Path:

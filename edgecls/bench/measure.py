@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -15,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from edgecls.bench.stats import LatencyStats
-from edgecls.runtime.errors import MeasurementError
 from edgecls.runtime.memory import peak_rss_mb
 
 __all__ = ["BenchOptions", "BenchResult", "benchmark", "benchmark_many", "camera_frames", "peak_rss_mb", "spread_of"]
@@ -168,15 +163,12 @@ def cold_start(path: Path, options: BenchOptions) -> dict[str, float]:
     """Import, load and first-result times, and peak RSS, of a fresh Python process.
 
     Raises:
-        RuntimeError: the probe process failed.
+        MeasurementError: the probe process failed.
     """
-    proc = subprocess.run(
-        [sys.executable, "-c", _COLD_START, str(path), options.backend, str(options.threads or 0), options.device],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    if proc.returncode != 0:
-        raise MeasurementError(f"cold-start probe failed: {proc.stderr.strip().splitlines()[-1:] }")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    from edgecls.runtime.probe import run_probe
+
+    return run_probe(["-c", _COLD_START, str(path), options.backend, str(options.threads or 0), options.device],
+                     what="the cold-start probe", timeout_s=300)
 
 
 def benchmark(path: str | Path, options: BenchOptions | None = None) -> BenchResult:

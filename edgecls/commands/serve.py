@@ -69,6 +69,7 @@ def serve(f: ServeFlags) -> None:
     """
     import os
 
+    from edgecls.serve.app import ServeOptions
     from edgecls.serve.run import ServerOptions, run_server
 
     if f.api_key and f.api_key_file:
@@ -78,8 +79,8 @@ def serve(f: ServeFlags) -> None:
         api_key = f.api_key_file.read_text().strip()
         if not api_key:
             raise click.UsageError(f"{f.api_key_file} is empty")
+    service = ServeOptions(api_key=api_key, max_body_bytes=int(f.max_body_mb * 1e6), max_queue=f.max_queue,
+                           capture=f.capture)
     run_server(list(f.models), ServerOptions(host=f.host, port=f.port, workers=f.workers or len(os.sched_getaffinity(0)),
-                                           threads=f.threads or 1, api_key=api_key,
-                                           max_body_bytes=int(f.max_body_mb * 1e6), max_queue=f.max_queue, watch=f.watch,
-                                           capture=f.capture),
+                                             threads=f.threads or 1, watch=f.watch, service=service),
                announce=lambda line: click.echo(line, err=True))

@@ -9,10 +9,9 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from edgecls.runtime.capture import CaptureOptions
 from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError, ServiceError
 from edgecls.serve.app import ServeOptions, Service, create_app
 from edgecls.serve.models import ModelSet, parse_model_args
@@ -28,15 +27,16 @@ WATCH_INTERVAL_S = 1.0
 
 @dataclass(frozen=True)
 class ServerOptions:
+    """How ``edgecls serve`` runs: where it listens, the pools (``workers`` classifiers per model, each on
+    ``threads`` engine threads), ``watch`` (reload a model file when it is replaced), and ``service``: how the
+    app answers (:class:`~edgecls.serve.app.ServeOptions`, the one set of answering options)."""
+
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
     threads: int = 1
-    api_key: str | None = None
-    max_body_bytes: int = 20 * 1000 * 1000
-    max_queue: int = 32
     watch: bool = False
-    capture: CaptureOptions | None = None
+    service: ServeOptions = field(default_factory=ServeOptions)
 
 
 def _stamp(path) -> tuple[int, int, int] | None:
@@ -113,14 +113,13 @@ def _build(model_args: Sequence[str], options: ServerOptions) -> tuple[ModelSet,
     """The models and the app serving them. Raises EdgeclsError (a model), ServiceError (the capture folder)."""
     models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads)
     try:
-        return models, create_app(models, ServeOptions(options.api_key, options.max_body_bytes, options.max_queue,
-                                                       options.capture))
+        return models, create_app(models, options.service)
     except EdgeclsError:
         models.close()
         raise
     except OSError as exc:
         models.close()
-        raise ServiceError(f"capture folder {options.capture.dir}: {exc.strerror or exc}") from exc
+        raise ServiceError(f"capture folder {options.service.capture.dir}: {exc.strerror or exc}") from exc
 
 
 class _Reloader:
