@@ -12,7 +12,7 @@ full decode of the same file (``cv2.imread``) then the same classification; imag
 rounds (alternating), top-1 agreement of the two, and accuracy where the images have labels (the digits
 with the seed CNN; the photos with a small CNN trained here to tell the six photos apart from crops).
 
-    python benchmarks/batch_suite.py [--part scaling,decode] [--rounds 3] [--out benchmarks/results]
+    python -m benchmarks.batch_suite [--part scaling,decode] [--rounds 3] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,10 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from suite.publish import publish
-
+from benchmarks.suite.publish import publish
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
 
@@ -231,7 +227,7 @@ def scaling_part(work: Path, rounds: int) -> dict:
 
 def markdown(data: dict, date: str) -> str:
     lines = [f"# edgecls batch: workers, engines and reduced-scale decoding ({date})", "",
-             "Produced by `python benchmarks/batch_suite.py` on this 2-core x86-64 machine; medians over "
+             "Produced by `python -m benchmarks.batch_suite` on this 2-core x86-64 machine; medians over "
              f"{data['rounds']} rounds with the configurations alternating, ranges in brackets.", ""]
     if "scaling" in data:
         s = data["scaling"]

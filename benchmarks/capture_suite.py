@@ -6,7 +6,7 @@ CNN (int8) on digits with the CLI's default rule (top score under 0.6); MobileNe
 scikit-image photos with the threshold at the 15th percentile of its top scores (so about 15 % of frames
 are hard). Two engine threads: the writer thread competes with inference for the same two cores.
 
-    python benchmarks/capture_suite.py [--rounds 15] [--frames 1200] [--soak-frames 200000] [--out benchmarks/results]
+    python -m benchmarks.capture_suite [--rounds 15] [--frames 1200] [--soak-frames 200000] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from batch_suite import PHOTOS, mobilenet_int8, photo, random_crop, seed_int8
-from suite.publish import publish
-
+from benchmarks.batch_suite import PHOTOS, mobilenet_int8, photo, random_crop, seed_int8
+from benchmarks.suite.publish import publish
 from edgecls import realdata
 from edgecls.runtime import CaptureOptions, Classifier
 
@@ -108,7 +105,7 @@ def soak(model: Path, work: Path, frames: int) -> dict:
 
 def markdown(data: dict) -> str:
     lines = [f"# Hard-example capture: throughput and memory ({data['date']})", "",
-             "Produced by `python benchmarks/capture_suite.py` on this 2-core x86-64 machine. Throughput: the same "
+             "Produced by `python -m benchmarks.capture_suite` on this 2-core x86-64 machine. Throughput: the same "
              f"640×480 MJPG video classified by one classifier (2 engine threads), {data['rounds']} rounds of three "
              "runs back to back — capture off, on, and off again, the order rotating. on / off: the median of the "
              "rounds' ratios (interquartile range) [min–max]; all frames: total frames over total time, on against "

@@ -10,8 +10,8 @@ SavedModel folder) with train/val image folders; a second process runs the real 
 fp32 top-1 agreement and max |Δ| against Keras, int8 agreement, pass/fail, export time, peak
 RSS, and the error when the export fails.
 
-    python benchmarks/conversion_matrix.py                   # every row; writes benchmarks/results/
-    python benchmarks/conversion_matrix.py --rows ConvNeXtTiny,seed_h5 --out /tmp/m
+    python -m benchmarks.conversion_matrix                   # every row; writes benchmarks/results/
+    python -m benchmarks.conversion_matrix --rows ConvNeXtTiny,seed_h5 --out /tmp/m
 
 Rows run one at a time (2 cores); the whole matrix takes about an hour here. CI runs
 ``--rows ci``, a rotating slice (:func:`ci_slice`; ``tests/test_conversion_matrix.py``).
@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.timing import run_measured
-
+from benchmarks.suite.publish import publish
+from benchmarks.suite.timing import module, root_env, run_measured
 from edgecls.runtime.card import holds_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -136,9 +136,9 @@ def _tf_keras_seed(keras):
         keras.layers.Dense(10, activation="softmax")])
 
 
-def _run(argv: list[str], log: Path) -> tuple[int, float, float]:
+def _run(argv: list[str], log: Path, env: dict | None = None) -> tuple[int, float, float]:
     """Run ``argv`` with stdout to ``log`` and stderr beside it; (exit code, seconds, peak RSS MB)."""
-    return run_measured(argv, log, log.with_suffix(".err"))
+    return run_measured(argv, log, log.with_suffix(".err"), env=env)
 
 
 BUDGET = ("--max-drop", "1.0")
@@ -150,8 +150,8 @@ classify as well as Keras; the accuracy budget is what a user cares about."""
 def run_row(row: Row, out: Path, epochs: int, quantize: str) -> dict:
     """Build the row's model in one process and export it with the CLI in another."""
     out.mkdir(parents=True, exist_ok=True)
-    code, _, _ = _run([sys.executable, __file__, "--build", row.name, "--out", str(out), "--epochs", str(epochs)],
-                      out / "build.json")
+    code, _, _ = _run(module("benchmarks.conversion_matrix", "--build", row.name, "--out", str(out), "--epochs",
+                             str(epochs)), out / "build.json", env=root_env())
     if code != 0:
         return {"row": row.name, "error": "build failed: " + (out / "build.err").read_text()[-500:]}
     built = json.loads((out / "build.json").read_text())
@@ -187,7 +187,7 @@ def holds(files: dict) -> str:
 def markdown(results: list[dict], started: str) -> str:
     seconds = sum(r.get("train_s", 0) + r.get("export_s", 0) for r in results)
     lines = [f"# Conversion matrix, {started}", "",
-             "`python benchmarks/conversion_matrix.py` on this 2-core x86-64 machine: each model trained briefly on "
+             "`python -m benchmarks.conversion_matrix` on this 2-core x86-64 machine: each model trained briefly on "
              "the digits at the smallest input size its family accepts, then `edgecls export --quantize fp32,int8 "
              f"--calib (100 images) --val (397 held-out digits)`. Training and export, all rows: "
              f"{seconds / 60:.1f} min (`export s` and `peak RSS MB` are the `edgecls export` process alone).", "",
@@ -243,14 +243,13 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(results[-1]), flush=True)
     if args.update:
         fresh = {r["row"]: r for r in results}
-        results = [fresh.pop(r["row"], r) for r in json.loads(args.update.read_text())] + list(fresh.values())
+        earlier = json.loads(args.update.read_text())
+        earlier = earlier["rows"] if isinstance(earlier, dict) else earlier  # pages before 2026-12-06: a list
+        results = [fresh.pop(r["row"], r) for r in earlier] + list(fresh.values())
         target = args.update
     else:
-        out = args.out or RESULTS
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / f"conversion-matrix-{started}.json"
-    target.write_text(json.dumps(results, indent=1))
-    target.with_suffix(".md").write_text(markdown(results, started))
+        target = (args.out or RESULTS) / f"conversion-matrix-{started}.json"
+    publish(target.parent, target.stem, {"date": started, "rows": results}, markdown(results, started))
     return 0
 
 

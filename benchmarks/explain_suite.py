@@ -4,7 +4,7 @@ both methods, fp32 and int8 files, on the seed CNN (digits) and a two-class CNN 
 non-faces, trained with label smoothing). Plus the time of an occlusion map for MobileNetV2-224 int8
 against one classification.
 
-    python benchmarks/explain_suite.py [--images 80] [--models cnn_nobn_32,faces_2class] [--no-timing]
+    python -m benchmarks.explain_suite [--images 80] [--models cnn_nobn_32,faces_2class] [--no-timing]
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,12 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from batch_suite import PHOTOS, camera_jpeg, mobilenet_int8, photo, random_crop
-from ladder_suite import _split, build, faces, faces_cnn
-from suite.publish import publish
-
+from benchmarks.batch_suite import PHOTOS, camera_jpeg, mobilenet_int8, photo, random_crop
+from benchmarks.ladder_suite import _split, build, faces, faces_cnn
+from benchmarks.suite.publish import publish
 from edgecls import realdata
 from edgecls.runtime import Classifier
 from edgecls.runtime.explain import baseline_of
@@ -171,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             data["timing"] = timing(work)
             print("timing", json.dumps(data["timing"]), flush=True)
     lines = [f"# Explanations: deletion test and occlusion time ({date})", "",
-             "Produced by `python benchmarks/explain_suite.py`. Score drop of the explained (top-1) class after "
+             "Produced by `python -m benchmarks.explain_suite`. Score drop of the explained (top-1) class after "
              "replacing the 10 % most salient pixels by the map with a blurred copy of the image, against 10 % "
              "random pixels, averaged over held-out images; wins: the share of images where the salient "
              "deletion hurt more (ties, both drops 0, are not wins).", "",

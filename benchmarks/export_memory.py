@@ -6,7 +6,7 @@ only, ONNX only) runs ``edgecls export`` in its own process, whose peak RSS come
 ``wait4``. ``--source DIR`` measures another checkout of edgecls (its ``edgecls/``, ``runtime/``
 and ``converters/`` folders) with the same model and images, for before/after figures.
 
-    python benchmarks/export_memory.py [--source OLD_CHECKOUT] [--out benchmarks/results]
+    python -m benchmarks.export_memory [--source OLD_CHECKOUT] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from suite.timing import run_measured
+from benchmarks.suite.publish import publish
+from benchmarks.suite.timing import module, root_env, run_measured
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = {"both formats": "tflite,onnx", "TFLite only": "tflite", "ONNX only": "onnx"}
@@ -89,7 +90,7 @@ def _describe_source(source: Path) -> str:
 def render(page: dict) -> str:
     """The markdown page of a results JSON (``{"date", "before", "rows"}``)."""
     lines = [f"# Export memory, {page['date']}", "",
-             "`python benchmarks/export_memory.py`: DenseNet121 (weights=None, BatchNorm statistics from real "
+             "`python -m benchmarks.export_memory`: DenseNet121 (weights=None, BatchNorm statistics from real "
              f"images), 224×224, {CALIB} calibration images, `edgecls export --quantize fp32,int8`, one process "
              "per row, its peak RSS from `wait4` (the measuring parent stays small, so the child's own peak). "
              f"Before: {page.get('before') or '-'}; after: this checkout. Goal: ≤ 4 GB.", "",
@@ -120,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         # Built in its own process: a child's ru_maxrss starts from its parent's peak at fork (Linux keeps it
         # across exec), so the measuring parent must stay small.
-        built = subprocess.run([sys.executable, __file__, "--build", str(work)], check=True, capture_output=True,
-                               text=True)
+        built = subprocess.run(module("benchmarks.export_memory", "--build", str(work)), check=True,
+                               capture_output=True, text=True, env=root_env())
         model = Path(built.stdout.strip().splitlines()[-1])
         variants = [("after", None)] + ([("before", _package_view(args.source.resolve(), work))] if args.source else [])
         for name in [c.strip() for c in args.configs.split(",")]:
@@ -131,10 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row), flush=True)
     stamp = dt.date.today().isoformat()
     before = _describe_source(args.source) if args.source else None
-    args.out.mkdir(parents=True, exist_ok=True)
-    page = args.out / f"export-memory-{stamp}.json"
-    page.write_text(json.dumps({"date": stamp, "before": before, "rows": rows}, indent=1))
-    page.with_suffix(".md").write_text(render(json.loads(page.read_text())))
+    data = {"date": stamp, "before": before, "rows": rows}
+    publish(args.out, f"export-memory-{stamp}", data, render(data))
     return 0
 
 

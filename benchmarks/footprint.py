@@ -7,25 +7,25 @@ then measures the peak RSS (VmHWM) of a process that loads the seed CNN (int8, f
 TensorFlow process that loads the same Keras model and predicts. Writes
 ``benchmarks/results/footprint-<date>.json|md``.
 
-    python benchmarks/footprint.py [--keep DIR]
+    python -m benchmarks.footprint [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.suite.publish import publish
+from benchmarks.suite.timing import run_json
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
 
-from suite.timing import run_json  # noqa: E402
 
 MB = 2**20
 ALIASES = {"cv2": "opencv-python-headless", "google": "protobuf"}  # import names -> distributions
@@ -107,7 +107,7 @@ def run_code(python: Path, code: str, *args: str) -> dict:
 
 def render(result: dict) -> str:
     lines = [f"# Footprint {result['date']}", "",
-             f"{result['machine']}, Python {result['python']}; `python benchmarks/footprint.py`. Sizes are the "
+             f"{result['machine']}, Python {result['python']}; `python -m benchmarks.footprint`. Sizes are the "
              "files in a fresh virtual environment's site-packages (no pip), in MiB.", "",
              "| environment | installed MiB | largest parts | peak RSS classifying, MiB |", "|---|---|---|---|"]
     for env in result["environments"]:
@@ -151,10 +151,7 @@ def main() -> None:
     stamp = dt.date.today().isoformat()
     result = {"date": stamp, "machine": platform.machine(), "python": platform.python_version(),
               "environments": environments, "tensorflow_rss_mb": tf_rss}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"footprint-{stamp}.json").write_text(json.dumps(result, indent=2))
-    (args.out / f"footprint-{stamp}.md").write_text(render(result))
-    print(render(result))
+    publish(args.out, f"footprint-{stamp}", result, render(result))
 
 
 if __name__ == "__main__":

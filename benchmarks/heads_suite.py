@@ -3,24 +3,20 @@ exported to TFLite and ONNX in fp32 and int8 (``max_drop=1``), and its files' sc
 model's probabilities. "Before" is what a file outputs without the head stage: the model's raw outputs,
 reported as scores (a binary ``Dense(1)`` was refused outright).
 
-    python benchmarks/heads_suite.py [--shapes tutorial-logits,binary-logit,transfer-binary]
+    python -m benchmarks.heads_suite [--shapes tutorial-logits,binary-logit,transfer-binary]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from suite.publish import publish
-
+from benchmarks.suite.publish import publish
 from edgecls import realdata
 from edgecls.converters import export
 from edgecls.converters.heads import to_probabilities

@@ -12,7 +12,7 @@ two fresh runtime-only processes (``suite/child.py``) with fp32, full int8 and t
 alternating call by call (ONNX Runtime: in blocks of 20), 5 rounds of 150 calls each; speed-up kept =
 (fp32 − chosen) / (fp32 − int8), median of the per-round values with their range.
 
-    python benchmarks/ladder_suite.py [--models mobilenetv2_96,...] [--out benchmarks/results]
+    python -m benchmarks.ladder_suite [--models mobilenetv2_96,...] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -21,17 +21,14 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from suite.rounds import child_rounds
-
+from benchmarks.suite.publish import RESULTS, publish
+from benchmarks.suite.rounds import child_rounds
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
 
@@ -186,7 +183,7 @@ def markdown(rows: list[dict], date: str) -> str:
              "drop: Keras accuracy − file accuracy in points on the held-out images; agree: top-1 agreement with "
              "Keras; ms: raw engine call, median over 2 fresh runtime-only processes × 5 rounds (fp32, int8 "
              "and the chosen file alternating); kept: (fp32 − chosen) / (fp32 − int8), median of the per-round "
-             "values (range in brackets). Produced by `python benchmarks/ladder_suite.py`.", "",
+             "values (range in brackets). Produced by `python -m benchmarks.ladder_suite`.", "",
              "| model | format | Keras acc | int8 drop pt | int8 agree | budget: rung (float nodes) | drop pt | agree "
              "| fp32 ms | int8 ms | chosen ms | kept | MB int8 → chosen | export s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -218,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mobilenetv2_128,mobilenetv3small_128,efficientnetb0_96,cnn_nobn_32,"
                                             "faces_2class,cnn_outlier_32")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--append", action="store_true", help="add the rows to today's results instead of replacing them")
     args = parser.parse_args(argv)
     rows = []
@@ -231,10 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             print(f"{name}: training and exporting", flush=True)
             rows.append(run_model(name, Path(work)))
-            (args.out / f"ladder-{date}.json").write_text(json.dumps({"date": date, "budget": BUDGET, "rows": rows},
-                                                                    indent=1, default=str))
-            (args.out / f"ladder-{date}.md").write_text(markdown(rows, date))
-            print(markdown(rows, date), flush=True)
+            publish(args.out, f"ladder-{date}", {"date": date, "budget": BUDGET, "rows": rows}, markdown(rows, date))
     return 0
 
 

@@ -7,14 +7,13 @@
   images), raw engine call on a prepared tensor, median of N runs, 2 threads.
 ONNX int8 is measured per-tensor (edgecls' default) and per-channel (``--per-channel``).
 
-    python benchmarks/quantization.py [--runs 200] [--out benchmarks/results]
+    python -m benchmarks.quantization [--runs 200] [--out benchmarks/results]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.suite.publish import RESULTS, publish
 from edgecls import realdata
 
 QUANTS = ["fp32", "fp16", "dynamic", "int8"]
@@ -74,7 +74,7 @@ def trained(name: str, images: np.ndarray, labels: np.ndarray):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     import keras
 
@@ -98,8 +98,6 @@ def main() -> None:
     rows = [{"format": fmt, "quantization": q, **{f"{m}_{k}": v for m, d in res.items() for k, v in d.items()}}
             for (fmt, q), res in sorted(results.items())]
     stamp = dt.date.today().isoformat()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"quantization-{stamp}.json").write_text(json.dumps({"date": stamp, "threads": 2, "runs": args.runs, "rows": rows}, indent=2))
     lines = ["| format | quantization | seed CNN accuracy (agreement) | MobileNetV2-64 accuracy (agreement) | MobileNetV2-224 ms | MB |",
              "|---|---|---|---|---|---|"]
     for r in rows:
@@ -108,8 +106,8 @@ def main() -> None:
                      f"{r['mobilenetv2_224_ms']:.2f} | {r['mobilenetv2_224_mb']:.1f} |")
     keras_acc = rows[0]["seed_cnn_keras_accuracy"], rows[0]["mobilenetv2_64_keras_accuracy"]
     lines.append(f"\nKeras accuracy: seed CNN {keras_acc[0]:.4f}, MobileNetV2-64 {keras_acc[1]:.4f}; 2 threads, median of {args.runs} runs.")
-    (args.out / f"quantization-{stamp}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(args.out, f"quantization-{stamp}", {"date": stamp, "threads": 2, "runs": args.runs, "rows": rows},
+            "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ soak probe of ``tests/test_soak.py`` on the seed CNN from ``edgecls demo`` (int8
 .onnx) for its figures, and writes ``benchmarks/results/reliability-<date>.md`` (quoted in the
 docs' "Reliability and security" page).
 
-    python benchmarks/reliability.py
+    python -m benchmarks.reliability
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from benchmarks.suite.publish import RESULTS, publish
+from benchmarks.suite.timing import run_json
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
 
-from suite.timing import run_json  # noqa: E402
 
 # area, test file, test-name pattern (None: every test in the file)
 AREAS = [
@@ -99,7 +100,7 @@ def shared_throughput(work: Path) -> dict:
 
 
 def render(rows: list[tuple[str, int, int]], soak: dict, stamp: str, shared: dict) -> str:
-    lines = [f"# Reliability {stamp}", "", "`python benchmarks/reliability.py`: cases per area from one test run.", "",
+    lines = [f"# Reliability {stamp}", "", "`python -m benchmarks.reliability`: cases per area from one test run.", "",
              "| area | cases | passed |", "|---|---|---|"]
     lines += [f"| {area} | {total} | {passed} |" for area, total, passed in rows]
     lines += ["", "Soak (one process, after a warm-up): RSS, open file descriptors and threads before and after.", "",
@@ -115,6 +116,11 @@ def render(rows: list[tuple[str, int, int]], soak: dict, stamp: str, shared: dic
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=RESULTS, help="Results folder.")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cases = run_tests(work / "junit.xml")
@@ -126,8 +132,9 @@ def main() -> None:
         shared = shared_throughput(work)
     stamp = dt.date.today().isoformat()
     page = render(rows, soak, stamp, shared)
-    (HERE / "results" / f"reliability-{stamp}.md").write_text(page)
-    print(page)
+    publish(args.out, f"reliability-{stamp}", {"date": stamp, "areas": [dict(zip(("area", "tests", "passed"), r,
+                                                                                  strict=True)) for r in rows],
+                                              "soak": soak, "shared": shared}, page)
     if any(total != passed for _, total, passed in rows):
         raise SystemExit(1)
 

@@ -5,14 +5,13 @@ edgecls' fast_resize (integer-factor INTER_AREA, then INTER_LINEAR) on real
 photos from scikit-image, scaled to camera frame sizes. Fidelity is the mean
 absolute difference to INTER_AREA in 8-bit levels. Run:
 
-    python benchmarks/resize.py [--out benchmarks/results]
+    python -m benchmarks.resize [--out benchmarks/results]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.suite.publish import RESULTS, publish
 from edgecls.runtime.resize import fast_resize
 
 FRAMES = [(640, 480), (1280, 720), (1920, 1080)]
@@ -48,7 +48,7 @@ def median_ms(fn, repeat: int = 200) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     cv2.setNumThreads(1)
     rows = []
@@ -67,13 +67,10 @@ def main() -> None:
                 rows.append({"frame": f"{fw}x{fh}", "target": f"{t}x{t}", "method": name,
                              "median_ms": round(median_ms(lambda fn=fn, frame=frames[0]: fn(frame)), 4),
                              "mean_abs_diff_vs_area": round(diff, 3)})
-    args.out.mkdir(parents=True, exist_ok=True)
     stamp = dt.date.today().isoformat()
-    (args.out / f"resize-{stamp}.json").write_text(json.dumps({"date": stamp, "threads": 1, "rows": rows}, indent=2))
     lines = ["| frame | target | method | median ms | mean abs diff vs INTER_AREA |", "|---|---|---|---|---|"]
     lines += [f"| {r['frame']} | {r['target']} | {r['method']} | {r['median_ms']:.3f} | {r['mean_abs_diff_vs_area']:.2f} |" for r in rows]
-    (args.out / f"resize-{stamp}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(args.out, f"resize-{stamp}", {"date": stamp, "threads": 1, "rows": rows}, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

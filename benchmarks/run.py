@@ -10,8 +10,8 @@ again and flagged when it stays so (``suite/rounds.py``). Writes
 ``benchmarks/results/<date>.json`` and ``.md``; absolute times vary between machines, the ratios
 much less.
 
-    python benchmarks/run.py [--runs 600] [--rounds 5] [--processes 2] [--threads 2] [--skip-mediapipe]
-    python benchmarks/run.py --compare A.json B.json    # two runs, ratio by ratio (goal: within 5 %)
+    python -m benchmarks.run [--runs 600] [--rounds 5] [--processes 2] [--threads 2] [--skip-mediapipe]
+    python -m benchmarks.run --compare A.json B.json    # two runs, ratio by ratio (goal: within 5 %)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.suite.probes import keras_rounds, mediapipe_rounds, runtime_cold_start, tensorflow_cold_start
+from benchmarks.suite.publish import RESULTS, publish
+from benchmarks.suite.rounds import child_rounds, over_processes
+from benchmarks.suite.streaming import write_video
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
 
-from suite.probes import keras_rounds, mediapipe_rounds, runtime_cold_start, tensorflow_cold_start  # noqa: E402
-from suite.rounds import child_rounds, over_processes  # noqa: E402
-from suite.streaming import write_video  # noqa: E402
 
 QUANTS = ["fp32", "fp16", "dynamic", "int8"]
 
@@ -82,7 +82,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--processes", type=int, default=2, help="Fresh processes per probe (at least 2).")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-mediapipe", action="store_true")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", help="Results file name (default: the date).")
     parser.add_argument("--render", type=Path, help="Only re-render the markdown page of a results JSON file.")
     parser.add_argument("--compare", type=Path, nargs=2, metavar="JSON",
@@ -230,11 +230,7 @@ def main() -> None:
     result = {"date": stamp, "machine": {"python": platform.python_version(), "processor": platform.machine(),
                                           "cores": os.cpu_count()}, "threads": args.threads, "runs": args.runs,
               "rounds": args.rounds, "processes": args.processes, "ratios": run.ratios, "notes": run.notes}
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = args.name or stamp
-    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
-    (args.out / f"{name}.md").write_text(render(result))
-    print(render(result))
+    publish(args.out, args.name or stamp, result, render(result))
 
 
 # What limits a ratio when it misses its target (from profiling on the 2-core x86-64 machine).

@@ -13,7 +13,7 @@ Clients: the standard library's ``http.client``, keep-alive, in this process (on
   images; the ratio per round;
 - memory: the server's RSS after 1,000 and after 5,000 requests (growth per 1,000 requests).
 
-    python benchmarks/serve_suite.py [--rounds 5] [--out benchmarks/results]
+    python -m benchmarks.serve_suite [--rounds 5] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -31,11 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from batch_suite import PHOTOS, camera_jpeg, mobilenet_int8, photo, random_crop, seed_int8
-from suite.publish import publish
-
+from benchmarks.batch_suite import PHOTOS, camera_jpeg, mobilenet_int8, photo, random_crop, seed_int8
+from benchmarks.suite.publish import publish
 from edgecls.bench.measure import spread_of
 
 
@@ -185,7 +182,7 @@ def throughput(model: Path, jpeg: bytes, rounds: int, count: int) -> dict:
 
 def markdown(data: dict) -> str:
     lines = [f"# edgecls serve against the in-process runtime ({data['date']})", "",
-             f"Produced by `python benchmarks/serve_suite.py`; one 640×480 JPEG of a scikit-image photo; {data['rounds']} "
+             f"Produced by `python -m benchmarks.serve_suite`; one 640×480 JPEG of a scikit-image photo; {data['rounds']} "
              "rounds; 2-core x86-64, the clients in the same machine as the server.", "",
              "| model | in-process p50 / p99 ms | POST /v1/classify p50 / p99 ms | added p50 ms (goal ≤ 2) | in-process img/s (2 threads) | HTTP img/s (8 clients, 2 workers) | ratio (goal ≥ 0.8) | clients' CPU per request | server RSS growth per 1,000 requests |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -5,10 +5,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-from suite.streaming import stream_throughput, write_video
-
+from benchmarks.suite.streaming import stream_throughput, write_video
 from edgecls.runtime import Classifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -29,7 +26,7 @@ def test_stream_throughput_measures_every_way_through_the_video(tmp_path, int8_m
 
 
 def test_results_page_shows_each_target_direction_and_the_spread():
-    import run
+    from benchmarks import run
 
     spread = {"min": 0.48, "median": 0.5, "max": 0.6, "range_pct": 24.0, "stable": False}
     page = run.render({"date": "d", "machine": {"cores": 2, "processor": "x", "python": "3"}, "threads": 2,
@@ -43,7 +40,7 @@ def test_results_page_shows_each_target_direction_and_the_spread():
 
 
 def test_two_runs_compare_ratio_by_ratio():
-    import run
+    from benchmarks import run
 
     a = {"ratios": [run.ratio("x", 1.0, 2, {}), run.ratio("y", 0.5, 1, {})]}
     b = {"ratios": [run.ratio("x", 1.04, 2, {}), run.ratio("y", 0.53, 1, {})]}
@@ -59,7 +56,7 @@ def _attempts(*rounds_per_call):
 
 
 def test_a_ratio_pools_rounds_of_several_processes_and_reruns_when_they_disagree():
-    from suite.rounds import over_processes
+    from benchmarks.suite.rounds import over_processes
 
     def ratio(r):
         return r["a"] / r["b"]
@@ -79,9 +76,9 @@ def test_a_ratio_pools_rounds_of_several_processes_and_reruns_when_they_disagree
 
 
 def test_latency_probes_run_in_a_runtime_only_process(int8_model, seed_exports):
-    """suite/child.py: the variants interleave in rounds, in a fresh process holding no TensorFlow or Keras
+    """benchmarks.suite.child: the variants interleave in rounds, in a fresh process holding no TensorFlow or Keras
     and no engine but the probe's own (an ONNX probe holds onnxruntime only)."""
-    from suite.rounds import child_rounds
+    from benchmarks.suite.rounds import child_rounds
 
     spec = {"probe": "variants", "threads": 1, "rounds": 3, "per_round": 4, "warmup": 2,
             "variants": {"edgecls": {"kind": "classify", "model": str(int8_model)},
@@ -98,29 +95,28 @@ def test_latency_probes_run_in_a_runtime_only_process(int8_model, seed_exports):
 MEASURE = """
 import json, sys
 from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-import export_memory
+sys.path.insert(0, sys.argv[1])  # the checkout's root, as `python -m benchmarks.export_memory` has it
+from benchmarks import export_memory
 work = Path(sys.argv[3])
-view = export_memory._package_view(Path(sys.argv[1]).parent, work)
+view = export_memory._package_view(Path(sys.argv[1]), work)
 print(json.dumps(export_memory.measure(Path(sys.argv[2]), work, "tflite", view)))
 """
 
 
 def test_export_memory_measures_a_checkout_in_its_own_process(seed_h5, digits, tmp_path):
-    """benchmarks/export_memory.py's machinery on the small seed model, from a small parent process as the script
+    """benchmarks.export_memory's machinery on the small seed model, from a small parent process as the script
     runs it: a package view of a checkout, one export process, its peak RSS from wait4 agreeing with the VmHWM
     the export itself reports."""
     import json
     import subprocess
 
-    import export_memory
-
+    from benchmarks import export_memory
     from edgecls import realdata
 
     images, labels = digits
     realdata.write_digits(tmp_path / "calib", images[:20], labels[:20])
-    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
-    done = subprocess.run([sys.executable, "-c", MEASURE, str(benchmarks), str(seed_h5), str(tmp_path)],
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(root), str(seed_h5), str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     row = json.loads(done.stdout.strip().splitlines()[-1])
@@ -129,3 +125,31 @@ def test_export_memory_measures_a_checkout_in_its_own_process(seed_h5, digits, t
     page = export_memory.render({"date": "d", "before": "x", "rows": [{"config": "TFLite only", "version": "before",
                                                                         **row}]})
     assert f"| TFLite only | before | {row['peak_rss_mb']} |" in page and "Before: x" in page
+
+
+SUITES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py")
+                if p.stem != "__init__")
+
+
+def test_every_suite_is_a_module_listed_with_its_command_and_latest_result():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "benchmarks" / "README.md").read_text()
+    for name in SUITES:
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"benchmarks/README.md does not list {name}"
+        assert f"`python -m benchmarks.{name}`" in row
+        result = row.rsplit("](", 1)[1].split(")", 1)[0]
+        assert (root / "benchmarks" / result).is_file(), (name, result)
+    for path in [*(root / "benchmarks").glob("*.py"), *(root / "benchmarks" / "suite").glob("*.py")]:
+        assert "sys.path" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("name", SUITES)
+def test_each_suite_runs_as_a_module(name, tmp_path):
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--help"], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout

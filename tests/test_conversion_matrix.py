@@ -1,4 +1,4 @@
-"""Today's slice of the conversion matrix (``benchmarks/conversion_matrix.py --rows ci``): ConvNeXtTiny,
+"""Today's slice of the conversion matrix (``python -m benchmarks.conversion_matrix --rows ci``): ConvNeXtTiny,
 one other Keras Applications family and one seed save format, rotating daily so every row runs
 within two weeks; the whole matrix runs from ``benchmarks/`` and its page is committed.
 
@@ -17,15 +17,15 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "conversion_matrix.py"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_todays_matrix_slice_converts_and_agrees(tmp_path):
-    done = subprocess.run([sys.executable, str(SCRIPT), "--rows", "ci", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=3000)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.conversion_matrix", "--rows", "ci", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=3000, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     (page,) = tmp_path.glob("conversion-matrix-*.json")
-    rows = json.loads(page.read_text())
+    rows = json.loads(page.read_text())["rows"]
     assert len(rows) == 3 and rows[0]["row"] == "ConvNeXtTiny"
     assert (tmp_path / page.name.replace(".json", ".md")).read_text().count("| --max-drop 1.0 |") == 3
     for row in rows:

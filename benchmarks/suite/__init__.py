@@ -1,1 +1,2 @@
-"""Pieces of the benchmark suite (``python benchmarks/run.py``)."""
+"""The benchmark suites' shared harness: fresh-process probes (``child``, ``probes``, ``timing``), rounds and their
+spread (``rounds``), streams (``streaming``), soaks, and the results page (``publish``)."""

@@ -25,8 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 HEAVY = ("tensorflow", "keras", "torch", "onnxruntime", "ai_edge_litert", "tflite_runtime")
 
 
@@ -74,8 +72,8 @@ def variants(spec: dict) -> list[dict[str, float]]:
 
 def stream(spec: dict) -> list[dict[str, float]]:
     """Per round, the stream figures of :func:`suite.streaming.stream_throughput`."""
+    from benchmarks.suite.streaming import stream_throughput
     from edgecls.runtime import Classifier
-    from suite.streaming import stream_throughput
 
     with Classifier.from_path(spec["model"], num_threads=1) as clf:
         return stream_throughput(clf, Path(spec["video"]), repeats=spec["rounds"])["per_round"]

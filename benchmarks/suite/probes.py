@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from suite.timing import PYTHON, run_json
+from benchmarks.suite.timing import PYTHON, run_json
 
 __all__ = ["runtime_cold_start", "tensorflow_cold_start", "mediapipe_rounds", "keras_rounds"]
 

@@ -12,24 +12,21 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Callable
-from pathlib import Path
 
+from benchmarks.suite.timing import module, root_env, run_json
 from edgecls.bench.measure import spread_of
-from suite.timing import PYTHON, run_json
 
-__all__ = ["CHILD", "child_rounds", "over_processes"]
-
-CHILD = Path(__file__).resolve().parent / "child.py"
+__all__ = ["child_rounds", "over_processes"]
 
 
 def child_rounds(spec: dict, engines: tuple[str, ...] = ()) -> list[dict[str, float]]:
-    """Run ``suite/child.py`` with ``spec`` in a fresh process and return its rounds.
+    """Run ``benchmarks.suite.child`` with ``spec`` in a fresh process and return its rounds.
 
     Raises:
         RuntimeError: the probe failed, or its process held TensorFlow/Keras or an engine outside
             ``engines`` (the probe would not be runtime-only).
     """
-    out = run_json([PYTHON, str(CHILD), json.dumps(spec)])
+    out = run_json(module("benchmarks.suite.child", json.dumps(spec)), env=root_env())
     extra = set(out["modules"]) - set(engines)
     if extra:
         raise RuntimeError(f"probe {spec['probe']} was not runtime-only: it held {sorted(extra)}")

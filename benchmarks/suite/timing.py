@@ -7,7 +7,25 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["PYTHON", "run_json", "run_measured"]
+__all__ = ["PYTHON", "ROOT", "module", "root_env", "run_json", "run_measured"]
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository root: where ``python -m benchmarks.NAME`` runs from."""
+
+
+def module(name: str, *args: str) -> list[str]:
+    """The command line that runs module ``name`` (``benchmarks.suite.child``) in a fresh interpreter; give it
+    :func:`root_env` so that it finds the package from any working folder."""
+    return [sys.executable, "-m", name, *args]
+
+
+def root_env(env: dict | None = None) -> dict:
+    """``env`` (default: this process's) with the repository root first on ``PYTHONPATH``."""
+    import os
+
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), env.get("PYTHONPATH"))))
+    return env
 
 
 def run_json(argv: list[str], timeout: int = 600, env: dict | None = None) -> dict:
