@@ -14,7 +14,7 @@ RSS, and the error when the export fails.
     python -m benchmarks.conversion_matrix --rows ConvNeXtTiny,seed_h5 --out /tmp/m
 
 Rows run one at a time (2 cores); the whole matrix takes about an hour here. CI runs
-``--rows ci``, a rotating slice (:func:`ci_slice`; ``tests/test_conversion_matrix.py``).
+``--rows ci``, a rotating slice (:func:`ci_slice`; ``tests/converters/test_conversion_matrix.py``).
 """
 
 from __future__ import annotations

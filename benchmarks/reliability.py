@@ -1,7 +1,7 @@
 """What the reliability tests try, counted from one run: bad inputs, injected faults, soak figures.
 
 Runs the reliability test files with pytest (junit XML), counts the cases per area, then runs the
-soak probe of ``tests/test_soak.py`` on the seed CNN from ``edgecls demo`` (int8 .tflite and
+soak probe of ``tests/project/test_no_leaks_over_long_runs.py`` on the seed CNN from ``edgecls demo`` (int8 .tflite and
 .onnx) for its figures, and writes ``benchmarks/results/reliability-<date>.md`` (quoted in the
 docs' "Reliability and security" page).
 
@@ -27,22 +27,22 @@ ROOT = HERE.parent
 
 # area, test file, test-name pattern (None: every test in the file)
 AREAS = [
-    ("bad images: files, bytes, arrays, bombs, truncation, EXIF", "test_images.py", None),
-    ("bad model files, cards, external data, truncated models", "test_model_errors.py", None),
-    ("bad Keras files and export inputs, unwritable folders", "test_export_inputs.py", None),
-    ("bad classify and load options", "test_classifier.py", r"bad_classify_options|option_errors"),
-    ("folders with unreadable images (predict, eval)", "test_cli.py", r"bad_images"),
-    ("the CLI: exit 1 and one `error:` line per bad input", "test_cli.py", r"one_line"),
-    ("exports killed by SIGTERM / SIGINT", "test_interrupted_export.py", None),
-    ("hostile model files: card and shape bombs, malformed graphs, engine failures", "test_hostile_models.py", None),
-    ("model files that hold code, refused in safe mode (Lambda, op layers, SavedModel ops)", "test_safe_mode.py", None),
+    ("bad images: files, bytes, arrays, bombs, truncation, EXIF", "runtime/test_images.py", None),
+    ("bad model files, cards, external data, truncated models", "runtime/test_model_load_errors.py", None),
+    ("bad Keras files and export inputs, unwritable folders", "converters/test_export_inputs.py", None),
+    ("bad classify and load options", "runtime/test_classifier.py", r"bad_classify_options|option_errors"),
+    ("folders with unreadable images (predict, eval)", "cli/test_cli.py", r"bad_images"),
+    ("the CLI: exit 1 and one `error:` line per bad input", "cli/test_cli.py", r"one_line"),
+    ("exports killed by SIGTERM / SIGINT", "converters/test_interrupted_export.py", None),
+    ("hostile model files: card and shape bombs, malformed graphs, engine failures", "security/test_hostile_models.py", None),
+    ("model files that hold code, refused in safe mode (Lambda, op layers, SavedModel ops)", "converters/test_safe_mode.py", None),
     ("the service failing safe: bounded unauthenticated bodies, 5xx without paths, card names",
-     "test_serve.py", r"card_names|form_key|unauthenticated|goes_away|engine_failure"),
-    ("hostile images, folders, outputs and option values", "test_hostile_inputs.py", None),
-    ("fuzz: mutated .tflite, .onnx, cards and image headers in one resumable worker", "test_fuzz_models.py", None),
-    ("property tests, 300 generated inputs each (hypothesis)", "test_properties.py", None),
-    ("8 threads sharing one Classifier", "test_classifier.py", r"concurrent"),
-    ("soak: 20,000 classifications + 5,000-frame stream + 2,000 live pushes", "test_soak.py", None),
+     "serve/test_serve.py", r"card_names|form_key|unauthenticated|goes_away|engine_failure"),
+    ("hostile images, folders, outputs and option values", "security/test_hostile_inputs.py", None),
+    ("fuzz: mutated .tflite, .onnx, cards and image headers in one resumable worker", "security/test_fuzz_models.py", None),
+    ("property tests, 300 generated inputs each (hypothesis)", "runtime/test_any_input_gives_a_result_or_an_error.py", None),
+    ("8 threads sharing one Classifier", "runtime/test_classifier.py", r"concurrent"),
+    ("soak: 20,000 classifications + 5,000-frame stream + 2,000 live pushes", "project/test_no_leaks_over_long_runs.py", None),
 ]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecls.converters.validate import Validation
+from edgecls.runtime.card import float_node_count
 
 __all__ = ["ExportedFile", "ExportReport", "report_name"]
 
@@ -41,6 +42,11 @@ class ExportedFile:
     def rung(self) -> str:
         """What the file holds: the ladder's rung, else the quantization asked for."""
         return (self.ladder or {}).get("rung") or self.quantization
+
+    @property
+    def float_nodes(self) -> int:
+        """The nodes the ladder kept in float (see :func:`edgecls.runtime.card.float_node_count`)."""
+        return float_node_count(self.ladder)
 
     @property
     def passed(self) -> bool:

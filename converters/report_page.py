@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgecls.runtime.card import holds_text
+from edgecls.runtime.card import float_node_count, holds_text
 
 __all__ = ["render_markdown"]
 
@@ -42,7 +42,7 @@ def render_markdown(report: Any) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for f in data["files"]:
         v = f["validation"]
-        floats = len((f["quantization_ladder"] or {}).get("float_layers", []))
+        floats = float_node_count(f["quantization_ladder"])
         lines.append(f"| {_cell(f['path'].rsplit('/', 1)[-1])} | {holds_text(f['rung'], floats)} "
                      f"| {f['size_bytes'] / 1e6:.2f} | {_num(v['top1_agreement'])} | {_num(v['accuracy'])} "
                      f"| {_num(v['keras_accuracy'])} | {_pt(v['accuracy_drop_pt'])} | {'yes' if f['passed'] else 'NO'} |")

@@ -33,6 +33,8 @@ __all__ = [
     "Quantization",
     "Normalization",
     "checked_mean_std",
+    "float_node_count",
+    "holds_text",
     "InputSpec",
     "OutputSpec",
     "Provenance",
@@ -267,8 +269,7 @@ class Provenance:
     @property
     def float_nodes(self) -> int:
         """How many nodes the quantization ladder kept in float (0 without a ladder)."""
-        layers = self.ladder.get("float_layers") if isinstance(self.ladder, dict) else None
-        return len(layers) if isinstance(layers, list) else 0
+        return float_node_count(self.ladder)
 
     @property
     def holds(self) -> str:
@@ -287,6 +288,13 @@ class Provenance:
             if not isinstance(known.get(key, {}), dict):
                 raise CardError(f"card field 'provenance.{key}' must be an object")
         return cls(**known)
+
+
+def float_node_count(ladder: Mapping[str, Any] | None) -> int:
+    """How many nodes a quantization ladder's record (a card's ``provenance.ladder``, a report's
+    ``quantization_ladder``) kept in float: the one count every table and page shows."""
+    layers = ladder.get("float_layers") if isinstance(ladder, Mapping) else None
+    return len(layers) if isinstance(layers, list) else 0
 
 
 def holds_text(quantization: str, float_nodes: int) -> str:

@@ -1,6 +1,6 @@
 """Hard-example capture over a long stream in one process: every frame is hard, the folder is capped, the
 writer falls behind and drops; prints RSS at checkpoints and the capture's counts as JSON (run by
-tests/test_capture.py's slow test and benchmarks/capture_suite.py).
+tests/streams/test_hard_example_capture.py's slow test and benchmarks/capture_suite.py).
 
     python benchmarks/suite/capture_soak.py MODEL FOLDER [--frames 200000] [--checkpoints 10]
 """

@@ -1,5 +1,5 @@
 """Soak one model in one process: 20,000 classifications, a 5,000-frame stream and 2,000 live pushes after a
-warm-up; prints RSS, open files and threads before and after as JSON (run by tests/test_soak.py and
+warm-up; prints RSS, open files and threads before and after as JSON (run by tests/project/test_no_leaks_over_long_runs.py and
 benchmarks/reliability.py).
 
     python benchmarks/suite/soak.py MODEL

@@ -217,7 +217,7 @@ def print_report(report) -> None:
         accuracy = "-" if v.accuracy is None else f"{v.accuracy:.4f}"
         keras = "-" if v.keras_accuracy is None else f"{v.keras_accuracy:.4f}"
         drop = "-" if v.accuracy_drop is None else f"{v.accuracy_drop * 100:+.2f} pt"
-        table.add_row(f.path.name, f.quantization, holds_text(f.rung, len((f.ladder or {}).get("float_layers", []))),
+        table.add_row(f.path.name, f.quantization, holds_text(f.rung, f.float_nodes),
                       f"{f.size_bytes / 1e6:.2f}", f"{v.top1_agreement:.4f}", f"{v.max_abs_diff:.4f}",
                       accuracy, keras, drop, "yes" if f.passed else "FAILED")
     out = console()

@@ -396,7 +396,7 @@ def test_capture_keeps_frames_with_a_score_near_a_threshold(multilabel, tmp_path
 
 def test_batch_and_serve_give_the_labels_present(multilabel, tmp_path, capsys):
     import pyarrow.parquet as pq
-    from test_serve import server
+    from serving import server
 
     from edgecls.cli import main
 

@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # source folder -> import name, as pyproject's package-dir maps them
 TREES = {"edgecls": "edgecls", "runtime": "edgecls/runtime", "converters": "edgecls/converters"}
 

@@ -1,13 +1,13 @@
 """The documentation builds (``mkdocs build --strict``: no broken link, no page outside the nav, every API
 reference entry found), the README stays short, and the pages hold the worked examples the issue asked
-for. (tests/test_readme.py runs every command and example of the README and of these pages.)"""
+for. (tests/project/test_readme.py runs every command and example of the README and of these pages.)"""
 
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NAV = re.findall(r"^  - [^:]+: (\S+\.md)$", (ROOT / "mkdocs.yml").read_text(), flags=re.M)
 
 

@@ -15,7 +15,7 @@ import pytest
 import edgecls
 from edgecls.runtime import errors
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KINDS = list(errors.ERRORS)
 
 

@@ -18,7 +18,7 @@ import cv2
 import pytest
 from builders import SEED
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 NAV = re.findall(r"^  - [^:]+: (\S+\.md)$", (ROOT / "mkdocs.yml").read_text(), flags=re.M)
 PAGES = [README, *((ROOT / "docs" / page).read_text() for page in NAV)]

@@ -7,8 +7,6 @@ import os
 import queue
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,35 +19,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-from test_hostile_inputs import jpeg_with_junk_before_its_size  # noqa: E402
-
-
-@contextmanager
-def server(*args: str, env: dict | None = None):
-    """``edgecls serve ARGS --port 0``; yields a client for it once it says where it listens."""
-    proc = subprocess.Popen([sys.executable, "-m", "edgecls", "serve", *args, "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        for line in proc.stderr:
-            if "listening on " in line:
-                url = line.split("listening on ")[1].split()[0]
-                break
-        else:
-            raise AssertionError(f"the server ended before listening (exit {proc.wait()})")
-        lines: queue.Queue[str] = queue.Queue()
-
-        def read() -> None:
-            for text in proc.stderr:
-                lines.put(text)
-
-        threading.Thread(target=read, daemon=True).start()
-        with httpx.Client(base_url=url, timeout=30) as client:
-            client.log = lines
-            client.proc = proc
-            yield client
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+from hostile import jpeg_with_junk_before_its_size  # noqa: E402
+from serving import server  # noqa: E402
 
 
 def _models(seed_export):

@@ -5,53 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 
 import cv2
 import numpy as np
 import pytest
-from hostile import card_text, onnx_model, run_cli
+from hostile import card_text, jpeg, jpeg_with_junk_before_its_size, onnx_model, run_cli, tiff_bomb
 
 MAX_RSS_MB = 500
 
 
-def _jpeg(size=(16, 16), progressive=False) -> bytes:
-    image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
-    flags = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if progressive else []
-    return cv2.imencode(".jpg", image, flags)[1].tobytes()
-
-
-def jpeg_with_junk_before_its_size(width=20000, height=20000) -> bytes:
-    """A small JPEG declaring ``width``×``height``, one junk byte before its frame header: decoders
-    skip the byte, a header reader that stops at it sees no size."""
-    data = bytearray(_jpeg())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data[:sof] + b"\x00" + data[sof:])
-
-
-def tiff_bomb(width=20000, height=20000) -> bytes:
-    """A gray TIFF of ``width``×``height`` black pixels in one deflated strip: a few hundred KB that
-    decode to ``width × height`` bytes (three times that as BGR). Compressed in chunks, so building
-    it costs no more memory than the file."""
-    import zlib
-
-    packer, row_chunk = zlib.compressobj(9), bytes(width * 100)
-    strip = b"".join(packer.compress(row_chunk) for _ in range(height // 100)) + packer.flush()
-    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 8), (262, 3, 1), (273, 4, 0),
-            (277, 3, 1), (278, 4, height), (279, 4, len(strip))]
-    ifd_at = 8
-    data_at = ifd_at + 2 + 12 * len(tags) + 4
-    entries = b"".join(struct.pack("<HHI", tag, kind, 1) + struct.pack("<I" if kind == 4 else "<HH",
-                                                                        *((data_at,) if tag == 273 else
-                                                                          (value,) if kind == 4 else (value, 0)))
-                       for tag, kind, value in tags)
-    return b"II*\x00" + struct.pack("<I", ifd_at) + struct.pack("<H", len(tags)) + entries + bytes(4) + strip
-
-
 def jpeg_with_scans(count: int) -> bytes:
     """A progressive JPEG whose last scan is repeated until it has ``count`` scans."""
-    data = _jpeg(progressive=True)
+    data = jpeg(progressive=True)
     last = data.rindex(b"\xff\xda")
     end = data.rindex(b"\xff\xd9")
     scans = data.count(b"\xff\xda")

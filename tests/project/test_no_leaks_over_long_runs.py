@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SOAK = Path(__file__).resolve().parents[1] / "benchmarks" / "suite" / "soak.py"
+SOAK = Path(__file__).resolve().parents[2] / "benchmarks" / "suite" / "soak.py"
 
 
 @pytest.mark.parametrize("name", ["tflite_int8", "onnx_fp32"])

@@ -294,7 +294,7 @@ def test_stream_command_captures(seed_exports, ambiguous_video, frame_scores, tm
 def test_a_long_capturing_stream_costs_constant_memory(color_model, tmp_path):
     """200,000 frames, every one hard, the folder capped at 200 captures and the writer behind (it drops):
     RSS over the second half grows by under 1 MB (5 bytes a frame; the counts and the folder stay bounded)."""
-    soak = Path(__file__).resolve().parents[1] / "benchmarks" / "suite" / "capture_soak.py"
+    soak = Path(__file__).resolve().parents[2] / "benchmarks" / "suite" / "capture_soak.py"
     proc = subprocess.run([sys.executable, str(soak), str(color_model), str(tmp_path / "hard"), "--frames", "200000"],
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]
