@@ -78,18 +78,23 @@ def _positive_int(value: Any, name: str, most: int) -> int:
     return value
 
 
-def _floats(value: Any, name: str) -> tuple[float, ...]:
+def _numbers(value: Any, label: str, error: type[EdgeclsError]) -> tuple[float, ...]:
+    """A number or a non-empty list of finite numbers, as a tuple. Raises ``error`` naming ``label``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]
     try:
         out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise CardError(f"card field {name!r} must be a list of numbers, got {value!r}") from None
+        raise error(f"{label} must be a list of numbers, got {value!r}") from None
     if not out:
-        raise CardError(f"card field {name!r} must not be empty")
+        raise error(f"{label} must not be empty")
     if not all(math.isfinite(v) for v in out):
-        raise CardError(f"card field {name!r} must hold finite numbers, got {value!r}")
+        raise error(f"{label} must hold finite numbers, got {value!r}")
     return out
+
+
+def _floats(value: Any, name: str) -> tuple[float, ...]:
+    return _numbers(value, f"card field {name!r}", CardError)
 
 
 @dataclass(frozen=True)
@@ -143,14 +148,7 @@ def checked_mean_std(mean: Any, std: Any, *, channels: int | None = None, error:
         raise error("give mean and std together", options=("mean", "std"))
     values = {}
     for name, given in (("mean", mean), ("std", std)):
-        if isinstance(given, (int, float)) and not isinstance(given, bool):
-            given = [given]
-        try:
-            numbers = tuple(float(v) for v in given)
-        except (TypeError, ValueError):
-            raise error(f"{what}: {name} must be a list of numbers, got {given!r}") from None
-        if not numbers or not all(math.isfinite(v) for v in numbers):
-            raise error(f"{what}: {name} must hold finite numbers, got {given!r}")
+        numbers = _numbers(given, f"{what}: {name}", error)
         if channels is not None and len(numbers) not in (1, channels):
             raise error(f"{what}: {name} needs 1 or {channels} values, got {len(numbers)}")
         values[name] = numbers
