@@ -307,3 +307,12 @@ def test_max_drop_end_to_end(seed_h5, digits_folders, tmp_path):
         assert f.passed == (f.validation.accuracy_drop * 100 <= 1.0)
     with pytest.raises(ExportError, match="max_drop needs labelled validation images"):
         export(seed_h5, tmp_path / "b", formats=["tflite"], max_drop=1.0, labels=builders.DIGIT_LABELS)
+
+
+def test_export_takes_typed_options_or_keywords_not_both(tmp_path):
+    from edgecls.converters import ExportError, ExportOptions, export
+
+    with pytest.raises(ExportError, match="as an ExportOptions or as keywords, not both"):
+        export(tmp_path / "m.h5", tmp_path, ExportOptions(), quantize=["int8"])
+    with pytest.raises(ExportError, match=r"unknown export option.*quantise; choose from formats, quantize"):
+        export(tmp_path / "m.h5", tmp_path, quantise=["int8"])

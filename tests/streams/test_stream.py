@@ -3,6 +3,7 @@
 import threading
 
 import cv2
+import numpy as np
 import pytest
 
 from edgecls.runtime import Classifier
@@ -207,3 +208,24 @@ def test_reconnect_gives_up_after_its_attempts(int8_model, http_video):
     assert len(results) >= 1 and summary.reconnects == 0
     assert summary.ended.startswith("error:") and "cannot open source" in summary.ended
     assert set(threading.enumerate()) <= threads_before  # the reader is gone (and so is the server)
+
+
+def test_stream_and_explain_settings_are_typed_options_and_unknown_ones_are_refused():
+    from edgecls.runtime import OptionError
+    from edgecls.runtime.stream import StreamOptions
+    from edgecls.runtime.testing import FakeBackend
+
+    frame = np.zeros((48, 64, 3), np.uint8)
+    with Classifier.from_backend(FakeBackend(["a", "b"], size=(16, 16))) as clf:
+        with clf.stream([frame] * 5, StreamOptions(every=2)) as stream:
+            assert [r.index for r in stream] == [0, 2, 4]
+        with clf.stream([frame] * 5, every=2, max_frames=2) as stream:  # the same fields as keywords
+            assert [r.index for r in stream] == [0, 2]
+        with pytest.raises(OptionError, match=r"unknown stream option.*evry; choose from mode, every"):
+            clf.stream([frame], evry=2)
+        with pytest.raises(OptionError, match="as a StreamOptions or as keywords, not both"):
+            clf.stream([frame], StreamOptions(), every=2)
+        with pytest.raises(OptionError, match="mode must be 'video' or 'live'"):
+            StreamOptions(mode="fast")
+        with pytest.raises(OptionError, match=r"unknown explain option.*patchh"):
+            clf.explain(frame, patchh=0.1)
