@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.suite.probes import keras_rounds, mediapipe_rounds, runtime_cold_start, tensorflow_cold_start
-from benchmarks.suite.publish import RESULTS, publish
+from benchmarks.suite.publish import RESULTS, machine, publish
 from benchmarks.suite.rounds import child_rounds, over_processes
 from benchmarks.suite.streaming import write_video
 
@@ -227,8 +226,7 @@ def main() -> None:
         run = _Run(args, Path(tmp))
         run.all()
     stamp = dt.date.today().isoformat()
-    result = {"date": stamp, "machine": {"python": platform.python_version(), "processor": platform.machine(),
-                                          "cores": os.cpu_count()}, "threads": args.threads, "runs": args.runs,
+    result = {"date": stamp, "machine": machine(), "threads": args.threads, "runs": args.runs,
               "rounds": args.rounds, "processes": args.processes, "ratios": run.ratios, "notes": run.notes}
     publish(args.out, args.name or stamp, result, render(result))
 

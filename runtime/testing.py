@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -56,7 +57,8 @@ class FakeBackend:
         name: the engine name reported (``Classifier.backend.name``).
 
     Attributes:
-        calls: engine calls so far; ``images``: images classified so far; ``batches``: each call's size.
+        calls: engine calls so far; ``images``: images classified so far; ``batches``: the sizes of the
+            last 10,000 calls (bounded, so a long soak on the fake holds constant memory).
 
     Raises:
         OptionError: no labels, scripted rows of another width, a bad size, channel count or latency.
@@ -85,7 +87,7 @@ class FakeBackend:
         self.output = TensorInfo("scores", (None, len(self.labels)), np.dtype(np.float32))
         self.calls = 0
         self.images = 0
-        self.batches: list[int] = []
+        self._batches: deque[int] = deque(maxlen=10_000)
         self.closed = False
         self._lock = threading.Lock()
 
@@ -110,6 +112,10 @@ class FakeBackend:
             name=self.name,
         )
 
+    @property
+    def batches(self) -> list[int]:
+        return list(self._batches)
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         """The scripted scores of ``batch``'s images.
 
@@ -123,7 +129,7 @@ class FakeBackend:
             call, first = self.calls, self.images
             self.calls += 1
             self.images += len(batch)
-            self.batches.append(len(batch))
+            self._batches.append(len(batch))
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000.0)
         if call in self.fail_at:
