@@ -51,9 +51,9 @@ def measure(shape: str, images: np.ndarray, labels: np.ndarray, work: Path) -> d
     report = export(work / "model.keras", work / "out", quantize=["fp32", "int8"], calibration=calib,
                     validation=val, max_drop=1.0, positive="high" if "binary" in shape else None)
     seconds = time.perf_counter() - t0
-    kind = report.head["kind"]
+    kind = report.head.kind
     probabilities = to_probabilities(kind, raw)
-    row = {"shape": shape, "title": TITLE[shape], "head": kind, "baked": report.head["baked"],
+    row = {"shape": shape, "title": TITLE[shape], "head": kind, "baked": report.head.baked,
            "export_s": round(seconds, 1), "keras_accuracy": float((probabilities.argmax(1) == truth).mean()),
            "before": {"scores": "refused (output (None, 1))" if raw.shape[1] == 1 else "raw logits",
                       "max_diff": None if raw.shape[1] == 1 else float(np.abs(raw - probabilities).max()),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["export", "ExportOptions", "ExportReport", "ExportError", "OutputExistsError"]
+__all__ = ["export", "ExportOptions", "ExportResult", "ExportReport", "ExportError", "OutputExistsError"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,10 +16,10 @@ def __getattr__(name: str) -> Any:
         from edgecls.converters import pipeline as module
 
         return getattr(module, name)
-    if name == "ExportReport":
-        from edgecls.converters.report import ExportReport
+    if name in ("ExportResult", "ExportReport"):
+        from edgecls.converters import report
 
-        return ExportReport
+        return getattr(report, name)
     if name in ("ExportError", "OutputExistsError"):
         from edgecls.converters import errors
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgecls.converters.errors import ExportError
-from edgecls.converters.formats.base import get_format
+from edgecls.converters.formats.base import FORMATS, get_format
 from edgecls.converters.heads import HEAD_KINDS
 from edgecls.converters.ladder.climb import MAX_RUNGS
 from edgecls.runtime.card import RESIZE_MODES
@@ -22,8 +22,13 @@ __all__ = ["ExportOptions"]
 class ExportOptions:
     """Options of :func:`export` (the CLI flags of ``edgecls export``).
 
+    What belongs to one format lives in that format's own options object (``OnnxOptions(opset=,
+    per_channel=)``, ``TFLiteOptions()``), given in ``format_options`` by format name; :meth:`from_keywords`
+    (what ``export(model, out, opset=13)`` calls) routes such keywords there.
+
     Raises:
-        ExportError: unknown format, quantization or resize mode, or a bad size.
+        ExportError: unknown format, quantization or resize mode, a bad size, or format options that
+            are not that format's options type.
     """
 
     formats: Sequence[str] = ("tflite", "onnx")
@@ -38,8 +43,9 @@ class ExportOptions:
     std: Sequence[float] | None = None
     resize: str = "stretch"
     input_size: tuple[int, int] | None = None
-    opset: int = 17
-    per_channel: bool = False
+    format_options: Mapping[str, Any] = field(default_factory=dict)
+    """Each format's options object by format name (``{"onnx": OnnxOptions(opset=13)}``); a format
+    missing here uses its defaults."""
     force: bool = False
     unsafe: bool = False
     custom_objects: str | Path | dict[str, Any] | None = None
@@ -89,6 +95,11 @@ class ExportOptions:
                     raise ExportError(f"{fmt.name} has no quantization {q!r}; choose from {', '.join(fmt.quantizations)}")
         if not self.formats or not self.quantize:
             raise ExportError("give at least one format and one quantization")
+        for name, value in self.format_options.items():
+            expected = get_format(name).options_type
+            if not isinstance(value, expected):
+                raise ExportError(f"format_options[{name!r}] must be a {expected.__name__}, got "
+                                  f"{type(value).__name__}", options=("format_options",))
 
     def _check_ranges(self) -> None:
         if self.resize not in RESIZE_MODES:
@@ -102,6 +113,42 @@ class ExportOptions:
                               options=("max_rung",))
         if self.max_drop is not None and not 0.0 <= self.max_drop <= 100.0:
             raise ExportError(f"max_drop must be in [0, 100] accuracy points, got {self.max_drop}")
+
+    def options_for(self, name: str) -> Any:
+        """Format ``name``'s options: the ones given in ``format_options``, else its defaults."""
+        return self.format_options.get(name) or get_format(name).options_type()
+
+    @classmethod
+    def from_keywords(cls, keywords: Mapping[str, Any]) -> ExportOptions:
+        """The options of a keyword call (``export(model, out, quantize=["int8"], opset=13)``): a keyword
+        that is a field here sets it; one that is a field of a format's options (``opset``, ``per_channel``)
+        sets it in that format's options.
+
+        Raises:
+            ExportError: a keyword that is neither, named with the choices; a bad value.
+        """
+        own = {f.name for f in fields(cls)}
+        by_format: dict[str, dict[str, Any]] = {}
+        for key in sorted(set(keywords) - own):
+            fmt = next((f for f in FORMATS.values() if key in {x.name for x in fields(f.options_type)}), None)
+            if fmt is None:
+                choices = [x.name for x in fields(cls)] + [x.name for f in FORMATS.values()
+                                                           for x in fields(f.options_type)]
+                raise ExportError(f"unknown export option(s) {key}; choose from {', '.join(choices)}")
+            by_format.setdefault(fmt.name, {})[key] = keywords[key]
+        given = dict(keywords.get("format_options") or {})
+        for name, values in by_format.items():
+            base = given.get(name) or get_format(name).options_type()
+            given[name] = type(base)(**{**asdict(base), **values})
+        return cls(**{k: v for k, v in keywords.items() if k in own}, format_options=given)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the report records of the options (the images and labels are recorded on their own)."""
+        return {"formats": list(self.formats), "quantize": list(self.quantize), "resize": self.resize,
+                "format_options": {name: asdict(self.options_for(name)) for name in self.formats},
+                "min_agreement": self.min_agreement, "max_drop": self.max_drop, "max_rung": self.max_rung,
+                "time_candidates": self.time_candidates, "ladder": self.ladder, "head": self.head,
+                "positive": self.positive}
 
     def agreement_for(self, quantization: str) -> float | None:
         """The agreement floor a file of ``quantization`` must reach; None when only ``max_drop`` is checked."""

@@ -75,6 +75,10 @@ class Head:
         return self.kind in _BINARY
 
     @property
+    def chosen_by(self) -> str:
+        return "head option" if self.chosen else "detected"
+
+    @property
     def baked(self) -> str:
         """What the export adds after the model: ``softmax``, ``sigmoid``, ``[1 - p, p]``,
         ``softmax of [0, z]`` (= ``[1 - sigmoid(z), sigmoid(z)]``), or nothing."""
@@ -113,7 +117,7 @@ class Head:
         return to_probabilities(self.kind, outputs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "chosen_by": "head option" if self.chosen else "detected",
+        return {"kind": self.kind, "chosen_by": self.chosen_by,
                 "baked": self.baked, "evidence": [e.to_dict() for e in self.evidence]}
 
 

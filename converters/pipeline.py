@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from edgecls.converters.decisions import SINGLE_LABEL, Decisions
 from edgecls.converters.errors import ExportError, OutputExistsError
 from edgecls.converters.export_options import ExportOptions
 from edgecls.converters.formats.base import ConvertJob, get_format
-from edgecls.converters.formats.onnx_format import OnnxOptions
 from edgecls.converters.heads import Head, head_labels
 from edgecls.converters.ladder import Budget, climb, get_ladder
 from edgecls.converters.ladder.climb import LadderResult
@@ -35,16 +34,15 @@ from edgecls.converters.normalization import PixelNormalization, choose_normaliz
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
 from edgecls.converters.provenance import CardFacts, resolve_labels, sha256_of
 from edgecls.converters.quant_report import calibration_warnings, class_changes, profile_calibration
-from edgecls.converters.report import ExportedFile, ExportReport, report_name
+from edgecls.converters.report import CalibrationCheck, ExportedFile, ExportResult, QuantizationReport, report_name
 from edgecls.converters.validate import keras_scores
 from edgecls.converters.workspace import export_workspace
 from edgecls.runtime.card import InputSpec, Normalization
 from edgecls.runtime.datasets import open_dataset
 from edgecls.runtime.memory import peak_rss_mb
-from edgecls.runtime.options import options_from
 from edgecls.version import __version__
 
-__all__ = ["ExportOptions", "export"]
+__all__ = ["ExportOptions", "ExportResult", "export"]
 
 MIN_CHECK_IMAGES = 30
 """Labelled images needed before the pixel normalization is checked (fewer cannot tell presets apart)."""
@@ -87,7 +85,7 @@ class _Progress:
 
 
 def export(model: Any, out_dir: str | Path | None = None, options: ExportOptions | None = None, *,
-           on_step: Callable[[str, int, int], None] | None = None, **keywords: Any) -> ExportReport:
+           on_step: Callable[[str, int, int], None] | None = None, **keywords: Any) -> ExportResult:
     """Export a Keras image classifier to every requested format × quantization, and validate each file.
 
     Order: load the model, read the images, check the pixel normalization on
@@ -101,10 +99,12 @@ def export(model: Any, out_dir: str | Path | None = None, options: ExportOptions
         out_dir: output folder (default: next to the model file, else the current folder).
         options: the export's :class:`ExportOptions`.
         on_step: called as each step starts with (message, files done, files to write), for progress display.
-        **keywords: instead of ``options``, its fields as keywords (``export(m, quantize=["int8"], ...)``).
+        **keywords: instead of ``options``, its fields as keywords (``export(m, quantize=["int8"], ...)``),
+            and a format's options too (``opset=13`` sets ``OnnxOptions.opset``; see
+            :meth:`ExportOptions.from_keywords`).
 
     Returns:
-        The :class:`ExportReport`; ``report.ok`` is False when a file missed its
+        The typed :class:`ExportResult` (also written as ``<name>_report.json``); ``result.ok`` is False when a file missed its
         minimum top-1 agreement (the file is kept, marked failed).
 
     Raises:
@@ -119,7 +119,7 @@ def export(model: Any, out_dir: str | Path | None = None, options: ExportOptions
     if options is not None and keywords:
         raise ExportError(f"give the export's options as an ExportOptions or as keywords, not both "
                           f"(got {', '.join(sorted(keywords))} too)")
-    opts = options if options is not None else options_from(ExportOptions, keywords, what="export", error=ExportError)
+    opts = options if options is not None else ExportOptions.from_keywords(keywords)
     # what can be checked without TensorFlow is checked first: a mistake costs a second, not the import
     source = Path(model) if isinstance(model, (str, Path)) else None
     out_dir = Path(out_dir) if out_dir is not None else (source.parent if source else Path.cwd())
@@ -158,7 +158,7 @@ class _Plan:
 
 
 def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[Any, str, Path]], work: Path,
-            step: _Progress) -> ExportReport:
+            step: _Progress) -> ExportResult:
     """The stages: load → images → head → labels → normalization (checked) → per format: convert → quantize
     (or climb the ladder) → embed the card → validate → write; then the report."""
     start = time.perf_counter()
@@ -170,7 +170,7 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     _prepare_out_dir(out_dir)
     work.mkdir()
     job = ConvertJob(plan.wrapped, plan.loaded.height, plan.loaded.width, plan.loaded.channels, plan.reader, work,
-                     options={"onnx": OnnxOptions(opset=opts.opset, per_channel=opts.per_channel)})
+                     options={c.name: opts.options_for(c.name) for c, _, _ in targets})
     # The Keras reference was computed first (finding the head, the pixel check): Keras' activations are
     # freed before the conversions' graphs pile up (the other order raised DenseNet121's peak by 1.5 GB).
     for converter in dict.fromkeys(c for c, _, _ in targets):
@@ -227,19 +227,13 @@ def _plan(loaded: LoadedModel, opts: ExportOptions, stem: str, step: _Progress) 
                  sha256_of(loaded.source), notes)
 
 
-def _new_report(plan: _Plan, opts: ExportOptions, out_dir: Path) -> ExportReport:
-    """The report, before any file: what was decided and with which options."""
-    return ExportReport(
+def _new_report(plan: _Plan, opts: ExportOptions, out_dir: Path) -> ExportResult:
+    """The result, before any file: what was decided and with which options."""
+    return ExportResult(
         source=str(plan.loaded.source or "in-memory model"), source_sha256=plan.sha256, out_dir=out_dir,
-        labels=plan.labels, normalization=asdict(plan.norm), validation_source=plan.checked.source,
-        calibration=plan.calib_summary, notes=plan.notes, pixels=plan.pixels.to_dict() if plan.pixels else None,
-        options={"formats": list(opts.formats), "quantize": list(opts.quantize), "resize": opts.resize,
-                 "opset": opts.opset, "per_channel": opts.per_channel, "min_agreement": opts.min_agreement,
-                 "max_drop": opts.max_drop, "max_rung": opts.max_rung, "time_candidates": opts.time_candidates,
-                 "head": opts.head, "positive": opts.positive},
-        head=plan.head.to_dict(),
-        output={"kind": "multi-label" if plan.head.multi_label else "single-label",
-                "thresholds": list(plan.thresholds) if plan.thresholds else None})
+        labels=plan.labels, normalization=plan.norm, validation_source=plan.checked.source,
+        calibration=plan.calib_summary, notes=plan.notes, pixels=plan.pixels, options=opts, head=plan.head,
+        thresholds=plan.thresholds)
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
@@ -278,8 +272,7 @@ def _make_file(target: tuple[Any, str, Path], plan: _Plan, job: ConvertJob, opts
         step(f"measuring {path.name}'s per-layer quantization error")
         why = _why(converter, job, ladder, predicted, plan, warnings)
     return ExportedFile(path, converter.name, quantization, len(final), validation, opts.agreement_for(quantization),
-                        time.perf_counter() - t0, max_drop=opts.max_drop, ladder=ladder.to_dict() if ladder else None,
-                        quantization_report=why)
+                        time.perf_counter() - t0, max_drop=opts.max_drop, ladder=ladder, quantization_report=why)
 
 
 def _quantized(converter: Any, quantization: str, job: ConvertJob, files: FileMaker, opts: ExportOptions,
@@ -330,19 +323,19 @@ def _named_for(path: Path, stem: str, quantization: str, ladder: LadderResult | 
     return path.with_name(f"{stem}_{holds}{path.suffix}") if holds != quantization else path
 
 
-def _calibration_warnings(report: ExportReport, plan: _Plan, opts: ExportOptions) -> list:
+def _calibration_warnings(report: ExportResult, plan: _Plan, opts: ExportOptions) -> list:
     """Profile the calibration images into ``report.quantization``; the warnings they call for."""
     images = plan.reader.images  # already one array (``_calibration``): no copy
     classes = plan.calib_data.classes if plan.calib_data is not None else None
     profile = profile_calibration(images, plan.checked.images, keras_scores(plan.wrapped, images, source=report.source),
                                   plan.labels, len(classes) if classes else None)
     warnings = calibration_warnings(profile, len(plan.labels), plan.pixels.to_dict() if plan.pixels else None)
-    report.quantization = {"calibration": profile.to_dict(), "warnings": [w.to_dict() for w in warnings]}
+    report.quantization = CalibrationCheck(profile, warnings)
     return warnings
 
 
 def _why(converter: Any, job: ConvertJob, ladder: Any, predicted: np.ndarray, plan: _Plan,
-         warnings: list) -> dict[str, Any]:
+         warnings: list) -> QuantizationReport:
     """One int8 file's quantization report: its worst layers, per-class changes, the export's warnings."""
     worst, note = (ladder.worst_layers if ladder is not None else []), None
     if not worst:
@@ -352,8 +345,7 @@ def _why(converter: Any, job: ConvertJob, ladder: Any, predicted: np.ndarray, pl
             note = f"per-layer error not measured: {exc}"
     targets = None if plan.head.multi_label else plan.targets
     classes = class_changes(predicted, plan.reference.argmax(1), targets, plan.labels) if targets is not None else []
-    return {"worst_layers": [w.to_dict() for w in worst[:10]], "classes": classes,
-            "warnings": [w.to_dict() for w in warnings], **({"note": note} if note else {})}
+    return QuantizationReport(list(worst[:10]), classes, list(warnings), note)
 
 
 def _normalization(loaded: LoadedModel, norm: PixelNormalization, requested: str, images: np.ndarray,

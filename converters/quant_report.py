@@ -25,7 +25,7 @@ import numpy as np
 NORMALIZATION_GAP = 0.01
 """How much higher (accuracy, as a fraction) another preset must score for the normalization warning."""
 
-__all__ = ["CalibrationProfile", "QuantWarning", "profile_calibration", "calibration_warnings", "class_changes",
+__all__ = ["CalibrationProfile", "ClassChange", "QuantWarning", "profile_calibration", "calibration_warnings", "class_changes",
            "MIN_CALIBRATION", "MAX_DUPLICATE_SHARE", "ONE_CLASS_SHARE", "MIN_OVERLAP", "NEAR_BITS"]
 
 MIN_CALIBRATION = 50
@@ -45,6 +45,24 @@ class QuantWarning:
 
     def to_dict(self) -> dict[str, str]:
         return {"cause": self.cause, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ClassChange:
+    """One class's accuracy under Keras and under a quantized file, on the labelled validation images."""
+
+    label: str
+    images: int
+    keras_accuracy: float
+    accuracy: float
+
+    @property
+    def change_pt(self) -> float:
+        return (self.accuracy - self.keras_accuracy) * 100
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "images": self.images, "keras_accuracy": round(self.keras_accuracy, 4),
+                "accuracy": round(self.accuracy, 4), "change_pt": round(self.change_pt, 2)}
 
 
 @dataclass(frozen=True)
@@ -173,17 +191,13 @@ def _fmt(values: Sequence[float]) -> str:
 
 
 def class_changes(predicted: np.ndarray, keras_predicted: np.ndarray, targets: np.ndarray,
-                  labels: Sequence[str]) -> list[dict[str, Any]]:
-    """Per class: images, Keras' accuracy, the file's, and the change in points (from the predicted
-    classes); the classes that lost most first."""
+                  labels: Sequence[str]) -> list[ClassChange]:
+    """Per class with images: Keras' accuracy and the file's (from the predicted classes); the classes
+    that lost most first."""
     rows = []
     for index, label in enumerate(labels):
         mask = targets == index
-        n = int(mask.sum())
-        if not n:
-            continue
-        keras = float((keras_predicted[mask] == index).mean())
-        mine = float((predicted[mask] == index).mean())
-        rows.append({"label": label, "images": n, "keras_accuracy": round(keras, 4), "accuracy": round(mine, 4),
-                     "change_pt": round((mine - keras) * 100, 2)})
-    return sorted(rows, key=lambda r: (r["change_pt"], r["label"]))
+        if mask.any():
+            rows.append(ClassChange(label, int(mask.sum()), float((keras_predicted[mask] == index).mean()),
+                                    float((predicted[mask] == index).mean())))
+    return sorted(rows, key=lambda r: (round(r.change_pt, 2), r.label))

@@ -1,22 +1,64 @@
-"""The export report: what was written, how it validated, what was decided."""
+"""The export's result: what was written, how it validated, what was decided — typed.
+
+:func:`edgecls.converters.export` returns an :class:`ExportResult` whose parts are the stages' own
+objects (the head, the pixel check, each file's :class:`~edgecls.converters.validate.Validation` and
+:class:`~edgecls.converters.ladder.climb.LadderResult`, its :class:`QuantizationReport`). One serializer,
+:meth:`ExportResult.to_dict`, turns it into what ``<name>_report.json`` holds; the Markdown page reads
+that, the table on screen reads the typed result.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgecls.converters.validate import Validation
-from edgecls.runtime.card import float_node_count
 
-__all__ = ["ExportedFile", "ExportReport", "report_name"]
+if TYPE_CHECKING:
+    from edgecls.converters.export_options import ExportOptions
+    from edgecls.converters.heads import Head
+    from edgecls.converters.ladder.climb import LadderResult
+    from edgecls.converters.ladder.rungs import LayerError
+    from edgecls.converters.normalization import PixelNormalization
+    from edgecls.converters.pixel_check import PixelCheck
+    from edgecls.converters.quant_report import CalibrationProfile, ClassChange, QuantWarning
+
+__all__ = ["ExportedFile", "ExportResult", "ExportReport", "QuantizationReport", "CalibrationCheck", "report_name"]
 
 
 def report_name(stem: str) -> str:
     """The report's file name for the model named ``stem``: ``<stem>_report.json``, next to
     ``<stem>_<quantization>.<suffix>`` (two models exported into one folder keep one report each)."""
     return f"{stem}_report.json"
+
+
+@dataclass(frozen=True)
+class QuantizationReport:
+    """Why an int8 file lost what it lost: its worst layers, the classes that changed, the export's
+    calibration warnings (and, where the per-layer error could not be measured, why)."""
+
+    worst_layers: list[LayerError]
+    classes: list[ClassChange]
+    warnings: list[QuantWarning]
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"worst_layers": [w.to_dict() for w in self.worst_layers[:10]],
+                "classes": [c.to_dict() for c in self.classes],
+                "warnings": [w.to_dict() for w in self.warnings], **({"note": self.note} if self.note else {})}
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """The calibration images' profile and the warnings it calls for (exports with int8 only)."""
+
+    profile: CalibrationProfile | None
+    warnings: list[QuantWarning]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calibration": self.profile.to_dict() if self.profile else None, "warnings": [w.to_dict() for w in self.warnings]}
 
 
 @dataclass(frozen=True)
@@ -33,20 +75,21 @@ class ExportedFile:
     seconds: float
     max_drop: float | None = None
     """The accuracy budget in points (None: not checked)."""
-    ladder: dict[str, Any] | None = None
+    ladder: LadderResult | None = None
     """How the quantization ladder met the budget (rung, float layers, candidates); None when not climbed."""
-    quantization_report: dict[str, Any] | None = None
+    quantization_report: QuantizationReport | None = None
     """An int8 file's worst layers, per-class changes and the export's calibration warnings."""
 
     @property
     def rung(self) -> str:
         """What the file holds: the ladder's rung, else the quantization asked for."""
-        return (self.ladder or {}).get("rung") or self.quantization
+        chosen = self.ladder.chosen if self.ladder is not None else None
+        return chosen.rung if chosen is not None else self.quantization
 
     @property
     def float_nodes(self) -> int:
-        """The nodes the ladder kept in float (see :func:`edgecls.runtime.card.float_node_count`)."""
-        return float_node_count(self.ladder)
+        """The nodes the ladder kept in float."""
+        return len(self.ladder.float_layers) if self.ladder is not None else 0
 
     @property
     def passed(self) -> bool:
@@ -67,25 +110,27 @@ class ExportedFile:
             "passed": self.passed,
             "validation": self.validation.to_dict(),
             "rung": self.rung,
-            "quantization_ladder": self.ladder,
-            "quantization_report": self.quantization_report,
+            "quantization_ladder": self.ladder.to_dict() if self.ladder is not None else None,
+            "quantization_report": self.quantization_report.to_dict() if self.quantization_report else None,
         }
 
 
 @dataclass
-class ExportReport:
-    """Returned by :func:`edgecls.converters.export` and written as ``<name>_report.json`` (``path``)."""
+class ExportResult:
+    """Returned by :func:`edgecls.converters.export` and written as ``<name>_report.json`` (``path``)
+    by :meth:`to_json`, the one serializer of the export's outcome."""
 
     source: str
     source_sha256: str
     out_dir: Path
     labels: list[str]
-    normalization: dict[str, Any]
+    normalization: PixelNormalization | None
     validation_source: str
     calibration: dict[str, Any]
-    pixels: dict[str, Any] | None = None
+    """Where the calibration images came from and how many were used."""
+    pixels: PixelCheck | None = None
     """The pixel check on labelled images (preset, accuracies under each, why), None when not run."""
-    options: dict[str, Any] = field(default_factory=dict)
+    options: ExportOptions | None = None
     files: list[ExportedFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -93,12 +138,16 @@ class ExportReport:
     """Peak resident memory of the exporting process so far (VmHWM on Linux), measured as the report is written."""
     path: Path | None = None
     """Where the report is written (``<name>_report.json`` in ``out_dir``)."""
-    quantization: dict[str, Any] | None = None
+    quantization: CalibrationCheck | None = None
     """The calibration images' profile and the warnings it calls for (exports with int8 only)."""
-    head: dict[str, Any] = field(default_factory=dict)
+    head: Head | None = None
     """The model's head: its kind, how it was decided, what the export baked after it, the evidence."""
-    output: dict[str, Any] = field(default_factory=dict)
-    """What every file outputs: ``kind`` (single-label or multi-label) and, multi-label, the ``thresholds``."""
+    thresholds: tuple[float, ...] | None = None
+    """A multi-label head's per-label thresholds (None for a single-label head)."""
+
+    @property
+    def multi_label(self) -> bool:
+        return self.head is not None and self.head.multi_label
 
     @property
     def ok(self) -> bool:
@@ -110,24 +159,26 @@ class ExportReport:
         return [f for f in self.files if not f.passed]
 
     def to_dict(self) -> dict[str, Any]:
+        """What ``<name>_report.json`` holds (the Markdown page and ``--json`` print the same)."""
         return {
             "source": self.source,
             "source_sha256": self.source_sha256,
             "out_dir": str(self.out_dir),
             "ok": self.ok,
             "labels": self.labels,
-            "normalization": self.normalization,
-            "pixels": self.pixels,
+            "normalization": asdict(self.normalization) if self.normalization is not None else None,
+            "pixels": self.pixels.to_dict() if self.pixels is not None else None,
             "calibration": self.calibration,
-            "options": self.options,
+            "options": self.options.to_dict() if self.options is not None else {},
             "validation_source": self.validation_source,
             "files": [f.to_dict() for f in self.files],
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
             "peak_rss_mb": None if self.peak_rss_mb is None else round(self.peak_rss_mb),
-            "quantization": self.quantization,
-            "head": self.head,
-            "output": self.output,
+            "quantization": self.quantization.to_dict() if self.quantization is not None else None,
+            "head": self.head.to_dict() if self.head is not None else {},
+            "output": {"kind": "multi-label" if self.multi_label else "single-label",
+                       "thresholds": list(self.thresholds) if self.thresholds else None},
         }
 
     def to_json(self) -> str:
@@ -138,3 +189,7 @@ class ExportReport:
         from edgecls.converters.report_page import render_markdown
 
         return render_markdown(self)
+
+
+ExportReport = ExportResult
+"""The earlier name of :class:`ExportResult` (kept so that code written against it keeps working)."""

@@ -22,7 +22,8 @@ def _cell(text: Any) -> str:
 
 
 def render_markdown(report: Any) -> str:
-    """Markdown for an :class:`~edgecls.converters.report.ExportReport`: the files, each ladder's
+    """Markdown for an :class:`~edgecls.converters.report.ExportResult`, from its one serializer
+    (:meth:`~edgecls.converters.report.ExportResult.to_dict`): the files, each ladder's
     candidates, the worst layers and per-class changes of each int8 file, the calibration profile and
     the warnings."""
     data = report.to_dict()

@@ -105,6 +105,11 @@ class LadderResult:
     """When no rung held: the most accurate full-int8 candidate, whose bytes are ``data``."""
 
     @property
+    def float_layers(self) -> tuple[str, ...]:
+        """The nodes the chosen file keeps in float (none when nothing was chosen)."""
+        return self.chosen.float_layers if self.chosen is not None else ()
+
+    @property
     def written(self) -> Candidate | None:
         """The candidate whose bytes are ``data``: the chosen one, else the fallback."""
         return self.chosen or self.fallback
@@ -114,7 +119,7 @@ class LadderResult:
         c = self.chosen
         return {
             "rung": None if c is None else c.rung,
-            "float_layers": [] if c is None else list(c.float_layers),
+            "float_layers": list(self.float_layers),
             "budget": {"max_drop": self.budget.max_drop, "min_agreement": self.budget.min_agreement},
             "reason": self.reason,
             "fp32_latency_ms": None if self.fp32_latency_ms is None else round(self.fp32_latency_ms, 4),

@@ -74,12 +74,13 @@ class ExportFlags:
     def options(self) -> ExportOptions:
         """The export's typed options. Raises ExportError for values the flags' types let through."""
         from edgecls.converters.export_options import ExportOptions
+        from edgecls.converters.formats.onnx_format import OnnxOptions
 
         return ExportOptions(
             formats=self.formats, quantize=self.quantize, calibration=self.calib, calib_size=self.calib_size,
             validation=self.val, labels=self.labels, pixels=self.pixels, mean=self.mean, std=self.std,
-            resize=self.resize, input_size=self.input_size, opset=self.opset, per_channel=self.per_channel,
-            force=self.force, unsafe=self.unsafe, custom_objects=self.custom_objects,
+            resize=self.resize, input_size=self.input_size,
+            format_options={"onnx": OnnxOptions(opset=self.opset, per_channel=self.per_channel)}, force=self.force, unsafe=self.unsafe, custom_objects=self.custom_objects,
             min_agreement=self.min_agreement, max_drop=self.max_drop, max_rung=self.max_rung,
             time_candidates=not self.no_timing, head=self.head, positive=self.positive,
             thresholds=self.thresholds, ladder=not self.no_ladder)
@@ -198,7 +199,7 @@ def export(f: ExportFlags) -> None:
             "top-1 agreement with Keras below the minimum" if file.min_agreement is not None
             and file.validation.top1_agreement < file.min_agreement else "accuracy drop over --max-drop"
             for file in report.failed))
-        ladders = "; ".join(f"{file.path.name}: {file.ladder['reason']}" for file in report.failed if file.ladder)
+        ladders = "; ".join(f"{file.path.name}: {file.ladder.reason}" for file in report.failed if file.ladder)
         raise ValidationFailedError(f"{names}: {why}{f' ({ladders})' if ladders else ''} (files kept, marked "
                                     f"failed in {report.path})")
 
@@ -208,7 +209,7 @@ def print_report(report) -> None:
     from rich.table import Table
 
     table = Table(title=f"edgecls export: {report.source}", title_justify="left")
-    multi = (report.output or {}).get("kind") == "multi-label"  # judged by label sets and macro F1
+    multi = report.multi_label  # judged by label sets and macro F1
     for column in ("file", "asked", "holds", "size MB", "label-set agree" if multi else "top-1 agree", "max |Δ|",
                    "macro F1" if multi else "accuracy", "Keras F1" if multi else "Keras acc", "drop vs Keras", "ok"):
         table.add_column(column, justify="left" if column in ("file", "asked", "holds") else "right")
@@ -225,22 +226,22 @@ def print_report(report) -> None:
     out.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; peak memory "
               f"{report.peak_rss_mb:.0f} MB; report: "
                   f"{report.path}")
-    head, output = report.head or {}, report.output or {}
-    if head:
-        baked = f", {head['baked']} baked after it" if head.get("baked") else ""
-        out.print(f"head: {head['kind']} ({head['chosen_by']}{baked}); every file outputs probabilities")
-    if output.get("thresholds"):
+    head = report.head
+    if head is not None:
+        baked = f", {head.baked} baked after it" if head.baked else ""
+        out.print(f"head: {head.kind} ({head.chosen_by}{baked}); every file outputs probabilities")
+    if report.thresholds:
         out.print("thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in
-                                             zip(report.labels, output["thresholds"], strict=True)))
+                                             zip(report.labels, report.thresholds, strict=True)))
     if not quiet():
         if any(f.validation.accuracy_drop is not None for f in report.files):
             what = "macro F1" if multi else "accuracy"
             out.print(f"drop vs Keras: Keras' {what} minus the file's, in points (negative: the file scored higher)")
         for f in report.files:
             if f.ladder:
-                out.print(f"ladder: {f.path.name}: {f.ladder['reason']}")
-        for warning in (report.quantization or {}).get("warnings", []):
-            out.print(f"warning: {warning['message']} ({warning['cause']})")
+                out.print(f"ladder: {f.path.name}: {f.ladder.reason}")
+        for warning in report.quantization.warnings if report.quantization else []:
+            out.print(f"warning: {warning.message} ({warning.cause})")
         for note in report.notes:
             if note.startswith("warning: "):  # what the export assumed (labels, ...): said on stderr
                 echo(note, err=True)

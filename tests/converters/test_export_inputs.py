@@ -191,7 +191,7 @@ def test_normalizing_first_layer_is_detected(tmp_path, digits):
     model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255.0),
                               keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     report = export(model, tmp_path, formats=["onnx"], labels=builders.DIGIT_LABELS)
-    assert report.normalization["name"] == "raw"
+    assert report.normalization.name == "raw"
     assert any("Rescaling layer" in note for note in report.notes)
     assert report.ok
 
@@ -301,7 +301,7 @@ def test_max_drop_end_to_end(seed_h5, digits_folders, tmp_path):
     train, val = digits_folders
     report = export(seed_h5, tmp_path / "a", formats=["tflite"], quantize=["fp32", "int8"], calibration=train,
                     validation=val, max_drop=1.0)
-    assert report.options["max_drop"] == 1.0
+    assert report.options.max_drop == 1.0
     for f in report.files:
         assert f.min_agreement is None and f.max_drop == 1.0
         assert f.passed == (f.validation.accuracy_drop * 100 <= 1.0)

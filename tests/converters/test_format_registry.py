@@ -62,3 +62,27 @@ def test_cli_choices_come_from_the_registries(capsys):
     assert main(["predict", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert all(spec.name in text for spec in registered()) and "[cpu|gpu|auto]" in text
+
+
+def test_a_formats_own_options_travel_in_its_options_object(seed_h5, tmp_path):
+    """ONNX-only options live in ``OnnxOptions``: given typed or as keywords (``opset=13`` routed there), the
+    ONNX file is written at that opset and the report records each format's options; a wrong type is refused."""
+    import json
+
+    import onnx
+    import pytest
+
+    from edgecls.converters import ExportError, ExportOptions, export
+    from edgecls.converters.formats.onnx_format import OnnxOptions
+    from edgecls.converters.formats.tflite_format import TFLiteOptions
+
+    opts = ExportOptions.from_keywords({"formats": ["onnx"], "opset": 13, "per_channel": True})
+    assert opts.options_for("onnx") == OnnxOptions(opset=13, per_channel=True)
+    assert opts.options_for("tflite") == TFLiteOptions()
+    with pytest.raises(ExportError, match=r"format_options\['onnx'\] must be a OnnxOptions, got TFLiteOptions"):
+        ExportOptions(format_options={"onnx": TFLiteOptions()})
+    report = export(seed_h5, tmp_path, formats=["onnx", "tflite"], opset=13, labels=[str(i) for i in range(10)])
+    onnx_file = next(f.path for f in report.files if f.format == "onnx")
+    assert {o.domain: o.version for o in onnx.load(onnx_file).opset_import}[""] == 13
+    recorded = json.loads(report.path.read_text())["options"]["format_options"]
+    assert recorded == {"onnx": {"opset": 13, "per_channel": False}, "tflite": {}}

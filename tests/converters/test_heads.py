@@ -99,7 +99,7 @@ def _check_files(report, model, task: Task) -> dict[Path, np.ndarray]:
     accuracy within 0.5 pt of Keras (fp32) or 1 pt (int8). Returns each file's scores."""
     reference = keras_probabilities(model, task)
     keras_accuracy = task.accuracy(reference)
-    assert report.head["kind"] == KIND[task.shape], report.head
+    assert report.head.kind == KIND[task.shape], report.head
     out = {}
     for exported in report.files:
         with Classifier.from_path(exported.path) as clf:

@@ -193,14 +193,15 @@ def test_budget_holds_when_every_part_given_holds(agreement, accuracy, max_drop,
 
 
 def test_the_report_page_shows_the_ladder_and_the_warnings(tmp_path):
-    from edgecls.converters.report import ExportedFile, ExportReport
+    from edgecls.converters.quant_report import QuantWarning
+    from edgecls.converters.report import CalibrationCheck, ExportedFile, ExportResult
 
     result = run(Script(AGREEMENT, MS, float_needed=3))
     v = result.chosen.validation
-    report = ExportReport("m.keras", "0" * 64, tmp_path, ["a", "b"], {}, "val", {}, path=tmp_path / "m_report.json",
-                          quantization={"warnings": [{"cause": "one_class_calibration", "message": "all of one class"}]})
-    report.files.append(ExportedFile(Path("m_int8.tflite"), "tflite", "int8", 10, v, 0.98, 1.0,
-                                     ladder=result.to_dict()))
+    report = ExportResult("m.keras", "0" * 64, tmp_path, ["a", "b"], None, "val", {}, path=tmp_path / "m_report.json",
+                          quantization=CalibrationCheck(None, [QuantWarning("one_class_calibration",
+                                                                            "all of one class")]))
+    report.files.append(ExportedFile(Path("m_int8.tflite"), "tflite", "int8", 10, v, 0.98, 1.0, ladder=result))
     page = report.to_markdown()
     assert "| m_int8.tflite | int8+float (3 float) |" in page
     assert "**one_class_calibration**: all of one class" in page

@@ -44,8 +44,8 @@ def _export(model, out, digits_folders, **options):
 
 def _decisions(report):
     """What the ladder decided for each file, without its timings."""
-    return {f.format: (f.rung, tuple(f.ladder["float_layers"]),
-                       [(c["rung"], tuple(c["float_layers"]), c["top1_agreement"]) for c in f.ladder["candidates"]])
+    return {f.format: (f.rung, tuple(f.ladder.float_layers),
+                       [(c.rung, tuple(c.float_layers), c.validation.top1_agreement) for c in f.ladder.candidates])
             for f in report.files}
 
 
@@ -53,15 +53,15 @@ def test_the_ladder_wins_back_an_outlier_model_and_decides_the_same_way_twice(ou
                                                                                 digits_folders, tmp_path):
     first = outlier_export
     for f in first.files:
-        full = f.ladder["candidates"][0]
-        assert full["rung"] == "int8" and full["accuracy_drop_pt"] > 0.5, full  # full int8 misses the budget
+        full = f.ladder.candidates[0]
+        assert full.rung == "int8" and full.validation.accuracy_drop * 100 > 0.5, full  # full int8 misses the budget
         assert f.passed and f.validation.accuracy_drop * 100 <= 0.5
-        assert f.rung == "int8+float" and len(f.ladder["float_layers"]) > 0, f.ladder["reason"]
+        assert f.rung == "int8+float" and len(f.ladder.float_layers) > 0, f.ladder.reason
         on_card = json.loads(_card_text(f.path))["provenance"]
-        assert on_card["quantization"] == "int8+float" and on_card["ladder"]["float_layers"] == f.ladder["float_layers"]
+        assert on_card["quantization"] == "int8+float" and on_card["ladder"]["float_layers"] == list(f.ladder.float_layers)
     # the worst-ranked layer is the first convolution (TFLite: its output; ONNX: its Relu): the outlier's source
     tflite = next(f for f in first.files if f.format == "tflite")
-    assert "conv2d" in tflite.quantization_report["worst_layers"][0]["layer"]
+    assert "conv2d" in tflite.quantization_report.worst_layers[0].layer
     second = _export(outlier_model, tmp_path / "b", digits_folders, max_drop=0.5, time_candidates=False)
     assert _decisions(first) == _decisions(second)
 
@@ -82,8 +82,8 @@ def test_a_model_within_budget_costs_one_validation_pass(seed_h5, digits_folders
     budget = max(0.0, max(f.validation.accuracy_drop for f in plain.files)) * 100 + 0.25
     report = _export(seed_h5, tmp_path / "budget", digits_folders, max_drop=budget, time_candidates=False)
     for f in report.files:
-        assert [c["rung"] for c in f.ladder["candidates"]] == ["int8"], f.ladder
-        assert f.ladder["candidates"][0]["latency_ms"] is None and f.rung == "int8" and f.passed
+        assert [c.rung for c in f.ladder.candidates] == ["int8"], f.ladder
+        assert f.ladder.candidates[0].latency_ms is None and f.rung == "int8" and f.passed
 
 
 def test_max_rung_int8_stops_and_the_cli_says_where(outlier_model, digits_folders, tmp_path, capsys):
@@ -102,7 +102,7 @@ def test_max_rung_int8_stops_and_the_cli_says_where(outlier_model, digits_folder
 
 
 def _warnings(report):
-    return {w["cause"]: w["message"] for w in report.quantization["warnings"]}
+    return {w.cause: w.message for w in report.quantization.warnings}
 
 
 def _fault(model, tmp_path, digits_folders, calibration):
@@ -115,7 +115,7 @@ def _fault(model, tmp_path, digits_folders, calibration):
 
 def _ends_within_budget(report):
     (f,) = report.files
-    assert f.passed and f.validation.accuracy_drop * 100 <= 0.5, f.ladder["reason"]
+    assert f.passed and f.validation.accuracy_drop * 100 <= 0.5, f.ladder.reason
 
 
 def test_fault_one_calibration_image_repeated(seed_h5, digits_folders, tmp_path, digits):
@@ -144,7 +144,7 @@ def test_fault_calibration_images_of_another_domain(seed_h5, digits_folders, tmp
 def test_clean_calibration_gives_no_warning(seed_h5, digits_folders, tmp_path):
     train, _ = digits_folders
     report = _fault(seed_h5, tmp_path, digits_folders, train)
-    assert report.quantization["warnings"] == [] and report.quantization["calibration"]["folder_classes"] == 10
+    assert report.quantization.warnings == [] and report.quantization.profile.folder_classes == 10
 
 
 
@@ -190,16 +190,16 @@ def test_timed_candidates_are_chosen_only_when_faster_than_fp32(outlier_model, d
 
     report = _export(outlier_model, tmp_path, digits_folders, formats=["onnx"], max_drop=0.5)
     (f,) = report.files
-    assert f.passed and f.ladder["fp32_latency_ms"] > 0
-    timed = [c for c in f.ladder["candidates"] if c["vs_fp32"] is not None]
+    assert f.passed and f.ladder.fp32_latency_ms > 0
+    timed = [c for c in f.ladder.candidates if c.vs_fp32 is not None]
     assert timed, f.ladder
     for c in timed:
-        assert c["latency_ms"] > 0
-        if c["note"] and "fp32's time here: not used" in c["note"]:  # passed over for its speed, and rightly
-            assert c["vs_fp32"] > (FLOAT_SLOWER if c["rung"] == "fp16" else MIN_GAIN), c
-    chosen = next(c for c in f.ladder["candidates"] if c["rung"] == f.rung and c["within_budget"])
+        assert c.latency_ms > 0
+        if c.note and "fp32's time here: not used" in c.note:  # passed over for its speed, and rightly
+            assert c.vs_fp32 > (FLOAT_SLOWER if c.rung == "fp16" else MIN_GAIN), c
+    chosen = next(c for c in f.ladder.candidates if c.rung == f.rung and c.within)
     if f.rung in ("int8+float", "int16"):
-        assert chosen["vs_fp32"] <= MIN_GAIN
+        assert chosen.vs_fp32 <= MIN_GAIN
 
 
 def test_info_eval_and_bench_say_what_a_file_holds(outlier_export, digits_folders, capsys):
@@ -207,7 +207,7 @@ def test_info_eval_and_bench_say_what_a_file_holds(outlier_export, digits_folder
 
     _, val = digits_folders
     tflite = next(f for f in outlier_export.files if f.format == "tflite")
-    holds = f"int8+float ({len(tflite.ladder['float_layers'])} float)"
+    holds = f"int8+float ({len(tflite.ladder.float_layers)} float)"
     assert main(["info", str(tflite.path)]) == 0
     out = capsys.readouterr().out
     assert f"quantization ladder: {holds}; full int8 missed the budget" in out
@@ -215,7 +215,7 @@ def test_info_eval_and_bench_say_what_a_file_holds(outlier_export, digits_folder
     assert f"│ {holds} │" in capsys.readouterr().out
     assert main(["bench", str(tflite.path), "--runs", "3", "--warmup", "0", "--no-cold-start", "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)["results"]
-    assert result["quantization"] == "int8+float" and result["float_nodes"] == len(tflite.ladder["float_layers"])
+    assert result["quantization"] == "int8+float" and result["float_nodes"] == len(tflite.ladder.float_layers)
 
 
 def test_an_int8_file_that_misses_the_default_check_climbs_the_ladder_by_default(outlier_model, digits_folders,

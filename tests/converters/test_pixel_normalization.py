@@ -99,17 +99,17 @@ def test_auto_finds_the_normalization(kind, layer, presets, digits, digits_folde
     keras_accuracy = _accuracy(model, images[1400:], labels[1400:], scale)
     assert keras_accuracy > 0.8
     report = export(model, tmp_path, name=kind, formats=["tflite"], validation=digits_folders[1])
-    chosen = report.pixels["chosen"]
-    assert chosen in presets and report.normalization["name"] == chosen
+    chosen = report.pixels.chosen
+    assert chosen in presets and report.normalization.name == chosen
     if layer:
         assert any(layer in note for note in report.notes), report.notes
     else:  # no normalizing layer: unit was the first guess, and the labelled images overruled it
-        assert report.pixels["accuracies"][chosen] - report.pixels["accuracies"]["unit"] >= 0.02
-        assert report.pixels["reason"].startswith(f"auto: {chosen} gives")
+        assert report.pixels.accuracies[chosen] - report.pixels.accuracies["unit"] >= 0.02
+        assert report.pixels.reason.startswith(f"auto: {chosen} gives")
     # the preset chosen classifies as the one the model was trained with (the best of them: at least as well)
-    assert report.pixels["accuracies"][chosen] >= keras_accuracy - 0.003
+    assert report.pixels.accuracies[chosen] >= keras_accuracy - 0.003
     (file,) = report.files
-    assert file.validation.accuracy == pytest.approx(report.pixels["accuracies"][chosen], abs=0.003)
+    assert file.validation.accuracy == pytest.approx(report.pixels.accuracies[chosen], abs=0.003)
 
 
 def test_near_chance_fails_and_few_labelled_images_skip_the_check(digits, digits_folders, tmp_path):
