@@ -223,6 +223,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args or "--verbose" in args
     try:
+        from edgecls.runtime.plugins import load_plugins
+
+        load_plugins()  # EDGECLS_PLUGINS: third-party backends, formats, sinks, registered before the command runs
         # without standalone mode click returns ctx.exit()'s code instead of raising Exit
         code = cli.main(args=args, prog_name="edgecls", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -16,22 +16,35 @@ Everything between the image and the engine runs for real (decoding, resizing, n
 postprocessing, thresholds and lists), so a test sees what production code sees; only the scores are
 scripted. Scripted failures surface as the :class:`~edgecls.runtime.InferenceError` a real engine failure
 does.
+
+Code that opens models by path in other processes (``edgecls serve``, ``edgecls batch`` workers) gets the
+same fake from a *fake model file*: :func:`write_fake_model` writes the script as JSON (``NAME.fake``), and
+importing this module registers the ``fake`` backend for ``.fake`` files, so
+``EDGECLS_PLUGINS=edgecls.runtime.testing edgecls serve model.fake`` serves it. The file is data only
+(labels, rows of scores or a named rule, size, latency, failures); nothing in it runs.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from edgecls.runtime.backends import BackendConfig, BackendSpec, register
 from edgecls.runtime.card import InputSpec, ModelCard, Normalization, OutputSpec
-from edgecls.runtime.errors import ClosedError, OptionError
+from edgecls.runtime.errors import ClosedError, ModelLoadError, OptionError
+from edgecls.runtime.files import write_whole
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["FakeBackend", "FakeEngineFailure", "ScoreScript"]
+__all__ = ["FakeBackend", "FakeEngineFailure", "ScoreScript", "by_brightness", "write_fake_model",
+           "open_fake_model", "FAKE_SUFFIX"]
 
 ScoreScript = Callable[[np.ndarray], np.ndarray]
 """Scores computed from the batch the engine receives: ``(N, H, W, C)`` float32 in, ``(N, classes)`` out."""
@@ -143,3 +156,78 @@ class FakeBackend:
 
     def close(self) -> None:
         self.closed = True
+
+
+def by_brightness(classes: int) -> ScoreScript:
+    """A script that answers by how bright the image is as the engine sees it: the input's mean (0–1 under the
+    fake's card) split into ``classes`` equal bands, band ``k`` scoring 1.0 for class ``k``. Deterministic
+    per image, so results do not depend on the order or the process that classified it."""
+
+    def script(batch: np.ndarray) -> np.ndarray:
+        bands = np.clip((batch.reshape(len(batch), -1).mean(axis=1) * classes).astype(int), 0, classes - 1)
+        return np.eye(classes, dtype=np.float32)[bands]
+
+    return script
+
+
+FAKE_SUFFIX = ".fake"
+FAKE_FORMAT = "edgecls-fake-model"
+MAX_FAKE_BYTES = 1 << 20
+_SCRIPTS = {"brightness": by_brightness}
+
+
+def write_fake_model(path: str | os.PathLike, labels: Sequence[str], *, scores: Sequence[Sequence[float]] | str |
+                     None = None, size: tuple[int, int] = (224, 224), channels: int = 3, latency_ms: float = 0.0,
+                     fail_at: Iterable[int] = (), multi_label: bool = False, name: str = "fake") -> Path:
+    """Write a fake model file (JSON, ``.fake``) that the ``fake`` backend opens as a :class:`FakeBackend` with
+    these arguments; ``scores`` may also name a rule (``"brightness"``: :func:`by_brightness`). Returns the path.
+
+    Raises:
+        OptionError: arguments a FakeBackend refuses, an unknown rule, or a name not ending in ``.fake``.
+        OSError: the file cannot be written (nothing is left behind).
+    """
+    path = Path(path)
+    if path.suffix != FAKE_SUFFIX:
+        raise OptionError(f"{path}: a fake model file's name ends in {FAKE_SUFFIX}")
+    data = {"format": FAKE_FORMAT, "labels": [str(label) for label in labels], "size": list(size),
+            "channels": channels, "latency_ms": latency_ms, "fail_at": sorted(fail_at), "multi_label": multi_label,
+            "name": name, "scores": scores if isinstance(scores, str) or scores is None else
+            np.asarray(scores, dtype=np.float32).tolist()}
+    _fake_from(data, str(path))  # refused here rather than when a server opens it
+    write_whole(path, json.dumps(data).encode())
+    return path
+
+
+def _fake_from(data: Any, source: str) -> FakeBackend:
+    if not isinstance(data, dict) or data.get("format") != FAKE_FORMAT:
+        raise ModelLoadError(f"{source}: not a fake model file (no \"format\": \"{FAKE_FORMAT}\")")
+    scores = data.get("scores")
+    if isinstance(scores, str):
+        if scores not in _SCRIPTS:
+            raise OptionError(f"{source}: unknown score rule {scores!r}; choose from {', '.join(_SCRIPTS)}")
+        scores = _SCRIPTS[scores](len(data.get("labels") or ()))
+    try:
+        return FakeBackend(data["labels"], scores=scores, size=tuple(data["size"]), channels=data["channels"],
+                           latency_ms=data["latency_ms"], fail_at=data["fail_at"],
+                           multi_label=bool(data["multi_label"]), name=str(data["name"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{source}: bad fake model file ({type(exc).__name__}: {exc})") from exc
+
+
+def open_fake_model(path: Path, config: BackendConfig) -> FakeBackend:
+    """The ``fake`` backend's opener: the :class:`FakeBackend` a fake model file describes.
+
+    Raises:
+        ModelLoadError: the file is over 1 MB, not JSON, or not a fake model file (naming the file).
+        OptionError: values a FakeBackend refuses.
+    """
+    if path.stat().st_size > MAX_FAKE_BYTES:
+        raise ModelLoadError(f"{path}: a fake model file is at most {MAX_FAKE_BYTES} bytes")
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not a fake model file ({exc})") from exc
+    return _fake_from(data, str(path))
+
+
+register(BackendSpec("fake", (), (FAKE_SUFFIX,), "", open_fake_model))

@@ -50,9 +50,12 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
     """The backend that opens ``path``.
 
     Raises:
-        OptionError: ``backend`` is not a registered name.
+        OptionError: ``backend`` is not a registered name; a plug-in that cannot be imported.
         UnsupportedFormatError: no backend handles the suffix, or the named one does not.
     """
+    from edgecls.runtime.plugins import load_plugins
+
+    load_plugins()  # a backend that EDGECLS_PLUGINS names is registered before any lookup
     suffix = path.suffix.lower()
     if backend != "auto":
         spec = BACKENDS.get(backend)

@@ -311,3 +311,25 @@ def test_batch_captures_the_hard_items_once_across_resumes(capsys, tmp_path, see
     assert set(captured()) == expected
     code, third, _ = cli_json(capsys, *argv, "--resume")
     assert third["capture"]["written"] == 0 and set(captured()) == expected
+
+
+def test_batch_workers_open_a_fake_model_by_path_and_every_row_is_its_images_answer(capsys, tmp_path, monkeypatch):
+    """The local engine's worker processes open the model by path: a fake model file (``EDGECLS_PLUGINS``
+    reaches them) answering by brightness, so each row's label is known from its image whatever worker and
+    batch classified it."""
+    from edgecls.runtime.testing import write_fake_model
+
+    monkeypatch.setenv("EDGECLS_PLUGINS", "edgecls.runtime.testing")
+    model = write_fake_model(tmp_path / "bands.fake", ["dark", "mid", "bright"], scores="brightness", size=(8, 8))
+    images, expected = tmp_path / "images", {}
+    images.mkdir()
+    bands = {10: "dark", 60: "dark", 100: "mid", 150: "mid", 200: "bright", 250: "bright"}  # thirds of 0-255
+    for i in range(120):
+        value = list(bands)[(i * 7) % len(bands)]
+        path = images / f"{i:03d}.png"
+        cv2.imwrite(str(path), np.full((10 + i % 7, 12, 3), value, np.uint8))
+        expected[str(path)] = bands[value]
+    code, summary, _ = cli_json(capsys, "batch", model, images, "-o", tmp_path / "out", "--workers", 2, "--json")
+    rows = read_rows(tmp_path / "out")
+    assert code == 0 and summary["classified"] == summary["rows"] == 120 and summary["workers"] == 2
+    assert {key: row["label"] for key, row in rows.items()} == expected

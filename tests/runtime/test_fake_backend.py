@@ -66,3 +66,59 @@ def test_bad_scripts_are_option_errors():
         FakeBackend(["a"], channels=4)
     with pytest.raises(OptionError, match="2 labels given"):
         Classifier.from_backend(FakeBackend(["a", "b", "c"]), labels=["x", "y"])
+
+
+def test_a_fake_model_file_opens_by_path_and_refuses_what_is_not_one(tmp_path):
+    """``write_fake_model`` + the ``fake`` backend: the same fake from a path, answering by brightness
+    whatever the order; a file that is not a fake model is a ModelLoadError naming it; nothing in it runs."""
+    from edgecls.runtime.errors import ModelLoadError
+    from edgecls.runtime.testing import write_fake_model
+
+    path = write_fake_model(tmp_path / "bands.fake", ["dark", "mid", "bright"], scores="brightness", size=(16, 16))
+    with Classifier.from_path(path) as clf:
+        assert clf.backend.name == "fake" and clf.labels == ("dark", "mid", "bright")
+        frames = [np.full((30, 40, 3), v, np.uint8) for v in (250, 10, 128, 10)]
+        assert [r.categories[0].label for r in clf.classify_batch(frames)] == ["bright", "dark", "mid", "dark"]
+    (tmp_path / "other.fake").write_text('{"format": "onnx"}')
+    with pytest.raises(ModelLoadError, match=r"other\.fake: not a fake model file"):
+        Classifier.from_path(tmp_path / "other.fake")
+    (tmp_path / "broken.fake").write_text("{")
+    with pytest.raises(ModelLoadError, match=r"broken\.fake: not a fake model file"):
+        Classifier.from_path(tmp_path / "broken.fake")
+    with pytest.raises(OptionError, match="unknown score rule 'loudness'; choose from brightness"):
+        write_fake_model(tmp_path / "x.fake", ["a"], scores="loudness")
+    with pytest.raises(OptionError, match=r"name ends in \.fake"):
+        write_fake_model(tmp_path / "x.json", ["a"])
+    assert not (tmp_path / "x.fake").exists() and not (tmp_path / "x.json").exists()
+
+
+def test_edgecls_plugins_bring_a_backend_to_the_cli(tmp_path):
+    """``EDGECLS_PLUGINS`` names modules the CLI imports first: the fake backend (or a user's own) opens
+    ``.fake`` files in ``edgecls predict``; without it the suffix is unknown; a module that does not import
+    is one error line naming it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    from edgecls.runtime.testing import write_fake_model
+
+    model = write_fake_model(tmp_path / "bands.fake", ["dark", "bright"], scores="brightness", size=(8, 8))
+    image = tmp_path / "white.png"
+    cv2.imwrite(str(image), np.full((20, 20, 3), 240, np.uint8))
+
+    def predict(plugins):
+        env = {**os.environ, "EDGECLS_PLUGINS": plugins}
+        return subprocess.run([sys.executable, "-m", "edgecls", "predict", str(model), str(image), "--json"],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    done = predict("edgecls.runtime.testing")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["categories"][0]["label"] == "bright"
+    plain = predict("")
+    assert plain.returncode == 1 and "unsupported model format .fake" in plain.stderr
+    missing = predict("no_such_plugin_module")
+    assert missing.returncode == 1
+    assert "error: EDGECLS_PLUGINS: cannot import no_such_plugin_module (ModuleNotFoundError" in missing.stderr

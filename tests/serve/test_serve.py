@@ -490,3 +490,26 @@ def test_an_engine_failure_is_a_5xx_that_names_no_server_path(tmp_path, digits_f
         assert scene.status_code == 500 and "failing.onnx" not in scene.text
         logged = wait_for_line(client.log, "failed:")
     assert str(model) in logged and "inference failed" in logged
+
+
+def test_a_scripted_fake_model_is_served_and_its_failing_call_is_a_5xx(tmp_path):
+    """The service on a fake model file (no trained model: ``EDGECLS_PLUGINS=edgecls.runtime.testing``),
+    one classifier: the start-up check is engine call 0, so the scripted failure of call 2 is exactly the
+    second request, a 500 naming the InferenceError; the requests around it answer by brightness."""
+    from edgecls.runtime.testing import write_fake_model
+
+    model = write_fake_model(tmp_path / "bands.fake", ["dark", "bright"], scores="brightness", size=(8, 8),
+                             fail_at=[2], name="bands")
+
+    def png(value):
+        return cv2.imencode(".png", np.full((24, 24, 3), value, np.uint8))[1].tobytes()
+
+    env = {**os.environ, "EDGECLS_PLUGINS": "edgecls.runtime.testing"}
+    with server(str(model), "--workers", "1", env=env) as client:
+        answers = [client.post("/v1/classify", content=png(v), headers={"Content-Type": "image/png"})
+                   for v in (230, 20, 20, 230)]
+        assert [a.status_code for a in answers] == [200, 500, 200, 200], [a.text for a in answers]
+        assert [a.json()["categories"][0]["label"] for a in answers if a.status_code == 200] == ["bright", "dark",
+                                                                                               "bright"]
+        assert "InferenceError" in answers[1].json()["error"] and "bands.fake" not in answers[1].text
+        assert client.get("/v1/models").json()["models"][0]["name"] == "bands"

@@ -229,3 +229,25 @@ def test_stream_and_explain_settings_are_typed_options_and_unknown_ones_are_refu
             StreamOptions(mode="fast")
         with pytest.raises(OptionError, match=r"unknown explain option.*patchh"):
             clf.explain(frame, patchh=0.1)
+
+
+def test_events_and_an_engine_failure_mid_stream_with_a_scripted_fake():
+    """No model: a FakeBackend scripts the scores frame by frame, so the events expected are exact (one per
+    change of top label, and one when the score falls under the threshold); a scripted engine failure at
+    frame 7 surfaces in the loop as an InferenceError and the reader thread is joined."""
+    from edgecls.runtime import InferenceError
+    from edgecls.runtime.testing import FakeBackend
+
+    rows = [[0.9, 0.1]] * 3 + [[0.2, 0.8]] * 2 + [[0.55, 0.45]] + [[0.9, 0.1]] * 4
+    frames = [np.zeros((24, 32, 3), np.uint8)] * len(rows)
+    with Classifier.from_backend(FakeBackend(["empty", "person"], scores=rows, size=(8, 8))) as clf:
+        with clf.stream(frames, events=True, score_threshold=0.6) as stream:
+            events = [(r.index, r.top.label if r.top else None) for r in stream]
+        assert events == [(0, "empty"), (3, "person"), (5, None), (6, "empty")]
+    threads_before = threading.active_count()
+    with Classifier.from_backend(FakeBackend(["empty", "person"], scores=rows, size=(8, 8), fail_at={7})) as clf:
+        seen = []
+        with pytest.raises(InferenceError, match="scripted failure of engine call 7"), clf.stream(frames) as stream:
+            seen.extend(r.index for r in stream)
+        assert seen == list(range(7))
+    assert threading.active_count() == threads_before
