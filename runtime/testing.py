@@ -26,6 +26,7 @@ importing this module registers the ``fake`` backend for ``.fake`` files, so
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import threading
@@ -174,24 +175,34 @@ FAKE_SUFFIX = ".fake"
 FAKE_FORMAT = "edgecls-fake-model"
 MAX_FAKE_BYTES = 1 << 20
 _SCRIPTS = {"brightness": by_brightness}
+_FAKE_DEFAULTS: dict[str, Any] = {name: p.default for name, p in inspect.signature(FakeBackend).parameters.items()
+                                  if p.kind is p.KEYWORD_ONLY and name != "scores"}
+"""FakeBackend's keywords and their defaults (what a fake model file holds besides labels and scores)."""
 
 
-def write_fake_model(path: str | os.PathLike, labels: Sequence[str], *, scores: Sequence[Sequence[float]] | str |
-                     None = None, size: tuple[int, int] = (224, 224), channels: int = 3, latency_ms: float = 0.0,
-                     fail_at: Iterable[int] = (), multi_label: bool = False, name: str = "fake") -> Path:
+def write_fake_model(path: str | os.PathLike, labels: Sequence[str], *,
+                     scores: Sequence[Sequence[float]] | str | None = None, **options: Any) -> Path:
     """Write a fake model file (JSON, ``.fake``) that the ``fake`` backend opens as a :class:`FakeBackend` with
-    these arguments; ``scores`` may also name a rule (``"brightness"``: :func:`by_brightness`). Returns the path.
+    these arguments: ``scores`` as rows or the name of a rule (``"brightness"``: :func:`by_brightness`),
+    ``options`` any of its keywords (``size``, ``channels``, ``latency_ms``, ``fail_at``, ``multi_label``,
+    ``name``). Returns the path.
 
     Raises:
-        OptionError: arguments a FakeBackend refuses, an unknown rule, or a name not ending in ``.fake``.
+        OptionError: arguments a FakeBackend refuses, an unknown rule or keyword, or a name not ending in
+            ``.fake``.
         OSError: the file cannot be written (nothing is left behind).
     """
     path = Path(path)
     if path.suffix != FAKE_SUFFIX:
         raise OptionError(f"{path}: a fake model file's name ends in {FAKE_SUFFIX}")
-    data = {"format": FAKE_FORMAT, "labels": [str(label) for label in labels], "size": list(size),
-            "channels": channels, "latency_ms": latency_ms, "fail_at": sorted(fail_at), "multi_label": multi_label,
-            "name": name, "scores": scores if isinstance(scores, str) or scores is None else
+    unknown = sorted(set(options) - set(_FAKE_DEFAULTS))
+    if unknown:
+        raise OptionError(f"unknown FakeBackend option(s) {', '.join(unknown)}; choose from {', '.join(_FAKE_DEFAULTS)}")
+    given = {**_FAKE_DEFAULTS, **options}
+    data = {"format": FAKE_FORMAT, "labels": [str(label) for label in labels], "size": list(given["size"]),
+            "channels": given["channels"], "latency_ms": given["latency_ms"], "fail_at": sorted(given["fail_at"]),
+            "multi_label": given["multi_label"], "name": given["name"],
+            "scores": scores if isinstance(scores, str) or scores is None else
             np.asarray(scores, dtype=np.float32).tolist()}
     _fake_from(data, str(path))  # refused here rather than when a server opens it
     write_whole(path, json.dumps(data).encode())
