@@ -17,13 +17,17 @@ _LAZY = {
     "ClassifierOptions": "edgecls.runtime",
     "ClassifyOptions": "edgecls.runtime",
     "ClassificationResult": "edgecls.runtime",
+    "RegionResult": "edgecls.runtime",
+    "Region": "edgecls.runtime",
+    "CropPolicy": "edgecls.runtime",
     "Category": "edgecls.runtime",
     "ModelCard": "edgecls.runtime",
     "EdgeclsError": "edgecls.runtime",
     "export": "edgecls.converters",
     **dict.fromkeys((
         "ModelLoadError", "UnsupportedFormatError", "BackendUnavailableError", "DeviceUnavailableError", "ImageError",
-        "OptionError", "CardError", "SourceError", "StreamError", "DatasetError", "InferenceError", "ClosedError",
+        "OptionError", "RegionError", "CardError", "SourceError", "StreamError", "DatasetError", "InferenceError",
+        "ClosedError",
         "OutputError", "ServiceError", "BatchError", "MeasurementError", "SinkError", "ExportError",
         "OutputExistsError", "ValidationFailedError", "UnsafeModelError", "CustomObjectError"), "edgecls.runtime"),
 }

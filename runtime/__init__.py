@@ -38,6 +38,7 @@ from edgecls.runtime.errors import (
     OptionError,
     OutputError,
     OutputExistsError,
+    RegionError,
     ServiceError,
     SinkError,
     SourceError,
@@ -50,13 +51,18 @@ from edgecls.runtime.frames import FrameResult, StreamSummary
 from edgecls.runtime.live import LiveSession
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.reconnect import Reconnect
-from edgecls.runtime.results import Category, ClassificationResult, Timings
+from edgecls.runtime.regions import Crop, CropPolicy, Region
+from edgecls.runtime.results import Category, ClassificationResult, RegionResult, Timings
 
 __all__ = [
     "Classifier",
     "ClassifierOptions",
     "ClassifyOptions",
     "ClassificationResult",
+    "RegionResult",
+    "Region",
+    "Crop",
+    "CropPolicy",
     "Category",
     "Timings",
     "FrameResult",
@@ -83,6 +89,7 @@ __all__ = [
     "DeviceUnavailableError",
     "ImageError",
     "OptionError",
+    "RegionError",
     "CardError",
     "SourceError",
     "StreamError",

@@ -157,6 +157,18 @@ def checked_mean_std(mean: Any, std: Any, *, channels: int | None = None, error:
     return values["mean"], values["std"]
 
 
+def _crop_text(value: Any) -> str | None:
+    """A card's ``input.crop``, checked to be a policy the runtime reads. Raises CardError."""
+    if value is None:
+        return None
+    from edgecls.runtime.regions import CropPolicy
+
+    try:
+        return CropPolicy.parse(value).to_text()
+    except OptionError as exc:
+        raise CardError(f"card field 'input.crop': {exc}") from None
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """What the model's image input expects."""
@@ -170,6 +182,9 @@ class InputSpec:
     color: str = "rgb"
     resize: str = "stretch"
     normalization: Normalization = field(default_factory=Normalization)
+    crop: str | None = None
+    """How a region of a frame becomes this input (``--crop`` text, see :mod:`edgecls.runtime.regions`);
+    None: the default policy."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InputSpec:
@@ -198,6 +213,7 @@ class InputSpec:
             color=color,
             resize=_choice(data.get("resize", "stretch"), RESIZE_MODES, "input.resize"),
             normalization=normalization,
+            crop=_crop_text(data.get("crop")),
         )
 
 

@@ -25,8 +25,9 @@ from edgecls.runtime.images import DecodeTarget, ImageInput, to_pixels
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions, options_from
 from edgecls.runtime.postprocess import Postprocessor
 from edgecls.runtime.preprocess import Preprocessor
+from edgecls.runtime.regions import CropPolicy
 from edgecls.runtime.resolve import resolve_card
-from edgecls.runtime.results import Category, ClassificationResult, Timings
+from edgecls.runtime.results import Category, ClassificationResult, RegionResult, Timings
 
 if TYPE_CHECKING:
     from edgecls.runtime.capture import CaptureOptions, HardExamples
@@ -184,10 +185,15 @@ class Classifier:
         self._post.check(options)
         return options
 
-    def preprocess(self, image: ImageInput, *, color: str = "bgr") -> np.ndarray:
-        """The model input for ``image`` (no batch axis); a JPEG is decoded at the smallest scale that keeps
-        the input's resolution. Raises ImageError, OptionError."""
-        return self._pre(to_pixels(image, color=color, target=self._pre.target))
+    @property
+    def multi_label(self) -> bool:
+        """Whether each label is scored on its own (a multi-label head) rather than one distribution."""
+        return self._post.multi_label
+
+    def preprocess(self, image: ImageInput, *, color: str = "bgr", resize: str | None = None) -> np.ndarray:
+        """The model input for ``image`` (no batch axis), fitted by ``resize`` (default: the card's mode); a
+        JPEG is decoded at the smallest scale that keeps the input's resolution. Raises ImageError, OptionError."""
+        return self._pre(to_pixels(image, color=color, target=self._pre.target), resize=resize)
 
     def classify(
         self,
@@ -240,6 +246,35 @@ class Classifier:
             timings = Timings(_ms(t0, t1) / n, _ms(t1, t2) / n, _ms(t2, t3) / n + _ms(t3, time.perf_counter()))
             results.append(ClassificationResult(categories, timings, row, self._post.multi_label))
         return results
+
+    def classify_regions(self, frame: ImageInput, regions: Any, *, crop: str | CropPolicy | None = None,
+                         max_results: int | None = None, score_threshold: float | None = None,
+                         allowlist: Iterable[str] | None = None, denylist: Iterable[str] | None = None,
+                         color: str = "bgr") -> list[RegionResult]:
+        """Classify each region of ``frame`` (the boxes a detector found), every crop in one engine call.
+
+        Args:
+            frame: the whole frame (BGR ndarray by default, a path or bytes).
+            regions: pixel boxes ``(x_min, y_min, x_max, y_max)``, :class:`Region` objects (``normalized=True``
+                for 0–1 fractions), DeepStack predictions or a whole DeepStack detection answer, dicts with
+                ``box`` (see :func:`edgecls.runtime.regions.regions_from`).
+            crop: the crop policy (``"square:1.2,min=64,shift"``, ``"stretch"``, ``"frigate"``, a
+                :class:`CropPolicy`); default: the card's, else ``square`` (Frigate's).
+
+        Returns:
+            One :class:`RegionResult` per region, in order: its categories, its box, the crop the model saw;
+            a region outside the frame or under the policy's minimum has no categories and says why
+            (``skipped``).
+
+        Raises:
+            RegionError: a region that is not a box (naming its index), an unreadable policy.
+            ImageError, OptionError, InferenceError: as :meth:`classify`.
+        """
+        from edgecls.runtime.region_batch import classify_regions
+
+        options = self._options(max_results, score_threshold, allowlist, denylist)
+        policy = CropPolicy.parse(crop if crop is not None else self._card.input.crop)
+        return classify_regions(self, frame, regions, policy, options, color)
 
     def scores(self, image: ImageInput, *, color: str = "bgr") -> np.ndarray:
         """All class scores (float32, one per label) for ``image``. Raises as :meth:`classify`."""

@@ -22,6 +22,7 @@ __all__ = [
     "DeviceUnavailableError",
     "ImageError",
     "OptionError",
+    "RegionError",
     "CardError",
     "DatasetError",
     "SourceError",
@@ -96,6 +97,11 @@ class InferenceError(EdgeclsError):
 
 class OptionError(EdgeclsError, ValueError):
     """An option value is out of range or contradicts another option."""
+
+
+class RegionError(OptionError):
+    """A region of a frame (a detector's box) or a crop policy that cannot be read: not four finite numbers,
+    ``x_max`` not over ``x_min``, too many boxes, a boxes file that is not JSON, a policy with an unknown part."""
 
 
 class CardError(EdgeclsError):
@@ -184,6 +190,8 @@ ERRORS: tuple[ErrorKind, ...] = (
     ErrorKind(InferenceError, 1, 500, "the engine failed while running, or returned another number of scores"),
     ErrorKind(OptionError, 1, 400, "bad option: backend, device, threads, labels, mean/std, resize, max_results, "
                                    "threshold, allow/deny lists"),
+    ErrorKind(RegionError, 1, 400, "a box that is not four finite numbers with max over min, too many boxes, a "
+                                   "boxes file that is not JSON, an unreadable crop policy"),
     ErrorKind(DatasetError, 1, 400, "an image folder or label list missing, empty, malformed, or not the model's "
                                     "labels"),
     ErrorKind(SourceError, 1, 400, "a stream source (camera, file, URL, pipeline) cannot be opened"),

@@ -83,9 +83,10 @@ class Preprocessor:
         """What a decoder must leave at least: the input size and resize mode (see :func:`to_pixels`)."""
         return DecodeTarget(self.spec.width, self.spec.height, self.spec.resize)
 
-    def __call__(self, pixels: Pixels) -> np.ndarray:
+    def __call__(self, pixels: Pixels, *, resize: str | None = None) -> np.ndarray:
+        """The model input for ``pixels``, fitted by ``resize`` (default: the card's mode)."""
         spec = self.spec
-        image = fit(pixels.array, spec.width, spec.height, spec.resize)
+        image = fit(pixels.array, spec.width, spec.height, resize or spec.resize)
         order = pixels.order if image.shape[2] > 1 else "bgr"
         code = _COLOR_CODES[(image.shape[2], order, spec.color)]
         if code is not None:

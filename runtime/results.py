@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["Category", "Timings", "ClassificationResult"]
+if TYPE_CHECKING:
+    from edgecls.runtime.regions import Crop, Region
+
+__all__ = ["Category", "Timings", "ClassificationResult", "RegionResult"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,23 @@ class ClassificationResult:
         if self.multi_label:
             data["labels"] = list(self.labels)
         return {**data, "timings": timings}
+
+
+@dataclass(frozen=True)
+class RegionResult(ClassificationResult):
+    """The answer for one region of a frame: the categories of its crop, the box it was given
+    (``region``), the part of the frame the model saw (``crop``), or why it was skipped (``skipped``, with
+    no categories)."""
+
+    region: Region | None = None
+    crop: Crop | None = None
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`ClassificationResult.to_dict` with ``box``, ``crop`` and, for a skipped region, ``skipped``."""
+        data = super().to_dict()
+        data["box"] = self.region.to_dict() if self.region is not None else None
+        data["crop"] = self.crop.to_dict() if self.crop is not None else None
+        if self.skipped is not None:
+            data["skipped"] = self.skipped
+        return data

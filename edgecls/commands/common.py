@@ -210,12 +210,20 @@ def thread_list(ctx: click.Context, param: click.Parameter, value: str | None) -
     return counts
 
 
+class _BackendOption(click.Option):
+    """``--backend``, whose help lists the backends registered when the help is shown (plug-ins that
+    ``EDGECLS_PLUGINS`` brought in included)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from edgecls.runtime.backends import registered
+
+        self.help = "auto, " + ", ".join("/".join((spec.name, *spec.aliases)) for spec in registered()) + "."
+        return super().get_help_record(ctx)
+
+
 def backend_option(func):
     """``--backend``, its choices from the runtime's backend registry."""
-    from edgecls.runtime.backends import registered
-
-    names = ", ".join("/".join((spec.name, *spec.aliases)) for spec in registered())
-    return click.option("--backend", default="auto", show_default=True, help=f"auto, {names}.")(func)
+    return click.option("--backend", cls=_BackendOption, default="auto", show_default=True)(func)
 
 
 def device_option(func):

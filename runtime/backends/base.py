@@ -11,7 +11,7 @@ import numpy as np
 
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["Backend", "BackendConfig", "BackendSpec", "DEVICES"]
+__all__ = ["Backend", "BackendConfig", "BackendSpec", "DEVICES", "in_steps"]
 
 DEVICES = ("cpu", "gpu", "auto")
 
@@ -70,3 +70,17 @@ class BackendSpec:
     open: Callable[[Path, BackendConfig], Backend]
     engine_module: str = ""
     """The engine's main module (what a cold start imports)."""
+
+
+def in_steps(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, step: int | None) -> np.ndarray:
+    """``run`` over ``batch`` for a model whose file fixes its batch size to ``step`` (None: any size, one
+    call): in steps of ``step``, the last one padded with zeros and its padding's outputs dropped."""
+    if step is None or batch.shape[0] == step:
+        return run(batch)
+    parts = []
+    for i in range(0, batch.shape[0], step):
+        part = batch[i:i + step]
+        if len(part) < step:
+            part = np.concatenate([part, np.zeros((step - len(part), *part.shape[1:]), part.dtype)])
+        parts.append(run(part)[:batch.shape[0] - i])
+    return np.concatenate(parts)

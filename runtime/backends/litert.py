@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgecls.runtime.backends.appended_zip import read_appended_card
-from edgecls.runtime.backends.base import BackendConfig
+from edgecls.runtime.backends.base import BackendConfig, in_steps
 from edgecls.runtime.backends.tflite_graph import check_tflite_graph, schema_available
 from edgecls.runtime.card import Quantization
 from edgecls.runtime.engine_log import engine_output
@@ -113,6 +113,9 @@ class LiteRTBackend:
         self.input = _tensor_info(self._in)
         self.output = _tensor_info(self._out)
         self._batch = int(self._in["shape"][0])
+        signature = self._in.get("shape_signature")
+        self._fixed = None if signature is None or len(signature) == 0 or signature[0] == -1 else self._batch
+        """The batch size a file fixes in its signature (run in steps of it), None when it may be resized."""
         self._lock = threading.Lock()
 
     @property
@@ -120,6 +123,9 @@ class LiteRTBackend:
         return self._threads
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        return in_steps(self._invoke, batch, self._fixed)
+
+    def _invoke(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             if self._interpreter is None:
                 raise ClosedError("the model was closed: open it again to classify")

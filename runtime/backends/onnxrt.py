@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecls.runtime.backends.base import BackendConfig
+from edgecls.runtime.backends.base import BackendConfig, in_steps
 from edgecls.runtime.backends.onnx_external import check_external_data
 from edgecls.runtime.card import CARD_METADATA_KEY
 from edgecls.runtime.engine_log import engine_output
@@ -124,11 +124,7 @@ class OnnxRuntimeBackend:
         session = self._session
         if session is None:
             raise ClosedError("the model was closed: open it again to classify")
-        fixed = self.input.shape[0]
-        if fixed is not None and fixed != batch.shape[0]:  # static batch size: one call per item
-            return np.concatenate([session.run(None, {self.input.name: batch[i : i + fixed]})[0]
-                                   for i in range(0, batch.shape[0], fixed)])
-        return session.run(None, {self.input.name: batch})[0]
+        return in_steps(lambda part: session.run(None, {self.input.name: part})[0], batch, self.input.shape[0])
 
     def embedded_card(self) -> str | None:
         return self._session.get_modelmeta().custom_metadata_map.get(CARD_METADATA_KEY)
