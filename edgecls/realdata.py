@@ -7,6 +7,8 @@
 - ``write_digits``: images as a class-folder tree, the layout ``eval``, ``--calib`` and ``--val`` read.
 - ``head_model``: digits models ending in each head users train (logits, binary, multi-label), as the
   tutorials write them.
+- ``photo_frame`` and ``pasted_digits``: camera-sized frames of scikit-image's photos with digits pasted at
+  known boxes, what a detector would have found (for the regions of a frame).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["LABELS", "digits_rgb", "seed_cnn", "warm_batchnorm", "write_digits", "HEAD_SHAPES", "head_model",
-           "ATTRIBUTES", "attribute_matrix", "binary_labels"]
+           "ATTRIBUTES", "attribute_matrix", "binary_labels", "PHOTOS", "photo_frame", "pasted_digits"]
 
 LABELS = tuple(str(i) for i in range(10))
 
@@ -195,3 +197,62 @@ def head_model(shape: str, images: np.ndarray, labels: np.ndarray, epochs: int =
     model.compile(keras.optimizers.Adam(2e-3), loss)
     model.fit(images.astype("float32"), targets, epochs=epochs, batch_size=32, verbose=0)
     return model
+
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
+"""scikit-image's colour photos, the backgrounds of :func:`pasted_digits`' frames."""
+
+
+def photo_frame(name: str, width: int, height: int) -> np.ndarray:
+    """scikit-image's photo ``name`` as a ``width`` × ``height`` BGR frame (resized, aspect not kept)."""
+    import cv2
+    from skimage import data
+
+    return cv2.resize(getattr(data, name)()[:, :, ::-1], (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _place(rng: np.random.Generator, taken: list, width: int, height: int, w: int, h: int,
+           edge: str | None) -> tuple[int, int] | None:
+    """A free spot for a ``w`` × ``h`` box (touching ``edge`` when given), or None after 200 tries."""
+    for _ in range(200):
+        x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+        x = {"left": 0, "right": width - w}.get(edge, x)
+        y = {"top": 0, "bottom": height - h}.get(edge, y)
+        if all(x + w <= a or b <= x or y + h <= c or d <= y for a, c, b, d in taken):
+            return x, y
+    return None
+
+
+def pasted_digits(images: np.ndarray, labels: np.ndarray, *, sizes=((1280, 720), (1920, 1080)), frames: int = 12,
+                  per_frame: int = 8, side=(24, 300), aspect=(0.8, 1.25), seed: int = 0):
+    """Camera frames with digits pasted at known boxes: ``frames`` frames of each size in ``sizes``, each a
+    scikit-image photo with ``per_frame`` digits (from ``images``, RGB) at boxes of ``side`` pixels (their
+    width/height ratio within ``aspect``), the first two touching an edge of the frame.
+
+    Returns:
+        A list of ``(frame BGR, boxes [(x_min, y_min, x_max, y_max)], labels)``, the digits used in turn.
+    """
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out, used = [], 0
+    for width, height in sizes:
+        for f in range(frames):
+            frame = photo_frame(PHOTOS[f % len(PHOTOS)], width, height)
+            boxes, truths, taken = [], [], []
+            for k in range(per_frame):
+                h = int(rng.integers(side[0], side[1] + 1))
+                w = max(side[0], int(round(h * rng.uniform(*aspect))))
+                spot = _place(rng, taken, width, height, w, h, ("left", "right", "top", "bottom")[(f + k) % 4]
+                              if k < 2 else None)
+                if spot is None:
+                    continue
+                x, y = spot
+                digit = images[used % len(images)]
+                frame[y:y + h, x:x + w] = cv2.resize(digit, (w, h), interpolation=cv2.INTER_LINEAR)[:, :, ::-1]
+                boxes.append((x, y, x + w, y + h))
+                truths.append(int(labels[used % len(images)]))
+                taken.append((x, y, x + w, y + h))
+                used += 1
+            out.append((frame, boxes, truths))
+    return out

@@ -60,3 +60,35 @@ def mediapipe_top1(images: list[Path], model: Path) -> list[list]:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+REGIONS = """
+import json, sys
+import mediapipe as mp
+from mediapipe.tasks import python as mpt
+from mediapipe.tasks.python import vision
+from mediapipe.tasks.python.components.containers.rect import RectF
+from mediapipe.tasks.python.vision.core.image_processing_options import ImageProcessingOptions
+jobs = json.loads(open(sys.argv[2]).read())
+options = vision.ImageClassifierOptions(base_options=mpt.BaseOptions(model_asset_path=sys.argv[1]), max_results=1)
+out = []
+with vision.ImageClassifier.create_from_options(options) as classifier:
+    for image, rects in jobs:
+        picture = mp.Image.create_from_file(image)
+        for left, top, right, bottom in rects:
+            roi = ImageProcessingOptions(region_of_interest=RectF(left=left, top=top, right=right, bottom=bottom))
+            out.append(classifier.classify(picture, roi).classifications[0].categories[0].category_name)
+print(json.dumps(out))
+"""
+
+
+def mediapipe_regions(model: Path, jobs: list[tuple[Path, list[tuple[float, float, float, float]]]],
+                      work: Path) -> list[str]:
+    """MediaPipe Tasks' top label for each normalized ``(left, top, right, bottom)`` region of each image
+    (``region_of_interest``), in order, in one process."""
+    spec = work / "mediapipe-regions.json"
+    spec.write_text(json.dumps([[str(image), rects] for image, rects in jobs]))
+    proc = subprocess.run([str(mediapipe_python()), "-c", REGIONS, str(model), str(spec)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
