@@ -242,7 +242,7 @@ def pasted_digits(images: np.ndarray, labels: np.ndarray, *, sizes=((1280, 720),
             boxes, truths, taken = [], [], []
             for k in range(per_frame):
                 h = int(rng.integers(side[0], side[1] + 1))
-                w = max(side[0], int(round(h * rng.uniform(*aspect))))
+                w = max(side[0], round(h * rng.uniform(*aspect)))
                 spot = _place(rng, taken, width, height, w, h, ("left", "right", "top", "bottom")[(f + k) % 4]
                               if k < 2 else None)
                 if spot is None:
