@@ -105,6 +105,8 @@ class Origin:
     timestamp_ms: float | None = None
     model_sha256: str | None = None
     labels: Sequence[str] | None = None
+    crop: tuple[int, int, int, int] | None = None
+    """For a region of a frame: the part of the frame the saved crop is (left, top, right, bottom)."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,8 @@ class HardExamples:
         o = origin or Origin()
         facts = {"labels": tuple(o.labels) if o.labels is not None else self._labels,
                  "model_sha256": self._sha if o.model_sha256 is None else o.model_sha256, "source": o.source,
-                 "frame": o.index, "timestamp_ms": None if o.timestamp_ms is None else round(float(o.timestamp_ms), 3)}
+                 "frame": o.index, "timestamp_ms": None if o.timestamp_ms is None else round(float(o.timestamp_ms), 3),
+                 **({"crop": list(o.crop)} if o.crop is not None else {})}
         item = _Pending(frame, scores.copy(), top, second, reasons, color, facts, dt.datetime.now(dt.timezone.utc),
                         number)
         try:

@@ -24,7 +24,9 @@ that reason. A box is clipped to the frame first; one wholly outside is skipped.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +36,12 @@ import numpy as np
 
 from edgecls.runtime.errors import RegionError
 
-__all__ = ["Region", "Crop", "CropPolicy", "DEFAULT_CROP", "CROP_MODES", "regions_from", "cut"]
+__all__ = ["Region", "Crop", "CropPolicy", "DEFAULT_CROP", "CROP_MODES", "regions_from", "read_boxes", "cut",
+           "MAX_BOXES_BYTES"]
 
 CROP_MODES = ("square", "stretch", "letterbox")
+MAX_BOXES_BYTES = 8 << 20
+"""A boxes file (or request field) over 8 MiB is refused unread."""
 MAX_SCALE = 10.0
 NAMED = {"frigate": "square:1.0,shift", "mediapipe": "stretch:1.0,shift"}
 """Named policies: what Frigate's custom object classification and MediaPipe's region of interest do."""
@@ -277,3 +282,26 @@ def regions_from(data: Any, *, max_regions: int | None = None) -> list[Region]:
             raise RegionError(f"more than {max_regions} boxes in one frame", options=("boxes",))
         regions.append(_region(item, index))
     return regions
+
+
+def read_boxes(path: str | os.PathLike) -> list[Region]:
+    """The regions a JSON file holds (a list of boxes, or a DeepStack detection answer saved as it came; see
+    :func:`regions_from`).
+
+    Raises:
+        RegionError: the file is missing, over :data:`MAX_BOXES_BYTES`, not UTF-8 JSON, or holds no boxes
+            (the message names the file and the cause).
+    """
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_BOXES_BYTES + 1)
+    except OSError as exc:
+        raise RegionError(f"{path}: cannot read the boxes file ({exc.strerror or exc})", options=("boxes",)) from exc
+    if len(data) > MAX_BOXES_BYTES:
+        raise RegionError(f"{path}: a boxes file is at most {MAX_BOXES_BYTES >> 20} MiB", options=("boxes",))
+    try:
+        return regions_from(json.loads(data))
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, RegionError):
+            raise RegionError(f"{path}: {exc}", options=("boxes",)) from None
+        raise RegionError(f"{path}: not a JSON boxes file ({exc})", options=("boxes",)) from None

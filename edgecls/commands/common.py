@@ -190,6 +190,9 @@ def model_options(func):
 
 
 THREADS_HELP = "Engine threads, at least 1 (leave it out to use every core)."
+CROP_HELP = ("How a box becomes the model's input: MODE[:SCALE][,min=N][,shift|pad[=V|=edge]], MODE square "
+             "(the box's longest edge, as Frigate), stretch (the box, as MediaPipe) or letterbox; or frigate. "
+             "Default: the model card's, else square:1,shift.")
 
 
 def threads_option(func):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgecls.commands.common import (
+    CROP_HELP,
     backend_option,
     device_option,
     image_paths,
@@ -35,6 +36,8 @@ class PredictFlags:
     as_json: bool
     explain_dir: Path | None
     explain_method: str
+    boxes: Path | None
+    crop: str | None
     model_kwargs: dict
 
 
@@ -53,6 +56,11 @@ class PredictFlags:
               help="Also write a heat map of each answer (NAME.png, as `edgecls explain` does) into this folder.")
 @click.option("--explain-method", default="occlusion", show_default=True, type=click.Choice(["occlusion", "rise"]),
               help=METHOD_HELP)
+@click.option("--boxes", type=click.Path(dir_okay=False, path_type=Path),
+              help="Classify these regions of each image instead of the whole image: a JSON list of "
+                   "[x_min, y_min, x_max, y_max] pixel boxes (or objects with them), or a DeepStack detection "
+                   "answer saved as it came.")
+@click.option("--crop", help=CROP_HELP)
 @model_options
 @takes(PredictFlags)
 def predict(f: PredictFlags) -> None:
@@ -65,7 +73,12 @@ def predict(f: PredictFlags) -> None:
     Examples:
       edgecls predict model_int8.tflite photo.jpg frames/ --top-k 3
       edgecls predict model_int8.tflite photo.jpg --explain why/
+      edgecls predict model_int8.tflite frame.jpg --boxes detections.json --crop square:1.2
     """
+    if f.boxes is not None:
+        return _predict_regions(f)
+    if f.crop is not None:
+        raise click.UsageError("--crop applies to regions: give --boxes too")
     from edgecls.runtime.errors import ImageError
     from edgecls.runtime.images import to_pixels
 
@@ -98,3 +111,24 @@ def predict(f: PredictFlags) -> None:
         if len(paths) > 1:
             click.echo(f"{failed} of {len(paths)} images could not be read", err=True)
         raise click.exceptions.Exit(1)
+
+
+def _predict_regions(f: PredictFlags) -> None:
+    """``--boxes``: each image's regions, one line each (or one JSON object per image, its ``regions`` in order)."""
+    from edgecls.runtime.regions import read_boxes
+
+    if f.explain_dir is not None:
+        raise click.UsageError("--explain with --boxes: explain a region with `edgecls explain --box`")
+    regions = read_boxes(f.boxes)
+    with load_classifier(f.model, backend=f.backend, num_threads=f.threads, device=f.device, **f.model_kwargs) as clf:
+        for path in image_paths(f.images):
+            results = clf.classify_regions(path, regions, crop=f.crop, max_results=f.top_k,
+                                           score_threshold=f.threshold)
+            if f.as_json:
+                click.echo(json_line({"image": str(path), "regions": [r.to_dict() for r in results]}))
+                continue
+            for r in results:
+                box = r.region
+                where = f"{path} [{box.x_min:g},{box.y_min:g},{box.x_max:g},{box.y_max:g}]"
+                echo(f"{where}: " + (f"skipped: {r.skipped}" if r.skipped else
+                                     categories_text(r.categories, r.multi_label)))

@@ -5,6 +5,12 @@ Endpoints: ``POST /v1/classify[/NAME]`` (multipart field ``image`` or a raw imag
 (``{"success": true, "label": ..., "confidence": ...}``), ``GET /v1/models``, ``POST
 /v1/models/NAME/reload``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus).
 
+Regions: with a form or query field ``boxes`` (JSON: a list of ``[x_min, y_min, x_max, y_max]`` pixel
+boxes or objects with them, or a DeepStack detection answer as it came) and optionally ``crop`` (a crop
+policy), every box of the image is classified in one engine call: ``/v1/classify`` answers ``regions``,
+one per box in order; the DeepStack endpoints answer a detection-shaped ``predictions`` list (each box with
+the classifier's label and confidence). A capture keeps the crop, not the frame.
+
 Classification runs on worker threads (never on the event loop), at most ``workers`` at a time per
 model, each with a classifier of its own; at most ``max_queue`` more wait, and a request beyond that is
 answered 503 with ``Retry-After`` at once. Every bad request is a 4xx with a one-line JSON error; a
@@ -28,10 +34,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from edgecls.runtime.capture import CaptureOptions, HardExamples, Origin
+from edgecls.runtime.capture import CaptureOptions, HardExamples
 from edgecls.runtime.capture_store import folder_name
 from edgecls.runtime.errors import EdgeclsError, OptionError, http_status
 from edgecls.serve.errors import HTTPError
+from edgecls.serve.jobs import Job, classified_timings, classify_answer, deepstack_answer, read_regions
 from edgecls.serve.metrics import Metrics
 from edgecls.serve.models import ModelSet, ServedModel
 from edgecls.serve.upload import Unverified, read_upload
@@ -169,20 +176,12 @@ class Service:
         threshold = _number(fields, "threshold", float, 0.0)
         if top_k < 1 or not 0.0 <= threshold <= 1.0:
             raise HTTPError(400, f"top_k must be ≥ 1 and threshold within 0..1, got {top_k} and {threshold}")
-        capture = self.captures.get(served.name)
         source = f"{request.method} {request.url.path} from {request.client.host if request.client else '?'}"
         try:
+            regions = read_regions(fields)
             with served.lease() as pool:  # finishes on the pool it started with, whatever a reload does
-
-                def work():
-                    with pool.borrow() as clf:
-                        result = clf.classify(data, max_results=top_k, score_threshold=threshold)
-                    if capture is not None:  # the request's own bytes; the pool's model and labels
-                        capture.offer(data, result.scores, Origin(source, model_sha256=pool.sha256,
-                                                                  labels=pool.card.labels))
-                    return result
-
-                result = await anyio.to_thread.run_sync(work, limiter=self.limiters[served.name])
+                job = Job(pool, data, regions, self.captures.get(served.name), source, top_k, threshold)
+                result = await anyio.to_thread.run_sync(job, limiter=self.limiters[served.name])
         except EdgeclsError as exc:
             raise refusal(exc, f"{source}: model {served.name!r}") from None
         return served, result, pool.sha256
@@ -245,34 +244,19 @@ def _endpoint(service: Service, label: str, deepstack: bool,
     return endpoint
 
 
-def _scene_answer(result) -> dict[str, Any]:
-    """DeepStack's scene answer: the top label and its confidence (and, for a multi-label model, every label
-    present, in a field DeepStack's clients ignore)."""
-    top = result.categories[0] if result.categories else None
-    answer = {"label": None if top is None else top.label, "confidence": 0.0 if top is None else top.score}
-    if result.multi_label:
-        answer["labels"] = [{"label": c.label, "confidence": c.score} for c in result.categories]
-    return answer
-
-
 def create_app(models: ModelSet, options: ServeOptions | None = None) -> Starlette:
     """The ASGI app serving ``models`` (run it with uvicorn, or ``edgecls serve``)."""
     service = Service(models, options or ServeOptions())
 
-    def observed(result) -> None:
-        t = result.timings
-        service.metrics.preprocess.observe(t.preprocess_ms / 1000)
-        service.metrics.inference.observe(t.inference_ms / 1000)
-
     async def classify(request: Request) -> dict[str, Any]:
         served, result, sha = await service.classify(request, request.path_params.get("name"))
-        observed(result)
-        return {"model": served.name, "model_sha256": sha, **result.to_dict()}
+        service.metrics.observe(classified_timings(result))
+        return {"model": served.name, "model_sha256": sha, **classify_answer(result)}
 
     async def scene(request: Request) -> dict[str, Any]:
         _, result, _ = await service.classify(request, request.path_params.get("name"))
-        observed(result)
-        return _scene_answer(result)
+        service.metrics.observe(classified_timings(result))
+        return deepstack_answer(result)
 
     async def list_models(request: Request) -> dict[str, Any]:
         service.authorize(request)

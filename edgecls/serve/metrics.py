@@ -31,6 +31,12 @@ class Metrics:
         self.info = Info("edgecls_model", "A model served", ["name"], registry=r)
         self.describe(models)
 
+    def observe(self, timings: Any) -> None:
+        """Each classification's preprocessing and inference time (a :class:`~edgecls.runtime.Timings` each)."""
+        for t in timings:
+            self.preprocess.observe(t.preprocess_ms / 1000)
+            self.inference.observe(t.inference_ms / 1000)
+
     def describe(self, models: Any) -> None:
         for name, served in models.models.items():
             self.info.labels(name).info({"sha256": served.pool.sha256, "path": str(served.path)})

@@ -242,3 +242,35 @@ def test_a_crop_inside_the_frame_is_the_box_region_and_the_card_policy_is_the_de
     assert (by_card.crop.width, by_card.crop.height) == (60, 30)
     assert (by_call.crop.width, by_call.crop.height) == (60, 60)
     assert Crop(0, 0, 1, 1, "stretch").to_dict()["fit"] == "stretch"
+
+
+def test_predict_classifies_the_boxes_of_a_detection_answer(seed_export, region_frames, tmp_path, capsys):
+    """``edgecls predict IMAGE --boxes FILE``: a DeepStack detection answer saved as it came; one result per
+    box, as the Python API gives; a boxes file that is not boxes is one error naming it; --crop alone is a
+    usage error."""
+    import json
+
+    from edgecls.cli import main
+
+    model = next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "int8"))
+    frame, boxes, _ = region_frames[0]
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), frame)
+    saved = tmp_path / "detections.json"
+    saved.write_text(json.dumps({"success": True, "predictions": [
+        {"label": "digit", "confidence": 0.8, "x_min": a, "y_min": b, "x_max": c, "y_max": d} for a, b, c, d in boxes]}))
+    assert main(["predict", str(model), str(image), "--boxes", str(saved), "--crop", "stretch", "--json"]) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    answer = json.loads(line)
+    with Classifier.from_path(model) as clf:
+        expected = clf.classify_regions(str(image), boxes, crop="stretch")
+    assert [r["categories"][0]["label"] for r in answer["regions"]] == [r.top.label for r in expected]
+    assert [r["box"]["label"] for r in answer["regions"]] == ["digit"] * len(boxes)
+    assert main(["predict", str(model), str(image), "--boxes", str(saved)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(boxes) and lines[0].startswith(f"{image} [{boxes[0][0]},{boxes[0][1]},")
+    saved.write_text("[[1, 2, 3, 4], [5, 5, 5, 5]]")
+    assert main(["predict", str(model), str(image), "--boxes", str(saved)]) == 1
+    assert f"error: {saved}: region 1: a box needs x_max > x_min" in capsys.readouterr().err
+    assert main(["predict", str(model), str(image), "--crop", "stretch"]) == 2
+    assert "--crop applies to regions" in capsys.readouterr().err

@@ -513,3 +513,57 @@ def test_a_scripted_fake_model_is_served_and_its_failing_call_is_a_5xx(tmp_path)
                                                                                                "bright"]
         assert "InferenceError" in answers[1].json()["error"] and "bands.fake" not in answers[1].text
         assert client.get("/v1/models").json()["models"][0]["name"] == "bands"
+
+
+def test_a_deepstack_client_sends_boxes_and_gets_one_answer_per_box_in_order(seed_export, digits, tmp_path):
+    """A detector's answer forwarded as it came (DeepStack's detection JSON in the form field ``boxes``):
+    ``/v1/vision/custom/NAME`` answers a detection-shaped list, one box each in order, labelled as
+    ``classify_regions`` labels them in-process; ``/v1/classify`` answers ``regions``; bad boxes are 400
+    naming the box; the capture keeps the crops the model was unsure about, not the frame."""
+    from edgecls.realdata import pasted_digits
+    from edgecls.runtime import Classifier
+
+    images, labels = digits
+    frame, boxes, _ = pasted_digits(images[1400:], labels[1400:], sizes=((1280, 720),), frames=1)[0]
+    jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    detector = {"success": True, "predictions": [
+        {"label": "digit", "confidence": 0.9, "x_min": x0, "y_min": y0, "x_max": x1, "y_max": y1}
+        for x0, y0, x1, y1 in boxes] + [{"label": "digit", "x_min": 5000, "y_min": 0, "x_max": 5100, "y_max": 40}]}
+    model = _models(seed_export)[("tflite", "int8")]
+    with Classifier.from_path(model) as clf:
+        expected = clf.classify_regions(jpeg, detector, crop="square:1.1")
+        default = clf.classify_regions(jpeg, boxes)  # the card has no policy: square:1
+        name = clf.card.name
+    capture = tmp_path / "hard"
+    with server(str(model), "--capture", str(capture), "--capture-below", "0.999") as client:
+        form = {"boxes": json.dumps(detector), "crop": "square:1.1"}
+        answer = client.post(f"/v1/vision/custom/{name}", files={"image": ("f.jpg", jpeg, "image/jpeg")}, data=form)
+        assert answer.status_code == 200, answer.text
+        predictions = answer.json()["predictions"]
+        assert answer.json()["success"] is True and len(predictions) == len(boxes) + 1
+        for p, e, box in zip(predictions, expected, [*boxes, (5000, 0, 5100, 40)], strict=True):
+            assert (p["x_min"], p["y_min"], p["x_max"], p["y_max"]) == box and p["detector_label"] == "digit"
+            assert p["label"] == (e.top.label if e.top else None)
+            assert p["confidence"] == pytest.approx(e.top.score if e.top else 0.0, abs=1e-6)
+        assert predictions[-1]["skipped"] == "outside the frame" and predictions[-1]["label"] is None
+        regions = client.post("/v1/classify", files={"image": ("f.jpg", jpeg, "image/jpeg")},
+                              data={"boxes": json.dumps([list(b) for b in boxes])}).json()["regions"]
+        assert [r["crop"]["right"] - r["crop"]["left"] for r in regions] == [max(x1 - x0, y1 - y0)
+                                                                            for x0, y0, x1, y1 in boxes]
+        for bad, message in (("[[1, 2, 3]]", "region 0: a box is four numbers"), ("{not json", "boxes must be JSON"),
+                             ("[[10, 10, 5, 20]]", "region 0: a box needs x_max > x_min"),
+                             (json.dumps([[0, 0, 9, 9]] * 257), "more than 256 boxes")):
+            refused = client.post("/v1/vision/scene", files={"image": ("f.jpg", jpeg, "image/jpeg")},
+                                  data={"boxes": bad})
+            assert refused.status_code == 400 and message in refused.json()["error"], refused.text
+        refused = client.post("/v1/classify", files={"image": ("f.jpg", jpeg, "image/jpeg")},
+                              data={"boxes": "[[0, 0, 9, 9]]", "crop": "blob"})
+        assert refused.status_code == 400 and "unknown crop mode 'blob'" in refused.json()["error"]
+    sidecars = [json.loads(p.read_text()) for p in capture.rglob("*.json")]
+    unsure = [e for e in [*expected[:-1], *default] if e.top.score < 0.999]
+    assert len(sidecars) == len(unsure) > 0  # the server wrote its queue out on SIGTERM
+    assert sorted(tuple(m["crop"]) for m in sidecars) == sorted(
+        (e.crop.left, e.crop.top, e.crop.right, e.crop.bottom) for e in unsure)
+    for meta in sidecars:
+        left, top, right, bottom = meta["crop"]
+        assert (meta["width"], meta["height"]) == (right - left, bottom - top) and meta["width"] < 1280
