@@ -14,6 +14,7 @@ from edgecls.converters.formats.base import FORMATS, get_format
 from edgecls.converters.heads import HEAD_KINDS
 from edgecls.converters.ladder.climb import MAX_RUNGS
 from edgecls.runtime.card import RESIZE_MODES
+from edgecls.runtime.errors import OptionError
 
 __all__ = ["ExportOptions"]
 
@@ -73,6 +74,12 @@ class ExportOptions:
     ladder: bool = True
     """Without a budget, an int8 file that misses the default check (agreement ≥ 0.98) climbs the
     quantization ladder to that check instead of failing; False fails it (the file kept, marked failed)."""
+    crop: str | None = None
+    """How a region of a frame becomes the model's input, written into the card (``square:1.2,min=64,shift``,
+    ``stretch``, ``frigate``; see :mod:`edgecls.runtime.regions`); None: the runtime's default."""
+    frigate: str | Path | None = None
+    """Also write a Frigate model folder here (``model.tflite``, the integer file, and ``labelmap.txt``; see
+    :mod:`edgecls.converters.frigate`). Needs TFLite int8."""
 
     def __post_init__(self) -> None:
         for name in ("formats", "quantize"):  # "tflite" or "tflite,onnx" is a list of names, not of letters
@@ -83,6 +90,16 @@ class ExportOptions:
         self._check_ranges()
         if self.head is not None and self.head not in HEAD_KINDS:
             raise ExportError(f"unknown head {self.head!r}; choose from {', '.join(HEAD_KINDS)}", options=("head",))
+        if self.crop is not None:
+            from edgecls.runtime.regions import CropPolicy
+
+            try:
+                object.__setattr__(self, "crop", CropPolicy.parse(self.crop).to_text())
+            except OptionError as exc:
+                raise ExportError(str(exc), options=("crop",)) from None
+        if self.frigate is not None and ("tflite" not in self.formats or "int8" not in self.quantize):
+            raise ExportError("a Frigate model folder holds the TFLite int8 file (Frigate feeds uint8 pixels): "
+                              "export tflite with int8", options=("frigate",))
         if isinstance(self.thresholds, str) and self.thresholds != "f1":
             raise ExportError(f"thresholds must be 'f1' or one number per label, got {self.thresholds!r}",
                               options=("thresholds",))
@@ -148,7 +165,8 @@ class ExportOptions:
                 "format_options": {name: asdict(self.options_for(name)) for name in self.formats},
                 "min_agreement": self.min_agreement, "max_drop": self.max_drop, "max_rung": self.max_rung,
                 "time_candidates": self.time_candidates, "ladder": self.ladder, "head": self.head,
-                "positive": self.positive}
+                "positive": self.positive, "crop": self.crop,
+                "frigate": None if self.frigate is None else str(self.frigate)}
 
     def agreement_for(self, quantization: str) -> float | None:
         """The agreement floor a file of ``quantization`` must reach; None when only ``max_drop`` is checked."""

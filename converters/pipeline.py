@@ -26,6 +26,7 @@ from edgecls.converters.decisions import SINGLE_LABEL, Decisions
 from edgecls.converters.errors import ExportError, OutputExistsError
 from edgecls.converters.export_options import ExportOptions
 from edgecls.converters.formats.base import ConvertJob, get_format
+from edgecls.converters.frigate import check_frigate_input, write_frigate_folder
 from edgecls.converters.heads import Head, head_labels
 from edgecls.converters.ladder import Budget, climb, get_ladder
 from edgecls.converters.ladder.climb import LadderResult
@@ -34,7 +35,14 @@ from edgecls.converters.normalization import PixelNormalization, choose_normaliz
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
 from edgecls.converters.provenance import CardFacts, resolve_labels, sha256_of
 from edgecls.converters.quant_report import calibration_warnings, class_changes, profile_calibration
-from edgecls.converters.report import CalibrationCheck, ExportedFile, ExportResult, QuantizationReport, report_name
+from edgecls.converters.report import (
+    CalibrationCheck,
+    ExportedFile,
+    ExportResult,
+    QuantizationReport,
+    labels_name,
+    report_name,
+)
 from edgecls.converters.validate import keras_scores
 from edgecls.converters.workspace import export_workspace
 from edgecls.runtime.card import InputSpec, Normalization
@@ -60,7 +68,8 @@ def _load(model: Any, opts: ExportOptions) -> LoadedModel:
 def _targets(opts: ExportOptions, stem: str, out_dir: Path) -> list[tuple[Any, str, Path]]:
     targets = [(get_format(f), q, out_dir / f"{stem}_{q}{get_format(f).suffix}") for f in opts.formats for q in opts.quantize]
     if not opts.force:
-        existing = [str(p) for p in [*(p for _, _, p in targets), out_dir / report_name(stem)] if p.exists()]
+        existing = [str(p) for p in [*(p for _, _, p in targets), out_dir / report_name(stem),
+                                     out_dir / labels_name(stem)] if p.exists()]
         if existing:
             raise OutputExistsError(f"{existing[0]}: already exists; pass force=True to overwrite"
                                     + (f" ({len(existing)} files)" if len(existing) > 1 else ""), options=("force",))
@@ -185,6 +194,11 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
         report.files.append(_make_file(target, plan, job, opts, warnings, written, step))
         step.done += 1
     report.notes += job.notes
+    report.labels_path = out_dir / labels_name(plan.stem)  # beside the files: what Frigate and others read
+    atomic_write_bytes(report.labels_path, "".join(f"{label}\n" for label in plan.labels).encode(), overwrite=True)
+    if opts.frigate is not None:
+        step("writing the Frigate model folder")
+        report.frigate = write_frigate_folder(report, Path(opts.frigate))
     report.seconds = time.perf_counter() - start
     report.peak_rss_mb = peak_rss_mb()
     report.path = out_dir / report_name(plan.stem)
@@ -196,7 +210,9 @@ def _plan(loaded: LoadedModel, opts: ExportOptions, stem: str, step: _Progress) 
     """Everything decided from the Keras model and the images, before any conversion. Raises ExportError."""
     notes = list(loaded.notes)
     spec = InputSpec(height=loaded.height, width=loaded.width, channels=loaded.channels,
-                     color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize)
+                     color="gray" if loaded.channels == 1 else "rgb", resize=opts.resize, crop=opts.crop)
+    if opts.frigate is not None:
+        check_frigate_input(spec)  # before any conversion
     step("reading calibration images")
     reader, calib_data, calib_summary = calibration_images(opts, spec)
     val_data = open_dataset(opts.validation) if opts.validation is not None else None

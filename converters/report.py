@@ -25,13 +25,19 @@ if TYPE_CHECKING:
     from edgecls.converters.pixel_check import PixelCheck
     from edgecls.converters.quant_report import CalibrationProfile, ClassChange, QuantWarning
 
-__all__ = ["ExportedFile", "ExportResult", "ExportReport", "QuantizationReport", "CalibrationCheck", "report_name"]
+__all__ = ["ExportedFile", "ExportResult", "ExportReport", "QuantizationReport", "CalibrationCheck", "report_name",
+           "labels_name"]
 
 
 def report_name(stem: str) -> str:
     """The report's file name for the model named ``stem``: ``<stem>_report.json``, next to
     ``<stem>_<quantization>.<suffix>`` (two models exported into one folder keep one report each)."""
     return f"{stem}_report.json"
+
+
+def labels_name(stem: str) -> str:
+    """The labels file every export writes beside its model files: ``<stem>_labels.txt``, one label a line."""
+    return f"{stem}_labels.txt"
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,10 @@ class ExportResult:
     """The model's head: its kind, how it was decided, what the export baked after it, the evidence."""
     thresholds: tuple[float, ...] | None = None
     """A multi-label head's per-label thresholds (None for a single-label head)."""
+    labels_path: Path | None = None
+    """The labels file written beside the model files (``<name>_labels.txt``)."""
+    frigate: Path | None = None
+    """The Frigate model folder written (``model.tflite``, ``labelmap.txt``), when asked for."""
 
     @property
     def multi_label(self) -> bool:
@@ -179,6 +189,8 @@ class ExportResult:
             "head": self.head.to_dict() if self.head is not None else {},
             "output": {"kind": "multi-label" if self.multi_label else "single-label",
                        "thresholds": list(self.thresholds) if self.thresholds else None},
+            "labels_file": None if self.labels_path is None else str(self.labels_path),
+            "frigate": None if self.frigate is None else str(self.frigate),
         }
 
     def to_json(self) -> str:

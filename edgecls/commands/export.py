@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import console, csv_list, float_list, quiet, size_hw, takes, use_rich, verbose
+from edgecls.commands.common import (
+    CROP_HELP,
+    console,
+    csv_list,
+    float_list,
+    quiet,
+    size_hw,
+    takes,
+    use_rich,
+    verbose,
+)
 from edgecls.commands.text import echo
 from edgecls.converters.formats import FORMATS
 from edgecls.converters.formats.base import quantization_names
@@ -69,6 +79,8 @@ class ExportFlags:
     head: str | None
     positive: str | None
     thresholds: str | list[float] | None
+    crop: str | None
+    frigate: Path | None
     as_json: bool
 
     def options(self) -> ExportOptions:
@@ -83,7 +95,7 @@ class ExportFlags:
             format_options={"onnx": OnnxOptions(opset=self.opset, per_channel=self.per_channel)}, force=self.force, unsafe=self.unsafe, custom_objects=self.custom_objects,
             min_agreement=self.min_agreement, max_drop=self.max_drop, max_rung=self.max_rung,
             time_candidates=not self.no_timing, head=self.head, positive=self.positive,
-            thresholds=self.thresholds, ladder=not self.no_ladder)
+            thresholds=self.thresholds, ladder=not self.no_ladder, crop=self.crop, frigate=self.frigate)
 
 
 @click.command(epilog=EPILOG)
@@ -141,6 +153,11 @@ class ExportFlags:
 @click.option("--thresholds", callback=thresholds_option,
               help="Multi-label head: f1 (each label's threshold chosen on --val to maximize its F1), or one "
                    "number per label; default 0.5 each.")
+@click.option("--crop", help=CROP_HELP.replace("Default: the model card's, else", "Written into the card; default:"))
+@click.option("--frigate", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write a Frigate model folder here: model.tflite (the TFLite int8 file: uint8 pixels in, "
+                   "non-negative scores out) and labelmap.txt; refused, with the reason, for a model that cannot "
+                   "meet that (Frigate feeds 224x224 crops).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @takes(ExportFlags)
 def export(f: ExportFlags) -> None:
@@ -204,6 +221,23 @@ def export(f: ExportFlags) -> None:
                                     f"failed in {report.path})")
 
 
+def _summary_lines(report) -> list[str]:
+    """What the table does not say: where the report (and a Frigate folder) went, the head, the thresholds."""
+    lines = [f"validated on {report.validation_source}; {report.seconds:.1f} s; peak memory "
+             f"{report.peak_rss_mb:.0f} MB; report: {report.path}"]
+    if report.frigate is not None:
+        lines.append(f"frigate: {report.frigate} (model.tflite, labelmap.txt: copy the folder into Frigate's model "
+                     "cache, crop policy frigate)")
+    head = report.head
+    if head is not None:
+        baked = f", {head.baked} baked after it" if head.baked else ""
+        lines.append(f"head: {head.kind} ({head.chosen_by}{baked}); every file outputs probabilities")
+    if report.thresholds:
+        lines.append("thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in
+                                                zip(report.labels, report.thresholds, strict=True)))
+    return lines
+
+
 def print_report(report) -> None:
     """The export table: one row per file."""
     from rich.table import Table
@@ -223,16 +257,8 @@ def print_report(report) -> None:
                       accuracy, keras, drop, "yes" if f.passed else "FAILED")
     out = console()
     out.print(table)
-    out.print(f"validated on {report.validation_source}; {report.seconds:.1f} s; peak memory "
-              f"{report.peak_rss_mb:.0f} MB; report: "
-                  f"{report.path}")
-    head = report.head
-    if head is not None:
-        baked = f", {head.baked} baked after it" if head.baked else ""
-        out.print(f"head: {head.kind} ({head.chosen_by}{baked}); every file outputs probabilities")
-    if report.thresholds:
-        out.print("thresholds: " + ", ".join(f"{label} {t:.3f}" for label, t in
-                                             zip(report.labels, report.thresholds, strict=True)))
+    for line in _summary_lines(report):
+        out.print(line)
     if not quiet():
         if any(f.validation.accuracy_drop is not None for f in report.files):
             what = "macro F1" if multi else "accuracy"
