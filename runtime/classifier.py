@@ -186,6 +186,11 @@ class Classifier:
         return options
 
     @property
+    def preprocessor(self) -> Preprocessor:
+        """What turns pixels into this model's input (``into`` a batch buffer, for callers that batch)."""
+        return self._pre
+
+    @property
     def multi_label(self) -> bool:
         """Whether each label is scored on its own (a multi-label head) rather than one distribution."""
         return self._post.multi_label

@@ -13,7 +13,8 @@ from edgecls.runtime.capture import CaptureOptions, CaptureStats, HardExamples, 
 from edgecls.runtime.errors import OptionError
 from edgecls.runtime.latency import LatencyHistogram
 from edgecls.runtime.options import ClassifyOptions
-from edgecls.runtime.results import Category
+from edgecls.runtime.regions import CropPolicy, cut
+from edgecls.runtime.results import Category, RegionResult
 
 __all__ = ["FrameResult", "StreamSummary", "FrameClassifier", "check_capture", "check_positive", "open_capture"]
 
@@ -46,6 +47,8 @@ class FrameResult:
     """A multi-label model's events: the labels that turned on at this frame (present, not before)."""
     off: tuple[str, ...] = ()
     """... and those that turned off."""
+    regions: tuple[RegionResult, ...] | None = None
+    """A stream with regions: each region's result, in the order the feed gave them (``categories`` empty)."""
 
     @property
     def top(self) -> Category | None:
@@ -58,6 +61,8 @@ class FrameResult:
                 "latency_ms": round(self.latency_ms, 3), "categories": [asdict(c) for c in self.categories]}
         if self.on or self.off:
             data |= {"on": list(self.on), "off": list(self.off)}
+        if self.regions is not None:
+            data["regions"] = [r.to_dict() for r in self.regions]
         return data
 
 
@@ -113,8 +118,11 @@ class FrameClassifier:
     """
 
     def __init__(self, classifier: Any, options: ClassifyOptions, *, smooth: int | None = None,
-                 events: bool = False, color: str = "bgr", keep_frames: bool = False) -> None:
+                 events: bool = False, color: str = "bgr", keep_frames: bool = False,
+                 regions: Any = None, crop: str | CropPolicy | None = None) -> None:
         check_positive("smooth", smooth)
+        if regions is not None and (smooth or events):
+            raise OptionError("smooth and events follow a whole frame's answer; a stream of regions has one per box")
         if smooth is not None and smooth > MAX_SMOOTH:
             raise OptionError(f"smooth is {smooth}; at most {MAX_SMOOTH} frames are averaged")
         if color not in ("bgr", "rgb"):
@@ -132,6 +140,8 @@ class FrameClassifier:
         self._last_set: tuple[str, ...] = ()
         self._latencies = LatencyHistogram()  # O(1) memory: streams run for months
         self._start = time.perf_counter()
+        self._regions = regions
+        self._policy = CropPolicy.parse(crop if crop is not None else classifier.card.input.crop)
 
     def capture_to(self, capture: HardExamples | None, source: str) -> None:
         """Offer every frame from now on to ``capture`` (its scores before smoothing), naming ``source``."""
@@ -146,7 +156,10 @@ class FrameClassifier:
 
         Raises:
             ImageError: the frame is not a usable image.
+            RegionError: the region feed gave something that is not boxes.
         """
+        if self._regions is not None:
+            return self._by_region(index, timestamp_ms, read_at, frame)
         scores = self._clf.scores(frame, color=self._color)
         if self._capture is not None:  # the frame's own scores, before smoothing
             self._capture.offer(frame, scores, Origin(self._source, index, timestamp_ms), color=self._color,
@@ -161,6 +174,22 @@ class FrameClassifier:
         if self._events:
             return self._event(result)
         return result
+
+    def _by_region(self, index: int, timestamp_ms: float, read_at: float, frame: np.ndarray) -> FrameResult:
+        """Each region the feed names for this frame, in one engine call; the capture gets the crops."""
+        from edgecls.runtime.region_batch import classify_regions
+
+        boxes = self._regions(index, timestamp_ms, frame) or []
+        results = classify_regions(self._clf, frame, boxes, self._policy, self._options, self._color) if boxes else []
+        for r in results if self._capture is not None else ():
+            if r.crop is not None:
+                self._capture.offer(cut(frame, r.crop, self._policy), r.scores,
+                                    Origin(self._source, index, timestamp_ms,
+                                           crop=(r.crop.left, r.crop.top, r.crop.right, r.crop.bottom)),
+                                    color=self._color)
+        latency = (time.perf_counter() - read_at) * 1000.0
+        self._latencies.add(latency)
+        return FrameResult(index, timestamp_ms, latency, (), frame if self._keep else None, regions=tuple(results))
 
     def _event(self, result: FrameResult) -> FrameResult | None:
         """``result`` when the answer changed (the top label; a multi-label model's set of labels, with what

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgecls.runtime.card import InputSpec
 from edgecls.runtime.images import DecodeTarget, Pixels
-from edgecls.runtime.resize import fit
+from edgecls.runtime.resize import fast_resize, fit
 
 __all__ = ["Preprocessor", "build_lut"]
 
@@ -82,6 +82,46 @@ class Preprocessor:
     def target(self) -> DecodeTarget:
         """What a decoder must leave at least: the input size and resize mode (see :func:`to_pixels`)."""
         return DecodeTarget(self.spec.width, self.spec.height, self.spec.resize)
+
+    def buffer(self, n: int) -> np.ndarray:
+        """An uninitialised batch of ``n`` inputs (what :meth:`into` fills), in the input's layout and dtype."""
+        spec = self.spec
+        shape = (spec.channels, spec.height, spec.width) if spec.layout == "NCHW" else (
+            spec.height, spec.width, spec.channels)
+        dtype = np.float16 if self._cast is not None else (self._lut.dtype if self._lut is not None else np.uint8)
+        return np.empty((n, *shape), dtype)
+
+    def into(self, pixels: Pixels, out: np.ndarray, *, resize: str | None = None) -> None:
+        """Write the model input for ``pixels`` into ``out`` (one slot of a batch buffer), with no copy of the
+        finished input: a stretched 3-channel NHWC input has its colour converted on whichever is smaller,
+        the picture or the input, and its last step (the resize, the colour conversion or the lookup table)
+        writes into ``out``. Any other input is made by :meth:`__call__` and copied in."""
+        spec = self.spec
+        image = pixels.array
+        if ((resize or spec.resize) != "stretch" or spec.layout != "NHWC" or self._cast is not None
+                or spec.channels != 3 or image.shape[2] != 3):
+            out[...] = self(pixels, resize=resize)
+            return
+        code = _COLOR_CODES[(3, pixels.order, spec.color)]
+        size = (spec.width, spec.height)
+        if image.shape[0] * image.shape[1] <= spec.height * spec.width:  # enlarged: convert the small picture
+            if code is not None:
+                image = cv2.cvtColor(image, code)
+            if self._lut is None:
+                cv2.resize(image, size, dst=out, interpolation=cv2.INTER_LINEAR)
+            else:
+                cv2.LUT(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), self._lut, dst=out)
+            return
+        image = fast_resize(image, *size)  # shrunk: convert the input-sized picture
+        if code is not None and self._lut is None:
+            cv2.cvtColor(image, code, dst=out)
+            return
+        if code is not None:
+            image = cv2.cvtColor(image, code)
+        if self._lut is not None:
+            cv2.LUT(image, self._lut, dst=out)
+        else:
+            out[...] = image
 
     def __call__(self, pixels: Pixels, *, resize: str | None = None) -> np.ndarray:
         """The model input for ``pixels``, fitted by ``resize`` (default: the card's mode)."""

@@ -14,9 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from edgecls.runtime.images import ImageInput, to_pixels
+from edgecls.runtime.images import ImageInput, Pixels, to_pixels
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.regions import Crop, CropPolicy, cut, regions_from
 from edgecls.runtime.results import RegionResult, Timings
@@ -43,23 +41,25 @@ def classify_regions(clf: Classifier, frame: ImageInput, regions: object, policy
     pixels = to_pixels(frame, color=color)  # the whole frame, at full resolution: crops need its detail
     height, width = pixels.array.shape[:2]
     plans = [policy.plan(region, width, height) for region in boxes]
+    multi = clf.multi_label
     results: list[RegionResult | None] = [
-        None if isinstance(plan, Crop) else RegionResult((), Timings(0.0, 0.0, 0.0), None, clf.multi_label,
+        None if isinstance(plan, Crop) else RegionResult((), Timings(0.0, 0.0, 0.0), None, multi,
                                                          region=boxes[i], skipped=plan)
         for i, plan in enumerate(plans)]
     todo = [i for i, plan in enumerate(plans) if isinstance(plan, Crop)]
     for start in range(0, len(todo), REGION_BATCH):
         chunk = todo[start:start + REGION_BATCH]
         t0 = time.perf_counter()
-        inputs = np.stack([clf.preprocess(cut(pixels.array, plans[i], policy), color=pixels.order,
-                                          resize=plans[i].fit) for i in chunk])
+        inputs = clf.preprocessor.buffer(len(chunk))  # each crop resized straight into its slot
+        for slot, i in enumerate(chunk):
+            clf.preprocessor.into(Pixels(cut(pixels.array, plans[i], policy), pixels.order), inputs[slot],
+                                  resize=plans[i].fit)
         t1 = time.perf_counter()
         scores = clf.scores_of_inputs(inputs)
         t2 = time.perf_counter()
+        answers = [clf.categorize(row, options) for row in scores]
         n = len(chunk)
-        for i, row in zip(chunk, scores, strict=True):
-            t3 = time.perf_counter()
-            categories = clf.categorize(row, options)
-            timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (time.perf_counter() - t3) * 1e3)
-            results[i] = RegionResult(categories, timings, row, clf.multi_label, region=boxes[i], crop=plans[i])
+        timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (time.perf_counter() - t2) * 1e3 / n)
+        for i, row, categories in zip(chunk, scores, answers, strict=True):
+            results[i] = RegionResult(categories, timings, row, multi, region=boxes[i], crop=plans[i])
     return results  # type: ignore[return-value]

@@ -64,8 +64,9 @@ class Region:
 
     def __post_init__(self) -> None:
         values = (self.x_min, self.y_min, self.x_max, self.y_max)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-            raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}")
+        for v in values:
+            if type(v) not in (int, float) or not math.isfinite(v):  # (bool is neither)
+                raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}")
         if self.x_max <= self.x_min or self.y_max <= self.y_min:
             raise RegionError(f"a box needs x_max > x_min and y_max > y_min; got {values}")
 
@@ -251,13 +252,17 @@ def _region(item: Any, index: int) -> Region:
         raise RegionError(f"region {index}: not a box ({exc})", options=("boxes",)) from None
 
 
+_NUMBERS = (int, float, np.integer, np.floating)
+
+
 def _four(box: Any) -> tuple[float, float, float, float]:
     if isinstance(box, (str, bytes)) or not isinstance(box, Sequence | np.ndarray) or len(box) != 4:
         raise RegionError(f"a box is four numbers x_min, y_min, x_max, y_max; got {box!r}"[:200])
-    values = tuple(box)
-    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
-        raise RegionError(f"a box is four numbers x_min, y_min, x_max, y_max; got {box!r}"[:200])
-    return tuple(float(v) for v in values)  # type: ignore[return-value]
+    x0, y0, x1, y1 = box
+    for v in (x0, y0, x1, y1):
+        if not isinstance(v, _NUMBERS) or isinstance(v, bool):
+            raise RegionError(f"a box is four numbers x_min, y_min, x_max, y_max; got {box!r}"[:200])
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def regions_from(data: Any, *, max_regions: int | None = None) -> list[Region]:

@@ -31,6 +31,7 @@ from edgecls.runtime.frames import (
 )
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.reconnect import Reconnect, ReconnectingSource
+from edgecls.runtime.region_feed import region_feed
 from edgecls.runtime.slot import FrameSlot
 from edgecls.runtime.sources import FrameSource, is_live_source, open_source
 
@@ -56,9 +57,13 @@ class StreamOptions:
         reconnect: ``True`` or a :class:`Reconnect` policy: reopen a camera, URL or pipeline that breaks.
         queue_size: frames decoded ahead in ``video`` mode.
         open_timeout_s: how long a network source may take to open.
+        regions: classify the boxes of each frame instead of the whole frame: a callable ``(index,
+            timestamp_ms, frame) -> boxes`` or a JSON-lines file a detector writes (see
+            :mod:`edgecls.runtime.region_feed`); each result's ``regions`` holds one result per box.
+        crop: the crop policy of those regions (default: the card's, else ``square``).
 
     Raises:
-        OptionError: a bad mode, every, max_frames or queue_size.
+        OptionError: a bad mode, every, max_frames or queue_size; regions with smooth or events.
     """
 
     mode: str = "video"
@@ -71,6 +76,8 @@ class StreamOptions:
     reconnect: Reconnect | bool | None = None
     queue_size: int = 8
     open_timeout_s: float = 10.0
+    regions: Any = None
+    crop: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -93,17 +100,21 @@ class Stream:
             raise OptionError(f"reconnect applies to cameras, URLs and GStreamer pipelines, not to {source!r}")
         check_capture(capture)  # before the source opens
         self._every, self._max = o.every, o.max_frames
+        feed = region_feed(o.regions)  # bad options fail before the source opens
         self._frames = FrameClassifier(classifier, classify or ClassifyOptions(), smooth=o.smooth, events=o.events,
-                                       color=o.color, keep_frames=o.keep_frames)  # bad options fail before opening
+                                       color=o.color, keep_frames=o.keep_frames, regions=feed, crop=o.crop)
+        self._own_feed = feed if feed is not o.regions else None  # a file this stream opened and closes
         self._stop = threading.Event()
         self._source: FrameSource | ReconnectingSource = (
             ReconnectingSource(source, policy, self._stop, open_timeout_s=o.open_timeout_s) if policy
             else open_source(source, open_timeout_s=o.open_timeout_s,
-                             target=None if o.keep_frames else classifier.decode_target))
+                             target=None if o.keep_frames or feed else classifier.decode_target))
         try:
             self._capture, self._owns_capture = open_capture(classifier, capture)
         except BaseException:
             self._source.close()
+            if self._own_feed is not None:
+                self._own_feed.close()
             raise
         self._frames.capture_to(self._capture, self._source.description)
         self._join_timeout = o.open_timeout_s + 5.0
@@ -179,6 +190,8 @@ class Stream:
         self._closed = True
         self._stop.set()
         self._slot.finish()
+        if self._own_feed is not None:
+            self._own_feed.close()
         if self._owns_capture:
             self._capture.close()
         if threading.current_thread() is not self._thread:

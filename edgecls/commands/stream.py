@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from edgecls.commands.common import capture_options, load_classifier, model_options, quiet, takes, threads_option
+from edgecls.commands.common import (
+    CROP_HELP,
+    capture_options,
+    load_classifier,
+    model_options,
+    quiet,
+    takes,
+    threads_option,
+)
 from edgecls.commands.text import categories_text, echo, json_line
 
 if TYPE_CHECKING:
@@ -20,6 +28,7 @@ Examples:
   edgecls stream model_int8.tflite clip.mp4 --json
   edgecls stream model_int8.tflite clip.mp4 --out annotated.mp4
   edgecls stream model_int8.tflite 0 --live --smooth 5 --events --show
+  edgecls stream model_int8.tflite clip.mp4 --boxes detections.jsonl --crop frigate --json
   edgecls stream model_int8.tflite rtsp://camera.local/stream --live --reconnect \\
       --mqtt localhost:1883/edgecls/front-door
   edgecls stream model_int8.tflite 0 --live --capture hard/ --capture-below 0.6 --capture-max-mb 500
@@ -57,6 +66,8 @@ class StreamFlags:
     show: bool
     mqtt: str | None
     reconnect: bool
+    boxes: Path | None
+    crop: str | None
     capture: CaptureOptions | None
     model_kwargs: dict[str, Any]
 
@@ -79,6 +90,11 @@ class StreamFlags:
 @click.option("--mqtt", metavar="HOST[:PORT]/TOPIC", help="Publish each result as JSON to an MQTT broker (extra: mqtt).")
 @click.option("--reconnect", is_flag=True,
               help="Reopen a camera/URL/pipeline that breaks and buffer MQTT results while the broker is away.")
+@click.option("--boxes", type=click.Path(dir_okay=False, path_type=Path),
+              help="Classify the boxes a detector found instead of whole frames: a JSON-lines file, one line per "
+                   'frame, {"frame": N, "boxes": [[x_min, y_min, x_max, y_max], ...]} or {"timestamp_ms": T, ...} '
+                   "(boxes, or a DeepStack answer's predictions), in increasing order.")
+@click.option("--crop", help=CROP_HELP)
 @capture_options
 @model_options
 @takes(StreamFlags)
@@ -91,7 +107,8 @@ def stream(f: StreamFlags) -> None:
         frames = stack.enter_context(clf.stream(
             f.source, mode="live" if f.live else "video", every=f.every, max_frames=f.max_frames, smooth=f.smooth,
             events=f.events, max_results=f.top_k, keep_frames=bool(f.out or f.show),
-            reconnect=f.reconnect and is_live_source(f.source), capture=f.capture))
+            reconnect=f.reconnect and is_live_source(f.source), capture=f.capture,
+            regions=f.boxes, crop=f.crop))
         fps = (frames.source_fps or 30.0) / f.every
         sinks = _open_sinks(stack, out=f.out, fps=fps, force=f.force, show=f.show, mqtt=f.mqtt,
                             reconnect=f.reconnect, title=f.source)
@@ -130,6 +147,11 @@ def _summarize(summary, f: StreamFlags) -> None:
 def _print(result, as_json: bool, multi_label: bool) -> None:
     if as_json:
         click.echo(json_line(result.as_dict()))
+    elif result.regions is not None:
+        echo(f"frame {result.index:6d}  at {result.timestamp_ms:9.1f} ms  took {result.latency_ms:6.2f} ms  "
+             + ("; ".join(f"[{r.region.x_min:g},{r.region.y_min:g},{r.region.x_max:g},{r.region.y_max:g}] "
+                          + (f"skipped: {r.skipped}" if r.skipped else categories_text(r.categories, multi_label))
+                          for r in result.regions) or "no boxes"))
     else:
         changes = "".join(f"  {word}: {' '.join(labels)}" for word, labels in (("on", result.on), ("off", result.off))
                           if labels)

@@ -103,7 +103,7 @@ def test_export_cli_json_and_force(capsys, seed_h5, tmp_path):
     report = json.loads(out)
     assert code == 0 and report["ok"] and report["files"][0]["path"].endswith("seed_fp32.onnx")
     code, _, err = run(capsys, *args)
-    assert code == 1 and "already exists; pass force=True to overwrite (2 files) (command line: --force)" in err
+    assert code == 1 and "already exists; pass force=True to overwrite (3 files) (command line: --force)" in err
     code, out, _ = run(capsys, *args, "--force")
     assert code == 0
     code, _, err = run(capsys, "export", seed_h5, "-o", tmp_path / "q", "--quantize", "int8")

@@ -89,3 +89,23 @@ def test_resize_modes():
 def test_one_pixel_image_upscales():
     out = Preprocessor(InputSpec(8, 8, dtype="uint8"))(Pixels(np.full((1, 1, 3), 9, np.uint8), "bgr"))
     assert out.shape == (8, 8, 3) and (out == 9).all()
+
+
+@pytest.mark.parametrize("spec", [
+    InputSpec(224, 224, dtype="uint8"), InputSpec(32, 32, normalization=Normalization(False, (127.5,), (127.5,))),
+    InputSpec(224, 224, dtype="int8", quantization=Quantization(0.5, -3)), InputSpec(32, 32, channels=1, color="gray"),
+    InputSpec(8, 8, layout="NCHW"), InputSpec(8, 8, dtype="float16"), InputSpec(16, 24, color="bgr"),
+    InputSpec(32, 32, resize="letterbox")], ids=lambda s: f"{s.dtype}-{s.layout}-{s.color}-{s.resize}")
+def test_an_input_written_into_a_batch_slot_is_the_input_made_alone(spec):
+    """``Preprocessor.into`` (regions resize straight into the engine's batch) gives exactly what ``__call__``
+    gives, for pictures smaller and larger than the input, either colour order."""
+    pre = Preprocessor(spec)
+    rng = np.random.default_rng(0)
+    for shape in ((100, 80, 3), (400, 500, 3), (spec.height, spec.width, 3), (50, 60, 1)):
+        for order in ("bgr", "rgb"):
+            pixels = Pixels(rng.integers(0, 256, shape, dtype=np.uint8), order)
+            batch = pre.buffer(3)
+            pre.into(pixels, batch[1])
+            alone = pre(pixels)
+            assert batch.shape[1:] == alone.shape and batch.dtype == alone.dtype
+            np.testing.assert_array_equal(batch[1], alone)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgecls import realdata
-from edgecls.runtime import Classifier, CropPolicy, Region, RegionError
+from edgecls.runtime import Classifier, CropPolicy, OptionError, Region, RegionError
 from edgecls.runtime.regions import Crop, cut, regions_from
 from edgecls.runtime.testing import FakeBackend, by_brightness
 
@@ -274,3 +274,79 @@ def test_predict_classifies_the_boxes_of_a_detection_answer(seed_export, region_
     assert f"error: {saved}: region 1: a box needs x_max > x_min" in capsys.readouterr().err
     assert main(["predict", str(model), str(image), "--crop", "stretch"]) == 2
     assert "--crop applies to regions" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def region_video(region_frames, tmp_path_factory):
+    """The first eight 720p region frames as an MJPG video (what a camera's recorder keeps) and their boxes."""
+    frames = [f for f in region_frames if f[0].shape[1] == 1280][:8]
+    path = tmp_path_factory.mktemp("region-video") / "street.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (1280, 720))
+    for frame, _, _ in frames:
+        writer.write(frame)
+    writer.release()
+    return path, [boxes for _, boxes, _ in frames]
+
+
+def _decoded(path):
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(frame)
+
+
+def test_a_stream_classifies_the_boxes_a_detector_wrote_for_each_frame(seed_export, region_video, tmp_path, capsys):
+    """A JSON-lines file keyed by frame (some frames without a line, DeepStack answers and plain boxes mixed)
+    or by timestamp, or a callback: each frame's result holds one result per box, as ``classify_regions``
+    gives on that decoded frame; with ``every=2`` lines of skipped frames are passed over; a line that goes
+    backwards is an error naming the file and the line; the CLI prints the same as JSON lines."""
+    import json
+
+    from edgecls.cli import main
+
+    video, boxes = region_video
+    model = next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "int8"))
+    decoded = _decoded(video)
+    jsonl = tmp_path / "detections.jsonl"
+    lines = []
+    for index, frame_boxes in enumerate(boxes):
+        if index == 3:
+            continue  # the detector found nothing in frame 3
+        if index % 2:
+            lines.append({"frame": index, "predictions": [dict(zip(("x_min", "y_min", "x_max", "y_max"), b, strict=True),
+                                                               label="digit") for b in frame_boxes]})
+        else:
+            lines.append({"frame": index, "boxes": [list(b) for b in frame_boxes]})
+    jsonl.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    with Classifier.from_path(model) as clf:
+        expected = [[r.top.label for r in clf.classify_regions(frame, frame_boxes, crop="square:1.2")]
+                    for frame, frame_boxes in zip(decoded, boxes, strict=True)]
+        expected[3] = []
+        with clf.stream(video, regions=jsonl, crop="square:1.2") as stream:
+            got = [[r.top.label for r in result.regions] for result in stream]
+        assert got == expected
+        with clf.stream(video, regions=jsonl, crop="square:1.2", every=2) as stream:
+            assert [[r.top.label for r in result.regions] for result in stream] == expected[::2]
+        by_time = tmp_path / "by-time.jsonl"
+        by_time.write_text("".join(json.dumps({"timestamp_ms": i * 100.0 + 3, "boxes": [list(b) for b in bs]}) + "\n"
+                                   for i, bs in enumerate(boxes)))
+        with clf.stream(video, regions=by_time, crop="square:1.2") as stream:
+            timed = [[r.top.label for r in result.regions] for result in stream]
+        assert timed[:3] == expected[:3] and timed[4:] == expected[4:]
+        with clf.stream(video, regions=lambda index, timestamp_ms, frame: boxes[index][:2], crop="square:1.2") as stream:
+            called = [[r.top.label for r in result.regions] for result in stream]
+        assert called == [[r.top.label for r in clf.classify_regions(frame, frame_boxes[:2], crop="square:1.2")]
+                          for frame, frame_boxes in zip(decoded, boxes, strict=True)]
+        backwards = tmp_path / "backwards.jsonl"
+        backwards.write_text('{"frame": 2, "boxes": []}\n{"frame": 1, "boxes": []}\n')
+        with pytest.raises(RegionError, match=r"backwards.jsonl:2: frame 1 comes after 2"), \
+                clf.stream(video, regions=backwards) as stream:
+            list(stream)
+        with pytest.raises(OptionError, match="smooth and events follow a whole frame"):
+            clf.stream(video, regions=jsonl, events=True)
+    assert main(["stream", str(model), str(video), "--boxes", str(jsonl), "--crop", "square:1.2", "--json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[:-1]]
+    assert [[r["categories"][0]["label"] for r in p["regions"]] for p in printed] == expected
