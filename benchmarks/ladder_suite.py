@@ -164,7 +164,7 @@ def run_model(name: str, work: Path) -> dict:
         if same:
             lat.update(chosen_ms=lat["int8_ms"], kept=1.0, kept_spread=None)
         row["formats"][fmt] = {
-            "int8": _file(files["int8"]), "budget": {**_file(chosen), "ladder": chosen.ladder},
+            "int8": _file(files["int8"]), "budget": {**_file(chosen), "ladder": chosen.to_dict()["quantization_ladder"]},
             "fp32_size_bytes": files["fp32"].size_bytes, "latency": lat,
         }
     return row
@@ -174,7 +174,7 @@ def _file(f) -> dict:
     v = f.validation
     return {"rung": f.rung, "passed": f.passed, "accuracy": v.accuracy, "top1_agreement": v.top1_agreement,
             "drop_pt": None if v.accuracy_drop is None else v.accuracy_drop * 100, "size_bytes": f.size_bytes,
-            "float_layers": len((f.ladder or {}).get("float_layers", []))}
+            "float_layers": f.float_nodes}
 
 
 def markdown(rows: list[dict], date: str) -> str:

@@ -88,11 +88,9 @@ def probe(spec: dict) -> dict:
 
 
 def _mediapipe(spec: dict) -> dict:
-    from benchmarks.suite.timing import run_json as run
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from mediapipe_env import mediapipe_python
+    from benchmarks.run import ensure_mediapipe
 
-    return run([str(mediapipe_python()), "-c", MEDIAPIPE, json.dumps(spec)])
+    return run_json([str(ensure_mediapipe()), "-c", MEDIAPIPE, json.dumps(spec)])
 
 
 def measure(model: Path, frame_path: Path, boxes: list, rounds: int, per_round: int) -> dict:

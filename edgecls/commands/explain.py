@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import image_paths, load_classifier, model_options, takes, threads_option
+from edgecls.commands.common import CROP_HELP, image_paths, load_classifier, model_options, takes, threads_option
 from edgecls.commands.text import echo, json_line
 
 EPILOG = """\b
@@ -76,6 +76,8 @@ class ExplainFlags:
     npy: bool
     threads: int | None
     as_json: bool
+    box: tuple[float, float, float, float] | None
+    crop: str | None
     model_kwargs: dict
 
 
@@ -92,6 +94,9 @@ class ExplainFlags:
 @click.option("--npy", is_flag=True, help="Also save each raw map as NAME.npy (float32, the image's size).")
 @threads_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
+@click.option("--box", type=(float, float, float, float), metavar="X_MIN Y_MIN X_MAX Y_MAX",
+              help="Explain the answer for this region of each image (the crop the model sees, cut by --crop).")
+@click.option("--crop", help=CROP_HELP)
 @model_options
 @takes(ExplainFlags)
 def explain(f: ExplainFlags) -> None:
@@ -110,7 +115,7 @@ def explain(f: ExplainFlags) -> None:
         multi = clf.card.output.multi_label
         for path in paths:
             try:
-                pixels = to_pixels(path).array
+                pixels = _region(clf, to_pixels(path).array, f) if f.box else to_pixels(path).array
                 wanted = [f.label] if f.label is not None or not multi else (list(clf.classify(pixels).labels) or [None])
                 results = [clf.explain(pixels, label=one, method=f.method, baseline=f.baseline) for one in wanted]
             except ImageError as exc:
@@ -124,6 +129,19 @@ def explain(f: ExplainFlags) -> None:
                         f.as_json)
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _region(clf, frame, f: ExplainFlags):
+    """The crop of ``--box`` the model sees (by ``--crop``, else the card's policy): what is explained.
+    Raises RegionError: a bad box or policy; the box outside the image or under the policy's minimum."""
+    from edgecls.runtime.errors import RegionError
+    from edgecls.runtime.regions import CropPolicy, Region, cut
+
+    policy = CropPolicy.parse(f.crop if f.crop is not None else clf.card.input.crop)
+    crop = policy.plan(Region(*f.box), frame.shape[1], frame.shape[0])
+    if isinstance(crop, str):
+        raise RegionError(f"--box {' '.join(f'{v:g}' for v in f.box)}: {crop}", options=("box",))
+    return cut(frame, crop, policy)
 
 
 def _report(path: Path, files: dict, result, method: str, as_json: bool) -> None:

@@ -350,3 +350,29 @@ def test_a_stream_classifies_the_boxes_a_detector_wrote_for_each_frame(seed_expo
     assert main(["stream", str(model), str(video), "--boxes", str(jsonl), "--crop", "square:1.2", "--json"]) == 0
     printed = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[:-1]]
     assert [[r["categories"][0]["label"] for r in p["regions"]] for p in printed] == expected
+
+
+def test_explain_maps_the_crop_a_box_gives(seed_export, region_frames, tmp_path, capsys):
+    """``edgecls explain --box``: the map covers the crop the policy cuts (a square of the box's longest edge),
+    answering as ``classify_regions`` does; a box outside the image is an error naming it."""
+    import json
+
+    from edgecls.cli import main
+
+    model = next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "fp32"))
+    frame, boxes, _ = region_frames[1]
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), frame)
+    box = boxes[2]
+    with Classifier.from_path(model) as clf:
+        (expected,) = clf.classify_regions(frame, [box])
+    code = main(["explain", str(model), str(image), "-o", str(tmp_path / "why"), "--box", *map(str, box), "--npy",
+                 "--json"])
+    assert code == 0
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert answer["label"] == expected.top.label and answer["score"] == pytest.approx(expected.top.score, abs=1e-5)
+    heat = np.load(answer["npy"])
+    assert heat.shape == (expected.crop.height, expected.crop.width) and heat.max() > 0
+    assert main(["explain", str(model), str(image), "-o", str(tmp_path / "why2"), "--box", "5000", "0", "5100",
+                 "10"]) == 1
+    assert "--box 5000 0 5100 10: outside the frame" in capsys.readouterr().err
