@@ -109,18 +109,10 @@ class Classifier:
                    defaults=classify or ClassifyOptions())
 
     @classmethod
-    def from_path(
-        cls,
-        path: str | Path,
-        *,
-        backend: str = "auto",
-        num_threads: int | None = None,
-        device: str = "cpu",
-        labels: Sequence[str] | str | Path | None = None,
-        mean: Sequence[float] | float | None = None,
-        std: Sequence[float] | float | None = None,
-        resize: str | None = None,
-    ) -> Classifier:
+    def from_path(cls, path: str | Path, *, backend: str = "auto", num_threads: int | None = None,
+                  device: str = "cpu", labels: Sequence[str] | str | Path | None = None,
+                  mean: Sequence[float] | float | None = None, std: Sequence[float] | float | None = None,
+                  resize: str | None = None) -> Classifier:
         """Load ``path`` (``.tflite`` or ``.onnx``); ``labels``: a list, or a labels file (one per line).
         Raises as :meth:`from_options`."""
         return cls.from_options(ClassifierOptions(
@@ -365,12 +357,13 @@ class Classifier:
                       capture)
 
     def live(self, result_callback: ResultCallback, *, smooth: int | None = None, events: bool = False,
-             max_results: int | None = None, score_threshold: float | None = None,
-             color: str = "bgr", capture: CaptureOptions | HardExamples | None = None) -> LiveSession:
+             max_results: int | None = None, score_threshold: float | None = None, color: str = "bgr",
+             capture: CaptureOptions | HardExamples | None = None, crop: str | None = None) -> LiveSession:
         """A session for frames your own loop captures: ``session.classify_async(frame, timestamp_ms)``
         returns at once and ``result_callback(FrameResult)`` is called on a worker thread, newest frame
-        first, stale ones dropped and counted (MediaPipe's LIVE_STREAM mode). ``capture`` as in
-        :meth:`stream`. Use it as a context manager.
+        first, stale ones dropped and counted (MediaPipe's LIVE_STREAM mode); ``classify_async(frame, ts,
+        regions=boxes)`` classifies those boxes of it (cut by ``crop``). ``capture`` as in :meth:`stream`.
+        Use it as a context manager.
 
         Raises:
             OptionError: bad smooth, color, capture or classify options.
@@ -381,7 +374,7 @@ class Classifier:
 
         options = self._options(max_results, score_threshold, None, None)
         return LiveSession(self, result_callback, options=options, smooth=smooth, events=events, color=color,
-                           capture=capture)
+                           capture=capture, crop=crop)
 
     # -- lifetime -------------------------------------------------------------------
     def close(self) -> None:

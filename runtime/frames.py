@@ -151,15 +151,23 @@ class FrameClassifier:
     def classified(self) -> int:
         return self._latencies.count
 
-    def __call__(self, index: int, timestamp_ms: float, read_at: float, frame: np.ndarray) -> FrameResult | None:
-        """Classify ``frame``; None when ``events`` is on and the top label did not change.
+    @property
+    def follows_frames(self) -> bool:
+        """Whether results follow a whole frame's answer over time (smoothing or events): no regions then."""
+        return self._window is not None or self._events
+
+    def __call__(self, index: int, timestamp_ms: float, read_at: float, frame: np.ndarray,
+                 regions: list | None = None) -> FrameResult | None:
+        """Classify ``frame`` (or, with ``regions`` or a region feed, its boxes); None when ``events`` is on
+        and the top label did not change.
 
         Raises:
             ImageError: the frame is not a usable image.
             RegionError: the region feed gave something that is not boxes.
         """
-        if self._regions is not None:
-            return self._by_region(index, timestamp_ms, read_at, frame)
+        if regions is not None or self._regions is not None:
+            boxes = regions if regions is not None else self._regions(index, timestamp_ms, frame)
+            return self._by_region(index, timestamp_ms, read_at, frame, boxes or [])
         scores = self._clf.scores(frame, color=self._color)
         if self._capture is not None:  # the frame's own scores, before smoothing
             self._capture.offer(frame, scores, Origin(self._source, index, timestamp_ms), color=self._color,
@@ -175,11 +183,11 @@ class FrameClassifier:
             return self._event(result)
         return result
 
-    def _by_region(self, index: int, timestamp_ms: float, read_at: float, frame: np.ndarray) -> FrameResult:
-        """Each region the feed names for this frame, in one engine call; the capture gets the crops."""
+    def _by_region(self, index: int, timestamp_ms: float, read_at: float, frame: np.ndarray,
+                   boxes: list) -> FrameResult:
+        """Each region of this frame, in one engine call; the capture gets the crops."""
         from edgecls.runtime.region_batch import classify_regions
 
-        boxes = self._regions(index, timestamp_ms, frame) or []
         results = classify_regions(self._clf, frame, boxes, self._policy, self._options, self._color) if boxes else []
         for r in results if self._capture is not None else ():
             if r.crop is not None:

@@ -19,6 +19,7 @@ from edgecls.runtime.errors import StreamError
 from edgecls.runtime.frames import FrameClassifier, FrameResult, StreamSummary, open_capture
 from edgecls.runtime.images import to_pixels
 from edgecls.runtime.options import ClassifyOptions
+from edgecls.runtime.regions import regions_from
 from edgecls.runtime.slot import FrameSlot
 
 __all__ = ["LiveSession", "ResultCallback"]
@@ -35,11 +36,11 @@ class LiveSession:
 
     def __init__(self, classifier: Any, callback: ResultCallback, *, options: ClassifyOptions | None = None,
                  smooth: int | None = None, events: bool = False, color: str = "bgr",
-                 capture: CaptureOptions | HardExamples | None = None) -> None:
+                 capture: CaptureOptions | HardExamples | None = None, crop: str | None = None) -> None:
         if not callable(callback):
             raise StreamError(f"result callback must be callable, got {type(callback).__name__}")
         self._frames = FrameClassifier(classifier, options or ClassifyOptions(), smooth=smooth, events=events,
-                                       color=color, keep_frames=True)
+                                       color=color, keep_frames=True, crop=crop)
         self._capture, self._owns_capture = open_capture(classifier, capture)
         self._frames.capture_to(self._capture, "live")
         self._color = color
@@ -54,13 +55,16 @@ class LiveSession:
         self._thread = threading.Thread(target=self._worker, name="edgecls-live-worker", daemon=True)
         self._thread.start()
 
-    def classify_async(self, frame: np.ndarray, timestamp_ms: float) -> None:
-        """Queue ``frame`` (BGR by default) captured at ``timestamp_ms``; returns without waiting.
+    def classify_async(self, frame: np.ndarray, timestamp_ms: float, regions: Any = None) -> None:
+        """Queue ``frame`` (BGR by default) captured at ``timestamp_ms``; returns without waiting. With
+        ``regions`` (the boxes a detector found in it, as :func:`~edgecls.runtime.regions.regions_from` reads
+        them), its result holds one result per box in ``regions`` instead of the frame's categories.
 
         A frame still waiting when the next one arrives is dropped and counted in ``summary``.
 
         Raises:
             ImageError: ``frame`` is not a usable image array.
+            RegionError: ``regions`` that are not boxes.
             StreamError: the session is closed, ``timestamp_ms`` does not increase, or the
                 callback raised (the original exception is chained).
         """
@@ -71,12 +75,15 @@ class LiveSession:
             raise StreamError(f"classify_async takes an image array, got {type(frame).__name__}")
         if self._last_ts is not None and not timestamp_ms > self._last_ts:
             raise StreamError(f"timestamps must increase: got {timestamp_ms} after {self._last_ts}")
+        boxes = None if regions is None else regions_from(regions)  # checked now, in the caller's thread
+        if boxes is not None and self._frames.follows_frames:
+            raise StreamError("smooth and events follow a whole frame's answer; regions have one per box")
         pixels = to_pixels(frame, color=self._color).array  # validates now, in the caller's thread
         if np.shares_memory(pixels, frame):
             pixels = pixels.copy()  # the app may reuse its buffer for the next capture
         self._last_ts = timestamp_ms
         index, self._pushed = self._pushed, self._pushed + 1
-        self._slot.put((index, float(timestamp_ms), time.perf_counter(), pixels), self._stop)
+        self._slot.put((index, float(timestamp_ms), time.perf_counter(), pixels, boxes), self._stop)
 
     def _worker(self) -> None:
         while (item := self._slot.take()) is not None:

@@ -376,3 +376,32 @@ def test_explain_maps_the_crop_a_box_gives(seed_export, region_frames, tmp_path,
     assert main(["explain", str(model), str(image), "-o", str(tmp_path / "why2"), "--box", "5000", "0", "5100",
                  "10"]) == 1
     assert "--box 5000 0 5100 10: outside the frame" in capsys.readouterr().err
+
+
+def test_a_live_session_classifies_the_boxes_pushed_with_each_frame():
+    """``classify_async(frame, ts, regions=boxes)``: the callback's result holds one result per box, each its
+    crop's answer (a fake engine answering by brightness); bad boxes are refused in the caller's thread."""
+    import threading
+
+    from edgecls.runtime import StreamError
+
+    fake = FakeBackend(["dark", "bright"], scores=by_brightness(2), size=(8, 8))
+    frame = np.zeros((480, 640, 3), np.uint8)
+    frame[100:200, 300:400] = 250
+    got, first = [], threading.Event()
+
+    def collect(result):
+        got.append(result)
+        first.set()
+
+    with Classifier.from_backend(fake) as clf, clf.live(collect, crop="stretch") as session:
+        session.classify_async(frame, 0.0, regions=[(300, 100, 400, 200), (0, 0, 50, 50)])
+        with pytest.raises(RegionError, match="region 0: a box is four numbers"):
+            session.classify_async(frame, 1.0, regions=[(1, 2, 3)])
+        assert first.wait(60)  # the first frame's result came before the second is pushed: nothing is dropped
+        session.classify_async(frame, 2.0)  # closing the session classifies it
+    assert [r.top.label for r in got[0].regions] == ["bright", "dark"] and got[0].categories == ()
+    assert got[1].regions is None and got[1].top.label == "dark"
+    with Classifier.from_backend(FakeBackend(["a", "b"])) as clf, clf.live(lambda r: None, events=True) as session:
+        with pytest.raises(StreamError, match="smooth and events follow a whole frame"):
+            session.classify_async(frame, 0.0, regions=[(0, 0, 9, 9)])
