@@ -402,6 +402,6 @@ def test_a_live_session_classifies_the_boxes_pushed_with_each_frame():
         session.classify_async(frame, 2.0)  # closing the session classifies it
     assert [r.top.label for r in got[0].regions] == ["bright", "dark"] and got[0].categories == ()
     assert got[1].regions is None and got[1].top.label == "dark"
-    with Classifier.from_backend(FakeBackend(["a", "b"])) as clf, clf.live(lambda r: None, events=True) as session:
-        with pytest.raises(StreamError, match="smooth and events follow a whole frame"):
-            session.classify_async(frame, 0.0, regions=[(0, 0, 9, 9)])
+    with Classifier.from_backend(FakeBackend(["a", "b"])) as clf, clf.live(lambda r: None, events=True) as session, \
+            pytest.raises(StreamError, match="smooth and events follow a whole frame"):
+        session.classify_async(frame, 0.0, regions=[(0, 0, 9, 9)])
