@@ -249,3 +249,17 @@ def write_attribute_list(root: Path, images: np.ndarray, labels: np.ndarray) -> 
         lines.append(f"{name},{' '.join(a for a, on in zip(ATTRIBUTES, attributes, strict=True) if on)}")
     (root / "labels.csv").write_text("\n".join(lines) + "\n")
     return root / "labels.csv"
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file, as OpenCV decodes them."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            capture.release()
+            return frames
+        frames.append(frame)

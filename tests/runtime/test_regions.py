@@ -9,6 +9,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+from builders import read_video
 
 from edgecls import realdata
 from edgecls.runtime import Classifier, CropPolicy, OptionError, Region, RegionError
@@ -288,16 +289,6 @@ def region_video(region_frames, tmp_path_factory):
     return path, [boxes for _, boxes, _ in frames]
 
 
-def _decoded(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return frames
-        frames.append(frame)
-
-
 def test_a_stream_classifies_the_boxes_a_detector_wrote_for_each_frame(seed_export, region_video, tmp_path, capsys):
     """A JSON-lines file keyed by frame (some frames without a line, DeepStack answers and plain boxes mixed)
     or by timestamp, or a callback: each frame's result holds one result per box, as ``classify_regions``
@@ -309,7 +300,7 @@ def test_a_stream_classifies_the_boxes_a_detector_wrote_for_each_frame(seed_expo
 
     video, boxes = region_video
     model = next(f.path for f in seed_export.files if (f.format, f.quantization) == ("tflite", "int8"))
-    decoded = _decoded(video)
+    decoded = read_video(video)
     jsonl = tmp_path / "detections.jsonl"
     lines = []
     for index, frame_boxes in enumerate(boxes):

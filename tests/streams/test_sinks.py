@@ -9,6 +9,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from builders import read_video
 
 from edgecls.cli import main
 from edgecls.sinks.window import gui_problem
@@ -16,22 +17,12 @@ from edgecls.sinks.window import gui_problem
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def _read_video(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            return frames
-        frames.append(frame)
-
-
 def test_out_writes_every_frame_with_its_label(capsys, tmp_path, int8_model, digit_video):
     path, _ = digit_video
     out = tmp_path / "annotated.mp4"
     assert main(["stream", str(int8_model), str(path), "--out", str(out), "--every", "2"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
-    written, source = _read_video(out), _read_video(path)
+    written, source = read_video(out), read_video(path)
     assert len(written) == 20 and written[0].shape == source[0].shape
     # the label box darkens the top-left corner and its text brightens part of it; the rest is the frame
     corner = written[0][:12, :20].astype(int)
@@ -42,7 +33,7 @@ def test_out_writes_every_frame_with_its_label(capsys, tmp_path, int8_model, dig
     assert main(["stream", str(int8_model), str(path), "--out", str(out)]) == 1
     assert "already exists (pass overwrite=True to overwrite) (command line: --force)" in capsys.readouterr().err
     assert main(["-q", "stream", str(int8_model), str(path), "--out", str(out), "--force", "--max-frames", "5"]) == 0
-    assert len(_read_video(out)) == 5
+    assert len(read_video(out)) == 5
     assert main(["stream", str(int8_model), str(path), "--out", str(tmp_path / "x.gif")]) == 1
     assert "unsupported video suffix" in capsys.readouterr().err
 
@@ -98,5 +89,5 @@ def test_ctrl_c_stops_cleanly_and_finishes_the_video(tmp_path, int8_model, long_
     assert process.returncode == 130, err
     assert summary["ended"] == "interrupted" and 5 <= summary["classified"] < 3000
     # a complete, readable file up to the interrupt (the last result may have been cut before --out got it)
-    assert summary["classified"] - 1 <= len(_read_video(out)) <= summary["classified"]
+    assert summary["classified"] - 1 <= len(read_video(out)) <= summary["classified"]
     assert [p.name for p in tmp_path.iterdir()] == ["partial.mp4"]
