@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.suite.publish import publish
+from benchmarks.suite.publish import publish, spread_range
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
 
@@ -238,14 +238,14 @@ def markdown(data: dict, date: str) -> str:
             ips = m["images_per_s"]
             sp1, sp2 = m["two_vs_one_spread"], m["ray_vs_local_spread"]
             lines.append(f"| {name} | {m['images']:,} | {ips['local 1 worker']:,.0f} | {ips['local 2 workers']:,.0f} "
-                         f"| {ips['ray 2 actors']:,.0f} | {m['two_vs_one']:.2f} ({sp1['min']:.2f}–{sp1['max']:.2f}) "
-                         f"| {m['ray_vs_local']:.2f} ({sp2['min']:.2f}–{sp2['max']:.2f}) |")
+                         f"| {ips['ray 2 actors']:,.0f} | {m['two_vs_one']:.2f}{spread_range(sp1)} "
+                         f"| {m['ray_vs_local']:.2f}{spread_range(sp2)} |")
         sp = s["ray_start_spread"]
         lines += ["", "images/s counts from the engine's start to the last row committed, excluding the start "
                       "itself (local: spawning the workers, each loading the model, 0.3-0.5 s; Ray: starting a local "
                       "Ray instance, as every `--engine ray` run without `--ray-address` does, then its actors with "
                       f"their model until the first block starts: median {s['ray_start_s']:.1f} s, "
-                      f"{sp['min']:.1f}–{sp['max']:.1f}). Each run starts and stops its own engine, so no Ray "
+                      f"{spread_range(sp, 1).strip(' ()') or 'one round'}). Each run starts and stops its own engine, so no Ray "
                       "process is alive during a local run.", ""]
     if "decode" in data:
         lines += ["## Reduced-scale JPEG decoding (12 megapixels)", "",
@@ -254,7 +254,7 @@ def markdown(data: dict, date: str) -> str:
         for name, d in data["decode"].items():
             sp = d["speedup_spread"]
             lines.append(f"| {d['images']} {name} (4000×3000) | {d['model']} | {d['full_images_per_s']:.1f} "
-                         f"| {d['reduced_images_per_s']:.1f} | {d['speedup']:.2f} ({sp['min']:.2f}–{sp['max']:.2f}) "
+                         f"| {d['reduced_images_per_s']:.1f} | {d['speedup']:.2f}{spread_range(sp)} "
                          f"| {d['top1_agreement']:.3f} | {d['accuracy_full']:.3f} → {d['accuracy_reduced']:.3f} |")
         lines += ["", "One thread; each image read from its file: full = `cv2.imread` then `classify(array)`, "
                       "reduced = `classify(path)` (libjpeg's 1/8 scale leaves 500×375, over every input size here)."]

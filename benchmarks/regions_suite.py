@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.suite.publish import RESULTS, publish
+from benchmarks.suite.publish import RESULTS, publish, spread_range
 from benchmarks.suite.timing import module, root_env, run_json
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
@@ -136,8 +136,7 @@ def page(results: dict) -> str:
         ms, ratios = r["ms"], r["ratios"]
 
         def cell(key: str, ratios: dict = ratios) -> str:
-            s = ratios[key]["spread"]
-            return f"{ratios[key]['value']:.2f} ({s['min']:.2f}–{s['max']:.2f})" if s else f"{ratios[key]['value']:.2f}"
+            return f"{ratios[key]['value']:.2f}{spread_range(ratios[key]['spread'])}"
 
         lines.append(f"| {name} | {ms['classify_regions']:.2f} | {ms['crop + 8 classify']:.2f} | "
                      f"{ms['8 raw invokes']:.2f} | {ms['MediaPipe 8 ROI calls']:.2f} | "

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.batch_suite import PHOTOS, camera_jpeg, mobilenet_int8, photo, random_crop, seed_int8
-from benchmarks.suite.publish import publish
+from benchmarks.suite.publish import publish, spread_range
 from edgecls.bench.measure import spread_of
 
 
@@ -180,11 +180,6 @@ def throughput(model: Path, jpeg: bytes, rounds: int, count: int) -> dict:
             "requests_between": 4 * count, "growth_mb_per_1000": (after - before) / (4 * count / 1000)}
 
 
-def _range(spread: dict | None) -> str:
-    """`` (min–max)`` of a spread; nothing for one round (no spread)."""
-    return f" ({spread['min']:.2f}–{spread['max']:.2f})" if spread else ""
-
-
 def markdown(data: dict) -> str:
     lines = [f"# edgecls serve against the in-process runtime ({data['date']})", "",
              f"Produced by `python -m benchmarks.serve_suite`; one 640×480 JPEG of a scikit-image photo; {data['rounds']} "
@@ -195,8 +190,8 @@ def markdown(data: dict) -> str:
         lat, thr = d["latency"], d["throughput"]
         sp, rs = lat["added_spread"], thr["ratio_spread"]
         lines.append(f"| {name} | {lat['local_p50_ms']:.2f} / {lat['local_p99_ms']:.2f} | {lat['http_p50_ms']:.2f} / "
-                     f"{lat['http_p99_ms']:.2f} | {lat['added_p50_ms']:.2f}{_range(sp)} | "
-                     f"{thr['local_per_s']:.0f} | {thr['http_per_s']:.0f} | {thr['ratio']:.2f}{_range(rs)} "
+                     f"{lat['http_p99_ms']:.2f} | {lat['added_p50_ms']:.2f}{spread_range(sp)} | "
+                     f"{thr['local_per_s']:.0f} | {thr['http_per_s']:.0f} | {thr['ratio']:.2f}{spread_range(rs)} "
                      f"| {thr['client_cpu_ms_per_request']:.2f} ms | {thr['growth_mb_per_1000']:+.2f} MB ({thr['rss_mb_before']:.0f} → {thr['rss_mb_after']:.0f} MB "
                      f"over {thr['requests_between']:,}) |")
     return "\n".join(lines) + "\n"

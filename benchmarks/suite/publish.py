@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS", "machine", "commit", "publish"]
+__all__ = ["RESULTS", "machine", "commit", "publish", "spread_range"]
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -58,3 +58,8 @@ def publish(out: Path, stem: str, data: dict, page: str) -> None:
     (out / f"{stem}.json").write_text(json.dumps(data, indent=1, default=str))
     (out / f"{stem}.md").write_text(page)
     print(page)
+
+
+def spread_range(spread: dict | None, digits: int = 2) -> str:
+    """`` (min–max)`` of a ratio's spread for a results page; nothing for a single round (no spread)."""
+    return f" ({spread['min']:.{digits}f}–{spread['max']:.{digits}f})" if spread else ""
