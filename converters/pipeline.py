@@ -113,8 +113,8 @@ def export(model: Any, out_dir: str | Path | None = None, options: ExportOptions
             :meth:`ExportOptions.from_keywords`).
 
     Returns:
-        The typed :class:`ExportResult` (also written as ``<name>_report.json``); ``result.ok`` is False when a file missed its
-        minimum top-1 agreement (the file is kept, marked failed).
+        The typed :class:`ExportResult` (also written as ``<name>_report.json``); ``result.ok`` is False
+        when a file missed its minimum top-1 agreement (the file is kept, marked failed).
 
     Raises:
         UnsafeModelError: the model file holds code and ``unsafe`` is False (see
