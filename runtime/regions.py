@@ -44,6 +44,7 @@ MAX_BOXES_BYTES = 8 << 20
 """A boxes file (or request field) over 8 MiB is refused unread."""
 MAX_SCALE = 10.0
 NAMED = {"frigate": "square:1.0,shift", "mediapipe": "stretch:1.0,shift"}
+_NUMBERS = (int, float, np.integer, np.floating)
 """Named policies: what Frigate's custom object classification and MediaPipe's region of interest do."""
 
 
@@ -65,10 +66,12 @@ class Region:
     def __post_init__(self) -> None:
         values = (self.x_min, self.y_min, self.x_max, self.y_max)
         for v in values:
-            if type(v) not in (int, float) or not math.isfinite(v):  # (bool is neither)
+            if not isinstance(v, _NUMBERS) or isinstance(v, bool) or not math.isfinite(v):
                 raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}")
         if self.x_max <= self.x_min or self.y_max <= self.y_min:
             raise RegionError(f"a box needs x_max > x_min and y_max > y_min; got {values}")
+        for name, v in zip(("x_min", "y_min", "x_max", "y_max"), values, strict=True):
+            object.__setattr__(self, name, float(v))  # numpy numbers in, plain (JSON-ready) floats kept
 
     def in_pixels(self, width: int, height: int) -> tuple[float, float, float, float]:
         """The box in the pixels of a ``width`` × ``height`` frame."""
@@ -250,9 +253,6 @@ def _region(item: Any, index: int) -> Region:
         raise RegionError(f"region {index}: {exc}", options=("boxes",)) from None
     except (TypeError, ValueError) as exc:
         raise RegionError(f"region {index}: not a box ({exc})", options=("boxes",)) from None
-
-
-_NUMBERS = (int, float, np.integer, np.floating)
 
 
 def _four(box: Any) -> tuple[float, float, float, float]:

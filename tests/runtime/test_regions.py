@@ -105,6 +105,10 @@ def test_boxes_are_read_as_detectors_write_them_and_bad_ones_name_their_index():
             regions_from(bad)
     with pytest.raises(RegionError, match="more than 2 boxes"):
         regions_from([(0, 0, 1, 1)] * 3, max_regions=2)
+    numpy_box = Region(*np.array([1, 2, 30, 40]))  # numpy numbers become plain floats: JSON-ready
+    assert numpy_box == Region(1.0, 2.0, 30.0, 40.0) and type(numpy_box.to_dict()["x_max"]) is float
+    with pytest.raises(RegionError, match="four finite numbers"):
+        Region(True, 0, 1, 1)
 
 
 def test_every_crop_of_a_frame_runs_in_one_engine_call_and_a_thousand_boxes_in_bounded_batches():
