@@ -7,7 +7,8 @@ A detector process that runs beside the stream writes one line per frame it look
 
 keyed by the frame's index or its timestamp, in increasing order, each with its boxes (or a DeepStack
 detection answer). :class:`JsonlRegions` reads the file as the stream goes, one line ahead, so memory stays
-constant however long the file is; a frame no line names has no regions. A callback
+constant however long the file is; a frame no line names has no regions. The file may still be growing: a
+detector that writes as the camera streams is read up to its last whole line, and again as it adds more. A callback
 ``(index, timestamp_ms, frame) -> boxes`` (a detector in the same process) does the same in Python.
 """
 
@@ -53,14 +54,21 @@ class JsonlRegions:
         self._last = -float("inf")
 
     def _next(self) -> tuple[str, float, list[Region]] | None:
+        """The next line's entry; None at the end of what the detector has written so far (the file stays
+        open: a detector that writes as the stream goes adds lines later; a line it is still writing, not yet
+        a whole JSON object, is read again next time)."""
         while self._file is not None:
+            start = self._file.tell()
             raw = self._file.readline(MAX_LINE_BYTES + 1)
             if not raw:
-                self.close()
+                return None
+            if len(raw) > MAX_LINE_BYTES:
+                self._line += 1
+                raise self._error(f"a line is at most {MAX_LINE_BYTES >> 20} MiB")
+            if not raw.endswith(b"\n") and not _whole(raw):
+                self._file.seek(start)
                 return None
             self._line += 1
-            if len(raw) > MAX_LINE_BYTES:
-                raise self._error(f"a line is at most {MAX_LINE_BYTES >> 20} MiB")
             if raw.strip():
                 return self._parse(raw)
         return None
@@ -110,6 +118,15 @@ class JsonlRegions:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _whole(raw: bytes) -> bool:
+    """Whether a last line without its newline is a whole JSON value (a finished file), not one being written."""
+    try:
+        json.loads(raw)
+    except ValueError:
+        return False
+    return True
 
 
 def region_feed(regions: Any) -> RegionFeed | None:

@@ -400,3 +400,28 @@ def test_a_live_session_classifies_the_boxes_pushed_with_each_frame():
     with Classifier.from_backend(FakeBackend(["a", "b"])) as clf, clf.live(lambda r: None, events=True) as session, \
             pytest.raises(StreamError, match="smooth and events follow a whole frame"):
         session.classify_async(frame, 0.0, regions=[(0, 0, 9, 9)])
+
+
+def test_a_detector_file_still_being_written_is_read_up_to_its_last_whole_line(tmp_path):
+    """A detector writing beside a live stream: a frame past the file's end has no regions (yet); a line half
+    written is left for later; what the detector appends is read for the frames after it."""
+    import json
+
+    from edgecls.runtime.region_feed import JsonlRegions
+
+    path = tmp_path / "live.jsonl"
+    path.write_text(json.dumps({"frame": 0, "boxes": [[0, 0, 10, 10]]}) + "\n")
+    feed = JsonlRegions(path)
+    frame = np.zeros((20, 20, 3), np.uint8)
+    try:
+        assert feed(0, 0.0, frame) == [Region(0, 0, 10, 10)]
+        assert feed(1, 40.0, frame) == []  # nothing written for frame 1 yet
+        line = json.dumps({"frame": 2, "boxes": [[5, 5, 15, 15]]})
+        with path.open("a") as out:
+            out.write(line[:12])  # the detector is in the middle of a line
+        assert feed(2, 80.0, frame) == []
+        with path.open("a") as out:
+            out.write(line[12:] + "\n" + json.dumps({"frame": 3, "boxes": [[1, 1, 2, 2]]}))  # last line unfinished?
+        assert feed(3, 120.0, frame) == [Region(1, 1, 2, 2)]  # frame 2's line passed over; 3's is whole JSON
+    finally:
+        feed.close()
