@@ -27,7 +27,7 @@ __all__ = ["run_local"]
 _maker: RowMaker | None = None
 
 
-def _start_worker(model_path: str, facts: ModelFacts, top_k: int, batch_size: int) -> None:
+def _start_worker(model_path: str, facts: ModelFacts, top_k: int, batch_size: int, crop: str | None) -> None:
     import logging
     import signal
 
@@ -37,7 +37,8 @@ def _start_worker(model_path: str, facts: ModelFacts, top_k: int, batch_size: in
 
     logging.getLogger("edgecls").setLevel(logging.WARNING)
     global _maker
-    _maker = RowMaker(Classifier.from_path(model_path, num_threads=1), facts, top_k=top_k, batch_size=batch_size)
+    _maker = RowMaker(Classifier.from_path(model_path, num_threads=1), facts, top_k=top_k, batch_size=batch_size,
+                      crop=crop)
 
 
 def _ready() -> bool:
@@ -45,9 +46,10 @@ def _ready() -> bool:
 
 
 def _shard(out: str, name: str, items: list[Item]) -> tuple[int, int]:
+    """Classify and commit one shard; (items, items that could not be read: a row each)."""
     table = _maker(items)
     commit_table(Path(out), table, name)
-    return table.num_rows, table.num_rows - table.column("error").null_count
+    return len(items), table.num_rows - table.column("error").null_count
 
 
 def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
@@ -65,7 +67,7 @@ def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
     t0 = time.perf_counter()
     others = set(multiprocessing.active_children())  # the caller's own children are not ours to stop
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                               initargs=(str(job.model_path), job.facts, opts.top_k, opts.batch_size))
+                               initargs=(str(job.model_path), job.facts, opts.top_k, opts.batch_size, opts.crop))
     clean = False
     try:
         try:
@@ -88,14 +90,14 @@ def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
             for f in finished:
                 running.pop(f)
                 try:
-                    rows, errors = f.result()
+                    done, errors = f.result()
                 except BrokenProcessPool:
                     raise BatchError("a batch worker process died (killed, or the engine crashed on an input); "
                                        "the shards already written are kept: run again with resume to classify "
                                        "the rest") from None
-                report.classified += rows
+                report.classified += done
                 report.errors += errors
-                progress.update(rows)
+                progress.update(done)
                 nxt = next(queue, None)
                 if nxt is not None:
                     running[pool.submit(_shard, str(job.store.out), nxt[0], nxt[1])] = len(nxt[1])

@@ -8,6 +8,7 @@ from typing import Any
 
 from edgecls.runtime.capture import CaptureOptions
 from edgecls.runtime.errors import OptionError
+from edgecls.runtime.regions import CropPolicy
 
 __all__ = ["BatchOptions", "BatchSummary"]
 
@@ -29,6 +30,12 @@ class BatchOptions:
         shard_size: items per committed shard (the most a kill can make a resumed run redo per worker).
         capture: keep the items the model was unsure about (:mod:`edgecls.batch.capture`); its margin
             rule needs ``top_k`` ≥ 2 (the rows keep the top-k scores).
+        crop: the crop policy for images listed with boxes (``"square:1.2,min=64,shift"``, ``"frigate"``;
+            see :class:`~edgecls.runtime.regions.CropPolicy`); None: the model card's, else ``square``.
+
+    Raises:
+        OptionError: a value out of range, options that contradict each other, a crop policy that
+            cannot be read (RegionError).
     """
 
     engine: str = "local"
@@ -40,6 +47,7 @@ class BatchOptions:
     ray_address: str | None = None
     shard_size: int = 2048
     capture: CaptureOptions | None = None
+    crop: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("workers", "batch_size", "top_k", "shard_size"):
@@ -55,6 +63,8 @@ class BatchOptions:
         if self.capture is not None and self.capture.below_margin is not None and self.top_k < 2:
             raise OptionError("capture's margin rule needs top_k ≥ 2 (the rows keep the top-k scores)",
                               options=("capture", "top_k"))
+        if self.crop is not None:
+            object.__setattr__(self, "crop", CropPolicy.parse(self.crop).to_text())  # one spelling per policy
 
     def unit_size(self, items: int, workers: int) -> int:
         """Items per unit of work (a committed shard, a Ray block): ``shard_size``, smaller for a short
@@ -101,7 +111,7 @@ class BatchSummary(EngineReport):
     Attributes:
         inputs: items the inputs name (images and sampled video frames).
         skipped: items already in the output folder (a resumed run), not classified again.
-        rows: rows in the output folder now (each input once).
+        rows: rows in the output folder now (each input once; an image with boxes, once per box).
         wall_s: the whole run: listing the inputs, reading OUT, the engine's start and work.
         images_per_s: items classified per second once started (``classified / work_s``).
     """

@@ -1,6 +1,7 @@
 """The output folder of ``edgecls batch``: Parquet shards committed whole, and the run's manifest.
 
-``OUT/part-*.parquet`` are complete shards (each written under a temporary name, then renamed into place:
+``OUT/part-*.parquet`` are complete shards (the rows of one item, one per box for an image with boxes,
+always in the same shard) (each written under a temporary name, then renamed into place:
 a shard is either all there or not there); ``OUT/_edgecls_batch.json`` says which model and settings
 made them, so that ``resume`` never mixes two models' answers. A resumed run reads the keys already in
 OUT and classifies only the rest, so OUT holds each input once.
@@ -20,9 +21,10 @@ from edgecls.runtime.files import write_whole
 __all__ = ["ResultStore", "MANIFEST", "SCHEMA_FIELDS", "pyarrow_parquet", "schema"]
 
 MANIFEST = "_edgecls_batch.json"
-_MATCHING = ("model_sha256", "top_k", "every_seconds")
+_MATCHING = ("model_sha256", "top_k", "every_seconds", "crop")
 """Manifest entries a resumed run must share with the run it continues."""
-SCHEMA_FIELDS = ("path", "frame", "time_s", "label", "score", "labels", "scores", "error", "model", "model_sha256")
+SCHEMA_FIELDS = ("path", "frame", "time_s", "box", "region", "detected", "crop", "skipped", "label", "score", "labels",
+                 "scores", "error", "model", "model_sha256")
 
 
 def pyarrow_parquet() -> ModuleType:
@@ -44,7 +46,8 @@ def schema():
     import pyarrow as pa
 
     return pa.schema([("path", pa.string()), ("frame", pa.int64()), ("time_s", pa.float64()),
-                      ("label", pa.string()), ("score", pa.float32()), ("labels", pa.list_(pa.string())),
+                      ("box", pa.int64()), ("region", pa.list_(pa.float64())), ("detected", pa.string()),
+                      ("crop", pa.list_(pa.int64())), ("skipped", pa.string()), ("label", pa.string()), ("score", pa.float32()), ("labels", pa.list_(pa.string())),
                       ("scores", pa.list_(pa.float32())), ("error", pa.string()), ("model", pa.string()),
                       ("model_sha256", pa.string())])
 
@@ -113,8 +116,13 @@ class ResultStore:
         """The committed shards."""
         return sorted(self.out.glob("part-*.parquet")) if self.out.is_dir() else []
 
+    def row_count(self) -> int:
+        """Rows committed so far (an image with boxes has one per box)."""
+        pq = pyarrow_parquet()
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in self.parts())
+
     def done_keys(self) -> set[str]:
-        """Keys of every row committed so far."""
+        """Keys of every item committed so far (the rows of an item are committed together)."""
         pq = pyarrow_parquet()
         keys: set[str] = set()
         for part in self.parts():

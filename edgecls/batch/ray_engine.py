@@ -16,6 +16,7 @@ actor that dies on a restarted actor; a small ledger actor counts those retries.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import tempfile
 import time
@@ -27,15 +28,17 @@ from typing import Any
 
 from edgecls.batch.engines import EngineReport, Job
 from edgecls.batch.inputs import Item
+from edgecls.batch.options import BatchOptions
 from edgecls.batch.output import commit_table
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts, RowMaker
 from edgecls.runtime.engine_log import LOGGER_NAME, engine_output
 from edgecls.runtime.errors import BackendUnavailableError, BatchError
+from edgecls.runtime.regions import regions_from
 
 __all__ = ["run_ray", "import_ray"]
 
-_ITEM_FIELDS = ("path", "frame", "time_s", "note")
+_ITEM_FIELDS = ("path", "frame", "time_s", "note", "boxes")
 
 
 def import_ray() -> ModuleType:
@@ -80,8 +83,8 @@ class _Classify:
     the block's rows as one shard of the output (named by the block, so a block Ray redoes after a
     worker died replaces its own shard) and returns their counts."""
 
-    def __init__(self, model: list[Any], suffix: str, facts: ModelFacts, top_k: int, batch_size: int,
-                 ledger: Any, out: str, run_id: str) -> None:
+    def __init__(self, model: list[Any], suffix: str, facts: ModelFacts, options: BatchOptions, ledger: Any,
+                 out: str, run_id: str) -> None:
         import ray
 
         from edgecls.runtime import Classifier
@@ -90,7 +93,8 @@ class _Classify:
         folder = tempfile.mkdtemp(prefix="edgecls-ray-")
         path = Path(folder) / f"model{suffix}"
         path.write_bytes(ray.get(model[0]))  # the bytes, from the object store
-        self.maker = RowMaker(Classifier.from_path(path, num_threads=1), facts, top_k=top_k, batch_size=batch_size)
+        self.maker = RowMaker(Classifier.from_path(path, num_threads=1), facts, top_k=options.top_k,
+                              batch_size=options.batch_size, crop=options.crop)
         try:  # loaded (or mapped, which outlives the name on POSIX): no file per actor left behind
             path.unlink()
             Path(folder).rmdir()
@@ -104,13 +108,14 @@ class _Classify:
         import ray
 
         columns = {name: block.column(name).to_pylist() for name in _ITEM_FIELDS}
+        columns["boxes"] = [None if b is None else tuple(regions_from(json.loads(b))) for b in columns["boxes"]]
         items = [Item(*values) for values in zip(*(columns[n] for n in _ITEM_FIELDS), strict=True)]
         index = block.column("block")[0].as_py()
         ray.get(self.ledger.started.remote(index))  # waited for: a kill right after must not lose the count
         table = self.maker(items)
         commit_table(self.out, table, f"{self.run_id}-{index:06d}")
         errors = table.num_rows - table.column("error").null_count
-        return pa.table({"rows": [table.num_rows], "errors": [errors]})
+        return pa.table({"items": [len(items)], "errors": [errors]})
 
 
 class _ToLog(io.TextIOBase):
@@ -150,11 +155,12 @@ def _blocks(items: list[Item], size: int):
     import pyarrow as pa
 
     schema = pa.schema([("path", pa.string()), ("frame", pa.int64()), ("time_s", pa.float64()), ("note", pa.string()),
-                        ("block", pa.int64())])
+                        ("boxes", pa.string()), ("block", pa.int64())])
     for index, start in enumerate(range(0, len(items), size)):
         chunk = items[start:start + size]
-        yield pa.table({**{name: [getattr(i, name) for i in chunk] for name in _ITEM_FIELDS},
-                        "block": [index] * len(chunk)}, schema=schema)
+        columns = {name: [getattr(i, name) for i in chunk] for name in _ITEM_FIELDS}
+        columns["boxes"] = [None if i.boxes is None else json.dumps([r.to_dict() for r in i.boxes]) for i in chunk]
+        yield pa.table({**columns, "block": [index] * len(chunk)}, schema=schema)
 
 
 def run_ray(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
@@ -229,15 +235,14 @@ def _execute(ray: ModuleType, job: Job, todo: list[Item], progress: Progress, re
     dataset = ray.data.from_arrow(list(_blocks(todo, size))).map_batches(
         _Classify, batch_size=size, batch_format="pyarrow", num_cpus=1, concurrency=report.workers,
         fn_constructor_kwargs={"model": [model], "suffix": job.model_path.suffix, "facts": job.facts,
-                               "top_k": opts.top_k, "batch_size": opts.batch_size, "ledger": ledger,
-                               "out": str(job.store.out), "run_id": job.run_id})
+                               "options": opts, "ledger": ledger, "out": str(job.store.out), "run_id": job.run_id})
     submitted = time.time()
     try:
         for counts in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            rows = sum(counts.column("rows").to_pylist())
-            report.classified += rows
+            done = sum(counts.column("items").to_pylist())
+            report.classified += done
             report.errors += sum(counts.column("errors").to_pylist())
-            progress.update(rows)
+            progress.update(done)
     except Exception as exc:  # a failed Ray job: one line; the shards committed are kept for resume
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
         raise BatchError(f"the Ray job failed ({message}); the rows written so far are kept: run again with "

@@ -27,7 +27,9 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     """Classify every image and sampled video frame that ``inputs`` name with ``model``, into ``out``: a
     folder of Parquet files, one row per item (path, frame and time for video frames, top-1 label and
     score, top-k labels and scores, ``error`` for an item that could not be read, the model's name and
-    sha256). Killed and run again with ``resume=True``, it classifies only what ``out`` lacks; ``out``
+    sha256); an image listed with boxes (a ``boxes`` column of a CSV or Parquet list) has one row per box
+    instead, with ``box`` (its index), ``region`` (in frame pixels), ``detected`` (the detector's label),
+    ``crop`` (what the model saw, by ``options.crop``) or ``skipped`` (why not). Killed and run again with ``resume=True``, it classifies only what ``out`` lacks; ``out``
     then holds each item exactly once. Read it with ``pyarrow.parquet.read_table(out)`` or pandas.
     With ``options.capture``, the items under its threshold are then kept as hard examples, each once
     across resumes (:mod:`edgecls.batch.capture`).
@@ -37,6 +39,7 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
         ModelLoadError: the model file is missing or unreadable (or does not load in a worker).
         OptionError: bad options; ``out`` holds an earlier run and ``resume`` is off, or another model's.
         DatasetError: an input that does not exist, a glob or folder without images.
+        RegionError: a list's ``boxes`` cell that is not boxes (naming the list and row).
         BackendUnavailableError: pyarrow (extra ``batch``) or, for ``engine="ray"``, Ray Data (extra ``ray``)
             is missing.
         EdgeclsError: a worker died or the Ray job failed (what was written is kept: resume).
@@ -54,11 +57,12 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
         raise ModelLoadError(f"{model}: cannot read model file ({exc.strerror or exc})") from None
     items = expand(inputs, every_seconds=options.every_seconds)
     manifest = {"model": str(model.resolve()), "model_sha256": sha256, "top_k": options.top_k,
-                "every_seconds": options.every_seconds}
+                "every_seconds": options.every_seconds, "crop": options.crop}
     store = ResultStore(out, manifest, resume=options.resume)
     done = store.done_keys()
     todo = [item for item in items if item.key not in done]
-    facts = ModelFacts(_card_name(model), sha256)
+    name, card_crop = _card_facts(model)
+    facts = ModelFacts(name, sha256)
     report = EngineReport()
     captured = None
     if todo:
@@ -69,18 +73,18 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
         finally:
             progress.close()
     if options.capture is not None:  # also after a run with nothing left to classify: a killed capture pass
-        captured = capture_rows(store, options.capture, sha256).as_dict()
+        captured = capture_rows(store, options.capture, sha256, options.crop or card_crop).as_dict()
     return BatchSummary(**asdict(report), engine=options.engine, out=str(store.out), inputs=len(items),
-                        skipped=len(items) - len(todo), rows=len(store.done_keys()),
+                        skipped=len(items) - len(todo), rows=store.row_count(),
                         wall_s=time.perf_counter() - t0,
                         images_per_s=report.classified / report.work_s if report.work_s > 0 else 0.0,
                         model=facts.name, model_sha256=sha256, capture=captured)
 
 
-def _card_name(model: Path) -> str:
-    """The card's name (else the file's stem), from loading the model here once: a model that does not
-    load fails now, with its own error, before any worker starts."""
+def _card_facts(model: Path) -> tuple[str, str | None]:
+    """The card's name (else the file's stem) and crop policy, from loading the model here once: a model
+    that does not load fails now, with its own error, before any worker starts."""
     from edgecls.runtime.classifier import Classifier
 
     with Classifier.from_path(model, num_threads=1) as clf:
-        return clf.card.name or model.stem
+        return clf.card.name or model.stem, clf.card.input.crop

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import capture_options, quiet, takes
+from edgecls.commands.common import CROP_HELP, capture_options, quiet, takes
 from edgecls.commands.text import echo, json_line
 
 if TYPE_CHECKING:
@@ -21,8 +21,11 @@ Examples:
   edgecls batch model_int8.tflite list.csv -o results/ --engine ray --ray-address 127.0.0.1:6379
   edgecls batch model_int8.tflite photos/ -o results/ --resume     # after an interruption
   edgecls batch model_int8.tflite photos/ -o results/ --capture hard/ --capture-below 0.6
+  edgecls batch model_int8.tflite detections.csv -o results/ --crop square:1.2   # columns path, boxes
 \b
 INPUT: image files, folders (recursive), globs, .txt/.csv/.parquet lists of paths, video files.
+A .csv/.parquet list with a "boxes" column (JSON: a list of boxes, one box, or a DeepStack answer)
+classifies those regions of each image, one row per box.
 OUT: a folder of Parquet files, one row per image or sampled frame (an unreadable one has "error").
 """
 
@@ -43,6 +46,7 @@ class BatchFlags:
     resume: bool
     as_json: bool
     capture: CaptureOptions | None
+    crop: str | None
 
 
 @click.command(epilog=EPILOG)
@@ -60,6 +64,7 @@ class BatchFlags:
 @click.option("--resume", is_flag=True, help="Continue the run that made OUT: classify only what it lacks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @capture_options
+@click.option("--crop", help=CROP_HELP + " For images listed with boxes.")
 @takes(BatchFlags)
 def batch(f: BatchFlags) -> None:
     """Classify images and video frames in bulk into a folder of Parquet files.
@@ -76,7 +81,8 @@ def batch(f: BatchFlags) -> None:
     if f.ray_address and f.engine != "ray":
         raise click.UsageError("--ray-address needs --engine ray")
     options = BatchOptions(engine=f.engine, workers=f.workers, batch_size=f.batch_size, top_k=f.top_k,
-                           every_seconds=f.every_seconds, resume=f.resume, ray_address=f.ray_address, capture=f.capture)
+                           every_seconds=f.every_seconds, resume=f.resume, ray_address=f.ray_address, capture=f.capture,
+                           crop=f.crop)
     summary = run(f.model, f.inputs, f.out, options, progress_to=None if quiet() else sys.stderr)
     data = summary.to_dict()
     if f.as_json:
