@@ -187,10 +187,12 @@ class Classifier:
         """Whether each label is scored on its own (a multi-label head) rather than one distribution."""
         return self._post.multi_label
 
-    def preprocess(self, image: ImageInput, *, color: str = "bgr", resize: str | None = None) -> np.ndarray:
-        """The model input for ``image`` (no batch axis), fitted by ``resize`` (default: the card's mode); a
-        JPEG is decoded at the smallest scale that keeps the input's resolution. Raises ImageError, OptionError."""
-        return self._pre(to_pixels(image, color=color, target=self._pre.target), resize=resize)
+    def preprocess(self, image: ImageInput, *, color: str = "bgr", resize: str | None = None,
+                   sample: str = "area") -> np.ndarray:
+        """The model input for ``image`` (no batch axis), fitted by ``resize`` (default: the card's mode) and
+        shrunk by ``sample`` (``area``, ``linear``, ``warp``); a JPEG is decoded at the smallest scale that
+        keeps the input's resolution. Raises ImageError, OptionError."""
+        return self._pre(to_pixels(image, color=color, target=self._pre.target), resize=resize, sample=sample)
 
     def classify(
         self,

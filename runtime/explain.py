@@ -26,7 +26,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgecls.runtime.card import RESIZE_MODES
 from edgecls.runtime.errors import OptionError
+from edgecls.runtime.resize import SAMPLES
 
 __all__ = ["Explanation", "ExplainSettings", "METHODS", "BASELINES", "baseline_of", "explain"]
 
@@ -55,10 +57,11 @@ class Explanation:
     method: str
 
 
-def _batches(images: Iterator[np.ndarray], clf, size: int) -> Iterator[np.ndarray]:
+def _batches(images: Iterator[np.ndarray], clf, s: ExplainSettings) -> Iterator[np.ndarray]:
     chunk: list[np.ndarray] = []
+    size = s.batch
     for image in images:
-        chunk.append(clf.preprocess(image))
+        chunk.append(clf.preprocess(image, resize=s.resize, sample=s.sample))
         if len(chunk) == size:
             yield np.stack(chunk)
             chunk = []
@@ -66,8 +69,8 @@ def _batches(images: Iterator[np.ndarray], clf, size: int) -> Iterator[np.ndarra
         yield np.stack(chunk)
 
 
-def _scores(clf, images: Iterator[np.ndarray], index: int, batch: int) -> np.ndarray:
-    return np.concatenate([clf.scores_of_inputs(b)[:, index] for b in _batches(images, clf, batch)])
+def _scores(clf, images: Iterator[np.ndarray], index: int, s: ExplainSettings) -> np.ndarray:
+    return np.concatenate([clf.scores_of_inputs(b)[:, index] for b in _batches(images, clf, s)])
 
 
 def _occlusion(clf, image: np.ndarray, fill: np.ndarray, index: int, base: float, s: ExplainSettings) -> np.ndarray:
@@ -82,7 +85,7 @@ def _occlusion(clf, image: np.ndarray, fill: np.ndarray, index: int, base: float
             copy[y:y + side, x:x + side] = fill[y:y + side, x:x + side]
             yield copy
 
-    drops = base - _scores(clf, occluded(), index, s.batch)
+    drops = base - _scores(clf, occluded(), index, s)
     total = np.zeros((h, w), np.float64)
     count = np.zeros((h, w), np.float64)
     for (y, x), drop in zip(boxes, drops, strict=True):
@@ -108,7 +111,7 @@ def _rise(clf, image: np.ndarray, fill: np.ndarray, index: int, s: ExplainSettin
             m = mask[:, :, None] if image.ndim == 3 else mask
             yield (image * m + fill * (1 - m)).astype(np.uint8)
 
-    scores = _scores(clf, masked(), index, s.batch)
+    scores = _scores(clf, masked(), index, s)
     # centred on their mean: the map loses its constant part (the mean score) and most of its noise,
     # which otherwise hid a 24-pixel patch's signal under 500 masks
     heat = np.tensordot(scores - scores.mean(), np.stack(made), axes=1) / (masks * keep)
@@ -128,6 +131,10 @@ class ExplainSettings:
         seed: RISE: the masks' random seed.
         batch: perturbed images per engine call.
         baseline: what hides a part of the image: ``"blur"`` (the image blurred) or ``"grey"``.
+        resize: how the image is fitted to the input (``stretch``, ``crop``, ``letterbox``); None: the
+            card's. A region's crop is explained as classified: its crop's fit and its policy's ``sample``.
+        sample: how the image is shrunk to the input (``area``, ``linear``, ``warp``; see
+            :data:`~edgecls.runtime.resize.SAMPLES`).
 
     Raises:
         OptionError: a value out of its range, an unknown baseline.
@@ -141,8 +148,14 @@ class ExplainSettings:
     seed: int = 0
     batch: int = 32
     baseline: str = "blur"
+    resize: str | None = None
+    sample: str = "area"
 
     def __post_init__(self) -> None:
+        if self.resize is not None and self.resize not in RESIZE_MODES:
+            raise OptionError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
+        if self.sample not in SAMPLES:
+            raise OptionError(f"sample must be one of {', '.join(SAMPLES)}, got {self.sample!r}")
         if self.baseline not in BASELINES:
             raise OptionError(f"baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}")
         for name, low, high in (("patch", 0, 1), ("stride", 0, 1), ("keep", 0, 1)):
@@ -174,7 +187,7 @@ def explain(clf, image, *, label: str | None = None, method: str = "occlusion", 
         array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGR if array.shape[2] == 4 else cv2.COLOR_RGB2BGR)
     elif array.shape[2] == 4:
         array = cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
-    scores = clf.scores(array)
+    scores = clf.scores_of_inputs(clf.preprocess(array, resize=s.resize, sample=s.sample)[None])[0]
     if label is None:
         index = int(np.argmax(scores))
     elif label in clf.labels:

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgecls.runtime.card import InputSpec
 from edgecls.runtime.images import DecodeTarget, Pixels
-from edgecls.runtime.resize import fast_resize, fit
+from edgecls.runtime.resize import fit, resize_to
 
 __all__ = ["Preprocessor", "build_lut"]
 
@@ -91,28 +91,32 @@ class Preprocessor:
         dtype = np.float16 if self._cast is not None else (self._lut.dtype if self._lut is not None else np.uint8)
         return np.empty((n, *shape), dtype)
 
-    def into(self, pixels: Pixels, out: np.ndarray, *, resize: str | None = None) -> None:
+    def into(self, pixels: Pixels, out: np.ndarray, *, resize: str | None = None, sample: str = "area") -> None:
         """Write the model input for ``pixels`` into ``out`` (one slot of a batch buffer), with no copy of the
         finished input: a stretched 3-channel NHWC input has its colour converted on whichever is smaller,
         the picture or the input, and its last step (the resize, the colour conversion or the lookup table)
-        writes into ``out``. Any other input is made by :meth:`__call__` and copied in."""
+        writes into ``out``. Any other input is made by :meth:`__call__` and copied in. ``sample``: how a
+        picture is shrunk (:data:`~edgecls.runtime.resize.SAMPLES`)."""
         spec = self.spec
         image = pixels.array
         if ((resize or spec.resize) != "stretch" or spec.layout != "NHWC" or self._cast is not None
                 or spec.channels != 3 or image.shape[2] != 3):
-            out[...] = self(pixels, resize=resize)
+            out[...] = self(pixels, resize=resize, sample=sample)
             return
         code = _COLOR_CODES[(3, pixels.order, spec.color)]
         size = (spec.width, spec.height)
-        if image.shape[0] * image.shape[1] <= spec.height * spec.width:  # enlarged: convert the small picture
-            if code is not None:
-                image = cv2.cvtColor(image, code)
-            if self._lut is None:
+        if sample == "warp":
+            image = resize_to(image, *size, sample)
+        elif sample == "linear" or image.shape[0] * image.shape[1] <= spec.height * spec.width:
+            # one bilinear resize (enlarged, or asked for): convert the picture when it is the smaller
+            if code is not None and image.shape[0] * image.shape[1] <= spec.height * spec.width:
+                image, code = cv2.cvtColor(image, code), None
+            if code is None and self._lut is None:
                 cv2.resize(image, size, dst=out, interpolation=cv2.INTER_LINEAR)
-            else:
-                cv2.LUT(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), self._lut, dst=out)
-            return
-        image = fast_resize(image, *size)  # shrunk: convert the input-sized picture
+                return
+            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        else:
+            image = resize_to(image, *size)  # shrunk, anti-aliased: convert the input-sized picture
         if code is not None and self._lut is None:
             cv2.cvtColor(image, code, dst=out)
             return
@@ -123,10 +127,11 @@ class Preprocessor:
         else:
             out[...] = image
 
-    def __call__(self, pixels: Pixels, *, resize: str | None = None) -> np.ndarray:
-        """The model input for ``pixels``, fitted by ``resize`` (default: the card's mode)."""
+    def __call__(self, pixels: Pixels, *, resize: str | None = None, sample: str = "area") -> np.ndarray:
+        """The model input for ``pixels``, fitted by ``resize`` (default: the card's mode), shrunk by ``sample``
+        (:data:`~edgecls.runtime.resize.SAMPLES`)."""
         spec = self.spec
-        image = fit(pixels.array, spec.width, spec.height, resize or spec.resize)
+        image = fit(pixels.array, spec.width, spec.height, resize or spec.resize, sample)
         order = pixels.order if image.shape[2] > 1 else "bgr"
         code = _COLOR_CODES[(image.shape[2], order, spec.color)]
         if code is not None:

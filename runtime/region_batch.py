@@ -53,7 +53,7 @@ def classify_regions(clf: Classifier, frame: ImageInput, regions: object, policy
         inputs = clf.preprocessor.buffer(len(chunk))  # each crop resized straight into its slot
         for slot, i in enumerate(chunk):
             clf.preprocessor.into(Pixels(cut(pixels.array, plans[i], policy), pixels.order), inputs[slot],
-                                  resize=plans[i].fit)
+                                  resize=plans[i].fit, sample=policy.sample)
         t1 = time.perf_counter()
         scores = clf.scores_of_inputs(inputs)
         t2 = time.perf_counter()

@@ -6,7 +6,7 @@ the boxes in the shapes those tools write (:func:`regions_from`), and decides fo
 frame the model sees (:class:`CropPolicy`, :meth:`CropPolicy.plan`); :meth:`Classifier.classify_regions
 <edgecls.runtime.Classifier.classify_regions>` runs every crop of a frame in one engine call.
 
-The policies, as ``--crop`` text (``MODE[:SCALE][,min=N][,shift|pad[=V|=edge]]``):
+The policies, as ``--crop`` text (``MODE[:SCALE][,min=N][,shift|pad[=V|=edge]][,area|linear|warp]``):
 
 - ``square`` (the default, and Frigate's object-classification rule as ``frigate``): a square whose side
   is the box's longest edge × ``SCALE``, centred on the box. The object keeps its shape (a tall person is
@@ -20,6 +20,12 @@ than the frame is cut to it; ``pad`` leaves it where it is and fills what lies o
 (``pad=0``, black, by default; ``pad=114`` grey) or the nearest edge pixels (``pad=edge``).
 ``min=N`` skips boxes whose shorter side is under N frame pixels (too few pixels to tell anything), with
 that reason. A box is clipped to the frame first; one wholly outside is skipped.
+
+How a crop is shrunk to the input: ``area`` (default) filters it (no aliasing: a 300-pixel box read at
+32×32 averages its pixels); ``linear`` is one bilinear resize with pixel centres aligned (``cv2.resize``,
+what Frigate does to its crops); ``warp`` is bilinear with corners aligned (MediaPipe's image-to-tensor
+warp). ``frigate`` and ``mediapipe`` use theirs: a model trained on their crops sees the same pixels,
+and the answers match theirs box for box.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import cv2
 import numpy as np
 
 from edgecls.runtime.errors import RegionError
+from edgecls.runtime.resize import SAMPLES
 
 __all__ = ["Region", "Crop", "CropPolicy", "DEFAULT_CROP", "CROP_MODES", "regions_from", "read_boxes", "cut",
            "MAX_BOXES_BYTES"]
@@ -43,7 +50,7 @@ CROP_MODES = ("square", "stretch", "letterbox")
 MAX_BOXES_BYTES = 8 << 20
 """A boxes file (or request field) over 8 MiB is refused unread."""
 MAX_SCALE = 10.0
-NAMED = {"frigate": "square:1.0,shift", "mediapipe": "stretch:1.0,shift"}
+NAMED = {"frigate": "square:1.0,shift,linear", "mediapipe": "stretch:1.0,shift,warp"}
 _NUMBERS = (int, float, np.integer, np.floating)
 """Named policies: what Frigate's custom object classification and MediaPipe's region of interest do."""
 
@@ -131,6 +138,9 @@ class CropPolicy:
     """``shift`` the crop into the frame, or ``pad`` what lies outside it."""
     pad: int | str = 0
     """Under ``pad``: a grey level 0–255, or ``"edge"`` (the nearest frame pixels)."""
+    sample: str = "area"
+    """How the crop is shrunk to the input: ``area`` (anti-aliased), ``linear`` (bilinear, Frigate's) or
+    ``warp`` (bilinear, corners aligned: MediaPipe's)."""
 
     def __post_init__(self) -> None:
         if self.mode not in CROP_MODES:
@@ -145,11 +155,13 @@ class CropPolicy:
                               options=("crop",))
         if self.pad != "edge" and not (isinstance(self.pad, int) and 0 <= self.pad <= 255):
             raise RegionError(f"crop pad is a grey level 0-255 or 'edge', got {self.pad!r}", options=("crop",))
+        if self.sample not in SAMPLES:
+            raise RegionError(f"a crop is shrunk by {' or '.join(SAMPLES)}, got {self.sample!r}", options=("crop",))
 
     @classmethod
     def parse(cls, text: str | CropPolicy | None) -> CropPolicy:
         """A policy from its text (``square:1.2,min=64,shift``, ``stretch``, ``letterbox,pad=edge``,
-        ``frigate``); a policy passes through; None is the default.
+        ``frigate``, ``stretch,warp``); a policy passes through; None is the default.
 
         Raises:
             RegionError: text that is none of these, naming the part it could not read.
@@ -170,13 +182,15 @@ class CropPolicy:
                 fields["min_size"] = int(_number(value, text))
             elif key == "shift" and not value:
                 fields["inside"] = "shift"
+            elif key in SAMPLES and not value:
+                fields["sample"] = key
             elif key == "pad":
                 fields["inside"] = "pad"
                 if value:
                     fields["pad"] = "edge" if value == "edge" else int(_number(value, text))
             else:
                 raise RegionError(f"crop policy {text!r}: cannot read {part!r} (give min=N, shift, pad, "
-                                  "pad=V or pad=edge)", options=("crop",))
+                                  "pad=V, pad=edge, area, linear or warp)", options=("crop",))
         return cls(**fields)
 
     def to_text(self) -> str:
@@ -184,7 +198,8 @@ class CropPolicy:
         text = f"{self.mode}:{self.scale:g}"
         if self.min_size:
             text += f",min={self.min_size}"
-        return text + (",shift" if self.inside == "shift" else ",pad" if self.pad == 0 else f",pad={self.pad}")
+        text += ",shift" if self.inside == "shift" else ",pad" if self.pad == 0 else f",pad={self.pad}"
+        return text + ("" if self.sample == "area" else f",{self.sample}")
 
     def plan(self, region: Region, width: int, height: int) -> Crop | str:
         """The crop of ``region`` in a ``width`` × ``height`` frame, or why it is skipped (a sentence)."""
@@ -207,7 +222,8 @@ class CropPolicy:
 
 
 DEFAULT_CROP = CropPolicy()
-"""``square:1,shift``: Frigate's rule (see the module's docstring for why it is the default)."""
+"""``square:1,shift``: Frigate's crop, shrunk anti-aliased (see the module's docstring for why it is the
+default)."""
 
 
 def _number(text: str, whole: str) -> float:

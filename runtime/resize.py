@@ -13,7 +13,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["fast_resize", "fit"]
+__all__ = ["fast_resize", "fit", "resize_to", "SAMPLES"]
+
+SAMPLES = ("area", "linear", "warp")
+"""How a picture is shrunk: ``area`` (anti-aliased, :func:`fast_resize`), ``linear`` (one bilinear resize,
+pixel centres aligned: ``cv2.resize``'s default, what Frigate does to its crops) or ``warp`` (bilinear,
+corners aligned: MediaPipe's image-to-tensor warp, what its ``region_of_interest`` does)."""
 
 
 def fast_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -29,25 +34,42 @@ def fast_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return image[:, :, None] if channels == 1 and image.ndim == 2 else image
 
 
-def fit(image: np.ndarray, width: int, height: int, mode: str) -> np.ndarray:
-    """Bring ``image`` to ``width``×``height`` by ``mode``.
+def resize_to(image: np.ndarray, width: int, height: int, sample: str = "area") -> np.ndarray:
+    """Resize ``image`` to ``width``×``height`` by ``sample`` (see :data:`SAMPLES`; keeps a trailing
+    channel axis of 1)."""
+    if sample == "area":
+        return fast_resize(image, width, height)
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    if sample == "warp":  # destination (x, y) samples the source at (x·W/w, y·H/h), as MediaPipe's warp
+        h, w = image.shape[:2]
+        matrix = np.array([[w / width, 0.0, 0.0], [0.0, h / height, 0.0]])
+        out = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_REPLICATE)
+    else:
+        out = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return out[:, :, None] if image.ndim == 3 and out.ndim == 2 else out
+
+
+def fit(image: np.ndarray, width: int, height: int, mode: str, sample: str = "area") -> np.ndarray:
+    """Bring ``image`` to ``width``×``height`` by ``mode``, resizing by ``sample`` (see :data:`SAMPLES`).
 
     Modes: ``stretch`` (ignore aspect ratio), ``crop`` (centre crop to the
     target aspect ratio, then resize) and ``letterbox`` (resize to fit inside,
     then pad with black, centred).
     """
     if mode == "stretch":
-        return fast_resize(image, width, height)
+        return resize_to(image, width, height, sample)
     h, w = image.shape[:2]
     if mode == "crop":
         scale = min(w / width, h / height)
         cw, ch = max(1, round(width * scale)), max(1, round(height * scale))
         top, left = (h - ch) // 2, (w - cw) // 2
-        return fast_resize(image[top : top + ch, left : left + cw], width, height)
+        return resize_to(image[top : top + ch, left : left + cw], width, height, sample)
     if mode == "letterbox":
         scale = min(width / w, height / h)
         nw, nh = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
-        inner = fast_resize(image, nw, nh)
+        inner = resize_to(image, nw, nh, sample)
         out = np.zeros((height, width, image.shape[2]), dtype=image.dtype)
         top, left = (height - nh) // 2, (width - nw) // 2
         out[top : top + nh, left : left + nw] = inner

@@ -190,8 +190,10 @@ def model_options(func):
 
 
 THREADS_HELP = "Engine threads, at least 1 (leave it out to use every core)."
-CROP_HELP = ("How a box becomes the model's input: MODE[:SCALE][,min=N][,shift|pad[=V|=edge]], MODE square "
-             "(the box's longest edge, as Frigate), stretch (the box, as MediaPipe) or letterbox; or frigate. "
+CROP_HELP = ("How a box becomes the model's input: MODE[:SCALE][,min=N][,shift|pad[=V|=edge]][,area|linear|warp], "
+             "MODE square (the box's longest edge, as Frigate), stretch (the box, as MediaPipe) or letterbox, shrunk "
+             "anti-aliased (area), bilinear (linear, Frigate's) or bilinear corner to corner (warp, MediaPipe's); or "
+             "frigate, mediapipe (theirs exactly). "
              "Default: the model card's, else square:1,shift.")
 
 

@@ -115,9 +115,10 @@ def explain(f: ExplainFlags) -> None:
         multi = clf.card.output.multi_label
         for path in paths:
             try:
-                pixels = _region(clf, to_pixels(path).array, f) if f.box else to_pixels(path).array
-                wanted = [f.label] if f.label is not None or not multi else (list(clf.classify(pixels).labels) or [None])
-                results = [clf.explain(pixels, label=one, method=f.method, baseline=f.baseline) for one in wanted]
+                pixels, fitted = _region(clf, to_pixels(path).array, f) if f.box else (to_pixels(path).array, {})
+                wanted = [f.label] if f.label is not None or not multi else (_present(clf, pixels, fitted) or [None])
+                results = [clf.explain(pixels, label=one, method=f.method, baseline=f.baseline, **fitted)
+                           for one in wanted]
             except ImageError as exc:
                 failed += 1
                 echo(f"error: {exc}", err=True)
@@ -131,8 +132,17 @@ def explain(f: ExplainFlags) -> None:
         raise click.exceptions.Exit(1)
 
 
+def _present(clf, pixels, fitted: dict) -> list[str]:
+    """The labels a multi-label model finds present in ``pixels``, fitted to its input as ``fitted`` says."""
+    from edgecls.runtime.options import ClassifyOptions
+
+    scores = clf.scores_of_inputs(clf.preprocess(pixels, **fitted)[None])[0]
+    return [c.label for c in clf.categorize(scores, ClassifyOptions(max_results=len(clf.labels)))]
+
+
 def _region(clf, frame, f: ExplainFlags):
-    """The crop of ``--box`` the model sees (by ``--crop``, else the card's policy): what is explained.
+    """The crop of ``--box`` the model sees (by ``--crop``, else the card's policy): what is explained, and
+    how it is fitted to the input (the crop's fit, the policy's sample), as classify_regions does.
     Raises RegionError: a bad box or policy; the box outside the image or under the policy's minimum."""
     from edgecls.runtime.errors import RegionError
     from edgecls.runtime.regions import CropPolicy, Region, cut
@@ -141,7 +151,7 @@ def _region(clf, frame, f: ExplainFlags):
     crop = policy.plan(Region(*f.box), frame.shape[1], frame.shape[0])
     if isinstance(crop, str):
         raise RegionError(f"--box {' '.join(f'{v:g}' for v in f.box)}: {crop}", options=("box",))
-    return cut(frame, crop, policy)
+    return cut(frame, crop, policy), {"resize": crop.fit, "sample": policy.sample}
 
 
 def _report(path: Path, files: dict, result, method: str, as_json: bool) -> None:

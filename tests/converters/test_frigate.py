@@ -67,7 +67,7 @@ def test_frigate_reads_the_folder_and_answers_on_its_crops_as_edgecls_does(friga
     frames = realdata.pasted_digits(images[1400:], truths[1400:], frames=4, seed=1)
     theirs, ours, truth = [], [], []
     with Classifier.from_path(folder / "model.tflite") as clf:
-        assert clf.card.input.crop == "square:1,shift"  # --crop frigate, in the card: the default of every call
+        assert clf.card.input.crop == "square:1,shift,linear"  # --crop frigate, in the card: the default of every call
         for frame, boxes, digit_labels in frames:
             theirs += [_frigate_label(interpreter, labels, frame, box) for box in boxes]
             ours += [r.top.label for r in clf.classify_regions(frame, boxes)]
