@@ -310,9 +310,13 @@ class Classifier:
             return self.preprocess(images[0], color=color)[None]  # a view: no copy for one image
         return np.stack([self.preprocess(image, color=color) for image in images])
 
-    def categorize(self, scores: np.ndarray, options: ClassifyOptions | None = None) -> tuple[Category, ...]:
-        """Ordered categories for a score vector (e.g. scores averaged over frames)."""
-        return self._post.categories(np.asarray(scores, dtype=np.float32), options or self._defaults)
+    def categorize(self, scores: np.ndarray, options: ClassifyOptions | None = None) -> Any:
+        """Ordered categories for a score vector (e.g. scores averaged over frames): a tuple of
+        :class:`Category`; for a matrix of scores (one row per image), a list of them, one per row."""
+        scores = np.asarray(scores, dtype=np.float32)
+        if scores.ndim == 2:
+            return self._post.categories_rows(scores, options or self._defaults)
+        return self._post.categories(scores, options or self._defaults)
 
     def explain(self, image: ImageInput, *, label: str | None = None, method: str = "occlusion",
                 color: str = "bgr", **settings: Any) -> Explanation:

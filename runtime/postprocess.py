@@ -126,6 +126,18 @@ class Postprocessor:
         index = top if candidates is None else candidates[top]
         return tuple(Category(int(i), self._labels[i], float(scores[j])) for i, j in zip(index, top, strict=True))
 
+    def categories_rows(self, rows: np.ndarray, options: ClassifyOptions) -> list[tuple[Category, ...]]:
+        """:meth:`categories` of each row of ``rows`` (N, classes): one sort for the whole matrix when every
+        class is a candidate (no allow/deny list, one distribution per row), else row by row."""
+        if self._multi or options.allowlist is not None or options.denylist or rows.ndim != 2:
+            return [self.categories(row, options) for row in rows]
+        k = min(options.max_results, rows.shape[1])
+        order = np.argsort(-rows, axis=1, kind="stable")[:, :k]  # stable: ties by lower index
+        top = np.take_along_axis(rows, order, axis=1)
+        labels, floor = self._labels, options.score_threshold
+        return [tuple(Category(i, labels[i], s) for i, s in zip(index, scores, strict=True) if s >= floor)
+                for index, scores in zip(order.tolist(), top.astype(np.float64).tolist(), strict=True)]
+
     def _present(self, row: np.ndarray, options: ClassifyOptions) -> tuple[Category, ...]:
         """Every label at or over its threshold (and ``score_threshold``; allow/deny lists applied), by score."""
         present = (row >= self._thresholds) & (row >= options.score_threshold)

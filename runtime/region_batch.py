@@ -57,7 +57,7 @@ def classify_regions(clf: Classifier, frame: ImageInput, regions: object, policy
         t1 = time.perf_counter()
         scores = clf.scores_of_inputs(inputs)
         t2 = time.perf_counter()
-        answers = [clf.categorize(row, options) for row in scores]
+        answers = clf.categorize(scores, options)
         n = len(chunk)
         timings = Timings((t1 - t0) * 1e3 / n, (t2 - t1) * 1e3 / n, (time.perf_counter() - t2) * 1e3 / n)
         for i, row, categories in zip(chunk, scores, answers, strict=True):

@@ -72,13 +72,15 @@ class Region:
 
     def __post_init__(self) -> None:
         values = (self.x_min, self.y_min, self.x_max, self.y_max)
-        for v in values:
-            if not isinstance(v, _NUMBERS) or isinstance(v, bool) or not math.isfinite(v):
-                raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}")
+        for name, v in zip(("x_min", "y_min", "x_max", "y_max"), values, strict=True):
+            if type(v) is not float:  # the common case (as regions_from makes them) needs no conversion
+                if not isinstance(v, _NUMBERS) or isinstance(v, bool):
+                    raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}")
+                object.__setattr__(self, name, float(v))  # numpy numbers in, plain (JSON-ready) floats kept
+        if not all(map(math.isfinite, values)):
+            raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}")
         if self.x_max <= self.x_min or self.y_max <= self.y_min:
             raise RegionError(f"a box needs x_max > x_min and y_max > y_min; got {values}")
-        for name, v in zip(("x_min", "y_min", "x_max", "y_max"), values, strict=True):
-            object.__setattr__(self, name, float(v))  # numpy numbers in, plain (JSON-ready) floats kept
 
     def in_pixels(self, width: int, height: int) -> tuple[float, float, float, float]:
         """The box in the pixels of a ``width`` × ``height`` frame."""
@@ -271,11 +273,15 @@ def _region(item: Any, index: int) -> Region:
         raise RegionError(f"region {index}: not a box ({exc})", options=("boxes",)) from None
 
 
+_BOX_TYPES = (Sequence, np.ndarray)
+
+
 def _four(box: Any) -> tuple[float, float, float, float]:
-    if isinstance(box, (str, bytes)) or not isinstance(box, Sequence | np.ndarray) or len(box) != 4:
+    """Four floats from a 4-number sequence (the numbers themselves are checked by :class:`Region`)."""
+    if isinstance(box, (str, bytes)) or not isinstance(box, _BOX_TYPES) or len(box) != 4:
         raise RegionError(f"a box is four numbers x_min, y_min, x_max, y_max; got {box!r}"[:200])
     x0, y0, x1, y1 = box
-    for v in (x0, y0, x1, y1):
+    for v in box:
         if not isinstance(v, _NUMBERS) or isinstance(v, bool):
             raise RegionError(f"a box is four numbers x_min, y_min, x_max, y_max; got {box!r}"[:200])
     return float(x0), float(y0), float(x1), float(y1)
