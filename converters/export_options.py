@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -80,6 +81,14 @@ class ExportOptions:
     frigate: str | Path | None = None
     """Also write a Frigate model folder here (``model.tflite``, the integer file, and ``labelmap.txt``; see
     :mod:`edgecls.converters.frigate`). Needs TFLite int8."""
+    model_version: int | None = None
+    """The model's version, in every file's card (a signed update below a version already accepted under
+    the same name is refused); None: the export's time, in seconds since 1970."""
+    sign: str | Path | None = None
+    """Sign every file written with this private key (PEM, P-256/384/521): ``FILE.sig`` beside it, in the
+    OpenSSF model-signing format (:mod:`edgecls.runtime.signatures`)."""
+    sign_passphrase: bytes | None = field(default=None, repr=False)
+    """The passphrase of an encrypted ``sign`` key."""
 
     def __post_init__(self) -> None:
         for name in ("formats", "quantize"):  # "tflite" or "tflite,onnx" is a list of names, not of letters
@@ -103,6 +112,17 @@ class ExportOptions:
         if isinstance(self.thresholds, str) and self.thresholds != "f1":
             raise ExportError(f"thresholds must be 'f1' or one number per label, got {self.thresholds!r}",
                               options=("thresholds",))
+        self._check_signing()
+
+    def _check_signing(self) -> None:
+        if self.model_version is None:
+            object.__setattr__(self, "model_version", int(time.time()))
+        elif isinstance(self.model_version, bool) or not isinstance(self.model_version, int) or not (
+                0 <= self.model_version < 2**63):
+            raise ExportError(f"model_version must be a non-negative integer, got {self.model_version!r}",
+                              options=("model_version",))
+        if self.sign is not None and not Path(self.sign).is_file():
+            raise ExportError(f"{self.sign}: no such private key file", options=("sign",))
 
     def _check_formats(self) -> None:
         for name in self.formats:
@@ -166,7 +186,8 @@ class ExportOptions:
                 "min_agreement": self.min_agreement, "max_drop": self.max_drop, "max_rung": self.max_rung,
                 "time_candidates": self.time_candidates, "ladder": self.ladder, "head": self.head,
                 "positive": self.positive, "crop": self.crop,
-                "frigate": None if self.frigate is None else str(self.frigate)}
+                "frigate": None if self.frigate is None else str(self.frigate), "model_version": self.model_version,
+                "signed": self.sign is not None}
 
     def agreement_for(self, quantization: str) -> float | None:
         """The agreement floor a file of ``quantization`` must reach; None when only ``max_drop`` is checked."""

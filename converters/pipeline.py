@@ -43,6 +43,7 @@ from edgecls.converters.report import (
     labels_name,
     report_name,
 )
+from edgecls.converters.signing import sign_export
 from edgecls.converters.validate import keras_scores
 from edgecls.converters.workspace import export_workspace
 from edgecls.runtime.card import InputSpec, Normalization
@@ -199,6 +200,9 @@ def _export(model: Any, out_dir: Path, opts: ExportOptions, targets: list[tuple[
     if opts.frigate is not None:
         step("writing the Frigate model folder")
         report.frigate = write_frigate_folder(report, Path(opts.frigate))
+    if opts.sign is not None:
+        step("signing the files")
+        report.signatures = sign_export(report, opts.sign, opts.sign_passphrase)
     report.seconds = time.perf_counter() - start
     report.peak_rss_mb = peak_rss_mb()
     report.path = out_dir / report_name(plan.stem)
@@ -270,7 +274,8 @@ def _make_file(target: tuple[Any, str, Path], plan: _Plan, job: ConvertJob, opts
     step(f"converting to {converter.name} {quantization}")
     card = CardFacts(name=plan.stem, labels=plan.labels, spec=plan.spec, fmt=converter.name,
                      source=plan.loaded.source, sha256=plan.sha256, version=__version__,
-                     calibration=plan.calib_summary, head=plan.head.to_dict(), thresholds=plan.thresholds)
+                     calibration=plan.calib_summary, head=plan.head.to_dict(), thresholds=plan.thresholds,
+                     model_version=opts.model_version)
     files = FileMaker(converter, job.workdir, card, plan.checked.images, plan.reference, plan.targets,
                       plan.checked.source, plan.decisions)
     data, scheme, known, ladder = _quantized(converter, quantization, job, files, opts, plan.notes, step)

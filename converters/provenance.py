@@ -81,6 +81,8 @@ class CardFacts:
     head: dict[str, Any] | None = None
     thresholds: Sequence[float] | None = None
     """A multi-label model's thresholds (which makes the card a multi-label model's)."""
+    model_version: int = 0
+    """The model's version under its name (what a signed update may not go below)."""
 
 
 def make_card(facts: CardFacts, *, tensors: tuple[TensorInfo, TensorInfo], scheme: str,
@@ -96,6 +98,7 @@ def make_card(facts: CardFacts, *, tensors: tuple[TensorInfo, TensorInfo], schem
                           kind="multi-label" if thresholds is not None else "single-label",
                           thresholds=tuple(thresholds) if thresholds is not None else None),
         name=facts.name,
+        version=facts.model_version,
         provenance=Provenance(
             edgecls_version=facts.version,
             created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -154,6 +154,8 @@ class ExportResult:
     """The labels file written beside the model files (``<name>_labels.txt``)."""
     frigate: Path | None = None
     """The Frigate model folder written (``model.tflite``, ``labelmap.txt``), when asked for."""
+    signatures: list[Path] = field(default_factory=list)
+    """The signatures written (``FILE.sig`` beside each model file), when asked for."""
 
     @property
     def multi_label(self) -> bool:
@@ -191,6 +193,7 @@ class ExportResult:
                        "thresholds": list(self.thresholds) if self.thresholds else None},
             "labels_file": None if self.labels_path is None else str(self.labels_path),
             "frigate": None if self.frigate is None else str(self.frigate),
+            "signatures": [str(p) for p in self.signatures],
         }
 
     def to_json(self) -> str:

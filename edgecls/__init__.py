@@ -23,10 +23,11 @@ _LAZY = {
     "Category": "edgecls.runtime",
     "ModelCard": "edgecls.runtime",
     "EdgeclsError": "edgecls.runtime",
+    "Trust": "edgecls.runtime",
     "export": "edgecls.converters",
     **dict.fromkeys((
         "ModelLoadError", "UnsupportedFormatError", "BackendUnavailableError", "DeviceUnavailableError", "ImageError",
-        "OptionError", "RegionError", "CardError", "SourceError", "StreamError", "DatasetError", "InferenceError",
+        "OptionError", "RegionError", "SignatureError", "DowngradeError", "CardError", "SourceError", "StreamError", "DatasetError", "InferenceError",
         "ClosedError",
         "OutputError", "ServiceError", "BatchError", "MeasurementError", "SinkError", "ExportError",
         "OutputExistsError", "ValidationFailedError", "UnsafeModelError", "CustomObjectError"), "edgecls.runtime"),

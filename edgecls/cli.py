@@ -49,9 +49,11 @@ def _register() -> None:
     from edgecls.commands.info import info
     from edgecls.commands.predict import predict
     from edgecls.commands.serve import serve
+    from edgecls.commands.signing import keygen, sign, verify
     from edgecls.commands.stream import stream
 
-    for command in (demo, export, info, predict, evaluate_command, bench, stream, batch, serve, explain):
+    for command in (demo, export, info, predict, evaluate_command, bench, stream, batch, serve, explain, keygen, sign,
+                    verify):
         cli.add_command(command)
 
 

@@ -29,6 +29,7 @@ from edgecls.runtime.errors import (
     CustomObjectError,
     DatasetError,
     DeviceUnavailableError,
+    DowngradeError,
     EdgeclsError,
     ExportError,
     ImageError,
@@ -40,6 +41,7 @@ from edgecls.runtime.errors import (
     OutputExistsError,
     RegionError,
     ServiceError,
+    SignatureError,
     SinkError,
     SourceError,
     StreamError,
@@ -53,6 +55,7 @@ from edgecls.runtime.options import ClassifierOptions, ClassifyOptions
 from edgecls.runtime.reconnect import Reconnect
 from edgecls.runtime.regions import Crop, CropPolicy, Region
 from edgecls.runtime.results import Category, ClassificationResult, RegionResult, Timings
+from edgecls.runtime.trust import Trust
 
 __all__ = [
     "Classifier",
@@ -65,6 +68,7 @@ __all__ = [
     "CropPolicy",
     "Category",
     "Timings",
+    "Trust",
     "FrameResult",
     "StreamSummary",
     "LiveSession",
@@ -90,6 +94,8 @@ __all__ = [
     "ImageError",
     "OptionError",
     "RegionError",
+    "SignatureError",
+    "DowngradeError",
     "CardError",
     "SourceError",
     "StreamError",

@@ -93,6 +93,12 @@ def _numbers(value: Any, label: str, error: type[EdgeclsError]) -> tuple[float, 
     return out
 
 
+def _version(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise CardError(f"card field 'version' must be a non-negative integer, got {value!r}")
+    return value
+
+
 def _floats(value: Any, name: str) -> tuple[float, ...]:
     return _numbers(value, f"card field {name!r}", CardError)
 
@@ -328,6 +334,9 @@ class ModelCard:
     input: InputSpec
     output: OutputSpec
     name: str = ""
+    version: int = 0
+    """The model's version under its ``name``: a signed update is refused when lower than one already accepted
+    (0: not versioned)."""
     provenance: Provenance = field(default_factory=Provenance)
     schema_version: int = CARD_SCHEMA_VERSION
 
@@ -367,6 +376,7 @@ class ModelCard:
             input=InputSpec.from_dict(inp),
             output=OutputSpec.from_dict(out),
             name=str(data.get("name", "")),
+            version=_version(data.get("version", 0)),
             provenance=Provenance.from_dict(data.get("provenance") or {}),
         )
 

@@ -28,6 +28,7 @@ from edgecls.runtime.preprocess import Preprocessor
 from edgecls.runtime.regions import CropPolicy
 from edgecls.runtime.resolve import resolve_card
 from edgecls.runtime.results import Category, ClassificationResult, RegionResult, Timings
+from edgecls.runtime.trust import Trust
 
 if TYPE_CHECKING:
     from edgecls.runtime.capture import CaptureOptions, HardExamples
@@ -78,13 +79,19 @@ class Classifier:
             DeviceUnavailableError: ``device="gpu"`` without a usable GPU.
             CardError: the embedded model card contradicts the model.
             OptionError: invalid backend, device, threads, labels, mean/std, resize or classify options.
+            SignatureError: trusted keys are set and the file is not signed by one (DowngradeError: older
+                than a version accepted before).
         """
         path = Path(options.model_path)
+        trust = Trust.of(options.trusted_keys)
+        verified = trust.verify(path) if trust is not None else None  # before anything reads the file
         backend = open_backend(path, options.backend, BackendConfig(options.num_threads, options.device))
         try:
             card, has_card, notes = resolve_card(
                 backend, path, labels=options.labels, mean=options.mean, std=options.std, resize=options.resize
             )
+            if trust is not None:
+                trust.loaded(verified, card)
             return cls(backend, card, path=path, has_card=has_card, notes=(*backend.notes, *notes),
                        defaults=options.classify)
         except BaseException:
@@ -110,15 +117,14 @@ class Classifier:
 
     @classmethod
     def from_path(cls, path: str | Path, *, backend: str = "auto", num_threads: int | None = None,
-                  device: str = "cpu", labels: Sequence[str] | str | Path | None = None,
-                  mean: Sequence[float] | float | None = None, std: Sequence[float] | float | None = None,
-                  resize: str | None = None) -> Classifier:
-        """Load ``path`` (``.tflite`` or ``.onnx``); ``labels``: a list, or a labels file (one per line).
-        Raises as :meth:`from_options`."""
-        return cls.from_options(ClassifierOptions(
-            model_path=path, backend=backend, device=device, num_threads=num_threads,
-            labels=labels, mean=mean, std=std, resize=resize,
-        ))
+                  device: str = "cpu", labels: Sequence[str] | str | Path | None = None, resize: str | None = None,
+                  trusted_keys: Any = None, **normalization: Sequence[float] | float | None) -> Classifier:
+        """Load ``path`` (``.tflite`` or ``.onnx``); ``labels``: a list, or a labels file (one per line);
+        ``trusted_keys``: public key files (or a :class:`~edgecls.runtime.trust.Trust`), one of which must have
+        signed the file; ``mean=``, ``std=``: see :class:`ClassifierOptions`. Raises as :meth:`from_options`."""
+        return cls.from_options(options_from(ClassifierOptions, {
+            "model_path": path, "backend": backend, "device": device, "num_threads": num_threads, "labels": labels,
+            "resize": resize, "trusted_keys": trusted_keys, **normalization}, what="Classifier.from_path"))
 
     # -- properties -----------------------------------------------------------------
     @property
@@ -194,16 +200,9 @@ class Classifier:
         keeps the input's resolution. Raises ImageError, OptionError."""
         return self._pre(to_pixels(image, color=color, target=self._pre.target), resize=resize, sample=sample)
 
-    def classify(
-        self,
-        image: ImageInput,
-        *,
-        max_results: int | None = None,
-        score_threshold: float | None = None,
-        allowlist: Iterable[str] | None = None,
-        denylist: Iterable[str] | None = None,
-        color: str = "bgr",
-    ) -> ClassificationResult:
+    def classify(self, image: ImageInput, *, max_results: int | None = None, score_threshold: float | None = None,
+                 allowlist: Iterable[str] | None = None, denylist: Iterable[str] | None = None,
+                 color: str = "bgr") -> ClassificationResult:
         """Classify one image (BGR ndarray by default, ``color="rgb"`` for RGB; or a path or bytes).
 
         Raises:
@@ -214,16 +213,9 @@ class Classifier:
         return self.classify_batch([image], max_results=max_results, score_threshold=score_threshold,
                                    allowlist=allowlist, denylist=denylist, color=color)[0]
 
-    def classify_batch(
-        self,
-        images: Sequence[ImageInput],
-        *,
-        max_results: int | None = None,
-        score_threshold: float | None = None,
-        allowlist: Iterable[str] | None = None,
-        denylist: Iterable[str] | None = None,
-        color: str = "bgr",
-    ) -> list[ClassificationResult]:
+    def classify_batch(self, images: Sequence[ImageInput], *, max_results: int | None = None,
+                       score_threshold: float | None = None, allowlist: Iterable[str] | None = None,
+                       denylist: Iterable[str] | None = None, color: str = "bgr") -> list[ClassificationResult]:
         """Classify several images in one inference call when the model allows a batch.
 
         Raises as :meth:`classify`; the first bad image raises and nothing is returned.
@@ -310,7 +302,8 @@ class Classifier:
             return self.preprocess(images[0], color=color)[None]  # a view: no copy for one image
         return np.stack([self.preprocess(image, color=color) for image in images])
 
-    def categorize(self, scores: np.ndarray, options: ClassifyOptions | None = None) -> Any:
+    def categorize(self, scores: np.ndarray, options: ClassifyOptions | None = None
+                   ) -> tuple[Category, ...] | list[tuple[Category, ...]]:
         """Ordered categories for a score vector (e.g. scores averaged over frames): a tuple of
         :class:`Category`; for a matrix of scores (one row per image), a list of them, one per row."""
         scores = np.asarray(scores, dtype=np.float32)

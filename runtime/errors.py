@@ -23,6 +23,8 @@ __all__ = [
     "ImageError",
     "OptionError",
     "RegionError",
+    "SignatureError",
+    "DowngradeError",
     "CardError",
     "DatasetError",
     "SourceError",
@@ -102,6 +104,15 @@ class OptionError(EdgeclsError, ValueError):
 class RegionError(OptionError):
     """A region of a frame (a detector's box) or a crop policy that cannot be read: not four finite numbers,
     ``x_max`` not over ``x_min``, too many boxes, a boxes file that is not JSON, a policy with an unknown part."""
+
+
+class SignatureError(ModelLoadError):
+    """With trusted keys configured, a model file that is not signed by one of them: no signature, an
+    altered, truncated or renamed file, another model's signature, an unknown key, a forged signature."""
+
+
+class DowngradeError(SignatureError):
+    """A signed model older (a lower card version) than one already accepted under its name."""
 
 
 class CardError(EdgeclsError):
@@ -185,6 +196,9 @@ ERRORS: tuple[ErrorKind, ...] = (
     ErrorKind(UnsupportedFormatError, 1, 415, "a suffix no backend reads, or a backend asked to read another format"),
     ErrorKind(BackendUnavailableError, 1, 503, "the engine is not installed (`.extra` names the pip extra)"),
     ErrorKind(DeviceUnavailableError, 1, 503, '`device="gpu"` without a usable GPU provider or delegate'),
+    ErrorKind(SignatureError, 1, 403, "trusted keys are set and the file is not signed by one of them: unsigned, "
+                                      "altered, truncated, renamed, another model's signature, an unknown key"),
+    ErrorKind(DowngradeError, 1, 409, "a signed model older than the version already accepted under its name"),
     ErrorKind(CardError, 1, 422, "an embedded card contradicts the model (label count, input size)"),
     ErrorKind(ImageError, 1, 400, "unreadable file, undecodable bytes, empty image, bad shape or dtype, `None`"),
     ErrorKind(InferenceError, 1, 500, "the engine failed while running, or returned another number of scores"),

@@ -122,6 +122,8 @@ class ClassifierOptions:
             not normalize (per channel, on 0-255 pixels in the model's colour order).
         resize: override the card's resize mode (``stretch``, ``crop``, ``letterbox``).
         classify: default :class:`ClassifyOptions` for every call.
+        trusted_keys: public key files, or a :class:`~edgecls.runtime.trust.Trust` (with a state folder for
+            versions); the file must be signed by one of them. None: ``EDGECLS_TRUSTED_KEYS``, else unchecked.
     """
 
     model_path: str | Path
@@ -133,6 +135,7 @@ class ClassifierOptions:
     std: Sequence[float] | float | None = None
     resize: str | None = None
     classify: ClassifyOptions = field(default_factory=ClassifyOptions)
+    trusted_keys: Any = None
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edgecls.batch.engines import EngineReport, Job
 from edgecls.batch.inputs import Item
+from edgecls.batch.options import BatchOptions
 from edgecls.batch.output import commit_table
 from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts, RowMaker
@@ -27,7 +28,7 @@ __all__ = ["run_local"]
 _maker: RowMaker | None = None
 
 
-def _start_worker(model_path: str, facts: ModelFacts, top_k: int, batch_size: int, crop: str | None) -> None:
+def _start_worker(model_path: str, facts: ModelFacts, options: BatchOptions) -> None:
     import logging
     import signal
 
@@ -37,8 +38,8 @@ def _start_worker(model_path: str, facts: ModelFacts, top_k: int, batch_size: in
 
     logging.getLogger("edgecls").setLevel(logging.WARNING)
     global _maker
-    _maker = RowMaker(Classifier.from_path(model_path, num_threads=1), facts, top_k=top_k, batch_size=batch_size,
-                      crop=crop)
+    clf = Classifier.from_path(model_path, num_threads=1, trusted_keys=options.trust)  # checked again: its own read
+    _maker = RowMaker(clf, facts, top_k=options.top_k, batch_size=options.batch_size, crop=options.crop)
 
 
 def _ready() -> bool:
@@ -67,7 +68,7 @@ def run_local(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
     t0 = time.perf_counter()
     others = set(multiprocessing.active_children())  # the caller's own children are not ours to stop
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                               initargs=(str(job.model_path), job.facts, opts.top_k, opts.batch_size, opts.crop))
+                               initargs=(str(job.model_path), job.facts, opts))
     clean = False
     try:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 from edgecls.runtime.capture import CaptureOptions
 from edgecls.runtime.errors import OptionError
 from edgecls.runtime.regions import CropPolicy
+from edgecls.runtime.trust import Trust
 
 __all__ = ["BatchOptions", "BatchSummary"]
 
@@ -32,6 +33,8 @@ class BatchOptions:
             rule needs ``top_k`` ≥ 2 (the rows keep the top-k scores).
         crop: the crop policy for images listed with boxes (``"square:1.2,min=64,shift"``, ``"frigate"``;
             see :class:`~edgecls.runtime.regions.CropPolicy`); None: the model card's, else ``square``.
+        trust: the keys the model must be signed by, the versions it may not go below
+            (:class:`~edgecls.runtime.trust.Trust`); None: ``EDGECLS_TRUSTED_KEYS``, else unchecked.
 
     Raises:
         OptionError: a value out of range, options that contradict each other, a crop policy that
@@ -48,6 +51,7 @@ class BatchOptions:
     shard_size: int = 2048
     capture: CaptureOptions | None = None
     crop: str | None = None
+    trust: Trust | None = None
 
     def __post_init__(self) -> None:
         for name in ("workers", "batch_size", "top_k", "shard_size"):

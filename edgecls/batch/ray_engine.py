@@ -35,6 +35,7 @@ from edgecls.batch.rows import ModelFacts, RowMaker
 from edgecls.runtime.engine_log import LOGGER_NAME, engine_output
 from edgecls.runtime.errors import BackendUnavailableError, BatchError
 from edgecls.runtime.regions import regions_from
+from edgecls.runtime.signatures import verify_file
 
 __all__ = ["run_ray", "import_ray"]
 
@@ -93,7 +94,8 @@ class _Classify:
         folder = tempfile.mkdtemp(prefix="edgecls-ray-")
         path = Path(folder) / f"model{suffix}"
         path.write_bytes(ray.get(model[0]))  # the bytes, from the object store
-        self.maker = RowMaker(Classifier.from_path(path, num_threads=1), facts, top_k=options.top_k,
+        clf = Classifier.from_path(path, num_threads=1, trusted_keys=())  # the bytes the driver checked
+        self.maker = RowMaker(clf, facts, top_k=options.top_k,
                               batch_size=options.batch_size, crop=options.crop)
         try:  # loaded (or mapped, which outlives the name on POSIX): no file per actor left behind
             path.unlink()
@@ -171,9 +173,12 @@ def run_ray(job: Job, todo: list[Item], progress: Progress) -> EngineReport:
         BackendUnavailableError: Ray Data is not installed.
         BatchError: Ray could not start or reach the cluster, the job failed, or an ONNX model keeps its
             weights in other files.
+        SignatureError: with trusted keys, the bytes sent to the actors are not the signed file's.
     """
     ray = import_ray()
     data = model_bytes(job.model_path)
+    if job.options.trust is not None:  # the bytes the actors get are the bytes checked (they have no signature)
+        verify_file(job.model_path, job.options.trust.keys, data=data)
     opts = job.options
     report = EngineReport()
     t0 = time.perf_counter()

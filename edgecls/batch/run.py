@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -18,6 +18,7 @@ from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts
 from edgecls.runtime.errors import ModelLoadError
 from edgecls.runtime.fingerprint import file_sha256
+from edgecls.runtime.trust import Trust
 
 __all__ = ["run"]
 
@@ -40,6 +41,7 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
         OptionError: bad options; ``out`` holds an earlier run and ``resume`` is off, or another model's.
         DatasetError: an input that does not exist, a glob or folder without images.
         RegionError: a list's ``boxes`` cell that is not boxes (naming the list and row).
+        SignatureError: with trusted keys, the model is not signed by one, or older than before.
         BackendUnavailableError: pyarrow (extra ``batch``) or, for ``engine="ray"``, Ray Data (extra ``ray``)
             is missing.
         EdgeclsError: a worker died or the Ray job failed (what was written is kept: resume).
@@ -61,12 +63,14 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     store = ResultStore(out, manifest, resume=options.resume)
     done = store.done_keys()
     todo = [item for item in items if item.key not in done]
-    name, card_crop = _card_facts(model)
+    trust = options.trust if options.trust is not None else Trust.of()
+    name, card_crop = _card_facts(model, trust)
     facts = ModelFacts(name, sha256)
     report = EngineReport()
     captured = None
     if todo:
-        job = Job(model, facts, options, store, f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}")
+        workers = replace(options, trust=replace(trust, state_dir=None) if trust is not None else None)
+        job = Job(model, facts, workers, store, f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}")
         progress = Progress(len(todo), progress_to)
         try:
             report = engine(job, todo, progress)
@@ -81,10 +85,11 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
                         model=facts.name, model_sha256=sha256, capture=captured)
 
 
-def _card_facts(model: Path) -> tuple[str, str | None]:
+def _card_facts(model: Path, trust: Trust | None) -> tuple[str, str | None]:
     """The card's name (else the file's stem) and crop policy, from loading the model here once: a model
-    that does not load fails now, with its own error, before any worker starts."""
+    that does not load (or, with ``trust``, is not signed by a trusted key or is older than before) fails
+    now, with its own error, before any worker starts."""
     from edgecls.runtime.classifier import Classifier
 
-    with Classifier.from_path(model, num_threads=1) as clf:
+    with Classifier.from_path(model, num_threads=1, trusted_keys=trust) as clf:
         return clf.card.name or model.stem, clf.card.input.crop

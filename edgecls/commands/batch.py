@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import CROP_HELP, capture_options, quiet, takes
+from edgecls.commands.common import CROP_HELP, capture_options, quiet, takes, trust_options
 from edgecls.commands.text import echo, json_line
 
 if TYPE_CHECKING:
     from edgecls.runtime.capture import CaptureOptions
+    from edgecls.runtime.trust import Trust
 
 EPILOG = """\b
 Examples:
@@ -47,6 +48,7 @@ class BatchFlags:
     as_json: bool
     capture: CaptureOptions | None
     crop: str | None
+    trust: Trust | None
 
 
 @click.command(epilog=EPILOG)
@@ -65,6 +67,7 @@ class BatchFlags:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @capture_options
 @click.option("--crop", help=CROP_HELP + " For images listed with boxes.")
+@trust_options
 @takes(BatchFlags)
 def batch(f: BatchFlags) -> None:
     """Classify images and video frames in bulk into a folder of Parquet files.
@@ -82,7 +85,7 @@ def batch(f: BatchFlags) -> None:
         raise click.UsageError("--ray-address needs --engine ray")
     options = BatchOptions(engine=f.engine, workers=f.workers, batch_size=f.batch_size, top_k=f.top_k,
                            every_seconds=f.every_seconds, resume=f.resume, ray_address=f.ray_address, capture=f.capture,
-                           crop=f.crop)
+                           crop=f.crop, trust=f.trust)
     summary = run(f.model, f.inputs, f.out, options, progress_to=None if quiet() else sys.stderr)
     data = summary.to_dict()
     if f.as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -170,14 +171,52 @@ def make_table(title: str):
     return _Printable.of(Table)(title=printable(title), title_justify="left")
 
 
-def model_options(func):
-    """``--labels FILE``, ``--mean`` and ``--std`` for a model without a card (or to override its labels),
-    passed to the command as one ``model_kwargs`` dict for :func:`load_classifier`. Put it right above
-    the function, below the other options."""
+PASSPHRASE_HELP = "Name of an environment variable holding the private key's passphrase."
+
+
+def passphrase_from_env(variable: str | None) -> bytes | None:
+    """The passphrase in the environment variable ``variable`` (None: no passphrase). Raises UsageError: unset."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        raise click.UsageError(f"{variable}: the passphrase variable is not set")
+    return value.encode()
+
+
+def trust_options(func):
+    """``--trusted-key PUB.pem`` (repeatable), ``--state DIR`` and ``--allow-downgrade``, passed to the command
+    as ``trust``: a :class:`~edgecls.runtime.trust.Trust`, or None (then ``EDGECLS_TRUSTED_KEYS`` decides)."""
 
     @functools.wraps(func)
-    def wrapper(*args, labels=None, mean=None, std=None, **kwargs):
-        return func(*args, model_kwargs={"labels": labels, "mean": mean, "std": std}, **kwargs)
+    def wrapper(*args, trusted_key=(), state=None, allow_downgrade=False, **kwargs):
+        trust = None
+        if trusted_key or state is not None or allow_downgrade:
+            from edgecls.runtime.trust import Trust
+
+            trust = Trust.of(list(trusted_key) or None, state_dir=state, allow_downgrade=allow_downgrade)
+        return func(*args, trust=trust, **kwargs)
+
+    wrapper = click.option("--allow-downgrade", is_flag=True,
+                           help="Load a signed model older than the version --state accepted before (logged).")(wrapper)
+    wrapper = click.option("--state", type=click.Path(file_okay=False),
+                           help="With trusted keys: a folder keeping the highest version accepted per model name; "
+                                "an older one is refused (default: EDGECLS_STATE_DIR, else not kept).")(wrapper)
+    return click.option("--trusted-key", multiple=True, type=click.Path(dir_okay=False, exists=True),
+                        help="Run only models signed by this public key (PEM; repeat for several, as in a key "
+                             "rotation). Default: EDGECLS_TRUSTED_KEYS, else unchecked.")(wrapper)
+
+
+def model_options(func):
+    """``--labels FILE``, ``--mean`` and ``--std`` for a model without a card (or to override its labels), and
+    the :func:`trust_options`, passed to the command as one ``model_kwargs`` dict for :func:`load_classifier`.
+    Put it right above the function, below the other options."""
+
+    @functools.wraps(func)
+    def wrapper(*args, labels=None, mean=None, std=None, trust=None, **kwargs):
+        return func(*args, model_kwargs={"labels": labels, "mean": mean, "std": std, "trusted_keys": trust}, **kwargs)
+
+    wrapper = trust_options(wrapper)
 
     wrapper = click.option("--std", callback=float_list,
                            help="With --mean: per-channel std on 0-255 pixels, e.g. 58.4,57.1,57.4.")(wrapper)

@@ -10,9 +10,11 @@ import click
 
 from edgecls.commands.common import (
     CROP_HELP,
+    PASSPHRASE_HELP,
     console,
     csv_list,
     float_list,
+    passphrase_from_env,
     quiet,
     size_hw,
     takes,
@@ -81,6 +83,9 @@ class ExportFlags:
     thresholds: str | list[float] | None
     crop: str | None
     frigate: Path | None
+    sign: Path | None
+    sign_passphrase_env: str | None
+    model_version: int | None
     as_json: bool
 
     def options(self) -> ExportOptions:
@@ -95,7 +100,8 @@ class ExportFlags:
             format_options={"onnx": OnnxOptions(opset=self.opset, per_channel=self.per_channel)}, force=self.force, unsafe=self.unsafe, custom_objects=self.custom_objects,
             min_agreement=self.min_agreement, max_drop=self.max_drop, max_rung=self.max_rung,
             time_candidates=not self.no_timing, head=self.head, positive=self.positive,
-            thresholds=self.thresholds, ladder=not self.no_ladder, crop=self.crop, frigate=self.frigate)
+            thresholds=self.thresholds, ladder=not self.no_ladder, crop=self.crop, frigate=self.frigate,
+            sign=self.sign, sign_passphrase=passphrase_from_env(self.sign_passphrase_env), model_version=self.model_version)
 
 
 @click.command(epilog=EPILOG)
@@ -158,6 +164,13 @@ class ExportFlags:
               help="Also write a Frigate model folder here: model.tflite (the TFLite int8 file: uint8 pixels in, "
                    "non-negative scores out) and labelmap.txt; refused, with the reason, for a model that cannot "
                    "meet that (Frigate feeds 224x224 crops).")
+@click.option("--sign", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Sign every file written with this private key (edgecls keygen): FILE.sig beside each, in the "
+                   "OpenSSF model-signing format.")
+@click.option("--sign-passphrase-env", metavar="VAR", help=PASSPHRASE_HELP)
+@click.option("--model-version", type=click.IntRange(min=0),
+              help="The model's version in every file's card (a signed update may not go below an accepted one); "
+                   "default: the export time in seconds since 1970.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @takes(ExportFlags)
 def export(f: ExportFlags) -> None:
@@ -228,6 +241,9 @@ def _summary_lines(report) -> list[str]:
     if report.frigate is not None:
         lines.append(f"frigate: {report.frigate} (model.tflite, labelmap.txt: copy the folder into Frigate's model "
                      "cache, crop policy frigate)")
+    if report.signatures:
+        lines.append(f"signed: {', '.join(p.name for p in report.signatures)} (version "
+                     f"{report.options.model_version}; check with edgecls verify FILE --key PUB.pem)")
     head = report.head
     if head is not None:
         baked = f", {head.baked} baked after it" if head.baked else ""

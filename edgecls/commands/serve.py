@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import capture_options, takes, threads_option
+from edgecls.commands.common import capture_options, takes, threads_option, trust_options
 
 if TYPE_CHECKING:
     from edgecls.runtime.capture import CaptureOptions
+    from edgecls.runtime.trust import Trust
 
 EPILOG = """\b
 Examples:
@@ -43,6 +44,7 @@ class ServeFlags:
     max_queue: int
     watch: bool
     capture: CaptureOptions | None
+    trust: Trust | None
 
 
 @click.command(epilog=EPILOG)
@@ -60,6 +62,7 @@ class ServeFlags:
               help="Requests waiting per model beyond the running ones; more get 503 with Retry-After.")
 @click.option("--watch", is_flag=True, help="Reload a model when its file is replaced on disk.")
 @capture_options
+@trust_options
 @takes(ServeFlags)
 def serve(f: ServeFlags) -> None:
     """Serve models over HTTP: /v1/classify, the DeepStack scene API, /v1/models, /metrics.
@@ -82,5 +85,6 @@ def serve(f: ServeFlags) -> None:
     service = ServeOptions(api_key=api_key, max_body_bytes=int(f.max_body_mb * 1e6), max_queue=f.max_queue,
                            capture=f.capture)
     run_server(list(f.models), ServerOptions(host=f.host, port=f.port, workers=f.workers or len(os.sched_getaffinity(0)),
-                                             threads=f.threads or 1, watch=f.watch, service=service),
+                                             threads=f.threads or 1, watch=f.watch, service=service,
+                                             trust=f.trust),
                announce=lambda line: click.echo(line, err=True))

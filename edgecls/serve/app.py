@@ -269,7 +269,9 @@ def create_app(models: ModelSet, options: ServeOptions | None = None) -> Starlet
         try:
             served = await anyio.to_thread.run_sync(service.reload, name)
         except EdgeclsError as exc:  # the file on the server was refused: the operator asked, the path is theirs
-            raise HTTPError(422, f"reload refused, the loaded model keeps serving: {exc}") from None
+            status = http_status(exc)  # a signature's 403, a downgrade's 409; any other refusal 422
+            raise HTTPError(status if 400 <= status < 500 else 422,
+                            f"reload refused, the loaded model keeps serving: {exc}") from None
         return {"success": True, "model": served.describe()}
 
     async def healthz(request: Request) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from edgecls.runtime.capture_store import folder_name
 from edgecls.runtime.classifier import Classifier
 from edgecls.runtime.errors import ModelLoadError, OptionError
 from edgecls.runtime.fingerprint import file_sha256
+from edgecls.runtime.trust import Trust
 
 __all__ = ["ModelPool", "ServedModel", "ModelSet", "parse_model_args"]
 
@@ -32,7 +33,7 @@ __all__ = ["ModelPool", "ServedModel", "ModelSet", "parse_model_args"]
 class ModelPool:
     """``size`` classifiers of one model file, lent one request at a time."""
 
-    def __init__(self, path: Path, size: int, threads: int) -> None:
+    def __init__(self, path: Path, size: int, threads: int, trust: Trust | None = None) -> None:
         self.path = path
         self.sha256 = file_sha256(path)
         self.loaded_at = time.time()
@@ -40,7 +41,7 @@ class ModelPool:
         self._all: list[Classifier] = []
         try:
             for _ in range(size):
-                clf = Classifier.from_path(path, num_threads=threads)
+                clf = Classifier.from_path(path, num_threads=threads, trusted_keys=trust)
                 self._all.append(clf)
                 self._free.put(clf)
         except BaseException:
@@ -137,17 +138,20 @@ class ServedModel:
 class ModelSet:
     """The served models by name; the first is the default. Thread-safe reloads."""
 
-    def __init__(self, named: Sequence[tuple[str | None, Path]], *, workers: int, threads: int) -> None:
+    def __init__(self, named: Sequence[tuple[str | None, Path]], *, workers: int, threads: int,
+                 trust: Trust | None = None) -> None:
         """``named``: (name, path) pairs; a None name is the card's name (made a safe folder and URL name:
-        a card is not trusted), else the file's stem."""
+        a card is not trusted), else the file's stem. ``trust``: the keys every file (and every reload)
+        must be signed by, and the versions it may not go below (None: ``EDGECLS_TRUSTED_KEYS``, else none)."""
         if not named:
             raise OptionError("give at least one model to serve")
         self.workers, self.threads = workers, threads
+        self.trust = trust if trust is not None else Trust.of()
         self.models: dict[str, ServedModel] = {}
         self._reload_lock = threading.Lock()
         try:
             for given, path in named:
-                pool = ModelPool(path, workers, threads)
+                pool = ModelPool(path, workers, threads, self.trust)
                 name = given or (folder_name(pool.card.name) if pool.card.name else path.stem)
                 if name in self.models:
                     pool.close()
@@ -172,12 +176,13 @@ class ModelSet:
 
         Raises:
             KeyError: unknown model.
-            EdgeclsError: the new file does not load or fails its check (the old model keeps serving).
+            EdgeclsError: the new file does not load or fails its check, or (SignatureError) is not signed by
+                a trusted key or older than the version accepted (the old model keeps serving).
         """
         with self._reload_lock:
             served = self.models[name]
             try:
-                pool = ModelPool(served.path, self.workers, self.threads)
+                pool = ModelPool(served.path, self.workers, self.threads, self.trust)
             except OSError as exc:
                 raise ModelLoadError(f"{served.path}: cannot read model file ({exc.strerror or exc})") from None
             try:

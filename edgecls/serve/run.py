@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError, ServiceError
+from edgecls.runtime.trust import Trust
 from edgecls.serve.app import ServeOptions, Service, create_app
 from edgecls.serve.models import ModelSet, parse_model_args
 
@@ -37,6 +38,9 @@ class ServerOptions:
     threads: int = 1
     watch: bool = False
     service: ServeOptions = field(default_factory=ServeOptions)
+    trust: Trust | None = None
+    """Keys every model file (and reload) must be signed by, versions it may not go below (None:
+    ``EDGECLS_TRUSTED_KEYS``, else unchecked)."""
 
 
 def _stamp(path) -> tuple[int, int, int] | None:
@@ -111,7 +115,8 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
 
 def _build(model_args: Sequence[str], options: ServerOptions) -> tuple[ModelSet, Starlette]:
     """The models and the app serving them. Raises EdgeclsError (a model), ServiceError (the capture folder)."""
-    models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads)
+    models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads,
+                      trust=options.trust)
     try:
         return models, create_app(models, options.service)
     except EdgeclsError:
