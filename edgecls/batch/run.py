@@ -58,13 +58,13 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     except OSError as exc:
         raise ModelLoadError(f"{model}: cannot read model file ({exc.strerror or exc})") from None
     items = expand(inputs, every_seconds=options.every_seconds)
+    trust = options.trust if options.trust is not None else Trust.of()
+    name, card_crop = _card_facts(model, trust)  # a model that does not load (or is refused) writes nothing
     manifest = {"model": str(model.resolve()), "model_sha256": sha256, "top_k": options.top_k,
                 "every_seconds": options.every_seconds, "crop": options.crop}
     store = ResultStore(out, manifest, resume=options.resume)
     done = store.done_keys()
     todo = [item for item in items if item.key not in done]
-    trust = options.trust if options.trust is not None else Trust.of()
-    name, card_crop = _card_facts(model, trust)
     facts = ModelFacts(name, sha256)
     report = EngineReport()
     captured = None

@@ -297,3 +297,20 @@ def test_export_signs_every_file_it_writes_with_the_version_in_each_card(seed_h5
             assert clf.card.version == 3 and clf.card.name == "seed"
     assert main(["export", str(seed_h5), "-o", str(tmp_path / "bad"), "--sign", str(keys["public"])]) == 1
     assert "not a PEM private key" in capsys.readouterr().err
+
+
+def test_batch_runs_only_a_signed_model_and_records_its_version(seed_export, keys, tmp_path, digits_folders, capsys):
+    """``edgecls batch --trusted-key``: an unsigned model is refused before any worker starts (nothing
+    written), a signed one runs on the worker processes (which check it again) and its version is recorded."""
+    _, val = digits_folders
+    folder = tmp_path / "model"
+    model = _versioned(_files(seed_export)["tflite-int8"], folder, 4, "seed_int8.tflite")
+    argv = ["batch", str(model), str(val / "3"), "--workers", "2", "--trusted-key", str(keys["public"]),
+            "--state", str(tmp_path / "state")]
+    assert main([*argv, "-o", str(tmp_path / "refused")]) == 1
+    assert "not signed" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    sign_file(model, keys["private"])
+    assert main([*argv, "-o", str(tmp_path / "out"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["classified"] == len(list((val / "3").glob("*.png"))) and summary["errors"] == 0
+    assert json.loads((tmp_path / "state" / STATE_FILE).read_text())["seed"]["version"] == 4
