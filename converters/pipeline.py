@@ -33,6 +33,7 @@ from edgecls.converters.ladder.climb import LadderResult
 from edgecls.converters.loading import LoadedModel, from_model, load_custom_objects, load_keras_model
 from edgecls.converters.normalization import PixelNormalization, choose_normalization, wrap_with_normalization
 from edgecls.converters.pixel_check import PixelCheck, check_pixels
+from edgecls.converters.profiling import with_profile
 from edgecls.converters.provenance import CardFacts, resolve_labels, sha256_of
 from edgecls.converters.quant_report import calibration_warnings, class_changes, profile_calibration
 from edgecls.converters.report import (
@@ -282,6 +283,7 @@ def _make_file(target: tuple[Any, str, Path], plan: _Plan, job: ConvertJob, opts
     path = _named_for(path, plan.stem, quantization, ladder)
     step(f"validating {path.name}")
     final, validation, predicted = files.final(data, scheme, ladder, known)
+    final = with_profile(final, converter, path.suffix, plan.checked, job.workdir)
     if path in written and ladder is not None:  # the ladder chose what a requested file holds
         plan.notes.append(f"{converter.name} {quantization}: the ladder chose {ladder.chosen.rung}, which "
                           f"{path.name} holds already")

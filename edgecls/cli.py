@@ -43,6 +43,7 @@ def _register() -> None:
     from edgecls.commands.batch import batch
     from edgecls.commands.bench import bench
     from edgecls.commands.demo import demo
+    from edgecls.commands.drift import drift, profile
     from edgecls.commands.evaluate import evaluate_command
     from edgecls.commands.explain import explain
     from edgecls.commands.export import export
@@ -53,7 +54,7 @@ def _register() -> None:
     from edgecls.commands.stream import stream
 
     for command in (demo, export, info, predict, evaluate_command, bench, stream, batch, serve, explain, keygen, sign,
-                    verify):
+                    verify, profile, drift):
         cli.add_command(command)
 
 

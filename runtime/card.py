@@ -93,6 +93,16 @@ def _numbers(value: Any, label: str, error: type[EdgeclsError]) -> tuple[float, 
     return out
 
 
+def _profile(value: Any) -> dict[str, Any] | None:
+    """A card's ``profile``: an object (read in full by :class:`~edgecls.runtime.profile.Profile` when a
+    monitor uses it), or absent."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise CardError(f"card field 'profile' must be an object, got {type(value).__name__}")
+    return value
+
+
 def _version(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise CardError(f"card field 'version' must be a non-negative integer, got {value!r}")
@@ -337,6 +347,9 @@ class ModelCard:
     version: int = 0
     """The model's version under its ``name``: a signed update is refused when lower than one already accepted
     (0: not versioned)."""
+    profile: dict[str, Any] | None = None
+    """The reference profile the drift monitor compares frames against (:mod:`edgecls.runtime.profile`), made
+    at export from the validation (else calibration) images; None in files made without one."""
     provenance: Provenance = field(default_factory=Provenance)
     schema_version: int = CARD_SCHEMA_VERSION
 
@@ -377,6 +390,7 @@ class ModelCard:
             output=OutputSpec.from_dict(out),
             name=str(data.get("name", "")),
             version=_version(data.get("version", 0)),
+            profile=_profile(data.get("profile")),
             provenance=Provenance.from_dict(data.get("provenance") or {}),
         )
 

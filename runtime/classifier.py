@@ -22,6 +22,7 @@ from edgecls.runtime.card import ModelCard
 from edgecls.runtime.errors import InferenceError, OptionError, engine_errors
 from edgecls.runtime.fingerprint import file_sha256
 from edgecls.runtime.images import DecodeTarget, ImageInput, to_pixels
+from edgecls.runtime.monitor import Monitor, monitor_for
 from edgecls.runtime.options import ClassifierOptions, ClassifyOptions, options_from
 from edgecls.runtime.postprocess import Postprocessor
 from edgecls.runtime.preprocess import Preprocessor
@@ -53,8 +54,9 @@ class Classifier:
     """
 
     def __init__(self, backend: Backend, card: ModelCard, *, path: Path, has_card: bool,
-                 notes: Sequence[str], defaults: ClassifyOptions) -> None:
+                 notes: Sequence[str], defaults: ClassifyOptions, monitor: Monitor | None = None) -> None:
         self._backend = backend
+        self._monitor = monitor
         self._card = card
         self._path = path
         self._sha256: str | None = None
@@ -93,7 +95,7 @@ class Classifier:
             if trust is not None:
                 trust.loaded(verified, card)
             return cls(backend, card, path=path, has_card=has_card, notes=(*backend.notes, *notes),
-                       defaults=options.classify)
+                       defaults=options.classify, monitor=monitor_for(card, options.monitor))
         except BaseException:
             backend.close()
             raise
@@ -101,10 +103,8 @@ class Classifier:
     @classmethod
     def from_backend(cls, backend: Backend, *, labels: Sequence[str] | None = None,
                      classify: ClassifyOptions | None = None, name: str | None = None) -> Classifier:
-        """A classifier on an engine already open: a third-party :class:`Backend` or, in tests,
-        :class:`~edgecls.runtime.testing.FakeBackend`. Its card is the backend's embedded one (else inferred
-        from its tensors); ``name`` stands for the file in messages (default ``<backend name>``). The
-        classifier closes the backend.
+        """A classifier on an engine already open (a third-party :class:`Backend`; in tests, ``FakeBackend``),
+        its card the backend's (else inferred); ``name`` stands for the file in messages. It closes the backend.
 
         Raises:
             CardError, ModelLoadError: as :meth:`from_options`, from the backend's card and tensors.
@@ -118,13 +118,14 @@ class Classifier:
     @classmethod
     def from_path(cls, path: str | Path, *, backend: str = "auto", num_threads: int | None = None,
                   device: str = "cpu", labels: Sequence[str] | str | Path | None = None, resize: str | None = None,
-                  trusted_keys: Any = None, **normalization: Sequence[float] | float | None) -> Classifier:
+                  trusted_keys: Any = None, **more: Any) -> Classifier:
         """Load ``path`` (``.tflite`` or ``.onnx``); ``labels``: a list, or a labels file (one per line);
         ``trusted_keys``: public key files (or a :class:`~edgecls.runtime.trust.Trust`), one of which must have
-        signed the file; ``mean=``, ``std=``: see :class:`ClassifierOptions`. Raises as :meth:`from_options`."""
+        signed the file; ``mean=``, ``std=``, ``monitor=``, ``classify=``: see :class:`ClassifierOptions`.
+        Raises as :meth:`from_options`."""
         return cls.from_options(options_from(ClassifierOptions, {
             "model_path": path, "backend": backend, "device": device, "num_threads": num_threads, "labels": labels,
-            "resize": resize, "trusted_keys": trusted_keys, **normalization}, what="Classifier.from_path"))
+            "resize": resize, "trusted_keys": trusted_keys, **more}, what="Classifier.from_path"))
 
     # -- properties -----------------------------------------------------------------
     @property
@@ -165,8 +166,7 @@ class Classifier:
 
     @property
     def decode_target(self) -> DecodeTarget:
-        """The smallest picture this model needs (its input size and resize mode): JPEG files and bytes
-        are decoded at the smallest libjpeg scale that still fits it."""
+        """The smallest picture this model needs (JPEG files and bytes are decoded at the scale that fits it)."""
         return self._pre.target
 
     # -- running --------------------------------------------------------------------
@@ -182,6 +182,11 @@ class Classifier:
         )
         self._post.check(options)
         return options
+
+    @property
+    def monitor(self) -> Monitor | None:
+        """The drift monitor reading every classified image (``monitor=`` at load), else None."""
+        return self._monitor
 
     @property
     def preprocessor(self) -> Preprocessor:
@@ -225,10 +230,13 @@ class Classifier:
             return []
         t0 = time.perf_counter()
         batch = self._batch(images, color)
+        read = self._monitor.read(batch) if self._monitor is not None else None  # while the inputs are hot
         t1 = time.perf_counter()
         raw = self._run(batch)
         t2 = time.perf_counter()
         scores = self._post.scores(raw)
+        if read is not None:
+            self._monitor.add(read, scores)
         results = []
         n = len(images)
         for row in scores:
@@ -244,18 +252,11 @@ class Classifier:
                          color: str = "bgr") -> list[RegionResult]:
         """Classify each region of ``frame`` (the boxes a detector found), every crop in one engine call.
 
-        Args:
-            frame: the whole frame (BGR ndarray by default, a path or bytes).
-            regions: pixel boxes ``(x_min, y_min, x_max, y_max)``, :class:`Region` objects (``normalized=True``
-                for 0–1 fractions), DeepStack predictions or a whole DeepStack detection answer, dicts with
-                ``box`` (see :func:`edgecls.runtime.regions.regions_from`).
-            crop: the crop policy (``"square:1.2,min=64,shift"``, ``"stretch"``, ``"frigate"``, a
-                :class:`CropPolicy`); default: the card's, else ``square`` (Frigate's).
-
-        Returns:
-            One :class:`RegionResult` per region, in order: its categories, its box, the crop the model saw;
-            a region outside the frame or under the policy's minimum has no categories and says why
-            (``skipped``).
+        ``frame``: the whole frame (BGR ndarray by default, a path or bytes); ``regions``: pixel boxes
+        ``(x_min, y_min, x_max, y_max)``, :class:`Region` objects, DeepStack predictions or answer, dicts with
+        ``box`` (:func:`~edgecls.runtime.regions.regions_from`); ``crop``: the crop policy (``"square:1.2"``,
+        ``"frigate"``, a :class:`CropPolicy`), default the card's, else ``square``. Returns one
+        :class:`RegionResult` per region, in order (a skipped one with no categories says why).
 
         Raises:
             RegionError: a region that is not a box (naming its index), an unreadable policy.
@@ -273,7 +274,7 @@ class Classifier:
 
     def scores_batch(self, images: Sequence[ImageInput], *, color: str = "bgr") -> np.ndarray:
         """All class scores for each image, shape (N, classes). Raises as :meth:`classify`."""
-        return self._post.scores(self._run(self._batch(images, color)))
+        return self._scored(self._batch(images, color))
 
     def scores_of_inputs(self, inputs: np.ndarray) -> np.ndarray:
         """All class scores, shape (N, classes), for model inputs made by :meth:`preprocess` and stacked
@@ -282,7 +283,15 @@ class Classifier:
         Raises:
             InferenceError: the engine failed, or returned another number of scores than the labels.
         """
-        return self._post.scores(self._run(inputs))
+        return self._scored(inputs)
+
+    def _scored(self, inputs: np.ndarray) -> np.ndarray:
+        """Scores of ``inputs``; the monitor (if any) reads the inputs first, while they are in the cache."""
+        read = self._monitor.read(inputs) if self._monitor is not None else None
+        scores = self._post.scores(self._run(inputs))
+        if read is not None:
+            self._monitor.add(read, scores)
+        return scores
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """The engine's raw output for ``batch``, checked to hold one score per label for each image.

@@ -124,6 +124,9 @@ class ClassifierOptions:
         classify: default :class:`ClassifyOptions` for every call.
         trusted_keys: public key files, or a :class:`~edgecls.runtime.trust.Trust` (with a state folder for
             versions); the file must be signed by one of them. None: ``EDGECLS_TRUSTED_KEYS``, else unchecked.
+        monitor: watch every classified image for drift against the card's reference profile:
+            :class:`~edgecls.runtime.monitor.MonitorOptions`, ``True`` (its defaults), or a
+            :class:`~edgecls.runtime.monitor.Monitor` shared by several classifiers; None: no monitor.
     """
 
     model_path: str | Path
@@ -136,6 +139,7 @@ class ClassifierOptions:
     resize: str | None = None
     classify: ClassifyOptions = field(default_factory=ClassifyOptions)
     trusted_keys: Any = None
+    monitor: Any = None
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

@@ -78,6 +78,16 @@ def human_lines(model: Path, data: dict, clf) -> list[str]:
         val = prov.validation
         lines.append("  validation: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                   for k, v in val.items() if v is not None and not isinstance(v, (dict, list))))
+    if card.profile:
+        profile = card.profile
+        signals = profile.get("signals") or {}
+        lines.append(f"  drift reference: {profile.get('images', '?')} {profile.get('source') or 'images'}, "
+                     + ", ".join(f"{name} {ref.get('mean', 0):.3g}" for name, ref in signals.items())
+                     + " (means); the class mix" + ("" if profile.get("classes") else " (none)"))
+    else:
+        lines.append("  drift reference: none (edgecls profile MODEL IMAGES makes one)")
+    if card.version:
+        lines.append(f"  version {card.version}")
     if data["tflite_metadata"] is not None:
         lines.append(f"  standard TFLite metadata (MediaPipe Tasks): {'yes' if data['tflite_metadata'] else 'no'}")
     lines += [f"  note: {note}" for note in clf.notes]

@@ -44,6 +44,9 @@ class ServeFlags:
     max_queue: int
     watch: bool
     capture: CaptureOptions | None
+    drift: bool
+    drift_window: int | None
+    drift_every: int
     trust: Trust | None
 
 
@@ -62,6 +65,12 @@ class ServeFlags:
               help="Requests waiting per model beyond the running ones; more get 503 with Retry-After.")
 @click.option("--watch", is_flag=True, help="Reload a model when its file is replaced on disk.")
 @capture_options
+@click.option("--drift", is_flag=True, help="Watch each model for drift against its reference profile: "
+                                            "edgecls_drift_psi and edgecls_drift_state on /metrics.")
+@click.option("--drift-window", type=click.IntRange(min=20), help="Requests per drift comparison (default 500; "
+                                                                  "implies --drift).")
+@click.option("--drift-every", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Read one in this many for drift (consecutive frames are near copies).")
 @trust_options
 @takes(ServeFlags)
 def serve(f: ServeFlags) -> None:
@@ -86,5 +95,14 @@ def serve(f: ServeFlags) -> None:
                            capture=f.capture)
     run_server(list(f.models), ServerOptions(host=f.host, port=f.port, workers=f.workers or len(os.sched_getaffinity(0)),
                                              threads=f.threads or 1, watch=f.watch, service=service,
-                                             trust=f.trust),
+                                             trust=f.trust, monitor=_monitor(f)),
                announce=lambda line: click.echo(line, err=True))
+
+
+def _monitor(f: ServeFlags):
+    """The drift monitor's options (None without --drift or --drift-window)."""
+    if not (f.drift or f.drift_window):
+        return None
+    from edgecls.runtime.monitor import MonitorOptions
+
+    return MonitorOptions(window=f.drift_window or 500, every=f.drift_every)

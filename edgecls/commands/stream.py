@@ -69,6 +69,9 @@ class StreamFlags:
     boxes: Path | None
     crop: str | None
     capture: CaptureOptions | None
+    drift: bool
+    drift_window: int | None
+    drift_every: int
     model_kwargs: dict[str, Any]
 
 
@@ -96,14 +99,27 @@ class StreamFlags:
                    "(boxes, or a DeepStack answer's predictions), in increasing order.")
 @click.option("--crop", help=CROP_HELP)
 @capture_options
+@click.option("--drift", is_flag=True,
+              help="Watch for drift against the model's reference profile: a drift event (a JSON line, and on "
+                   "--mqtt) each time a signal's state changes.")
+@click.option("--drift-window", type=click.IntRange(min=20), help="Frames per drift comparison (default 500; "
+                                                                  "implies --drift).")
+@click.option("--drift-every", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Read one in this many for drift (consecutive frames are near copies).")
 @model_options
 @takes(StreamFlags)
 def stream(f: StreamFlags) -> None:
     """Classify SOURCE (camera index, video file, URL, GStreamer pipeline or image folder) with MODEL."""
     from edgecls.runtime.sources import is_live_source
 
+    drifts: list = []
+    monitor = None
+    if f.drift or f.drift_window:
+        from edgecls.runtime.monitor import MonitorOptions
+
+        monitor = MonitorOptions(window=f.drift_window or 500, every=f.drift_every, on_change=drifts.append)
     with contextlib.ExitStack() as stack:
-        clf = stack.enter_context(load_classifier(f.model, num_threads=f.threads, **f.model_kwargs))
+        clf = stack.enter_context(load_classifier(f.model, num_threads=f.threads, monitor=monitor, **f.model_kwargs))
         frames = stack.enter_context(clf.stream(
             f.source, mode="live" if f.live else "video", every=f.every, max_frames=f.max_frames, smooth=f.smooth,
             events=f.events, max_results=f.top_k, keep_frames=bool(f.out or f.show),
@@ -118,6 +134,8 @@ def stream(f: StreamFlags) -> None:
                 _print(result, f.as_json, clf.card.output.multi_label)
                 if not all(sink.send(result) for sink in sinks):
                     break
+                while drifts:
+                    _drift_event(drifts.pop(0), f.as_json, sinks)
         except KeyboardInterrupt:
             interrupted = True
             frames.__exit__(KeyboardInterrupt, None, None)
@@ -142,6 +160,19 @@ def _summarize(summary, f: StreamFlags) -> None:
                        f"dropped {c.dropped}, failed {c.failed}, oldest removed {c.removed})")
     if f.out and not quiet() and not f.as_json:
         echo(f"wrote {f.out}" if f.out.exists() else f"{f.out}: no frames, nothing written")
+
+
+def _drift_event(report, as_json: bool, sinks: list) -> None:
+    """A window whose drift states changed: a JSON line (or a line of text), and a ``drift`` event on MQTT."""
+    event = {"event": "drift", **report.to_dict()}
+    if as_json:
+        click.echo(json_line(event))
+    else:
+        echo(f"drift: window {report.window}: {report.state} ({', '.join(report.changed)} changed)"
+             + "".join(f"; {reason}" for reason in report.reasons))
+    for sink in sinks:
+        if hasattr(sink, "send_payload"):  # the MQTT sink: the event beside the frames' results
+            sink.send_payload(json_line(event))
 
 
 def _print(result, as_json: bool, multi_label: bool) -> None:

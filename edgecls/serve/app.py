@@ -79,6 +79,7 @@ class Service:
     def __init__(self, models: ModelSet, options: ServeOptions) -> None:
         self.models, self.options = models, options
         self.metrics = Metrics(models)
+        self.metrics.watch_drift(models)
         self.limiters = {name: anyio.CapacityLimiter(models.workers) for name in models.models}
         self.waiting = dict.fromkeys(models.models, 0)
         self.unverified = Unverified(options.max_unverified)

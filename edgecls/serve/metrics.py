@@ -58,6 +58,31 @@ class Metrics:
 
         self.registry.register(Captures())
 
+    def watch_drift(self, models: Any) -> None:
+        """Export each served model's drift, read when scraped from its monitor's last window:
+        ``edgecls_drift_psi{model,signal}`` and ``edgecls_drift_state{model,signal}`` (0 ok, 1 warn, 2 alert);
+        nothing for a model without a monitor or before its first window."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        from edgecls.runtime.monitor import STATES
+
+        class Drift:
+            def collect(self):
+                psi = GaugeMetricFamily("edgecls_drift_psi", "PSI of each drift signal's last window against the "
+                                        "model's reference profile", labels=["model", "signal"])
+                state = GaugeMetricFamily("edgecls_drift_state", "Each drift signal's state: 0 ok, 1 warn, 2 alert",
+                                          labels=["model", "signal"])
+                for name, served in models.models.items():
+                    monitor = served.pool.monitor
+                    report = monitor.last if monitor is not None else None
+                    for signal in report.signals if report is not None else ():
+                        psi.add_metric([name, signal.signal], signal.psi)
+                        state.add_metric([name, signal.signal], STATES.index(signal.state))
+                yield psi
+                yield state
+
+        self.registry.register(Drift())
+
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 

@@ -25,6 +25,7 @@ from edgecls.runtime.capture_store import folder_name
 from edgecls.runtime.classifier import Classifier
 from edgecls.runtime.errors import ModelLoadError, OptionError
 from edgecls.runtime.fingerprint import file_sha256
+from edgecls.runtime.monitor import Monitor, MonitorOptions
 from edgecls.runtime.trust import Trust
 
 __all__ = ["ModelPool", "ServedModel", "ModelSet", "parse_model_args"]
@@ -33,15 +34,20 @@ __all__ = ["ModelPool", "ServedModel", "ModelSet", "parse_model_args"]
 class ModelPool:
     """``size`` classifiers of one model file, lent one request at a time."""
 
-    def __init__(self, path: Path, size: int, threads: int, trust: Trust | None = None) -> None:
+    def __init__(self, path: Path, size: int, threads: int, trust: Trust | None = None,
+                 monitor: MonitorOptions | None = None) -> None:
         self.path = path
         self.sha256 = file_sha256(path)
         self.loaded_at = time.time()
         self._free: queue.SimpleQueue[Classifier] = queue.SimpleQueue()
         self._all: list[Classifier] = []
+        self.monitor: Monitor | None = None
+        """The drift monitor every classifier of the pool feeds (one per pool: a reload starts afresh)."""
         try:
             for _ in range(size):
-                clf = Classifier.from_path(path, num_threads=threads, trusted_keys=trust)
+                clf = Classifier.from_path(path, num_threads=threads, trusted_keys=trust,
+                                           monitor=self.monitor or monitor)
+                self.monitor = clf.monitor
                 self._all.append(clf)
                 self._free.put(clf)
         except BaseException:
@@ -139,19 +145,21 @@ class ModelSet:
     """The served models by name; the first is the default. Thread-safe reloads."""
 
     def __init__(self, named: Sequence[tuple[str | None, Path]], *, workers: int, threads: int,
-                 trust: Trust | None = None) -> None:
+                 trust: Trust | None = None, monitor: MonitorOptions | None = None) -> None:
         """``named``: (name, path) pairs; a None name is the card's name (made a safe folder and URL name:
         a card is not trusted), else the file's stem. ``trust``: the keys every file (and every reload)
-        must be signed by, and the versions it may not go below (None: ``EDGECLS_TRUSTED_KEYS``, else none)."""
+        must be signed by, and the versions it may not go below (None: ``EDGECLS_TRUSTED_KEYS``, else none).
+        ``monitor``: watch each model for drift (a monitor per model, shared by its pool's classifiers)."""
         if not named:
             raise OptionError("give at least one model to serve")
         self.workers, self.threads = workers, threads
         self.trust = trust if trust is not None else Trust.of()
+        self.monitor = monitor
         self.models: dict[str, ServedModel] = {}
         self._reload_lock = threading.Lock()
         try:
             for given, path in named:
-                pool = ModelPool(path, workers, threads, self.trust)
+                pool = ModelPool(path, workers, threads, self.trust, monitor)
                 name = given or (folder_name(pool.card.name) if pool.card.name else path.stem)
                 if name in self.models:
                     pool.close()
@@ -182,7 +190,7 @@ class ModelSet:
         with self._reload_lock:
             served = self.models[name]
             try:
-                pool = ModelPool(served.path, self.workers, self.threads, self.trust)
+                pool = ModelPool(served.path, self.workers, self.threads, self.trust, self.monitor)
             except OSError as exc:
                 raise ModelLoadError(f"{served.path}: cannot read model file ({exc.strerror or exc})") from None
             try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edgecls.runtime.errors import BackendUnavailableError, EdgeclsError, ServiceError
+from edgecls.runtime.monitor import MonitorOptions
 from edgecls.runtime.trust import Trust
 from edgecls.serve.app import ServeOptions, Service, create_app
 from edgecls.serve.models import ModelSet, parse_model_args
@@ -41,6 +42,8 @@ class ServerOptions:
     trust: Trust | None = None
     """Keys every model file (and reload) must be signed by, versions it may not go below (None:
     ``EDGECLS_TRUSTED_KEYS``, else unchecked)."""
+    monitor: MonitorOptions | None = None
+    """Watch each model for drift against its reference profile (``edgecls_drift_*`` on /metrics); None: off."""
 
 
 def _stamp(path) -> tuple[int, int, int] | None:
@@ -116,7 +119,7 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
 def _build(model_args: Sequence[str], options: ServerOptions) -> tuple[ModelSet, Starlette]:
     """The models and the app serving them. Raises EdgeclsError (a model), ServiceError (the capture folder)."""
     models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads,
-                      trust=options.trust)
+                      trust=options.trust, monitor=options.monitor)
     try:
         return models, create_app(models, options.service)
     except EdgeclsError:

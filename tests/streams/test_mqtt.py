@@ -110,3 +110,31 @@ def test_lost_broker_without_reconnect_is_an_error(tmp_path):
     with pytest.raises(SinkError, match="connection lost"):
         sink.send_payload("{}")
     sink.close()  # nothing undelivered: the first result was acknowledged
+
+
+def test_a_drift_event_reaches_the_broker_when_the_scene_darkens(capsys, broker, int8_model, digits, tmp_path):
+    """An image folder as the camera: 200 held-out digits, then 200 darkened; with --drift-window 200 the
+    second window alerts, and its ``drift`` event (what changed, why) is published beside the results."""
+    import cv2
+    import numpy as np
+
+    images, _ = digits
+    chosen = images[1400:][np.random.default_rng(0).integers(0, len(images) - 1400, 400)]
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    for i, image in enumerate(chosen):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), (image[:, :, ::-1] * (1.0 if i < 200 else 0.3)).astype(np.uint8))
+    subscriber = Subscriber(broker.port, "edgecls/drift/#")
+    try:
+        code = main(["stream", str(int8_model), str(folder), "--json", "--drift-window", "200", "--drift-every", "1", "--mqtt",
+                     f"127.0.0.1:{broker.port}/edgecls/drift/camera1"])
+        printed = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[:-1]]
+        events = [m for m in printed if m.get("event") == "drift"]
+        received = [json.loads(m) for m in subscriber.wait_for(400 + len(events))]
+    finally:
+        subscriber.stop()
+    assert code == 0
+    assert [m for m in received if m.get("event") == "drift"] == events and len(received) == 400 + len(events)
+    alerts = [e for e in events if e["state"] == "alert"]
+    assert alerts and alerts[0]["window"] == 1 and "brightness" in alerts[0]["changed"]
+    assert alerts[0]["signals"]["brightness"]["reason"].startswith("brightness fell")
