@@ -187,18 +187,20 @@ class HardExamples:
 
     # -- the classifying thread's side --------------------------------------------------
     def offer(self, frame: np.ndarray | bytes, scores: np.ndarray, origin: Origin | None = None, *,
-              color: str = "bgr", copy: bool = True, wait: bool = False) -> bool:
+              color: str = "bgr", copy: bool = True, wait: bool = False, because: Sequence[str] = ()) -> bool:
         """Queue ``frame`` if ``scores`` make it hard and the rules let it through; never waits (unless
         ``wait``: then it waits for room in the queue instead of dropping, for work that is not live).
 
         ``frame``: a decoded image, or the bytes of an encoded one (a JPEG is kept as it came; other
         formats are re-encoded, on the writer thread). ``origin`` says where it came from (for the sidecar);
         its ``model_sha256`` and ``labels`` override the writer's own for this frame (a service whose model
-        was reloaded). ``copy=False`` when the caller never touches an array ``frame`` again. Returns whether
-        it was queued.
+        was reloaded). ``copy=False`` when the caller never touches an array ``frame`` again. ``because``:
+        keep the frame for these reasons instead of the score rules (a drift alarm's sample; the caps and
+        rate still apply). Returns whether it was queued.
         """
         scores = np.asarray(scores, np.float32)
         reasons, top, second = self._judge(scores)
+        reasons = list(because) or reasons
         with self._lock:
             self._counts["seen"] += 1
             if not reasons or self._closed:

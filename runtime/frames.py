@@ -49,6 +49,8 @@ class FrameResult:
     """... and those that turned off."""
     regions: tuple[RegionResult, ...] | None = None
     """A stream with regions: each region's result, in the order the feed gave them (``categories`` empty)."""
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The frame's own scores (one per label, before any smoothing); None for a stream of regions."""
 
     @property
     def top(self) -> Category | None:
@@ -168,7 +170,7 @@ class FrameClassifier:
         if regions is not None or self._regions is not None:
             boxes = regions if regions is not None else self._regions(index, timestamp_ms, frame)
             return self._by_region(index, timestamp_ms, read_at, frame, boxes or [])
-        scores = self._clf.scores(frame, color=self._color)
+        own = scores = self._clf.scores(frame, color=self._color)
         if self._capture is not None:  # the frame's own scores, before smoothing
             self._capture.offer(frame, scores, Origin(self._source, index, timestamp_ms), color=self._color,
                                 copy=self._keep)
@@ -178,7 +180,7 @@ class FrameClassifier:
         categories = self._clf.categorize(scores, self._options)
         latency = (time.perf_counter() - read_at) * 1000.0
         self._latencies.add(latency)
-        result = FrameResult(index, timestamp_ms, latency, categories, frame if self._keep else None)
+        result = FrameResult(index, timestamp_ms, latency, categories, frame if self._keep else None, scores=own)
         if self._events:
             return self._event(result)
         return result

@@ -72,6 +72,7 @@ class StreamFlags:
     drift: bool
     drift_window: int | None
     drift_every: int
+    capture_on_drift: Path | None
     model_kwargs: dict[str, Any]
 
 
@@ -106,6 +107,9 @@ class StreamFlags:
                                                                   "implies --drift).")
 @click.option("--drift-every", default=4, show_default=True, type=click.IntRange(min=1),
               help="Read one in this many for drift (consecutive frames are near copies).")
+@click.option("--capture-on-drift", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep a sample of 16 frames of each window in drift alert in this folder (the capture layout, "
+                   "for labelling; implies --drift).")
 @model_options
 @takes(StreamFlags)
 def stream(f: StreamFlags) -> None:
@@ -114,15 +118,16 @@ def stream(f: StreamFlags) -> None:
 
     drifts: list = []
     monitor = None
-    if f.drift or f.drift_window:
+    if f.drift or f.drift_window or f.capture_on_drift:
         from edgecls.runtime.monitor import MonitorOptions
 
         monitor = MonitorOptions(window=f.drift_window or 500, every=f.drift_every, on_change=drifts.append)
     with contextlib.ExitStack() as stack:
         clf = stack.enter_context(load_classifier(f.model, num_threads=f.threads, monitor=monitor, **f.model_kwargs))
+        sample = _drift_sample(stack, clf, f.capture_on_drift)
         frames = stack.enter_context(clf.stream(
             f.source, mode="live" if f.live else "video", every=f.every, max_frames=f.max_frames, smooth=f.smooth,
-            events=f.events, max_results=f.top_k, keep_frames=bool(f.out or f.show),
+            events=f.events, max_results=f.top_k, keep_frames=bool(f.out or f.show or sample),
             reconnect=f.reconnect and is_live_source(f.source), capture=f.capture,
             regions=f.boxes, crop=f.crop))
         fps = (frames.source_fps or 30.0) / f.every
@@ -136,6 +141,8 @@ def stream(f: StreamFlags) -> None:
                     break
                 while drifts:
                     _drift_event(drifts.pop(0), f.as_json, sinks)
+                if sample is not None:
+                    sample.follow(result, f.source)
         except KeyboardInterrupt:
             interrupted = True
             frames.__exit__(KeyboardInterrupt, None, None)
@@ -160,6 +167,19 @@ def _summarize(summary, f: StreamFlags) -> None:
                        f"dropped {c.dropped}, failed {c.failed}, oldest removed {c.removed})")
     if f.out and not quiet() and not f.as_json:
         echo(f"wrote {f.out}" if f.out.exists() else f"{f.out}: no frames, nothing written")
+
+
+def _drift_sample(stack: contextlib.ExitStack, clf, folder: Path | None):
+    """``--capture-on-drift``: the sample of each alerting window's frames, written where asked (None
+    without it)."""
+    if folder is None:
+        return None
+    from edgecls.runtime.capture import CaptureOptions, HardExamples
+    from edgecls.runtime.drift_capture import DriftSample
+
+    writer = HardExamples(CaptureOptions(dir=folder, below_score=1.0), labels=clf.labels, model_sha256=clf.sha256)
+    stack.callback(writer.close)
+    return DriftSample(writer, monitor=clf.monitor)
 
 
 def _drift_event(report, as_json: bool, sinks: list) -> None:

@@ -245,3 +245,26 @@ def test_every_reads_one_image_in_n_the_same_ones_however_they_are_batched(seed,
     inputs = ("brightness", "contrast", "sharpness", "colour")  # the engine's scores may move by a step with the batch
     assert [(s.signal, s.shares) for s in last1.signals if s.signal in inputs] == [
         (s.signal, s.shares) for s in last50.signals if s.signal in inputs]
+
+
+def test_capture_on_drift_keeps_a_bounded_sample_of_the_alerting_window(int8_model, held_out, tmp_path, capsys):
+    """``stream --capture-on-drift DIR``: 200 clean frames then 400 darkened (windows of 200, every frame
+    read): the two alerting windows each leave at most 16 frames in DIR, all darkened ones, in the capture
+    layout with the drifting signals as their reasons; the clean window leaves none."""
+    from edgecls.cli import main
+
+    images, _ = held_out
+    chosen = images[np.random.default_rng(5).integers(0, len(images), 600)]
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    for i, image in enumerate(chosen):
+        cv2.imwrite(str(camera / f"{i:04d}.png"), (image[:, :, ::-1] * (1.0 if i < 200 else 0.3)).astype(np.uint8))
+    kept = tmp_path / "drifted"
+    assert main(["stream", str(int8_model), str(camera), "--drift-window", "200", "--drift-every", "1",
+                 "--capture-on-drift", str(kept), "--json"]) == 0
+    capsys.readouterr()
+    sidecars = [json.loads(p.read_text()) for p in sorted(kept.glob("*/*.json"))]
+    assert 16 < len(sidecars) <= 32 and len(list(kept.glob("*/*.jpg"))) == len(sidecars)
+    assert all(s["frame"] >= 200 for s in sidecars), sorted(s["frame"] for s in sidecars)
+    assert all("drift: brightness" in s["reasons"] for s in sidecars)
+    assert len({s["frame"] for s in sidecars}) == len(sidecars)
