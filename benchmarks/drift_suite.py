@@ -11,7 +11,6 @@ per round, with its spread. Run:
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import statistics
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 
 from benchmarks.suite.publish import RESULTS, publish, spread_range
-from benchmarks.suite.timing import module, root_env, run_json
+from benchmarks.suite.timing import module, probe_cli, root_env, run_json
 from edgecls.bench.measure import spread_of
 
 THREADS = 2
@@ -80,14 +79,8 @@ def page(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--frames", type=int, default=600)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--probe", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.probe:
-        print(json.dumps(probe(json.loads(args.probe))))
+    args = probe_cli(__doc__, probe, RESULTS, rounds=(int, 5), frames=(int, 600))
+    if args is None:
         return
     from benchmarks.batch_suite import mobilenet_int8
 

@@ -13,7 +13,6 @@ round, with their spread. Run:
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import statistics
@@ -26,7 +25,7 @@ import cv2
 import numpy as np
 
 from benchmarks.suite.publish import RESULTS, publish, spread_range
-from benchmarks.suite.timing import module, root_env, run_json
+from benchmarks.suite.timing import module, probe_cli, root_env, run_json
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
 
@@ -146,14 +145,8 @@ def page(results: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--per-round", type=int, default=40)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--probe", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.probe:
-        print(json.dumps(probe(json.loads(args.probe))))
+    args = probe_cli(__doc__, probe, RESULTS, rounds=(int, 5), per_round=(int, 40))
+    if args is None:
         return
     images, labels = realdata.digits_rgb()
     frame, boxes, _ = realdata.pasted_digits(images[1400:], labels[1400:], sizes=((1920, 1080),), frames=1,

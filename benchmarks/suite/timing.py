@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["PYTHON", "ROOT", "module", "root_env", "run_json", "run_measured"]
+__all__ = ["PYTHON", "ROOT", "module", "root_env", "run_json", "run_measured", "probe_cli"]
 
 ROOT = Path(__file__).resolve().parents[2]
 """The repository root: where ``python -m benchmarks.NAME`` runs from."""
@@ -56,3 +56,22 @@ def run_measured(argv: list[str], stdout: Path, stderr: Path, *, cwd: Path | Non
         proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=cwd, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     return os.waitstatus_to_exitcode(status), time.perf_counter() - t0, usage.ru_maxrss * 1024 / 1e6  # KiB → MB
+
+
+def probe_cli(doc: str, probe, out: Path, **options: tuple[type, object]):
+    """The command line of a suite that measures in fresh processes of itself: ``--out`` (default ``out``),
+    ``options`` (``rounds=(int, 5)``: ``--rounds``), and the hidden ``--probe SPEC`` a child is run with.
+    In a child: runs ``probe(spec)``, prints its JSON, and returns None; else the parsed arguments."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, (kind, default) in options.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        print(json.dumps(probe(json.loads(args.probe))))
+        return None
+    return args
