@@ -283,7 +283,7 @@ def _make_file(target: tuple[Any, str, Path], plan: _Plan, job: ConvertJob, opts
     path = _named_for(path, plan.stem, quantization, ladder)
     step(f"validating {path.name}")
     final, validation, predicted = files.final(data, scheme, ladder, known)
-    final = with_profile(final, converter, path.suffix, plan.checked, job.workdir)
+    final = with_profile(final, converter, path.suffix, plan.checked, job.workdir, plan.notes)
     if path in written and ladder is not None:  # the ladder chose what a requested file holds
         plan.notes.append(f"{converter.name} {quantization}: the ladder chose {ladder.chosen.rung}, which "
                           f"{path.name} holds already")

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from edgecls.converters.checked import CheckedImages
-from edgecls.runtime.profile import Profile, build_profile
+from edgecls.runtime.profile import MIN_PROFILE_IMAGES, Profile, build_profile
 
-__all__ = ["with_profile", "profile_of_images", "PROFILE_BATCH"]
+__all__ = ["with_profile", "profile_of_images", "PROFILE_BATCH", "MIN_PROFILE_IMAGES"]
 
 PROFILE_BATCH = 64
 """Images per engine call while profiling (the inputs held at once)."""
@@ -37,12 +37,20 @@ def profile_of_images(clf: Any, images: Any, source: str, color: str = "bgr") ->
                          thresholds=None if thresholds is None else np.asarray(thresholds))
 
 
-def with_profile(data: bytes, converter: Any, suffix: str, checked: CheckedImages, work: Path) -> bytes:
+def with_profile(data: bytes, converter: Any, suffix: str, checked: CheckedImages, work: Path,
+                 notes: list[str]) -> bytes:
     """``data`` (an exported file, validated) with the reference profile of its own answers on the checked
-    images in its card; unchanged when those images are synthetic (a profile of noise would mislead)."""
+    images in its card; unchanged, saying why in ``notes``, when those images are synthetic (a profile of
+    noise would mislead) or fewer than :data:`MIN_PROFILE_IMAGES`."""
     from edgecls.runtime.classifier import Classifier
 
-    if checked.dataset is None and checked.source == "synthetic images":
+    why = ("the images it was checked on are synthetic" if checked.dataset is None and
+           checked.source == "synthetic images" else f"it was checked on {len(checked.images)} images, fewer than "
+           f"{MIN_PROFILE_IMAGES}" if len(checked.images) < MIN_PROFILE_IMAGES else None)
+    if why is not None:
+        note = f"no drift reference profile in the files: {why} (edgecls profile MODEL IMAGES makes one later)"
+        if note not in notes:
+            notes.append(note)
         return data
     with tempfile.TemporaryDirectory(dir=work) as folder:
         path = Path(folder) / f"profiled{suffix}"

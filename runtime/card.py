@@ -17,29 +17,10 @@ from typing import Any
 
 from edgecls.runtime.errors import CardError, EdgeclsError, OptionError, engine_message
 
-__all__ = [
-    "CARD_SCHEMA_VERSION",
-    "CARD_FILE_NAME",
-    "CARD_METADATA_KEY",
-    "MAX_CARD_BYTES",
-    "MAX_INPUT_SIDE",
-    "MAX_INPUT_PIXELS",
-    "MAX_CLASSES",
-    "LAYOUTS",
-    "COLORS",
-    "RESIZE_MODES",
-    "SCORE_KINDS",
-    "OUTPUT_KINDS",
-    "Quantization",
-    "Normalization",
-    "checked_mean_std",
-    "float_node_count",
-    "holds_text",
-    "InputSpec",
-    "OutputSpec",
-    "Provenance",
-    "ModelCard",
-]
+__all__ = ["CARD_SCHEMA_VERSION", "CARD_FILE_NAME", "CARD_METADATA_KEY", "MAX_CARD_BYTES", "MAX_INPUT_SIDE",
+           "MAX_INPUT_PIXELS", "MAX_CLASSES", "LAYOUTS", "COLORS", "RESIZE_MODES", "SCORE_KINDS", "OUTPUT_KINDS",
+           "Quantization", "Normalization", "checked_mean_std", "float_node_count", "holds_text", "InputSpec",
+           "OutputSpec", "Provenance", "ModelCard"]
 
 CARD_SCHEMA_VERSION = 1
 CARD_FILE_NAME = "edgecls_card.json"
@@ -49,8 +30,7 @@ MAX_CARD_BYTES = 1 << 20
 """A card's JSON text may be at most 1 MiB (a real one is a few KB); a larger one is refused unread."""
 MAX_INPUT_SIDE = 8192
 MAX_INPUT_PIXELS = 16_000_000
-"""A card's input size: each side at most 8192 and height × width at most 16 megapixels (one float32
-RGB input tensor of 192 MB), so that a card cannot make the runtime allocate what the model never needs."""
+"""A card's input: each side ≤ 8192, height × width ≤ 16 megapixels (a float32 RGB input of 192 MB at most)."""
 MAX_CLASSES = 100_000
 """At most this many classes (ImageNet-21k has 21,843)."""
 
@@ -94,11 +74,8 @@ def _numbers(value: Any, label: str, error: type[EdgeclsError]) -> tuple[float, 
 
 
 def _profile(value: Any) -> dict[str, Any] | None:
-    """A card's ``profile``: an object (read in full by :class:`~edgecls.runtime.profile.Profile` when a
-    monitor uses it), or absent."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
+    """A card's ``profile``: an object (read in full by ``Profile`` when a monitor uses it), or absent."""
+    if value is not None and not isinstance(value, dict):
         raise CardError(f"card field 'profile' must be an object, got {type(value).__name__}")
     return value
 
@@ -345,11 +322,9 @@ class ModelCard:
     output: OutputSpec
     name: str = ""
     version: int = 0
-    """The model's version under its ``name``: a signed update is refused when lower than one already accepted
-    (0: not versioned)."""
+    """The model's version under its ``name`` (a signed update below an accepted one is refused; 0: none)."""
     profile: dict[str, Any] | None = None
-    """The reference profile the drift monitor compares frames against (:mod:`edgecls.runtime.profile`), made
-    at export from the validation (else calibration) images; None in files made without one."""
+    """The drift monitor's reference (:mod:`edgecls.runtime.profile`), made at export; None without one."""
     provenance: Provenance = field(default_factory=Provenance)
     schema_version: int = CARD_SCHEMA_VERSION
 

@@ -32,9 +32,11 @@ from edgecls.runtime.card import InputSpec
 from edgecls.runtime.errors import CardError
 
 __all__ = ["SIGNALS", "INPUT_SIGNALS", "OUTPUT_SIGNALS", "Reference", "Profile", "InputSignals", "output_signals",
-           "output_row", "build_profile", "PROFILE_VERSION"]
+           "output_row", "build_profile", "PROFILE_VERSION", "MIN_PROFILE_IMAGES"]
 
 PROFILE_VERSION = 1
+MIN_PROFILE_IMAGES = 20
+"""Fewer images give deciles not worth comparing against."""
 INPUT_SIGNALS = ("brightness", "contrast", "sharpness", "colour")
 OUTPUT_SIGNALS = ("score", "margin", "entropy")
 SIGNALS = (*INPUT_SIGNALS, *OUTPUT_SIGNALS)
@@ -229,8 +231,8 @@ def build_profile(inputs: Callable[[], Any] | np.ndarray, scores: np.ndarray, sp
         CardError: fewer than 20 images (too few for deciles worth comparing against).
     """
     inputs = np.asarray(inputs)
-    if inputs.shape[0] < 20:
-        raise CardError(f"a reference profile needs at least 20 images, got {inputs.shape[0]}")
+    if inputs.shape[0] < MIN_PROFILE_IMAGES:
+        raise CardError(f"a reference profile needs at least {MIN_PROFILE_IMAGES} images, got {inputs.shape[0]}")
     values = {**InputSignals(spec)(inputs), **output_signals(scores, multi_label)}
     counts = classes_of(scores, multi_label, thresholds)
     return Profile({name: Reference.of(v) for name, v in values.items()},
