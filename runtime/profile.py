@@ -93,6 +93,8 @@ class Reference:
             raise CardError(f"card field 'profile': signal {name!r} needs edges, shares, mean, min and max") from None
         if len(shares) != len(edges) + 1 or list(edges) != sorted(edges) or not all(map(math.isfinite, edges)):
             raise CardError(f"card field 'profile': signal {name!r} has {len(edges)} edges for {len(shares)} bins")
+        if not all(math.isfinite(x) and x >= 0 for x in shares):
+            raise CardError(f"card field 'profile': signal {name!r} has shares that are not non-negative numbers")
         return ref
 
 
@@ -129,6 +131,8 @@ class Profile:
             images = int(data.get("images", 0))
         except (TypeError, ValueError):
             raise CardError("card field 'profile': classes must be numbers, images a count") from None
+        if not all(math.isfinite(x) and x >= 0 for x in classes) or images < 0:
+            raise CardError("card field 'profile': class shares must be non-negative numbers, images a count")
         return cls({name: Reference.from_dict(ref, name) for name, ref in signals.items()}, classes, images,
                    str(data.get("source", "")))
 

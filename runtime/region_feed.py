@@ -79,7 +79,7 @@ class JsonlRegions:
     def _parse(self, raw: bytes) -> tuple[str, float, list[Region]]:
         try:
             data = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise self._error(f"not JSON ({exc})") from None
         if not isinstance(data, dict):
             raise self._error("a line is an object with frame or timestamp_ms, and boxes")
@@ -124,7 +124,7 @@ def _whole(raw: bytes) -> bool:
     """Whether a last line without its newline is a whole JSON value (a finished file), not one being written."""
     try:
         json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 

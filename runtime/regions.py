@@ -328,7 +328,7 @@ def read_boxes(path: str | os.PathLike) -> list[Region]:
         raise RegionError(f"{path}: a boxes file is at most {MAX_BOXES_BYTES >> 20} MiB", options=("boxes",))
     try:
         return regions_from(json.loads(data))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         if isinstance(exc, RegionError):
             raise RegionError(f"{path}: {exc}", options=("boxes",)) from None
         raise RegionError(f"{path}: not a JSON boxes file ({exc})", options=("boxes",)) from None

@@ -224,7 +224,7 @@ def _envelope(model: Path, sig: Path) -> tuple[str, bytes, bytes]:
         hint = str((bundle.get("verificationMaterial") or {}).get("publicKey", {}).get("hint") or "")
         return (hint, base64.b64decode(envelope["payload"], validate=True),
                 base64.b64decode(envelope["signatures"][0]["sig"], validate=True))
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
         raise SignatureError(f"{model}: {sig.name} is not a model-signing signature ({exc})") from None
 
 
@@ -241,7 +241,7 @@ def _signed(model: Path, payload: bytes) -> tuple[str, str, int | None]:
             raise ValueError("it signs a folder of files, not one file")
         size = (subject.get("annotations") or {}).get("size")
         return str(subject["name"]), resources[0]["digest"], size if isinstance(size, int) else None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise SignatureError(f"{model}: its signature holds no one-file model statement ({exc})") from None
 
 

@@ -53,7 +53,7 @@ class VersionState:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise SignatureError(f"{self.path}: the accepted-versions file cannot be read ({exc}); remove it "
                                  "only if you mean to accept any version again") from None
         if not isinstance(data, dict):

@@ -148,7 +148,7 @@ def boxes_of(cell: Any, where: str) -> list[Region]:
                 isinstance(value, list) and len(value) == 4 and all(isinstance(v, int | float) for v in value)):
             value = [value]  # one box: a row per box
         return regions_from(value)
-    except ValueError as exc:  # RegionError is one
+    except (ValueError, RecursionError) as exc:  # RegionError is a ValueError; RecursionError: nested too deep
         raise RegionError(f"{where}: {exc}" if isinstance(exc, RegionError) else
                           f"{where}: the boxes are not JSON ({exc})", options=("boxes",)) from None
 

@@ -33,7 +33,7 @@ def read_regions(fields: dict[str, str]) -> tuple[list[Region], CropPolicy | Non
         return None
     try:
         data = json.loads(fields["boxes"])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise HTTPError(400, f"boxes must be JSON (a list of [x_min, y_min, x_max, y_max] boxes, or a DeepStack "
                              f"detection answer): {exc}") from None
     policy = CropPolicy.parse(fields["crop"]) if "crop" in fields else None
