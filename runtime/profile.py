@@ -152,7 +152,6 @@ class InputSignals:
             std = np.broadcast_to(np.asarray(norm.std, float), (channels,))
             mean = np.broadcast_to(np.asarray(norm.mean, float), (channels,))
             scale, offset = scale * std, offset * std + mean
-        self.scale, self.offset = scale, offset
         self._scale, self._offset = scale.tolist(), offset.tolist()
         self._offset_int8 = (offset - 128 * scale).tolist()
         self.nchw = spec.layout == "NCHW"
