@@ -17,6 +17,8 @@ smaller than a few hundred images, or references of a few dozen, make warnings o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgecls.runtime.card import InputSpec
+from edgecls.runtime.drift_stats import chi2_pvalue, psi
 from edgecls.runtime.errors import OptionError
 from edgecls.runtime.profile import (
     CLASSES,
@@ -40,7 +43,6 @@ from edgecls.runtime.profile import (
 __all__ = ["MonitorOptions", "Monitor", "DriftReport", "SignalDrift", "STATES", "psi", "chi2_pvalue"]
 
 STATES = ("ok", "warn", "alert")
-_SMOOTH = 0.5
 _WORDS = {  # signal: (what it is, what a fall means, what a rise means)
     "brightness": ("brightness", "the scene is darker", "the scene is brighter"),
     "contrast": ("contrast", "the picture is flatter (fog, glare, a dirty lens?)", "the picture is harsher"),
@@ -51,47 +53,6 @@ _WORDS = {  # signal: (what it is, what a fall means, what a rise means)
     "margin": ("the top-two margin", "the model hesitates between classes more", "the model hesitates less"),
     "entropy": ("the scores' entropy", "the scores are more peaked", "the scores are spread wider: the model is unsure"),
 }
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, expected_images: int = 1000) -> float:
-    """The population stability index of the counts ``actual`` against the shares ``expected`` (same bins) of
-    ``expected_images`` reference images; both smoothed by half an image per bin."""
-    bins = len(expected)
-    total, n = float(actual.sum()), max(1, expected_images)
-    e = (np.asarray(expected, float) * n + _SMOOTH) / (n + _SMOOTH * bins)
-    a = (actual + _SMOOTH) / (total + _SMOOTH * bins)
-    return float(((a - e) * np.log(a / e)).sum())
-
-
-def chi2_pvalue(statistic: float, dof: int) -> float:
-    """P(X ≥ statistic) for X chi-squared with ``dof`` degrees of freedom (the regularized upper gamma)."""
-    if dof <= 0:
-        return 1.0
-    s, x = dof / 2.0, statistic / 2.0
-    if x <= 0:
-        return 1.0
-    if x < s + 1:  # the series of the lower gamma
-        term = total = 1.0 / s
-        k = s
-        while abs(term) > abs(total) * 1e-12:
-            k += 1
-            term *= x / k
-            total += term
-        return max(0.0, 1.0 - total * math.exp(-x + s * math.log(x) - math.lgamma(s)))
-    b, c, d = x + 1 - s, 1e300, 1.0 / (x + 1 - s)  # Lentz's continued fraction of the upper gamma
-    h = d
-    for i in range(1, 500):
-        an = -i * (i - s)
-        b += 2
-        d = an * d + b
-        d = 1e-300 if abs(d) < 1e-300 else d
-        c = b + an / c
-        c = 1e-300 if abs(c) < 1e-300 else c
-        d = 1.0 / d
-        h *= d * c
-        if abs(d * c - 1) < 1e-12:
-            break
-    return min(1.0, math.exp(-x + s * math.log(x) - math.lgamma(s)) * h)
 
 
 @dataclass(frozen=True)
@@ -250,6 +211,54 @@ class Monitor:
         else:
             read.update(self._inputs(inputs[first::every]))
         return read
+
+    @property
+    def digest(self) -> str:
+        """The reference's fingerprint (sha256 of its JSON): tallies merge only between monitors of one reference."""
+        data = json.dumps(self.profile.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(data).hexdigest()[:16]
+
+    def take(self) -> dict[str, Any]:
+        """The images added since the last window closed, as a JSON-able tally (counts per bin, sums and
+        class counts, with the reference's :attr:`digest`), and start the window again: one worker's share
+        of a run, which :meth:`absorb` merges in another process."""
+        with self._lock:
+            tally = {"profile": self.digest, "images": self._seen,
+                     "counts": {name: c.tolist() for name, c in self._counts.items()},
+                     "sums": dict(self._sums), "classes": self._classes.tolist()}
+            self._reset()
+        return tally
+
+    def absorb(self, tally: Mapping[str, Any]) -> bool:
+        """Add a :meth:`take` tally of a monitor of the same reference and signals to the window (which
+        closes only by :meth:`close`). False, adding nothing, for a tally of another reference or one
+        that is not a tally (a file's metadata is not trusted)."""
+        try:
+            counts = {name: np.asarray(tally["counts"][name], np.int64) for name in self.signals}
+            classes = np.asarray(tally["classes"], np.int64)
+            sums = {name: float(tally["sums"][name]) for name in self.signals}
+            images = int(tally["images"])
+            same = (tally["profile"] == self.digest and set(tally["counts"]) == set(self.signals)
+                    and classes.shape == self._classes.shape and images >= 0
+                    and all(c.shape == self._counts[n].shape and (c >= 0).all() for n, c in counts.items())
+                    and (classes >= 0).all() and all(map(math.isfinite, sums.values())))
+        except (KeyError, TypeError, ValueError, OverflowError, RecursionError):
+            return False
+        if not same:
+            return False
+        with self._lock:
+            for name in self.signals:
+                self._counts[name] += counts[name]
+                self._sums[name] += sums[name]
+            self._classes += classes
+            self._seen += images
+        return True
+
+    def close(self) -> DriftReport | None:
+        """Close the window now, however few images it holds: its report (``on_change`` is not called),
+        None when it holds none."""
+        with self._lock:
+            return self._close() if self._seen else None
 
     def add(self, read: dict[str, Any], scores: np.ndarray) -> DriftReport | None:
         """Add the batch whose inputs :meth:`read` read, with its scores. Returns as :meth:`observe`."""

@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from edgecls.batch.drift import with_tally, worker_monitor
 from edgecls.batch.engines import EngineReport, Job
 from edgecls.batch.inputs import Item
 from edgecls.batch.options import BatchOptions
@@ -38,7 +39,8 @@ def _start_worker(model_path: str, facts: ModelFacts, options: BatchOptions) -> 
 
     logging.getLogger("edgecls").setLevel(logging.WARNING)
     global _maker
-    clf = Classifier.from_path(model_path, num_threads=1, trusted_keys=options.trust)  # checked again: its own read
+    clf = Classifier.from_path(model_path, num_threads=1, trusted_keys=options.trust,  # checked again: its own read
+                               monitor=worker_monitor(options.drift))
     _maker = RowMaker(clf, facts, top_k=options.top_k, batch_size=options.batch_size, crop=options.crop)
 
 
@@ -48,7 +50,7 @@ def _ready() -> bool:
 
 def _shard(out: str, name: str, items: list[Item]) -> tuple[int, int]:
     """Classify and commit one shard; (items, items that could not be read: a row each)."""
-    table = _maker(items)
+    table = with_tally(_maker(items), _maker.classifier.monitor)
     commit_table(Path(out), table, name)
     return len(items), table.num_rows - table.column("error").null_count
 

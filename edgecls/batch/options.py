@@ -8,6 +8,7 @@ from typing import Any
 
 from edgecls.runtime.capture import CaptureOptions
 from edgecls.runtime.errors import OptionError
+from edgecls.runtime.monitor import MonitorOptions
 from edgecls.runtime.regions import CropPolicy
 from edgecls.runtime.trust import Trust
 
@@ -35,6 +36,9 @@ class BatchOptions:
             see :class:`~edgecls.runtime.regions.CropPolicy`); None: the model card's, else ``square``.
         trust: the keys the model must be signed by, the versions it may not go below
             (:class:`~edgecls.runtime.trust.Trust`); None: ``EDGECLS_TRUSTED_KEYS``, else unchecked.
+        drift: compare the run's images with the model's reference profile (:mod:`edgecls.batch.drift`):
+            ``True`` (every image, the default thresholds) or :class:`~edgecls.runtime.monitor.MonitorOptions`
+            (its thresholds, signals, ``every`` and profile; the run is one window).
 
     Raises:
         OptionError: a value out of range, options that contradict each other, a crop policy that
@@ -52,6 +56,7 @@ class BatchOptions:
     capture: CaptureOptions | None = None
     crop: str | None = None
     trust: Trust | None = None
+    drift: MonitorOptions | bool = False
 
     def __post_init__(self) -> None:
         for name in ("workers", "batch_size", "top_k", "shard_size"):
@@ -67,6 +72,9 @@ class BatchOptions:
         if self.capture is not None and self.capture.below_margin is not None and self.top_k < 2:
             raise OptionError("capture's margin rule needs top_k ≥ 2 (the rows keep the top-k scores)",
                               options=("capture", "top_k"))
+        if not isinstance(self.drift, (bool, MonitorOptions)):
+            raise OptionError(f"drift takes MonitorOptions or True, got {type(self.drift).__name__}",
+                              options=("drift",))
         if self.crop is not None:
             object.__setattr__(self, "crop", CropPolicy.parse(self.crop).to_text())  # one spelling per policy
 
@@ -131,6 +139,9 @@ class BatchSummary(EngineReport):
     model_sha256: str = ""
     capture: dict[str, int] | None = None
     """What capture did (:class:`~edgecls.runtime.capture.CaptureStats` as a dict), None without it."""
+    drift: dict[str, Any] | None = None
+    """The drift report of every image in OUT against the reference (:func:`edgecls.batch.drift.drift_report`),
+    None without ``drift``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from edgecls.batch.drift import with_tally, worker_monitor
 from edgecls.batch.engines import EngineReport, Job
 from edgecls.batch.inputs import Item
 from edgecls.batch.options import BatchOptions
@@ -94,7 +95,8 @@ class _Classify:
         folder = tempfile.mkdtemp(prefix="edgecls-ray-")
         path = Path(folder) / f"model{suffix}"
         path.write_bytes(ray.get(model[0]))  # the bytes, from the object store
-        clf = Classifier.from_path(path, num_threads=1, trusted_keys=())  # the bytes the driver checked
+        clf = Classifier.from_path(path, num_threads=1, trusted_keys=(),  # the bytes the driver checked
+                                   monitor=worker_monitor(options.drift))
         self.maker = RowMaker(clf, facts, top_k=options.top_k,
                               batch_size=options.batch_size, crop=options.crop)
         try:  # loaded (or mapped, which outlives the name on POSIX): no file per actor left behind
@@ -114,7 +116,7 @@ class _Classify:
         items = [Item(*values) for values in zip(*(columns[n] for n in _ITEM_FIELDS), strict=True)]
         index = block.column("block")[0].as_py()
         ray.get(self.ledger.started.remote(index))  # waited for: a kill right after must not lose the count
-        table = self.maker(items)
+        table = with_tally(self.maker(items), self.maker.classifier.monitor)
         commit_table(self.out, table, f"{self.run_id}-{index:06d}")
         errors = table.num_rows - table.column("error").null_count
         return pa.table({"items": [len(items)], "errors": [errors]})

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from edgecls.batch.capture import capture_rows
+from edgecls.batch.drift import drift_report, worker_monitor
 from edgecls.batch.engines import Job, get_engine
 from edgecls.batch.inputs import expand
 from edgecls.batch.options import BatchOptions, BatchSummary, EngineReport
@@ -18,6 +19,7 @@ from edgecls.batch.progress import Progress
 from edgecls.batch.rows import ModelFacts
 from edgecls.runtime.errors import ModelLoadError
 from edgecls.runtime.fingerprint import file_sha256
+from edgecls.runtime.monitor import Monitor
 from edgecls.runtime.trust import Trust
 
 __all__ = ["run"]
@@ -33,12 +35,15 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     ``crop`` (what the model saw, by ``options.crop``) or ``skipped`` (why not). Killed and run again with ``resume=True``, it classifies only what ``out`` lacks; ``out``
     then holds each item exactly once. Read it with ``pyarrow.parquet.read_table(out)`` or pandas.
     With ``options.capture``, the items under its threshold are then kept as hard examples, each once
-    across resumes (:mod:`edgecls.batch.capture`).
+    across resumes (:mod:`edgecls.batch.capture`). With ``options.drift``, every image in ``out`` is
+    compared with the model's reference profile: ``summary.drift`` and ``out/_drift.json``
+    (:mod:`edgecls.batch.drift`).
     ``progress_to``: a stream for progress (a bar on a terminal, a line per tenth otherwise).
 
     Raises:
         ModelLoadError: the model file is missing or unreadable (or does not load in a worker).
         OptionError: bad options; ``out`` holds an earlier run and ``resume`` is off, or another model's.
+        OptionError: with ``drift``, the card has no reference profile (``edgecls profile`` makes one).
         DatasetError: an input that does not exist, a glob or folder without images.
         RegionError: a list's ``boxes`` cell that is not boxes (naming the list and row).
         SignatureError: with trusted keys, the model is not signed by one, or older than before.
@@ -46,6 +51,7 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
             is missing.
         EdgeclsError: a worker died or the Ray job failed (what was written is kept: resume).
         OSError: the capture folder cannot be created.
+        OutputError: the drift report cannot be written.
     """
     options = options or BatchOptions()
     engine = get_engine(options.engine)
@@ -59,7 +65,7 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
         raise ModelLoadError(f"{model}: cannot read model file ({exc.strerror or exc})") from None
     items = expand(inputs, every_seconds=options.every_seconds)
     trust = options.trust if options.trust is not None else Trust.of()
-    name, card_crop = _card_facts(model, trust)  # a model that does not load (or is refused) writes nothing
+    name, card_crop, monitor = _card_facts(model, trust, options)  # a model that does not load (or is refused) writes nothing
     manifest = {"model": str(model.resolve()), "model_sha256": sha256, "top_k": options.top_k,
                 "every_seconds": options.every_seconds, "crop": options.crop}
     store = ResultStore(out, manifest, resume=options.resume)
@@ -78,18 +84,20 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
             progress.close()
     if options.capture is not None:  # also after a run with nothing left to classify: a killed capture pass
         captured = capture_rows(store, options.capture, sha256, options.crop or card_crop).as_dict()
+    drift = drift_report(store, monitor) if monitor is not None else None
     return BatchSummary(**asdict(report), engine=options.engine, out=str(store.out), inputs=len(items),
                         skipped=len(items) - len(todo), rows=store.row_count(),
                         wall_s=time.perf_counter() - t0,
                         images_per_s=report.classified / report.work_s if report.work_s > 0 else 0.0,
-                        model=facts.name, model_sha256=sha256, capture=captured)
+                        model=facts.name, model_sha256=sha256, capture=captured, drift=drift)
 
 
-def _card_facts(model: Path, trust: Trust | None) -> tuple[str, str | None]:
-    """The card's name (else the file's stem) and crop policy, from loading the model here once: a model
-    that does not load (or, with ``trust``, is not signed by a trusted key or is older than before) fails
-    now, with its own error, before any worker starts."""
+def _card_facts(model: Path, trust: Trust | None, options: BatchOptions) -> tuple[str, str | None, Monitor | None]:
+    """The card's name (else the file's stem), crop policy and, with ``options.drift``, the monitor that
+    merges the workers' tallies, from loading the model here once: a model that does not load (or, with
+    ``trust``, is not signed by a trusted key or is older than before; or, with drift, has no reference
+    profile) fails now, with its own error, before any worker starts."""
     from edgecls.runtime.classifier import Classifier
 
-    with Classifier.from_path(model, num_threads=1, trusted_keys=trust) as clf:
-        return clf.card.name or model.stem, clf.card.input.crop
+    with Classifier.from_path(model, num_threads=1, trusted_keys=trust, monitor=worker_monitor(options.drift)) as clf:
+        return clf.card.name or model.stem, clf.card.input.crop, clf.monitor

@@ -23,6 +23,7 @@ Examples:
   edgecls batch model_int8.tflite photos/ -o results/ --resume     # after an interruption
   edgecls batch model_int8.tflite photos/ -o results/ --capture hard/ --capture-below 0.6
   edgecls batch model_int8.tflite detections.csv -o results/ --crop square:1.2   # columns path, boxes
+  edgecls batch model_int8.tflite 'captures/2026-12-*/' -o week/ --drift   # the week against the reference
 \b
 INPUT: image files, folders (recursive), globs, .txt/.csv/.parquet lists of paths, video files.
 A .csv/.parquet list with a "boxes" column (JSON: a list of boxes, one box, or a DeepStack answer)
@@ -49,6 +50,7 @@ class BatchFlags:
     capture: CaptureOptions | None
     crop: str | None
     trust: Trust | None
+    drift: bool
 
 
 @click.command(epilog=EPILOG)
@@ -68,6 +70,8 @@ class BatchFlags:
 @capture_options
 @click.option("--crop", help=CROP_HELP + " For images listed with boxes.")
 @trust_options
+@click.option("--drift", is_flag=True, help="Compare every image with the model's reference profile: PSI and a state "
+                                            "per signal, and why (OUT/_drift.json; see edgecls drift).")
 @takes(BatchFlags)
 def batch(f: BatchFlags) -> None:
     """Classify images and video frames in bulk into a folder of Parquet files.
@@ -85,7 +89,7 @@ def batch(f: BatchFlags) -> None:
         raise click.UsageError("--ray-address needs --engine ray")
     options = BatchOptions(engine=f.engine, workers=f.workers, batch_size=f.batch_size, top_k=f.top_k,
                            every_seconds=f.every_seconds, resume=f.resume, ray_address=f.ray_address, capture=f.capture,
-                           crop=f.crop, trust=f.trust)
+                           crop=f.crop, trust=f.trust, drift=f.drift)
     summary = run(f.model, f.inputs, f.out, options, progress_to=None if quiet() else sys.stderr)
     data = summary.to_dict()
     if f.as_json:
@@ -101,5 +105,21 @@ def batch(f: BatchFlags) -> None:
             c = summary.capture
             echo(f"captured {c['written']:,} hard items to {f.capture.dir} ({c['hard']:,} hard, "
                  f"{c['skipped']:,} skipped by its rules, oldest removed {c['removed']:,})")
+        if summary.drift is not None:
+            _echo_drift(summary.drift, f.out)
     if summary.errors:
         raise click.exceptions.Exit(1)
+
+
+def _echo_drift(drift: dict, out: Path) -> None:
+    """The drift report's state and reasons, the signal that moved most first."""
+    if not drift["images"]:
+        echo(f"drift: no image compared with the reference (see {out / '_drift.json'})")
+        return
+    signals = sorted(drift["signals"].values(), key=lambda s: -s["psi"])
+    echo(f"drift: {drift['state']} over {drift['images']:,} images against the reference of "
+         f"{drift['reference_images']:,}" + (f" ({drift['shards_without']} shard(s) from a run without --drift "
+                                           "not compared)" if drift["shards_without"] else ""))
+    for s in signals:
+        if s["reason"]:
+            echo(f"  {s['reason']}")

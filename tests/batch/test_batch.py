@@ -92,17 +92,18 @@ def test_local_batch_gives_what_predict_gives_for_every_image(capsys, tmp_path, 
 @pytest.mark.slow
 def test_ray_engine_gives_the_same_rows_as_the_local_engine(tmp_path, seed_export, archive):
     """A local Ray instance started and stopped by the command itself (a separate process: Ray stays out
-    of the test process); with --capture, the items it keeps are the Ray rows under the threshold."""
+    of the test process); with --capture, the items it keeps are the Ray rows under the threshold; with
+    --drift, the same report as the local engine's."""
     pytest.importorskip("ray.data")
     model = _models(seed_export)[("tflite", "int8")]
     local = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(archive), "-o",
-                            str(tmp_path / "local"), "--json"], capture_output=True, text=True, timeout=300)
+                            str(tmp_path / "local"), "--json", "--drift"], capture_output=True, text=True, timeout=300)
     assert local.returncode == 1, local.stderr[-3000:]
     below = float(np.median([r["score"] for r in read_rows(tmp_path / "local").values() if r["error"] is None]))
     hard = tmp_path / "hard"
     ray = subprocess.run([sys.executable, "-m", "edgecls", "batch", str(model), str(archive), "-o",
                           str(tmp_path / "ray"), "--engine", "ray", "--workers", "2", "--json",
-                          "--capture", str(hard), "--capture-below", str(below)],
+                          "--capture", str(hard), "--capture-below", str(below), "--drift"],
                          capture_output=True, text=True, timeout=600)
     assert ray.returncode == 1, ray.stderr[-3000:]
     summary = json.loads(ray.stdout.strip().splitlines()[-1])
@@ -115,6 +116,10 @@ def test_ray_engine_gives_the_same_rows_as_the_local_engine(tmp_path, seed_expor
         if a[key]["scores"] is not None:
             np.testing.assert_allclose(a[key]["scores"], b[key]["scores"], atol=1e-6)
     assert "Traceback" not in ray.stderr
+    local_drift = json.loads(local.stdout.strip().splitlines()[-1])["drift"]  # each actor's tallies, merged
+    assert summary["drift"]["images"] == local_drift["images"] == len(a) - 2
+    assert {k: (s["psi"], s["shares"]) for k, s in summary["drift"]["signals"].items()} == \
+        {k: (s["psi"], s["shares"]) for k, s in local_drift["signals"].items()}
     expected = {key for key, r in b.items() if r["error"] is None and r["score"] < below}
     assert 0 < len(expected) < len(b) and summary["capture"]["written"] == len(expected)
     sources = [json.loads(s.read_text())["source"] for s in hard.glob("*/*.json")]

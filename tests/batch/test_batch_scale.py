@@ -84,19 +84,20 @@ def wait_for_progress(proc: subprocess.Popen, percent: int) -> list[str]:
 
 def test_sigterm_halfway_then_resume_gives_every_image_once(tmp_path, model, big_folder, predicted):
     out = tmp_path / "out"
-    proc = batch(str(model), str(big_folder), "-o", str(out), "--workers", "2")
+    proc = batch(str(model), str(big_folder), "-o", str(out), "--workers", "2", "--drift")
     wait_for_progress(proc, 50)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and "terminated" in err
     first = len(rows_of(out))
     assert 0 < first < COUNT  # killed halfway: shards committed, the rest not
-    resumed = batch(str(model), str(big_folder), "-o", str(out), "--resume", "--json")
+    resumed = batch(str(model), str(big_folder), "-o", str(out), "--resume", "--json", "--drift")
     stdout, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-2000:]
     summary = json.loads(stdout)
     assert summary["skipped"] == first and summary["classified"] == COUNT - first
     assert summary["rows"] == COUNT
+    assert summary["drift"]["images"] == COUNT and summary["drift"]["shards_without"] == 0  # each tallied once
     assert_as_predicted(rows_of(out), predicted)
 
 
@@ -122,7 +123,7 @@ def _map_workers() -> list[int]:
 def test_ray_cluster_with_a_worker_killed_mid_run(tmp_path, model, big_folder, predicted):
     """A head node and a second node (one CPU each) started with ``ray start``; one map actor's process is
     killed (SIGKILL) while it reads an image of its block, after 20 % of the run: Ray restarts it and
-    redoes that block; every image lands once."""
+    redoes that block; every image lands once, and is counted once by --drift."""
     pytest.importorskip("ray.data")
     ray = str(Path(sys.executable).with_name("ray"))
     port = _free_port()
@@ -138,7 +139,7 @@ def test_ray_cluster_with_a_worker_killed_mid_run(tmp_path, model, big_folder, p
                        timeout=120)
         out = tmp_path / "out"
         proc = batch(str(model), str(big_folder), "-o", str(out), "--engine", "ray", "--ray-address", address,
-                     "--json", env=env)
+                     "--json", "--drift", env=env)
         wait_for_progress(proc, 20)
         workers = _map_workers()
         assert len(workers) == 2, workers  # one actor per node
@@ -148,6 +149,7 @@ def test_ray_cluster_with_a_worker_killed_mid_run(tmp_path, model, big_folder, p
         summary = json.loads(stdout)
         assert summary["workers"] == 2 and summary["classified"] == summary["rows"] == COUNT
         assert summary["retried"] >= 1 and summary["worker_restarts"] >= 1, summary
+        assert summary["drift"]["images"] == COUNT  # the block redone replaced its shard and its tally
         assert_as_predicted(rows_of(out), predicted)
     finally:
         subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120)
