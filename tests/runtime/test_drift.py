@@ -268,3 +268,23 @@ def test_capture_on_drift_keeps_a_bounded_sample_of_the_alerting_window(int8_mod
     assert all(s["frame"] >= 200 for s in sidecars), sorted(s["frame"] for s in sidecars)
     assert all("drift: brightness" in s["reasons"] for s in sidecars)
     assert len({s["frame"] for s in sidecars}) == len(sidecars)
+
+
+def test_a_live_session_feeds_the_classifiers_monitor(int8_model, held_out):
+    """``Classifier.live`` (MediaPipe's LIVE_STREAM mode) runs through the same monitor: 180 clean frames,
+    then 180 darkened ones, each pushed once the previous result arrived (none dropped): the second
+    window.s alert is reported to ``on_change``, naming brightness; the first raised none."""
+    import threading
+
+    images, _ = held_out
+    changes, arrived = [], threading.Event()
+    options = MonitorOptions(window=180, every=1, on_change=changes.append)
+    with Classifier.from_path(int8_model, monitor=options) as clf, \
+            clf.live(lambda result: arrived.set(), color="rgb") as session:
+        for i, image in enumerate(images[:360]):
+            arrived.clear()
+            session.classify_async((image * (1.0 if i < 180 else 0.3)).astype(np.uint8), i + 1)
+            assert arrived.wait(60), f"no result for frame {i}"
+        assert clf.monitor.windows == 2
+    assert changes[-1].window == 1 and "brightness" in changes[-1].moved()
+    assert all(r.state != "alert" for r in changes if r.window == 0)
