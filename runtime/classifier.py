@@ -47,7 +47,7 @@ def _ms(start: float, end: float) -> float:
 
 
 class Classifier:
-    """An image classifier backed by LiteRT or ONNX Runtime.
+    """An image classifier backed by LiteRT, ONNX Runtime or OpenVINO.
 
     Create it with :meth:`from_path` or :meth:`from_options`; use it as a
     context manager or call :meth:`close`.
@@ -87,7 +87,8 @@ class Classifier:
         path = Path(options.model_path)
         trust = Trust.of(options.trusted_keys)
         verified = trust.verify(path) if trust is not None else None  # before anything reads the file
-        backend = open_backend(path, options.backend, BackendConfig(options.num_threads, options.device))
+        config = BackendConfig(options.num_threads, options.device, cache_dir=options.cache_dir and str(options.cache_dir))
+        backend = open_backend(path, options.backend, config)
         try:
             card, has_card, notes = resolve_card(
                 backend, path, labels=options.labels, mean=options.mean, std=options.std, resize=options.resize

@@ -113,9 +113,12 @@ class ClassifierOptions:
         model_path: a ``.tflite`` or ``.onnx`` file.
         backend: ``"auto"`` (by suffix) or a registered backend name
             (``"litert"``/``"tflite"``, ``"onnxruntime"``/``"onnx"``).
-        device: ``"cpu"``, ``"gpu"`` (error if unavailable) or ``"auto"``
-            (GPU when available, else CPU, recorded in ``Classifier.notes``).
+        device: ``"cpu"``, ``"gpu"`` (error if unavailable; OpenVINO falls back to the CPU with a note),
+            ``"npu"`` (OpenVINO only; the same fallback) or ``"auto"`` (GPU when available, else CPU,
+            recorded in ``Classifier.notes``).
         num_threads: engine threads; None uses ``EDGECLS_NUM_THREADS`` when set, else every core.
+        cache_dir: a folder for compiled models (OpenVINO): the next start loads instead of compiling;
+            None: ``EDGECLS_CACHE_DIR`` when set, else no cache.
         labels: override or supply class labels (one per output): a list, or the path of a text
             file with one label per line.
         mean, std: normalization for a model without a card whose graph does
@@ -133,6 +136,7 @@ class ClassifierOptions:
     backend: str = "auto"
     device: str = "cpu"
     num_threads: int | None = None
+    cache_dir: str | os.PathLike | None = None
     labels: Sequence[str] | str | os.PathLike | None = None
     mean: Sequence[float] | float | None = None
     std: Sequence[float] | float | None = None

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgecls.runtime.backends.base import DEVICES, Backend, BackendConfig, BackendSpec
-from edgecls.runtime.errors import ModelLoadError, OptionError, UnsupportedFormatError
+from edgecls.runtime.errors import DeviceUnavailableError, ModelLoadError, OptionError, UnsupportedFormatError
 from edgecls.runtime.registry import Registry
 
 __all__ = [
@@ -67,11 +67,23 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
                 f"{path}: backend {backend!r} reads {', '.join(spec.suffixes)} files, not {suffix or 'files without a suffix'}"
             )
         return spec
-    for spec in registered():
-        if suffix in spec.suffixes:
-            return spec
+    readers = [spec for spec in registered() if suffix in spec.suffixes]
+    if readers:  # the first installed one (an engine's own error names its extra when none is)
+        return next((spec for spec in readers if _installed(spec)), readers[0])
     known = ", ".join(s for spec in registered() for s in spec.suffixes)
     raise UnsupportedFormatError(f"{path}: unsupported model format {suffix or '(no suffix)'}; edgecls runs {known}")
+
+
+def _installed(spec: BackendSpec) -> bool:
+    """Whether ``spec``'s engine module can be imported (without importing it)."""
+    from importlib.util import find_spec
+
+    if not spec.engine_module:
+        return True
+    try:
+        return find_spec(spec.engine_module.split(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _all_names() -> str:
@@ -121,6 +133,9 @@ def open_backend(path: str | Path, backend: str = "auto", config: BackendConfig 
                           f"({THREADS_PER_CORE} per core: more only adds contention)", options=("num_threads",))
     path = Path(path)
     spec = spec_for(path, backend)
+    if config.device not in spec.devices:
+        raise DeviceUnavailableError(f"{path}: {spec.name} cannot run on device {config.device!r} (it runs on "
+                                     f"{', '.join(spec.devices)}); --backend openvino runs on Intel GPUs and NPUs")
     if not path.exists():
         raise ModelLoadError(f"{path}: no such model file")
     if path.is_dir():
@@ -131,11 +146,13 @@ def open_backend(path: str | Path, backend: str = "auto", config: BackendConfig 
 
 
 def _register_builtins() -> None:
-    from edgecls.runtime.backends import litert, onnxrt
+    from edgecls.runtime.backends import litert, onnxrt, openvino
 
     register(BackendSpec("litert", ("tflite",), (".tflite",), "tflite", litert.open_litert,
                          "ai_edge_litert.interpreter"))
     register(BackendSpec("onnxruntime", ("onnx", "ort"), (".onnx",), "onnx", onnxrt.open_onnxruntime, "onnxruntime"))
+    register(BackendSpec("openvino", ("ov",), (".onnx", ".tflite"), "openvino", openvino.open_openvino, "openvino",
+                         ("cpu", "gpu", "npu", "auto")))
 
 
 _register_builtins()

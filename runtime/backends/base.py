@@ -13,7 +13,7 @@ from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["Backend", "BackendConfig", "BackendSpec", "DEVICES", "in_steps"]
 
-DEVICES = ("cpu", "gpu", "auto")
+DEVICES = ("cpu", "gpu", "npu", "auto")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class BackendConfig:
     device: str = "cpu"
     profile: bool = False
     """Record per-operator timings (``operator_times``); only backends with a profiler accept it."""
+    cache_dir: str | None = None
+    """A folder for the engine's compiled models (OpenVINO), so that the next start skips compiling."""
 
 
 @runtime_checkable
@@ -37,7 +39,7 @@ class Backend(Protocol):
     name: str
     """Engine name, e.g. ``"litert"`` or ``"onnxruntime"``."""
     device: str
-    """``"cpu"`` or ``"gpu"``: where inference actually runs."""
+    """``"cpu"``, ``"gpu"`` or ``"npu"``: where inference actually runs."""
     accelerators: tuple[str, ...]
     """Providers or delegates in use, most preferred first."""
     input: TensorInfo
@@ -70,6 +72,8 @@ class BackendSpec:
     open: Callable[[Path, BackendConfig], Backend]
     engine_module: str = ""
     """The engine's main module (what a cold start imports)."""
+    devices: tuple[str, ...] = ("cpu", "gpu", "auto")
+    """The devices it can be asked for."""
 
 
 def in_steps(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, step: int | None) -> np.ndarray:

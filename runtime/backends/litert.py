@@ -31,7 +31,8 @@ from edgecls.runtime.errors import (
 )
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["open_litert", "LiteRTBackend", "LiteRTGpuBackend", "read_appended_card", "metadata_names"]
+__all__ = ["open_litert", "LiteRTBackend", "LiteRTGpuBackend", "read_appended_card", "metadata_names",
+           "check_flatbuffer"]
 
 # tensorflow.lite itself is a lazy alias whose module has no Interpreter attribute: name the real module.
 _INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.python.interpreter")
@@ -78,7 +79,8 @@ UNCHECKED_NOTE = ("the graph was not checked before running (that needs ai-edge-
                   "open models from unknown sources in a separate process")
 
 
-def _check_flatbuffer(path: Path) -> None:
+def check_flatbuffer(path: Path) -> None:
+    """Raises ModelLoadError: ``path`` is not a TFLite flatbuffer."""
     with open(path, "rb") as handle:
         head = handle.read(8)
     if len(head) < 8 or head[4:8] != b"TFL3":
@@ -206,7 +208,7 @@ def open_litert(path: Path, config: BackendConfig):
     if config.profile:
         raise OptionError(f"{path}: LiteRT's Python API has no per-operator profiler (its C++ benchmark_model "
                           "tool has: --enable_op_profiling=true); profile the .onnx export instead")
-    _check_flatbuffer(path)
+    check_flatbuffer(path)
     check_tflite_graph(path)
     notes = () if schema_available() else (UNCHECKED_NOTE,)
     if config.device == "cpu":

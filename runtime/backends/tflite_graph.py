@@ -17,9 +17,10 @@ from __future__ import annotations
 import mmap
 from pathlib import Path
 
-from edgecls.runtime.errors import ModelLoadError
+from edgecls.runtime.card import Quantization
+from edgecls.runtime.errors import BackendUnavailableError, ModelLoadError
 
-__all__ = ["check_tflite_graph", "schema_available"]
+__all__ = ["check_tflite_graph", "schema_available", "io_quantization"]
 
 
 def _schema():
@@ -117,3 +118,35 @@ def _operator_problem(op, count: int, ready: set[int], fixed: set[int]) -> str |
             return f"writes tensor {index}, which an earlier operator wrote"
         ready.add(index)
     return None
+
+
+def io_quantization(path: Path) -> tuple[Quantization | None, Quantization | None]:
+    """The affine quantization of the main subgraph's first input and first output tensors (None for a
+    float tensor), read from the flatbuffer: what an engine that does not report it (OpenVINO) needs to
+    feed and read an integer model.
+
+    Raises:
+        BackendUnavailableError: the schema module is not installed (``ai_edge_litert``).
+        ModelLoadError: not a readable flatbuffer, or a graph without an input or output.
+    """
+    schema = _schema()
+    if schema is None:
+        raise BackendUnavailableError(f"{path}: reading a TFLite file's quantization needs ai-edge-litert's schema "
+                                      "module: pip install 'edgecls[tflite]'", extra="tflite")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        try:
+            graph = schema.Model.GetRootAs(data, 0).Subgraphs(0)
+            found = tuple(_quantization(graph.Tensors(int(ends[0]))) for ends in (graph.InputsAsNumpy(),
+                                                                                    graph.OutputsAsNumpy()))
+        except Exception as exc:  # flatbuffers raises struct.error/IndexError on offsets past the end
+            raise ModelLoadError(f"{path}: cannot read the TFLite model's input and output ({exc})") from None
+        finally:
+            graph = None  # the flatbuffer views the map: drop them before it closes
+    return found  # type: ignore[return-value]
+
+
+def _quantization(tensor) -> Quantization | None:
+    q = tensor.Quantization()
+    if q is None or q.ScaleLength() == 0:
+        return None
+    return Quantization(float(q.Scale(0)), int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0)

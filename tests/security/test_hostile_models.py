@@ -167,6 +167,19 @@ def test_a_hostile_model_is_refused_with_one_error_line(tmp_path, int8_model, im
     assert "Traceback" not in run.stderr and run.peak_mb < MAX_RSS_MB
 
 
+OPENVINO_REFUSED = [case for case in REFUSED if "external data" in case[0] or "tflite" in case[0]]
+
+
+@pytest.mark.parametrize("name, build, message", OPENVINO_REFUSED, ids=[c[0] for c in OPENVINO_REFUSED])
+def test_openvino_refuses_what_the_other_engines_refuse(tmp_path, int8_model, image, name, build, message):
+    """The checks made before an engine reads a file hold whichever engine is asked for."""
+    model = build(tmp_path, int8_model)
+    run = run_cli(["predict", str(model), str(image), "--backend", "openvino"], tmp_path)
+    assert (run.exit_code, run.signal) == (1, None), (run.exit_code, run.signal, run.stderr[-2000:])
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0] and str(model) in errors[0], run.stderr
+
+
 def test_tensor_names_that_are_not_utf8_are_a_load_error(tmp_path, image):
     model = onnx_model(tmp_path / "m.onnx", name="imagX")
     model.write_bytes(model.read_bytes().replace(b"imagX", b"imag\xff"))
