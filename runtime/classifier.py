@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from edgecls.runtime.backends import Backend, BackendConfig, open_backend
 from edgecls.runtime.card import ModelCard
+from edgecls.runtime.deploy import deployed_options
 from edgecls.runtime.errors import InferenceError, OptionError, engine_errors
 from edgecls.runtime.fingerprint import file_sha256
 from edgecls.runtime.images import DecodeTarget, ImageInput, to_pixels
@@ -72,10 +74,12 @@ class Classifier:
     # -- construction ---------------------------------------------------------------
     @classmethod
     def from_options(cls, options: ClassifierOptions) -> Classifier:
-        """Load a model as ``options`` say.
+        """Load a model as ``options`` say; a folder: the file, engine and threads its ``deploy.json`` names
+        (:mod:`edgecls.runtime.deploy`, said in ``notes``).
 
         Raises:
-            ModelLoadError: missing, empty, corrupt or non-classifier model file.
+            ModelLoadError: missing, empty, corrupt or non-classifier model file; a folder without a usable
+                deploy.json.
             UnsupportedFormatError: a suffix no backend reads (or the named backend does not).
             BackendUnavailableError: the engine is not installed (``.extra`` names the pip extra).
             DeviceUnavailableError: ``device="gpu"`` without a usable GPU.
@@ -84,19 +88,19 @@ class Classifier:
             SignatureError: trusted keys are set and the file is not signed by one (DowngradeError: older
                 than a version accepted before).
         """
-        path = Path(options.model_path)
-        trust = Trust.of(options.trusted_keys)
+        options, deployed = deployed_options(options)
+        path, trust = Path(options.model_path), Trust.of(options.trusted_keys)
         verified = trust.verify(path) if trust is not None else None  # before anything reads the file
-        config = BackendConfig(options.num_threads, options.device, cache_dir=options.cache_dir and str(options.cache_dir))
-        backend = open_backend(path, options.backend, config)
+        cache = options.cache_dir and str(options.cache_dir)
+        backend = open_backend(path, options.backend, BackendConfig(options.num_threads, options.device, cache_dir=cache))
         try:
-            card, has_card, notes = resolve_card(
-                backend, path, labels=options.labels, mean=options.mean, std=options.std, resize=options.resize
-            )
+            card, has_card, notes = resolve_card(backend, path, labels=options.labels, mean=options.mean,
+                                                 std=options.std, resize=options.resize)
             if trust is not None:
                 trust.loaded(verified, card)
-            return cls(backend, card, path=path, has_card=has_card, notes=(*backend.notes, *notes),
-                       defaults=options.classify, monitor=monitor_for(card, options.monitor))
+            notes = (*backend.notes, *notes, *([deployed] if deployed else []))
+            return cls(backend, card, path=path, has_card=has_card, notes=notes, defaults=options.classify,
+                       monitor=monitor_for(card, options.monitor))
         except BaseException:
             backend.close()
             raise
@@ -172,15 +176,11 @@ class Classifier:
 
     # -- running --------------------------------------------------------------------
     def _options(self, max_results, score_threshold, allowlist, denylist) -> ClassifyOptions:
-        d = self._defaults
-        if max_results is None and score_threshold is None and allowlist is None and denylist is None:
-            return d
-        options = ClassifyOptions(
-            max_results=d.max_results if max_results is None else max_results,
-            score_threshold=d.score_threshold if score_threshold is None else score_threshold,
-            allowlist=d.allowlist if allowlist is None else allowlist,
-            denylist=d.denylist if denylist is None else denylist,
-        )
+        given = {"max_results": max_results, "score_threshold": score_threshold, "allowlist": allowlist,
+                 "denylist": denylist}
+        if all(value is None for value in given.values()):
+            return self._defaults
+        options = replace(self._defaults, **{name: value for name, value in given.items() if value is not None})
         self._post.check(options)
         return options
 
@@ -238,8 +238,7 @@ class Classifier:
         scores = self._post.scores(raw)
         if read is not None:
             self._monitor.add(read, scores)
-        results = []
-        n = len(images)
+        results, n = [], len(images)
         for row in scores:
             t3 = time.perf_counter()
             categories = self._post.categories(row, options)

@@ -40,7 +40,7 @@ def _start_worker(model_path: str, facts: ModelFacts, options: BatchOptions) -> 
     logging.getLogger("edgecls").setLevel(logging.WARNING)
     global _maker
     clf = Classifier.from_path(model_path, num_threads=1, trusted_keys=options.trust,  # checked again: its own read
-                               monitor=worker_monitor(options.drift))
+                               monitor=worker_monitor(options.drift), backend=options.backend, device=options.device)
     _maker = RowMaker(clf, facts, top_k=options.top_k, batch_size=options.batch_size, crop=options.crop)
 
 

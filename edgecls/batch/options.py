@@ -36,6 +36,8 @@ class BatchOptions:
             see :class:`~edgecls.runtime.regions.CropPolicy`); None: the model card's, else ``square``.
         trust: the keys the model must be signed by, the versions it may not go below
             (:class:`~edgecls.runtime.trust.Trust`); None: ``EDGECLS_TRUSTED_KEYS``, else unchecked.
+        backend, device: the engine and device every worker runs the model on (``"auto"``: by suffix; a
+            folder's deploy.json names its own).
         drift: compare the run's images with the model's reference profile (:mod:`edgecls.batch.drift`):
             ``True`` (every image, the default thresholds) or :class:`~edgecls.runtime.monitor.MonitorOptions`
             (its thresholds, signals, ``every`` and profile; the run is one window).
@@ -57,6 +59,8 @@ class BatchOptions:
     crop: str | None = None
     trust: Trust | None = None
     drift: MonitorOptions | bool = False
+    backend: str = "auto"
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("workers", "batch_size", "top_k", "shard_size"):

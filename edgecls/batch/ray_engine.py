@@ -96,7 +96,7 @@ class _Classify:
         path = Path(folder) / f"model{suffix}"
         path.write_bytes(ray.get(model[0]))  # the bytes, from the object store
         clf = Classifier.from_path(path, num_threads=1, trusted_keys=(),  # the bytes the driver checked
-                                   monitor=worker_monitor(options.drift))
+                                   monitor=worker_monitor(options.drift), backend=options.backend, device=options.device)
         self.maker = RowMaker(clf, facts, top_k=options.top_k,
                               batch_size=options.batch_size, crop=options.crop)
         try:  # loaded (or mapped, which outlives the name on POSIX): no file per actor left behind

@@ -41,7 +41,8 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     ``progress_to``: a stream for progress (a bar on a terminal, a line per tenth otherwise).
 
     Raises:
-        ModelLoadError: the model file is missing or unreadable (or does not load in a worker).
+        ModelLoadError: the model file is missing or unreadable (or does not load in a worker); a folder
+            without a usable deploy.json (a folder with one runs the file, engine and device it names).
         OptionError: bad options; ``out`` holds an earlier run and ``resume`` is off, or another model's.
         OptionError: with ``drift``, the card has no reference profile (``edgecls profile`` makes one).
         DatasetError: an input that does not exist, a glob or folder without images.
@@ -55,7 +56,7 @@ def run(model: str | Path, inputs: Sequence[str | Path], out: str | Path, option
     """
     options = options or BatchOptions()
     engine = get_engine(options.engine)
-    model = Path(model)
+    model, options = _deployed(Path(model), options)
     t0 = time.perf_counter()
     try:
         sha256 = file_sha256(model)
@@ -99,5 +100,26 @@ def _card_facts(model: Path, trust: Trust | None, options: BatchOptions) -> tupl
     profile) fails now, with its own error, before any worker starts."""
     from edgecls.runtime.classifier import Classifier
 
-    with Classifier.from_path(model, num_threads=1, trusted_keys=trust, monitor=worker_monitor(options.drift)) as clf:
+    with Classifier.from_path(model, num_threads=1, trusted_keys=trust, monitor=worker_monitor(options.drift),
+                              backend=options.backend, device=options.device) as clf:
         return clf.card.name or model.stem, clf.card.input.crop, clf.monitor
+
+
+def _deployed(model: Path, options: BatchOptions) -> tuple[Path, BatchOptions]:
+    """A folder's deploy.json: its file, and its engine and device where ``options`` leave them at the defaults
+    (every worker runs one engine thread: the pool is the parallelism). A file: itself.
+
+    Raises:
+        ModelLoadError: a folder without a usable deploy.json.
+    """
+    from edgecls.runtime.deploy import DEPLOY_FILE, read_deployment
+
+    if not model.is_dir():
+        return model, options
+    deployment = read_deployment(model)
+    if deployment is None:
+        raise ModelLoadError(f"{model}: is a folder without a {DEPLOY_FILE}; give a model file, or pick one for "
+                             f"this device first: edgecls bench --pick {model} --data IMAGES")
+    return model / deployment.file, replace(
+        options, backend=deployment.backend if options.backend == "auto" else options.backend,
+        device=deployment.device if options.device == "cpu" else options.device)

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import CROP_HELP, capture_options, quiet, takes, trust_options
+from edgecls.commands.common import (
+    CROP_HELP,
+    backend_option,
+    capture_options,
+    device_option,
+    quiet,
+    takes,
+    trust_options,
+)
 from edgecls.commands.text import echo, json_line
 
 if TYPE_CHECKING:
@@ -51,10 +59,12 @@ class BatchFlags:
     crop: str | None
     trust: Trust | None
     drift: bool
+    backend: str
+    device: str
 
 
 @click.command(epilog=EPILOG)
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Output folder (Parquet files).")
 @click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
@@ -72,6 +82,8 @@ class BatchFlags:
 @trust_options
 @click.option("--drift", is_flag=True, help="Compare every image with the model's reference profile: PSI and a state "
                                             "per signal, and why (OUT/_drift.json; see edgecls drift).")
+@backend_option
+@device_option
 @takes(BatchFlags)
 def batch(f: BatchFlags) -> None:
     """Classify images and video frames in bulk into a folder of Parquet files.
@@ -89,7 +101,8 @@ def batch(f: BatchFlags) -> None:
         raise click.UsageError("--ray-address needs --engine ray")
     options = BatchOptions(engine=f.engine, workers=f.workers, batch_size=f.batch_size, top_k=f.top_k,
                            every_seconds=f.every_seconds, resume=f.resume, ray_address=f.ray_address, capture=f.capture,
-                           crop=f.crop, trust=f.trust, drift=f.drift)
+                           crop=f.crop, trust=f.trust, drift=f.drift,
+                           backend=f.backend, device=f.device)
     summary = run(f.model, f.inputs, f.out, options, progress_to=None if quiet() else sys.stderr)
     data = summary.to_dict()
     if f.as_json:

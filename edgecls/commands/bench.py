@@ -26,6 +26,7 @@ Examples:
   edgecls bench model_int8.tflite
   edgecls bench model_fp32.tflite model_int8.tflite model_int8.onnx --runs 200 --json
   edgecls bench model_int8.tflite --image photo.jpg --threads 1,2,4 --csv bench.csv
+  edgecls bench --pick exported/ --data val/      # every file x engine x threads: writes exported/deploy.json
 """
 
 
@@ -67,10 +68,13 @@ class BenchFlags:
     as_json: bool
     csv_path: Path | None
     plot_path: Path | None
+    pick: Path | None
+    min_agreement: float | None
+    max_drop: float | None
 
 
 @click.command(epilog=EPILOG)
-@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("models", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--image", type=click.Path(path_type=Path), help="A real image to classify (default: generated camera frames).")
 @click.option("--size", default="640x480", show_default=True, callback=size_wh, help="Generated frame size WxH.")
 @click.option("--runs", default=100, show_default=True, type=click.IntRange(min=1), help="Timed classifications.")
@@ -82,8 +86,9 @@ class BenchFlags:
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), help="Labelled image folder: adds accuracy.")
 @backend_option
 @device_option
-@click.option("--rounds", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Repeat the runs R times, models interleaved; reports the spread of the per-round p50s.")
+@click.option("--rounds", type=click.IntRange(min=1),
+              help="Repeat the runs R times, models interleaved; reports the spread of the per-round p50s "
+                   "(default 1; 5 with --pick).")
 @click.option("--sustained", callback=_duration, help="Classify without pause for this long (e.g. 10m) and "
               "report p50/p99 per --window: does the machine throttle?")
 @click.option("--window", default="60s", show_default=True, callback=_duration, help="Window of --sustained.")
@@ -94,9 +99,24 @@ class BenchFlags:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a PNG bar chart (needs matplotlib: pip install 'edgecls[plot]').")
+@click.option("--pick", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Measure every file of this export folder on every installed engine and thread count (1, half, "
+                   "all cores), discard those outside their accuracy budget on --data, and write the fastest to "
+                   "DIR/deploy.json (used when a command is given the folder).")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), help="With --pick: every file's top-1 agreement "
+              "floor with the fp32 file (default: each file's own budget, from its card).")
+@click.option("--max-drop", type=click.FloatRange(0, 100), help="With --pick: every file's largest accuracy drop, "
+              "in points (class folders in --data).")
 @takes(BenchFlags)
 def bench(f: BenchFlags) -> None:
-    """Benchmark exported models: what a camera app pays per frame, with the runtime only."""
+    """Benchmark exported models: what a camera app pays per frame, with the runtime only. With --pick DIR:
+    choose the fastest file, engine and thread count for this device within the accuracy budget."""
+    if f.pick is not None:
+        from edgecls.commands.bench_pick import pick_command
+
+        return pick_command(f)
+    if not f.models:
+        raise click.UsageError("give MODELS to benchmark, or --pick DIR")
     from edgecls.bench import BenchOptions, benchmark_many
     from edgecls.bench.table import comparison_rows, to_csv
     from edgecls.commands.quiet import captured_output
@@ -104,7 +124,7 @@ def bench(f: BenchFlags) -> None:
     thread_counts = f.threads or [None]
     options = BenchOptions(image=f.image, size=f.size, runs=f.runs, duration=f.duration, warmup=f.warmup,
                            batch=f.batch, backend=f.backend, device=f.device, data=f.data,
-                           cold_start=not f.no_cold_start, rounds=f.rounds, sustained_s=f.sustained,
+                           cold_start=not f.no_cold_start, rounds=f.rounds or 1, sustained_s=f.sustained,
                            window_s=f.window, profile=f.profile)
     with captured_output(verbose()):
         results = benchmark_many([(model, count) for model in f.models for count in thread_counts], options)
@@ -133,7 +153,7 @@ def _comparison_table(rows: list[dict], f: BenchFlags, title: str):
     table = make_table(title)
     columns = ["model", "holds", "threads", "size MB", "accuracy", "pre ms", "infer ms", "post ms", "p50 ms", "p99 ms",
                "FPS", f"FPS x{f.batch}", "speed-up", "rounds spread", "cold s", "RSS MB"]
-    dropped = {"rounds spread": f.rounds == 1, "accuracy": f.data is None, f"FPS x{f.batch}": f.batch == 1}
+    dropped = {"rounds spread": (f.rounds or 1) == 1, "accuracy": f.data is None, f"FPS x{f.batch}": f.batch == 1}
     for column in columns:
         if not dropped.get(column, False):
             table.add_column(column, justify="left" if column in ("model", "holds") else "right")
@@ -146,7 +166,7 @@ def _comparison_table(rows: list[dict], f: BenchFlags, title: str):
                   f"{r['p99_ms']:.3f}", f"{r['fps']:.0f}"]
         cells += [f"{r['batch_fps']:.0f}"] if f.batch > 1 else []
         cells += [f"{r['speedup']:.2f}x"]
-        cells += [_spread_cell(r)] if f.rounds > 1 else []
+        cells += [_spread_cell(r)] if (f.rounds or 1) > 1 else []
         cells += ["-" if r["cold_start_s"] is None else f"{r['cold_start_s']:.2f}", f"{r['peak_rss_mb']:.0f}"]
         table.add_row(*cells)
     return table
@@ -177,7 +197,7 @@ def _legend(out, rows: list[dict], f: BenchFlags) -> None:
               "another per second of the timed loop (about 1000 / mean ms); speed-up: "
               f"{Path(rows[0]['model']).name}'s p50 / the row's p50; cold: fresh-process import + load + "
               f"first result; RSS: {rss}.")
-    if f.rounds > 1:
+    if (f.rounds or 1) > 1:
         out.print(f"rounds spread: range of the {f.rounds} per-round p50s in % of their median (and of the "
                   "per-round speed-ups); UNSTABLE over 10 %: rerun on a quieter machine.")
 

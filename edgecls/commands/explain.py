@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from edgecls.commands.common import CROP_HELP, image_paths, load_classifier, model_options, takes, threads_option
+from edgecls.commands.common import (
+    CROP_HELP,
+    backend_option,
+    device_option,
+    image_paths,
+    load_classifier,
+    model_options,
+    takes,
+    threads_option,
+)
 from edgecls.commands.text import echo, json_line
 
 EPILOG = """\b
@@ -75,6 +84,8 @@ class ExplainFlags:
     label: str | None
     npy: bool
     threads: int | None
+    backend: str
+    device: str
     as_json: bool
     box: tuple[float, float, float, float] | None
     crop: str | None
@@ -82,7 +93,7 @@ class ExplainFlags:
 
 
 @click.command(epilog=EPILOG)
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True)
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for NAME.png (the map over the image, label and score written on it).")
@@ -93,6 +104,8 @@ class ExplainFlags:
                                "present, one map each, NAME-LABEL.png).")
 @click.option("--npy", is_flag=True, help="Also save each raw map as NAME.npy (float32, the image's size).")
 @threads_option
+@backend_option
+@device_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
 @click.option("--box", type=(float, float, float, float), metavar="X_MIN Y_MIN X_MAX Y_MAX",
               help="Explain the answer for this region of each image (the crop the model sees, cut by --crop).")
@@ -111,7 +124,7 @@ def explain(f: ExplainFlags) -> None:
     paths = image_paths(f.images)
     writer = MapWriter(f.out, npy=f.npy)
     failed = 0
-    with load_classifier(f.model, num_threads=f.threads, **f.model_kwargs) as clf:
+    with load_classifier(f.model, num_threads=f.threads, backend=f.backend, device=f.device, **f.model_kwargs) as clf:
         multi = clf.card.output.multi_label
         for path in paths:
             try:

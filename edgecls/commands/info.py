@@ -11,18 +11,23 @@ from edgecls.commands.text import echo, json_line
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
-@click.option("--backend", default="auto", show_default=True, help="auto, litert/tflite or onnxruntime/onnx.")
+@click.option("--backend", default="auto", show_default=True,
+              help="auto, litert/tflite, onnxruntime/onnx or openvino/ov.")
 def info(model: Path, as_json: bool, backend: str) -> None:
-    """Show a model's card, tensors and the backend that runs it.
+    """Show a model's card, tensors and the backend that runs it (an export folder: what its deploy.json picked).
 
     \b
     Example:
       edgecls info model_int8.tflite --json
     """
+    from edgecls.runtime.deploy import read_deployment
+
+    deployment = read_deployment(model) if model.is_dir() else None
     with load_classifier(model, backend=backend) as clf:
         b = clf.backend
+        model = clf.path  # a folder's: the file its deploy.json names
         data = {
             "path": str(model),
             "size_bytes": model.stat().st_size,
@@ -37,12 +42,16 @@ def info(model: Path, as_json: bool, backend: str) -> None:
             "tflite_metadata": _tflite_metadata(model),
             "card": clf.card.to_dict(),
             "notes": list(clf.notes),
+            "deploy": None if deployment is None else deployment.to_dict(),
         }
     if as_json:
         click.echo(json_line(data, indent=2))
         return
     for line in human_lines(model, data, clf):
         echo(line)
+    if deployment is not None:
+        echo(f"  deploy.json: {deployment.summary()}, on {deployment.machine.get('cpu', '?')} "
+             f"({deployment.machine.get('cores', '?')} cores); {len(deployment.candidates)} candidates measured")
 
 
 def _quant(q) -> str:

@@ -42,7 +42,7 @@ class PredictFlags:
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
 @click.argument("images", nargs=-1, required=True)
 @click.option("--top-k", default=5, show_default=True, type=int,
               help="Categories per image (a multi-label model answers every label present).")

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edgecls.commands.common import capture_options, takes, threads_option, trust_options
+from edgecls.commands.common import (
+    backend_option,
+    capture_options,
+    device_option,
+    takes,
+    threads_option,
+    trust_options,
+)
 
 if TYPE_CHECKING:
     from edgecls.runtime.capture import CaptureOptions
@@ -38,6 +45,8 @@ class ServeFlags:
     port: int
     workers: int | None
     threads: int | None
+    backend: str
+    device: str
     api_key: str | None
     api_key_file: Path | None
     max_body_mb: float
@@ -56,6 +65,8 @@ class ServeFlags:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option("--workers", type=click.IntRange(min=1), help="Classifiers per model, run in parallel (default: cores).")
 @threads_option
+@backend_option
+@device_option
 @click.option("--api-key", help="Require this key (X-API-Key header, Bearer token, or api_key field).")
 @click.option("--api-key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Read the key from a file (keeps it out of the process list).")
@@ -76,7 +87,8 @@ class ServeFlags:
 def serve(f: ServeFlags) -> None:
     """Serve models over HTTP: /v1/classify, the DeepStack scene API, /v1/models, /metrics.
 
-    MODELS are PATH (named by the model card) or NAME=PATH; the first is the default. With --capture,
+    MODELS are PATH (named by the model card) or NAME=PATH; the first is the default. A PATH that is an
+    export folder runs what its deploy.json names (edgecls bench --pick). With --capture,
     the images a model was unsure about are kept (DIR/NAME/<label>/ per model when several are served).
     """
     import os
@@ -94,7 +106,8 @@ def serve(f: ServeFlags) -> None:
     service = ServeOptions(api_key=api_key, max_body_bytes=int(f.max_body_mb * 1e6), max_queue=f.max_queue,
                            capture=f.capture)
     run_server(list(f.models), ServerOptions(host=f.host, port=f.port, workers=f.workers or len(os.sched_getaffinity(0)),
-                                             threads=f.threads or 1, watch=f.watch, service=service,
+                                             threads=f.threads, backend=f.backend, device=f.device,
+                                             watch=f.watch, service=service,
                                              trust=f.trust, monitor=_monitor(f)),
                announce=lambda line: click.echo(line, err=True))
 

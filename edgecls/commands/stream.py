@@ -11,7 +11,9 @@ import click
 
 from edgecls.commands.common import (
     CROP_HELP,
+    backend_option,
     capture_options,
+    device_option,
     load_classifier,
     model_options,
     quiet,
@@ -60,6 +62,8 @@ class StreamFlags:
     events: bool
     top_k: int
     threads: int | None
+    backend: str
+    device: str
     as_json: bool
     out: Path | None
     force: bool
@@ -77,7 +81,7 @@ class StreamFlags:
 
 
 @click.command(epilog=EPILOG)
-@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path))
 @click.argument("source")
 @click.option("--live", is_flag=True, help="Always classify the newest frame, dropping (and counting) stale ones.")
 @click.option("--every", default=1, show_default=True, type=click.IntRange(min=1), help="Classify every N-th frame.")
@@ -86,6 +90,8 @@ class StreamFlags:
 @click.option("--events", is_flag=True, help="Only report frames whose top label changed.")
 @click.option("--top-k", default=1, show_default=True, type=click.IntRange(min=1), help="Categories per frame.")
 @threads_option
+@backend_option
+@device_option
 @click.option("--json", "as_json", is_flag=True, help="JSON lines per frame, then a summary object.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the frames with the top label drawn on them (.mp4, .avi or .mkv).")
@@ -123,7 +129,8 @@ def stream(f: StreamFlags) -> None:
 
         monitor = MonitorOptions(window=f.drift_window or 500, every=f.drift_every, on_change=drifts.append)
     with contextlib.ExitStack() as stack:
-        clf = stack.enter_context(load_classifier(f.model, num_threads=f.threads, monitor=monitor, **f.model_kwargs))
+        clf = stack.enter_context(load_classifier(f.model, num_threads=f.threads, backend=f.backend, device=f.device,
+                                                  monitor=monitor, **f.model_kwargs))
         sample = _drift_sample(stack, clf, f.capture_on_drift)
         frames = stack.enter_context(clf.stream(
             f.source, mode="live" if f.live else "video", every=f.every, max_frames=f.max_frames, smooth=f.smooth,

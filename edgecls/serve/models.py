@@ -24,7 +24,6 @@ import numpy as np
 from edgecls.runtime.capture_store import folder_name
 from edgecls.runtime.classifier import Classifier
 from edgecls.runtime.errors import ModelLoadError, OptionError
-from edgecls.runtime.fingerprint import file_sha256
 from edgecls.runtime.monitor import Monitor, MonitorOptions
 from edgecls.runtime.trust import Trust
 
@@ -32,21 +31,22 @@ __all__ = ["ModelPool", "ServedModel", "ModelSet", "parse_model_args"]
 
 
 class ModelPool:
-    """``size`` classifiers of one model file, lent one request at a time."""
+    """``size`` classifiers of one model file (or of the file a folder's ``deploy.json`` names), lent one
+    request at a time; ``threads`` engine threads each (None: 1, or the deploy.json's); ``engine``: the
+    ``backend`` and ``device`` to load it with."""
 
-    def __init__(self, path: Path, size: int, threads: int, trust: Trust | None = None,
-                 monitor: MonitorOptions | None = None) -> None:
+    def __init__(self, path: Path, size: int, threads: int | None, trust: Trust | None = None,
+                 monitor: MonitorOptions | None = None, engine: dict[str, str] | None = None) -> None:
         self.path = path
-        self.sha256 = file_sha256(path)
         self.loaded_at = time.time()
         self._free: queue.SimpleQueue[Classifier] = queue.SimpleQueue()
         self._all: list[Classifier] = []
         self.monitor: Monitor | None = None
         """The drift monitor every classifier of the pool feeds (one per pool: a reload starts afresh)."""
         try:
-            for _ in range(size):
-                clf = Classifier.from_path(path, num_threads=threads, trusted_keys=trust,
-                                           monitor=self.monitor or monitor)
+            for _ in range(size):  # a folder: its deploy.json's file, engine (and threads, unless given)
+                clf = Classifier.from_path(path, num_threads=threads or (None if path.is_dir() else 1),
+                                           trusted_keys=trust, monitor=self.monitor or monitor, **(engine or {}))
                 self.monitor = clf.monitor
                 self._all.append(clf)
                 self._free.put(clf)
@@ -54,6 +54,7 @@ class ModelPool:
             self.close()
             raise
         self.card = self._all[0].card
+        self.file, self.sha256, self.engine = self._all[0].path, self._all[0].sha256, self._all[0].backend.name
         self._users = 0
         self._retired = False
         self._lock = threading.Lock()
@@ -136,7 +137,8 @@ class ServedModel:
 
     def describe(self) -> dict[str, Any]:
         pool = self.pool
-        return {"name": self.name, "path": str(self.path), "sha256": pool.sha256,
+        return {"name": self.name, "path": str(self.path), "file": str(pool.file), "backend": pool.engine,
+                "sha256": pool.sha256,
                 "loaded_since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(pool.loaded_at)),
                 "labels": list(pool.card.labels), "card": pool.card.to_dict()}
 
@@ -144,22 +146,24 @@ class ServedModel:
 class ModelSet:
     """The served models by name; the first is the default. Thread-safe reloads."""
 
-    def __init__(self, named: Sequence[tuple[str | None, Path]], *, workers: int, threads: int,
-                 trust: Trust | None = None, monitor: MonitorOptions | None = None) -> None:
+    def __init__(self, named: Sequence[tuple[str | None, Path]], *, workers: int, threads: int | None,
+                 trust: Trust | None = None, monitor: MonitorOptions | None = None,
+                 engine: dict[str, str] | None = None) -> None:
         """``named``: (name, path) pairs; a None name is the card's name (made a safe folder and URL name:
         a card is not trusted), else the file's stem. ``trust``: the keys every file (and every reload)
         must be signed by, and the versions it may not go below (None: ``EDGECLS_TRUSTED_KEYS``, else none).
-        ``monitor``: watch each model for drift (a monitor per model, shared by its pool's classifiers)."""
+        ``monitor``: watch each model for drift (a monitor per model, shared by its pool's classifiers).
+        ``engine``: the ``backend`` and ``device`` every model loads with."""
         if not named:
             raise OptionError("give at least one model to serve")
         self.workers, self.threads = workers, threads
         self.trust = trust if trust is not None else Trust.of()
-        self.monitor = monitor
+        self.monitor, self.engine = monitor, engine
         self.models: dict[str, ServedModel] = {}
         self._reload_lock = threading.Lock()
         try:
             for given, path in named:
-                pool = ModelPool(path, workers, threads, self.trust, monitor)
+                pool = ModelPool(path, workers, threads, self.trust, monitor, engine)
                 name = given or (folder_name(pool.card.name) if pool.card.name else path.stem)
                 if name in self.models:
                     pool.close()
@@ -190,7 +194,7 @@ class ModelSet:
         with self._reload_lock:
             served = self.models[name]
             try:
-                pool = ModelPool(served.path, self.workers, self.threads, self.trust, self.monitor)
+                pool = ModelPool(served.path, self.workers, self.threads, self.trust, self.monitor, self.engine)
             except OSError as exc:
                 raise ModelLoadError(f"{served.path}: cannot read model file ({exc.strerror or exc})") from None
             try:

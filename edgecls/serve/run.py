@@ -30,13 +30,16 @@ WATCH_INTERVAL_S = 1.0
 @dataclass(frozen=True)
 class ServerOptions:
     """How ``edgecls serve`` runs: where it listens, the pools (``workers`` classifiers per model, each on
-    ``threads`` engine threads), ``watch`` (reload a model file when it is replaced), and ``service``: how the
-    app answers (:class:`~edgecls.serve.app.ServeOptions`, the one set of answering options)."""
+    ``threads`` engine threads: None is 1 for a file, the deploy.json's for a folder) on ``backend`` and
+    ``device``, ``watch`` (reload a model file when it is replaced), and ``service``: how the app answers
+    (:class:`~edgecls.serve.app.ServeOptions`, the one set of answering options)."""
 
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
-    threads: int = 1
+    threads: int | None = None
+    backend: str = "auto"
+    device: str = "cpu"
     watch: bool = False
     service: ServeOptions = field(default_factory=ServeOptions)
     trust: Trust | None = None
@@ -119,7 +122,8 @@ def run_server(model_args: Sequence[str], options: ServerOptions, announce: Call
 def _build(model_args: Sequence[str], options: ServerOptions) -> tuple[ModelSet, Starlette]:
     """The models and the app serving them. Raises EdgeclsError (a model), ServiceError (the capture folder)."""
     models = ModelSet(parse_model_args(model_args), workers=options.workers, threads=options.threads,
-                      trust=options.trust, monitor=options.monitor)
+                      trust=options.trust, monitor=options.monitor,
+                      engine={"backend": options.backend, "device": options.device})
     try:
         return models, create_app(models, options.service)
     except EdgeclsError:

@@ -22,6 +22,7 @@ __all__ = [
     "BACKENDS",
     "register",
     "registered",
+    "installed",
     "spec_for",
     "open_backend",
 ]
@@ -69,12 +70,12 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
         return spec
     readers = [spec for spec in registered() if suffix in spec.suffixes]
     if readers:  # the first installed one (an engine's own error names its extra when none is)
-        return next((spec for spec in readers if _installed(spec)), readers[0])
+        return next((spec for spec in readers if installed(spec)), readers[0])
     known = ", ".join(s for spec in registered() for s in spec.suffixes)
     raise UnsupportedFormatError(f"{path}: unsupported model format {suffix or '(no suffix)'}; edgecls runs {known}")
 
 
-def _installed(spec: BackendSpec) -> bool:
+def installed(spec: BackendSpec) -> bool:
     """Whether ``spec``'s engine module can be imported (without importing it)."""
     from importlib.util import find_spec
 
