@@ -134,9 +134,11 @@ def load_classifier(model, **kwargs):
 
     with captured_output(verbose()):
         clf = Classifier.from_path(model, **kwargs)
+    from edgecls.runtime.deploy import DEPLOY_FILE
+
     if not quiet() and not verbose():
-        for note in clf.notes:
-            echo(f"warning: {note}", err=True)
+        for note in clf.notes:  # what a folder's deploy.json chose is news, not a warning
+            echo(f"{'note' if f'{DEPLOY_FILE}: running ' in note else 'warning'}: {note}", err=True)
     return clf
 
 

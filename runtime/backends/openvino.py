@@ -27,7 +27,7 @@ from edgecls.runtime.backends.appended_zip import read_appended_card
 from edgecls.runtime.backends.base import BackendConfig, in_steps
 from edgecls.runtime.card import CARD_METADATA_KEY, Quantization
 from edgecls.runtime.engine_log import engine_output
-from edgecls.runtime.errors import BackendUnavailableError, ClosedError, ModelLoadError, engine_errors
+from edgecls.runtime.errors import BackendUnavailableError, ClosedError, ModelLoadError, OptionError, engine_errors
 from edgecls.runtime.tensors import TensorInfo
 
 __all__ = ["OpenVINOBackend", "open_openvino", "CACHE_ENV", "PRECISION_ENV", "pick_device"]
@@ -92,7 +92,11 @@ class OpenVINOBackend:
         self.accelerators = (device,)
         cache = config.cache_dir or os.environ.get(CACHE_ENV) or None
         if cache:
-            Path(cache).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(cache).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OptionError(f"{cache}: cannot be the compiled-model cache ({exc.strerror or exc})",
+                                  options=("cache_dir",)) from None
             core.set_property({"CACHE_DIR": str(cache)})
         self._threads = config.num_threads or os.cpu_count() or 1
         self._settings: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
@@ -181,11 +185,10 @@ def open_openvino(path: Path, config: BackendConfig) -> OpenVINOBackend:
         ModelLoadError: the file fails the checks (see the module docstring) or OpenVINO refuses it.
         BackendUnavailableError: OpenVINO (extra ``openvino``) or, for ``.tflite``, ai-edge-litert's schema
             module is not installed.
-        OptionError: ``profile=True`` (use ``benchmark_app -pc``, OpenVINO's own tool).
+        OptionError: ``profile=True`` (use ``benchmark_app -pc``, OpenVINO's own tool); a cache folder that
+            cannot be created.
     """
     if config.profile:
-        from edgecls.runtime.errors import OptionError
-
         raise OptionError(f"{path}: per-operator timings come from ONNX Runtime (--backend onnxruntime); OpenVINO's "
                           "own benchmark_app -pc reports them for this engine")
     return OpenVINOBackend(path, config)

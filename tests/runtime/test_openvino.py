@@ -108,3 +108,37 @@ def test_f32_precision_gives_the_other_engines_scores(seed_export, held_out, mon
             default, _ = _scores(f.path, images)
             scores, _ = _scores(f.path, images, backend="openvino")
             np.testing.assert_allclose(scores, default, atol=1e-4)
+
+
+def test_the_commands_run_on_openvino_like_the_other_engines(capsys, tmp_path, int8_model, digits_folders):
+    """``--backend openvino`` on predict, stream, explain and batch gives the default engine's answers."""
+    import json
+
+    from edgecls.cli import main
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    _, val = digits_folders
+    folder = val / "3"
+
+    def labels(argv: list[str]) -> list[str]:
+        assert main([str(a) for a in argv]) == 0
+        return [json.loads(line).get("categories", [{}])[0].get("label")
+                for line in capsys.readouterr().out.splitlines() if '"categories"' in line]
+
+    for command in (["predict", int8_model, folder, "--json"],
+                    ["stream", int8_model, folder, "--json", "--max-frames", "12"]):
+        default, ov = labels(command), labels([*command, "--backend", "openvino"])
+        assert len(default) >= 12 and np.mean([a == b for a, b in zip(default, ov, strict=True)]) >= 0.99, command
+    image = sorted(folder.glob("*.png"))[0]
+    answer = labels(["predict", int8_model, image, "--json"])[0]
+    assert main(["explain", str(int8_model), str(image), "-o", str(tmp_path / "why"), "--backend", "openvino",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["label"] == answer
+    for engine in ("auto", "openvino"):
+        assert main(["batch", str(int8_model), str(folder), "-o", str(tmp_path / engine), "--backend", engine,
+                     "--workers", "1"]) == 0
+    capsys.readouterr()
+    rows = {engine: {r["path"]: r["label"] for r in pq.read_table(tmp_path / engine).to_pylist()}
+            for engine in ("auto", "openvino")}
+    assert rows["auto"].keys() == rows["openvino"].keys()
+    assert np.mean([rows["auto"][k] == rows["openvino"][k] for k in rows["auto"]]) >= 0.99
