@@ -17,7 +17,8 @@ from typing import Any
 
 from edgecls.runtime.errors import ModelLoadError
 
-__all__ = ["DEPLOY_FILE", "Deployment", "read_deployment", "deployed_options", "MAX_DEPLOY_BYTES"]
+__all__ = ["DEPLOY_FILE", "Deployment", "read_deployment", "require_deployment", "deployed_options",
+           "MAX_DEPLOY_BYTES"]
 
 DEPLOY_FILE = "deploy.json"
 DEPLOY_VERSION = 1
@@ -50,6 +51,10 @@ class Deployment:
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": DEPLOY_VERSION, **asdict(self)}
+
+    def engine(self, backend: str = "auto", device: str = "cpu") -> tuple[str, str]:
+        """(backend, device): the caller's where given (not the defaults ``"auto"`` and ``"cpu"``), else the record's."""
+        return self.backend if backend == "auto" else backend, self.device if device == "cpu" else device
 
     def summary(self) -> str:
         """``model_int8.tflite on litert, 2 threads (p50 1.91 ms, picked 2026-12-07)``."""
@@ -103,6 +108,19 @@ def _checked(data: Any, path: Path) -> Deployment:
         raise ModelLoadError(f"{path}: {exc}") from None
 
 
+def require_deployment(folder: Path) -> Deployment:
+    """The ``deploy.json`` of ``folder``.
+
+    Raises:
+        ModelLoadError: the folder has none (the message says how to make one), or one that cannot be used.
+    """
+    deployment = read_deployment(folder)
+    if deployment is None:
+        raise ModelLoadError(f"{folder}: is a folder without a {DEPLOY_FILE}; give a model file, or pick one "
+                             f"for this device first: edgecls bench --pick {folder} --data IMAGES")
+    return deployment
+
+
 def deployed_options(options: Any) -> tuple[Any, str | None]:
     """``options`` (:class:`~edgecls.runtime.options.ClassifierOptions`) for a folder with a ``deploy.json``:
     its file, engine, device and threads, where the caller left them at their defaults (``backend="auto"``,
@@ -114,15 +132,11 @@ def deployed_options(options: Any) -> tuple[Any, str | None]:
     folder = Path(options.model_path)
     if not folder.is_dir():
         return options, None
-    deployment = read_deployment(folder)
-    if deployment is None:
-        raise ModelLoadError(f"{folder}: is a folder without a {DEPLOY_FILE}; give a model file, or pick one "
-                             f"for this device first: edgecls bench --pick {folder} --data IMAGES")
+    deployment = require_deployment(folder)
     model = folder / deployment.file
-    chosen = replace(options, model_path=model,
-                     backend=deployment.backend if options.backend == "auto" else options.backend,
-                     num_threads=options.num_threads or deployment.threads,
-                     device=deployment.device if options.device == "cpu" else options.device)
+    backend, device = deployment.engine(options.backend, options.device)
+    chosen = replace(options, model_path=model, backend=backend, device=device,
+                     num_threads=options.num_threads or deployment.threads)
     note = f"{folder / DEPLOY_FILE}: running {deployment.summary()}"
     if deployment.sha256 and model.is_file():
         from edgecls.runtime.fingerprint import file_sha256

@@ -112,14 +112,10 @@ def _deployed(model: Path, options: BatchOptions) -> tuple[Path, BatchOptions]:
     Raises:
         ModelLoadError: a folder without a usable deploy.json.
     """
-    from edgecls.runtime.deploy import DEPLOY_FILE, read_deployment
+    from edgecls.runtime.deploy import require_deployment
 
     if not model.is_dir():
         return model, options
-    deployment = read_deployment(model)
-    if deployment is None:
-        raise ModelLoadError(f"{model}: is a folder without a {DEPLOY_FILE}; give a model file, or pick one for "
-                             f"this device first: edgecls bench --pick {model} --data IMAGES")
-    return model / deployment.file, replace(
-        options, backend=deployment.backend if options.backend == "auto" else options.backend,
-        device=deployment.device if options.device == "cpu" else options.device)
+    deployment = require_deployment(model)
+    backend, device = deployment.engine(options.backend, options.device)
+    return model / deployment.file, replace(options, backend=backend, device=device)

@@ -118,7 +118,7 @@ def pick(folder: str | Path, options: PickOptions) -> tuple[Deployment, list[Can
         raise OptionError(f"{folder}: no .tflite or .onnx files to pick from")
     reference = _reference(files)
     images, truth = _images(reference, options)
-    ref_top = _tops(reference, "auto", images)
+    ref_top, _ = _answers(reference, "auto", images)
     candidates = []
     for path in files:
         for backend in _engines(path, options.engines):
@@ -160,11 +160,13 @@ def _images(reference: Path, options: PickOptions) -> tuple[list[str], np.ndarra
     return [str(p) for p in data.files], truth
 
 
-def _tops(path: Path, backend: str, images: list[str]) -> np.ndarray:
+def _answers(path: Path, backend: str, images: list[str]) -> tuple[np.ndarray, Any]:
+    """The top-1 class of each image, and the file's card."""
     from edgecls.runtime import Classifier
 
     with Classifier.from_path(path, backend=backend) as clf:
-        return np.concatenate([clf.scores_batch(images[i:i + 32]).argmax(1) for i in range(0, len(images), 32)])
+        tops = [clf.scores_batch(images[i:i + 32]).argmax(1) for i in range(0, len(images), 32)]
+        return np.concatenate(tops), clf.card
 
 
 def _engines(path: Path, only: tuple[str, ...] | None) -> list[str]:
@@ -188,14 +190,11 @@ def _budget(card: Any, options: PickOptions) -> tuple[float | None, float | None
 def _checked(path: Path, backend: str, options: PickOptions, images: list[str], truth: np.ndarray | None,
              ref_top: np.ndarray) -> list[Candidate]:
     """The candidates of one file on one engine (one per thread count), each with its budget check."""
-    from edgecls.runtime import Classifier
     from edgecls.runtime.errors import EdgeclsError
 
     threads = options.threads or candidate_threads()
     try:
-        with Classifier.from_path(path, backend=backend, num_threads=1) as clf:
-            card = clf.card
-        top = _tops(path, backend, images)
+        top, card = _answers(path, backend, images)
     except EdgeclsError as exc:
         return [Candidate(path.name, "?", backend, n, discarded=f"the engine refused it: {exc}") for n in threads]
     min_agreement, max_drop = _budget(card, options)

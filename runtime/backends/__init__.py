@@ -76,15 +76,19 @@ def spec_for(path: Path, backend: str = "auto") -> BackendSpec:
 
 
 def installed(spec: BackendSpec) -> bool:
-    """Whether ``spec``'s engine module can be imported (without importing it)."""
+    """Whether one of ``spec``'s engine packages can be imported (found without importing it)."""
     from importlib.util import find_spec
 
-    if not spec.engine_module:
+    modules = spec.modules or ((spec.engine_module.split(".")[0],) if spec.engine_module else ())
+    if not modules:
         return True
-    try:
-        return find_spec(spec.engine_module.split(".")[0]) is not None
-    except (ImportError, ValueError):
-        return False
+    for module in modules:
+        try:
+            if find_spec(module) is not None:
+                return True
+        except (ImportError, ValueError):
+            continue
+    return False
 
 
 def _all_names() -> str:
@@ -150,7 +154,7 @@ def _register_builtins() -> None:
     from edgecls.runtime.backends import litert, onnxrt, openvino
 
     register(BackendSpec("litert", ("tflite",), (".tflite",), "tflite", litert.open_litert,
-                         "ai_edge_litert.interpreter"))
+                         "ai_edge_litert.interpreter", modules=("ai_edge_litert", "tflite_runtime", "tensorflow")))
     register(BackendSpec("onnxruntime", ("onnx", "ort"), (".onnx",), "onnx", onnxrt.open_onnxruntime, "onnxruntime"))
     register(BackendSpec("openvino", ("ov",), (".onnx", ".tflite"), "openvino", openvino.open_openvino, "openvino",
                          ("cpu", "gpu", "npu", "auto")))

@@ -74,6 +74,8 @@ class BackendSpec:
     """The engine's main module (what a cold start imports)."""
     devices: tuple[str, ...] = ("cpu", "gpu", "auto")
     """The devices it can be asked for."""
+    modules: tuple[str, ...] = ()
+    """Top-level packages any one of which runs it (default: ``engine_module``'s)."""
 
 
 def in_steps(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, step: int | None) -> np.ndarray:

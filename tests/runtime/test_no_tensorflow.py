@@ -60,7 +60,7 @@ def test_runtime_works_with_tensorflow_blocked(seed_exports):
     "blocked, suffix, extra",
     [
         (("ai_edge_litert", "tflite_runtime", "tensorflow"), "tflite", "tflite"),
-        (("onnxruntime",), "onnx", "onnx"),
+        (("onnxruntime", "openvino"), "onnx", "onnx"),  # either runs an .onnx file
     ],
 )
 def test_missing_engine_names_the_extra(seed_exports, blocked, suffix, extra):
