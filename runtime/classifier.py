@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgecls.runtime.backends import Backend, BackendConfig, open_backend
+from edgecls.runtime.backends import Backend, BackendConfig, open_backend, run_filled
 from edgecls.runtime.card import ModelCard
 from edgecls.runtime.deploy import deployed_options
 from edgecls.runtime.errors import InferenceError, OptionError, engine_errors
@@ -216,8 +216,24 @@ class Classifier:
             OptionError: invalid options, unknown labels in allowlist/denylist, both lists.
             InferenceError: the engine failed, or returned another number of scores than the model has labels.
         """
-        return self.classify_batch([image], max_results=max_results, score_threshold=score_threshold,
-                                   allowlist=allowlist, denylist=denylist, color=color)[0]
+        options = self._options(max_results, score_threshold, allowlist, denylist)
+        t0 = time.perf_counter()
+        pixels = to_pixels(image, color=color, target=self._pre.target)
+        filled: list[Any] = []  # the monitor's reading of the input (while it is hot), and when it was written
+
+        def fill(slot: np.ndarray) -> None:  # straight into the engine's input where it has one
+            self._pre.into(pixels, slot)
+            filled.extend((self._monitor.read(slot[None]) if self._monitor is not None else None, time.perf_counter()))
+
+        with engine_errors(InferenceError, f"{self._path}: inference failed"):
+            raw = run_filled(self._backend, fill, self._pre.spare())
+        t2 = time.perf_counter()
+        scores = self._post.scores(self._checked(raw, 1))
+        if filled[0] is not None:
+            self._monitor.add(filled[0], scores)
+        categories = self._post.categories(scores[0], options)
+        timings = Timings(_ms(t0, filled[1]), _ms(filled[1], t2), _ms(t2, time.perf_counter()))
+        return ClassificationResult(categories, timings, scores[0], self._post.multi_label)
 
     def classify_batch(self, images: Sequence[ImageInput], *, max_results: int | None = None,
                        score_threshold: float | None = None, allowlist: Iterable[str] | None = None,
@@ -231,13 +247,9 @@ class Classifier:
             return []
         t0 = time.perf_counter()
         batch = self._batch(images, color)
-        read = self._monitor.read(batch) if self._monitor is not None else None  # while the inputs are hot
         t1 = time.perf_counter()
-        raw = self._run(batch)
+        scores = self.scores_of_inputs(batch)
         t2 = time.perf_counter()
-        scores = self._post.scores(raw)
-        if read is not None:
-            self._monitor.add(read, scores)
         results, n = [], len(images)
         for row in scores:
             t3 = time.perf_counter()
@@ -274,35 +286,27 @@ class Classifier:
 
     def scores_batch(self, images: Sequence[ImageInput], *, color: str = "bgr") -> np.ndarray:
         """All class scores for each image, shape (N, classes). Raises as :meth:`classify`."""
-        return self._scored(self._batch(images, color))
+        return self.scores_of_inputs(self._batch(images, color))
 
     def scores_of_inputs(self, inputs: np.ndarray) -> np.ndarray:
         """All class scores, shape (N, classes), for model inputs made by :meth:`preprocess` and stacked
-        (N first): decode and check images one by one, then run the good ones in one call.
+        (N first): decode and check images one by one, then run the good ones in one call. The monitor (if
+        any) reads the inputs first, while they are in the cache.
 
         Raises:
             InferenceError: the engine failed, or returned another number of scores than the labels.
         """
-        return self._scored(inputs)
-
-    def _scored(self, inputs: np.ndarray) -> np.ndarray:
-        """Scores of ``inputs``; the monitor (if any) reads the inputs first, while they are in the cache."""
         read = self._monitor.read(inputs) if self._monitor is not None else None
-        scores = self._post.scores(self._run(inputs))
+        with engine_errors(InferenceError, f"{self._path}: inference failed"):
+            scores = self._post.scores(self._checked(self._backend.run(inputs), inputs.shape[0]))
         if read is not None:
             self._monitor.add(read, scores)
         return scores
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """The engine's raw output for ``batch``, checked to hold one score per label for each image.
-
-        Raises:
-            InferenceError: the engine failed, or returned another number of scores than the labels.
-        """
-        with engine_errors(InferenceError, f"{self._path}: inference failed"):
-            raw = self._backend.run(batch)
-        if raw.size != batch.shape[0] * len(self._card.labels):
-            raise InferenceError(f"{self._path}: the model returned {raw.shape} scores for {batch.shape[0]} image(s); "
+    def _checked(self, raw: np.ndarray, n: int) -> np.ndarray:
+        """``raw`` when it holds one score per label for each of ``n`` images; raises InferenceError."""
+        if raw.size != n * len(self._card.labels):
+            raise InferenceError(f"{self._path}: the model returned {raw.shape} scores for {n} image(s); "
                                  f"its card and tensors say {len(self._card.labels)} per image")
         return raw
 
@@ -340,14 +344,10 @@ class Classifier:
                score_threshold: float | None = None, **settings: Any) -> Stream:
         """Classify a video file, camera, URL, GStreamer pipeline, image folder or iterable of frames.
 
-        How is a :class:`~edgecls.runtime.stream.StreamOptions`, given whole or as its fields
-        (``clf.stream(src, mode="live", smooth=5)``): ``mode="video"`` classifies every ``every``-th frame
-        in order; ``mode="live"`` always takes the newest frame and counts the ones it drops. ``smooth=K``
-        averages scores over K frames; ``events=True`` yields only frames whose top label changed (or fell
-        below the threshold). ``keep_frames=True`` puts each frame in its result (for drawing or saving).
-        ``reconnect=True`` (or a :class:`Reconnect`) reopens a camera, URL or pipeline that
-        breaks, with back-off. ``capture=CaptureOptions(dir, below_score=...)`` saves the frames the model
-        was unsure about (see :mod:`edgecls.runtime.capture`). Use it as a context manager.
+        How is a :class:`~edgecls.runtime.stream.StreamOptions` (its fields say what each does), given whole
+        or as its fields: ``clf.stream(src, mode="live", smooth=5)``. ``capture=CaptureOptions(dir,
+        below_score=...)`` saves the frames the model was unsure about (see :mod:`edgecls.runtime.capture`).
+        Use it as a context manager.
 
         Raises:
             SourceError: the source cannot be opened (within ``open_timeout_s`` for network sources).

@@ -51,6 +51,8 @@ class Postprocessor:
         self._multi = card.output.multi_label
         self._thresholds = np.asarray(card.output.label_thresholds(), np.float32) if self._multi else None
         self._path = path
+        self._table = _dequantize_table(output)
+        self._table_dtype = np.dtype(output.dtype)
         self._checked = self._logits  # logits are turned into probabilities: nothing to warn about
         self._lock = threading.Lock()
         self.warnings: list[str] = []
@@ -60,7 +62,10 @@ class Postprocessor:
         return self._multi
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
-        values = self._output.dequantize(raw).reshape(raw.shape[0], -1)
+        if self._table is not None and raw.dtype == self._table_dtype:  # one lookup per score
+            values = self._table[raw.view(np.uint8)].reshape(raw.shape[0], -1)
+        else:
+            values = self._output.dequantize(raw).reshape(raw.shape[0], -1)
         if not self._checked:
             self._check_first(values)
         if self._logits:
@@ -117,22 +122,33 @@ class Postprocessor:
             keep = np.flatnonzero(scores >= options.score_threshold)
             candidates = keep if candidates is None else candidates[keep]
             scores = scores[keep]
-        k = min(options.max_results, scores.shape[0])
+        n = scores.shape[0]
+        k = min(options.max_results, n)
         if k == 0:
             return ()
-        # Top-k without sorting every class: partition, then order the k (ties by lower index).
-        top = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
-        top = top[np.lexsort((top, -scores[top]))]
-        index = top if candidates is None else candidates[top]
-        return tuple(Category(int(i), self._labels[i], float(scores[j])) for i, j in zip(index, top, strict=True))
+        if k < n and n > _PYTHON_SORT_UP_TO:  # top-k without sorting every class: partition, then order the k
+            keys = _descending(scores)
+            top = np.argpartition(keys, k - 1)[:k]
+            top = top[np.argsort(keys[top])]
+            best = list(zip(top.tolist(), scores[top].tolist(), strict=True))
+        else:  # few classes: Python sorts them (stably) faster than NumPy is called
+            best = sorted(enumerate(scores.tolist()), key=_score_then_index)[:k]
+        labels, chosen = self._labels, candidates.tolist() if candidates is not None else None
+        return tuple(Category(i, labels[i], score) for i, score in
+                     ((j if chosen is None else chosen[j], score) for j, score in best))
 
     def categories_rows(self, rows: np.ndarray, options: ClassifyOptions) -> list[tuple[Category, ...]]:
-        """:meth:`categories` of each row of ``rows`` (N, classes): one sort for the whole matrix when every
-        class is a candidate (no allow/deny list, one distribution per row), else row by row."""
+        """:meth:`categories` of each row of ``rows`` (N, classes): the top k of every row partitioned out at once
+        when every class is a candidate (no allow/deny list, one distribution per row), else row by row."""
         if self._multi or options.allowlist is not None or options.denylist or rows.ndim != 2:
             return [self.categories(row, options) for row in rows]
         k = min(options.max_results, rows.shape[1])
-        order = np.argsort(-rows, axis=1, kind="stable")[:, :k]  # stable: ties by lower index
+        if k == 0:
+            return [() for _ in rows]
+        keys = _descending(rows)
+        order = np.argpartition(keys, k - 1, axis=1)[:, :k] if k < rows.shape[1] else \
+            np.broadcast_to(np.arange(k), rows.shape)  # the top k of each row, unordered: no full sort
+        order = np.take_along_axis(order, np.argsort(np.take_along_axis(keys, order, axis=1), axis=1), axis=1)
         top = np.take_along_axis(rows, order, axis=1)
         labels, floor = self._labels, options.score_threshold
         return [tuple(Category(i, labels[i], s) for i, s in zip(index, scores, strict=True) if s >= floor)
@@ -150,6 +166,24 @@ class Postprocessor:
         return tuple(Category(int(i), self._labels[i], float(row[i])) for i in index)
 
 
+_PYTHON_SORT_UP_TO = 64
+"""Up to this many candidate classes, ``categories`` sorts them in Python; over it, it partitions out the top k
+with NumPy first."""
+
+
+def _descending(scores: np.ndarray) -> np.ndarray:
+    """Int64 keys, smallest first, that order ``scores`` (along the last axis) from the highest, a tie to the
+    lower index: all distinct, so a partition picks exactly the classes a stable sort would put first. (The
+    bits of a float32, its sign turned around, order as the float does; the index fills the low 32 bits.)"""
+    bits = scores.astype(np.float32).view(np.int32).astype(np.int64)
+    bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    return ~((bits << 32) | (scores.shape[-1] - 1 - np.arange(scores.shape[-1])))
+
+
+def _score_then_index(pair: tuple[int, float]) -> tuple[float, int]:
+    return -pair[1], pair[0]
+
+
 _SUM_SLACK = 0.05
 """How far from 1 the first rows may sum before the warning: an int8 file's softmax (an ONNX QDQ one's
 output is float but was rounded to 1/255 steps inside) sums to 0.98..1.02; logits essentially never fall
@@ -160,3 +194,12 @@ def _distributions(values: np.ndarray, tolerance: float = 1e-2) -> np.ndarray:
     """Per row, whether it is a probability distribution (in [0, 1], summing to 1 within ``tolerance``)."""
     return (values.min(axis=1) >= -1e-6) & (values.max(axis=1) <= 1 + 1e-6) & \
         (np.abs(values.sum(axis=1) - 1.0) < tolerance)
+
+
+def _dequantize_table(output: TensorInfo) -> np.ndarray | None:
+    """The float32 score of each of the 256 codes of a quantized 8-bit output (indexed by its bits as uint8),
+    else None."""
+    if output.quantization is None or np.dtype(output.dtype) not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        return None
+    codes = np.arange(256, dtype=np.uint8).view(output.dtype)
+    return output.dequantize(codes)

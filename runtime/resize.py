@@ -10,10 +10,12 @@ target, then finishes with ``INTER_LINEAR`` over the remaining factor (< 2).
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
-__all__ = ["fast_resize", "fit", "resize_to", "SAMPLES"]
+__all__ = ["Scratch", "fast_resize", "fit", "resize_to", "SAMPLES"]
 
 SAMPLES = ("area", "linear", "warp")
 """How a picture is shrunk: ``area`` (anti-aliased, :func:`fast_resize`), ``linear`` (one bilinear resize,
@@ -21,34 +23,77 @@ pixel centres aligned: ``cv2.resize``'s default, what Frigate does to its crops)
 corners aligned: MediaPipe's image-to-tensor warp, what its ``region_of_interest`` does)."""
 
 
-def fast_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize ``image`` to ``width``×``height`` (keeps a trailing channel axis of 1)."""
+class Scratch(threading.local):
+    """Per-thread buffers reused from call to call for the intermediate pictures of a resize (so a stream of
+    frames of one size allocates nothing after its first), at most ``keep`` shapes, the oldest dropped."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self._arrays: dict[tuple, np.ndarray] = {}
+        self._keep = keep
+
+    def get(self, shape: tuple[int, ...], dtype: np.dtype | type = np.uint8, role: str = "") -> np.ndarray:
+        """An uninitialised array of ``shape`` and ``dtype``, the same one on the next call with the same
+        arguments in this thread (``role`` tells apart two buffers of one shape that are alive together)."""
+        key = (role, shape, np.dtype(dtype).str)
+        array = self._arrays.pop(key, None)
+        if array is None:
+            array = np.empty(shape, dtype)
+            if len(self._arrays) >= self._keep:
+                del self._arrays[next(iter(self._arrays))]
+        self._arrays[key] = array  # most recently used last
+        return array
+
+
+def fast_resize(image: np.ndarray, width: int, height: int, *, out: np.ndarray | None = None,
+                scratch: Scratch | None = None) -> np.ndarray:
+    """Resize ``image`` to ``width``×``height`` (keeps a trailing channel axis of 1), into ``out`` when given
+    (returned), its intermediate halvings into ``scratch``'s buffers when given."""
     channels = image.shape[2] if image.ndim == 3 else None
     h, w = image.shape[:2]
     while w >= 2 * width and h >= 2 * height:
         # Drop an odd last row/column so the step is exactly 2× (the fast path).
-        image = cv2.resize(image[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        half = (h // 2, w // 2, *image.shape[2:])
+        last = half[:2] == (height, width)  # the last step writes straight into ``out``
+        dst = out if last else (scratch.get(half) if scratch is not None else None)
+        image = _written(cv2.resize(image[: h - h % 2, : w - w % 2], (w // 2, h // 2), dst=dst,
+                                    interpolation=cv2.INTER_AREA), dst)
         h, w = image.shape[:2]
     if (w, h) != (width, height):
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        image = _written(cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_LINEAR), out)
+    elif out is not None and image is not out:
+        out[...] = image.reshape(out.shape)
+        return out
     return image[:, :, None] if channels == 1 and image.ndim == 2 else image
 
 
-def resize_to(image: np.ndarray, width: int, height: int, sample: str = "area") -> np.ndarray:
+def _written(result: np.ndarray, dst: np.ndarray | None) -> np.ndarray:
+    """``dst`` holding ``result`` (OpenCV returns a new array instead of writing one it cannot use)."""
+    if dst is None or result is dst:
+        return result
+    dst[...] = result.reshape(dst.shape)
+    return dst
+
+
+def resize_to(image: np.ndarray, width: int, height: int, sample: str = "area", *, out: np.ndarray | None = None,
+              scratch: Scratch | None = None) -> np.ndarray:
     """Resize ``image`` to ``width``×``height`` by ``sample`` (see :data:`SAMPLES`; keeps a trailing
-    channel axis of 1)."""
+    channel axis of 1), into ``out`` when given (returned), an area shrink's halvings into ``scratch``."""
     if sample == "area":
-        return fast_resize(image, width, height)
+        return fast_resize(image, width, height, out=out, scratch=scratch)
     if image.shape[1] == width and image.shape[0] == height:
-        return image
+        if out is None:
+            return image
+        out[...] = image.reshape(out.shape)
+        return out
     if sample == "warp":  # destination (x, y) samples the source at (x·W/w, y·H/h), as MediaPipe's warp
         h, w = image.shape[:2]
         matrix = np.array([[w / width, 0.0, 0.0], [0.0, h / height, 0.0]])
-        out = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REPLICATE)
+        result = cv2.warpAffine(image, matrix, (width, height), dst=out,
+                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     else:
-        out = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return out[:, :, None] if image.ndim == 3 and out.ndim == 2 else out
+        result = cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
+    result = _written(result, out)
+    return result[:, :, None] if image.ndim == 3 and result.ndim == 2 else result
 
 
 def fit(image: np.ndarray, width: int, height: int, mode: str, sample: str = "area") -> np.ndarray:

@@ -11,7 +11,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from edgecls.runtime.backends.base import DEVICES, Backend, BackendConfig, BackendSpec
+from edgecls.runtime.backends.base import DEVICES, Backend, BackendConfig, BackendSpec, run_filled
 from edgecls.runtime.errors import DeviceUnavailableError, ModelLoadError, OptionError, UnsupportedFormatError
 from edgecls.runtime.registry import Registry
 
@@ -25,6 +25,7 @@ __all__ = [
     "installed",
     "spec_for",
     "open_backend",
+    "run_filled",
 ]
 
 BACKENDS: Registry[BackendSpec] = Registry("backend")

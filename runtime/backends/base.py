@@ -11,9 +11,12 @@ import numpy as np
 
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["Backend", "BackendConfig", "BackendSpec", "DEVICES", "in_steps"]
+__all__ = ["Backend", "BackendConfig", "BackendSpec", "DEVICES", "Fill", "in_steps", "run_filled"]
 
 DEVICES = ("cpu", "gpu", "npu", "auto")
+
+Fill = Callable[[np.ndarray], None]
+"""Writes one model input (no batch axis) into the array it is given."""
 
 
 @dataclass(frozen=True)
@@ -90,3 +93,15 @@ def in_steps(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, step: i
             part = np.concatenate([part, np.zeros((step - len(part), *part.shape[1:]), part.dtype)])
         parts.append(run(part)[:batch.shape[0] - i])
     return np.concatenate(parts)
+
+
+
+def run_filled(backend: Backend, fill: Fill, spare: np.ndarray) -> np.ndarray:
+    """Run one input that ``fill`` writes: straight into the engine's own input buffer when the backend
+    offers that (an optional ``run_filled(fill, spare)`` method), else into ``spare`` (a (1, ...) input
+    buffer) which is then run. Returns the raw (1, classes) output; raises what ``fill`` or the engine raise."""
+    own = getattr(backend, "run_filled", None)
+    if own is not None:
+        return own(fill, spare)
+    fill(spare[0])
+    return backend.run(spare)

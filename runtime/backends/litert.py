@@ -3,7 +3,9 @@
 CPU inference uses the LiteRT ``Interpreter`` (XNNPACK). ``device="gpu"`` uses
 LiteRT's ``CompiledModel`` with the GPU accelerator (ai-edge-litert only).
 The Interpreter is not thread-safe, so :meth:`run` holds a lock around
-set-input / invoke / get-output; preprocessing in other threads still overlaps.
+set-input / invoke / get-output. :meth:`run_filled` lets one image be written straight into the
+interpreter's input tensor (no copy) while it holds the lock; a thread that finds the lock taken
+writes its own buffer instead, so preprocessing in other threads still overlaps.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +121,9 @@ class LiteRTBackend:
         signature = self._in.get("shape_signature")
         self._fixed = None if signature is None or len(signature) == 0 or signature[0] == -1 else self._batch
         """The batch size a file fixes in its signature (run in steps of it), None when it may be resized."""
+        sizes = self._in["shape"][1:] if signature is None or len(signature) == 0 else signature[1:]
+        self._direct = self._fixed in (None, 1) and all(int(d) > 0 for d in sizes)
+        """Whether :meth:`run_filled` may write the interpreter's input tensor (one image of a fixed size)."""
         self._lock = threading.Lock()
 
     @property
@@ -127,15 +133,36 @@ class LiteRTBackend:
     def run(self, batch: np.ndarray) -> np.ndarray:
         return in_steps(self._invoke, batch, self._fixed)
 
+    def run_filled(self, fill: Callable[[np.ndarray], None], spare: np.ndarray) -> np.ndarray:
+        """Run one input that ``fill`` writes straight into the interpreter's input tensor (no copy of it);
+        while another thread runs the model, or for a file whose batch or size is not 1 × its input's,
+        ``fill`` writes ``spare`` (a (1, ...) buffer) which is run as usual (so the two threads overlap)."""
+        if not self._direct or not self._lock.acquire(blocking=False):
+            fill(spare[0])
+            return self.run(spare)
+        try:
+            if self._interpreter is None:
+                raise ClosedError("the model was closed: open it again to classify")
+            if self._batch != 1:
+                self._resize(1)
+            fill(self._interpreter.tensor(self._in["index"])()[0])  # the view dies before invoke, as it must
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._out["index"])
+        finally:
+            self._lock.release()
+
+    def _resize(self, n: int) -> None:
+        with engine_output():  # XNNPACK announces itself again
+            self._interpreter.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
+            self._interpreter.allocate_tensors()
+        self._batch = n
+
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             if self._interpreter is None:
                 raise ClosedError("the model was closed: open it again to classify")
             if batch.shape[0] != self._batch:
-                with engine_output():  # XNNPACK announces itself again
-                    self._interpreter.resize_tensor_input(self._in["index"], list(batch.shape))
-                    self._interpreter.allocate_tensors()
-                self._batch = batch.shape[0]
+                self._resize(batch.shape[0])
             self._interpreter.set_tensor(self._in["index"], batch)
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._out["index"])

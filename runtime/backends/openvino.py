@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,27 @@ class OpenVINOBackend:
                                                     "model for batches"):
                     self._many = self._core.compile_model(self._dynamic, "CPU", self._settings).create_infer_request()
             return self._many
+
+    def run_filled(self, fill: Callable[[np.ndarray], None], spare: np.ndarray) -> np.ndarray:
+        """Run one input that ``fill`` writes straight into the request's input tensor; while another thread
+        runs the model, or where that tensor is not ``spare``'s shape and type, ``fill`` writes ``spare``
+        (a (1, ...) buffer) which is run as usual."""
+        if self._fixed not in (None, 1) or None in self.input.shape[1:] or not self._lock.acquire(blocking=False):
+            fill(spare[0])
+            return self.run(spare)
+        try:
+            if self._one is None:
+                raise ClosedError("the model was closed: open it again to classify")
+            own = self._one.get_input_tensor(0).data
+            if own.shape == spare.shape and own.dtype == spare.dtype:
+                fill(own[0])
+            else:  # what infer would convert
+                fill(spare[0])
+                own[...] = spare.reshape(own.shape).astype(own.dtype, copy=False)
+            self._one.infer()
+            return self._one.get_output_tensor(0).data.copy()
+        finally:
+            self._lock.release()
 
     def _infer(self, batch: np.ndarray, request: Any) -> np.ndarray:
         with self._lock:
