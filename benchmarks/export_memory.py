@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.suite.checkout import package_view
 from benchmarks.suite.publish import publish
 from benchmarks.suite.timing import module, root_env, run_measured
 
@@ -47,17 +48,6 @@ def build(work: Path) -> Path:
     path = work / "densenet121.keras"
     model.save(path)
     return path
-
-
-def _package_view(source: Path, work: Path) -> Path:
-    """A folder whose ``edgecls`` package is ``source``'s (edgecls/ with runtime/ and converters/ inside)."""
-    view = work / "view" / "edgecls"
-    view.mkdir(parents=True)
-    for item in (source / "edgecls").iterdir():
-        (view / item.name).symlink_to(item)
-    (view / "runtime").symlink_to(source / "runtime")
-    (view / "converters").symlink_to(source / "converters")
-    return view.parent
 
 
 def measure(model: Path, work: Path, formats: str, pythonpath: Path | None) -> dict:
@@ -124,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         built = subprocess.run(module("benchmarks.export_memory", "--build", str(work)), check=True,
                                capture_output=True, text=True, env=root_env())
         model = Path(built.stdout.strip().splitlines()[-1])
-        variants = [("after", None)] + ([("before", _package_view(args.source.resolve(), work))] if args.source else [])
+        variants = [("after", None)] + ([("before", package_view(args.source.resolve(), work))] if args.source else [])
         for name in [c.strip() for c in args.configs.split(",")]:
             for label, pythonpath in variants:
                 row = {"config": name, "version": label, **measure(model, work, CONFIGS[name], pythonpath)}

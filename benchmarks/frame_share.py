@@ -6,10 +6,10 @@ Each round runs three fresh processes in turn: the runtime as it was at ``--befo
 taken with ``git archive``, first on ``PYTHONPATH``), the runtime of this checkout, and MediaPipe (its own
 virtual environment, ``tests/setup_mediapipe.sh``). In an edgecls process the variants (raw call, 640×480,
 1080p) alternate in blocks of 25 calls; the frames rotate over 16 so each is cold in the cache as a camera's
-would be. Then ``tracemalloc`` counts what one ``classify`` allocates at its peak (the most over 50 calls after
-a warm-up) and what 2,000 calls leave held after the first 2,000.
+would be. In the first two rounds' processes ``tracemalloc`` then counts what one ``classify`` allocates at its
+peak (the most over 40 calls after a warm-up) and what 2,000 calls leave held after the first 2,000.
 
-    python -m benchmarks.frame_share [--before 0bbf424] [--rounds 7] [--calls 200]
+    python -m benchmarks.frame_share [--before 0bbf424] [--rounds 15] [--calls 300]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.suite.checkout import revision_view
 from benchmarks.suite.probes import mediapipe_rounds
 from benchmarks.suite.publish import RESULTS, ROOT, publish
 from benchmarks.suite.timing import probe_cli, root_env, run_json
@@ -58,7 +59,8 @@ def probe(spec: dict) -> dict:
                 call(i)
                 times[name].append((time.perf_counter() - t0) * 1e3)
     result = {name: statistics.median(ms) for name, ms in times.items()}
-    result["allocations"] = {name: _allocations(clf, f) for name, f in frames.items()}
+    if spec.get("allocations"):
+        result["allocations"] = {name: _allocations(clf, f) for name, f in frames.items()}
     result["categories"] = [c.label for c in clf.classify(frames["640x480"][0]).categories]
     clf.close()
     return result
@@ -66,7 +68,7 @@ def probe(spec: dict) -> dict:
 
 def _allocations(clf, frames: list[np.ndarray]) -> dict:
     """Bytes ``tracemalloc`` sees: the most one ``classify`` holds at once beyond what was held before it
-    (over 50 calls after a warm-up), and what 2,000 calls after the first 2,000 leave allocated (Python's
+    (over 40 calls after a warm-up), and what 2,000 calls after the first 2,000 leave allocated (Python's
     free lists fill during the first)."""
     import tracemalloc
 
@@ -74,7 +76,7 @@ def _allocations(clf, frames: list[np.ndarray]) -> dict:
     for i in range(20):
         clf.classify(frames[i % len(frames)])
     peaks = []
-    for i in range(50):
+    for i in range(40):
         before = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         clf.classify(frames[i % len(frames)])
@@ -86,22 +88,6 @@ def _allocations(clf, frames: list[np.ndarray]) -> dict:
         held.append(tracemalloc.get_traced_memory()[0])
     tracemalloc.stop()
     return {"peak_bytes_per_call": max(peaks), "left_by_2000_more_calls": held[1] - held[0]}
-
-
-def materialise(rev: str, into: Path) -> Path:
-    """The package as it was at ``rev`` (``edgecls`` with its ``runtime`` and ``converters`` inside), for
-    ``PYTHONPATH``."""
-    source = into / "src"
-    source.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", rev, "edgecls", "runtime", "converters"], cwd=ROOT,
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
-    package = into / "pkg" / "edgecls"
-    package.parent.mkdir()
-    (source / "edgecls").rename(package)
-    (source / "runtime").rename(package / "runtime")
-    (source / "converters").rename(package / "converters")
-    return package.parent
 
 
 def model(work: Path) -> Path:
@@ -125,7 +111,7 @@ def measure(path: Path, before: Path, rounds: int, calls: int) -> dict:
     """Per round: the runtime before, the runtime now (order alternating) and MediaPipe, fresh processes."""
     from edgecls.bench.measure import camera_frames
 
-    spec = json.dumps({"model": str(path), "calls": calls})
+    spec = {"model": str(path), "calls": calls}
     env = {"before": root_env(), "after": root_env()}
     env["before"]["PYTHONPATH"] = os.pathsep.join((str(before), env["before"]["PYTHONPATH"]))  # its package first
     frames = path.parent / "frames.npz"
@@ -134,7 +120,8 @@ def measure(path: Path, before: Path, rounds: int, calls: int) -> dict:
     for r in range(rounds):
         for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
             # run as a script: ``-m`` would put the working folder, and its ``edgecls``, before PYTHONPATH
-            runs[side].append(run_json([sys.executable, __file__, "--probe", spec], env=env[side]))
+            argv = [sys.executable, __file__, "--probe", json.dumps(spec | {"allocations": r < 2})]
+            runs[side].append(run_json(argv, env=env[side]))
         theirs = mediapipe_rounds(MEDIAPIPE, path, frames, 1, calls)
         runs["mediapipe"].append(theirs["rounds"][0] | {"version": theirs["mediapipe"]})
     return {"runs": runs, "summary": {side: _summary(runs[side], runs["mediapipe"]) for side in ("before", "after")}}
@@ -146,8 +133,8 @@ def _summary(runs: list[dict], mediapipe: list[dict]) -> dict:
         out[name] = {"ratio": spread_of([r[name] / r["raw"] for r in runs]),
                      "overhead_ms": spread_of([r[name] - r["raw"] for r in runs]),
                      "ms": statistics.median(r[name] for r in runs),
-                     "peak_bytes_per_call": max(r["allocations"][name]["peak_bytes_per_call"] for r in runs),
-                     "left_by_2000_more_calls": max(r["allocations"][name]["left_by_2000_more_calls"] for r in runs)}
+                     **{figure: max(r["allocations"][name][figure] for r in runs if "allocations" in r)
+                        for figure in ("peak_bytes_per_call", "left_by_2000_more_calls")}}
     out["raw_ms"] = statistics.median(r["raw"] for r in runs)
     out["mediapipe"] = spread_of([r["640x480"] / m["mediapipe"] for r, m in zip(runs, mediapipe, strict=True)])
     return out
@@ -178,13 +165,13 @@ def page(result: dict, before: str) -> str:
 
 
 def main() -> None:
-    args = probe_cli(__doc__, probe, RESULTS, before=(str, "0bbf424"), rounds=(int, 7), calls=(int, 200))
+    args = probe_cli(__doc__, probe, RESULTS, before=(str, "0bbf424"), rounds=(int, 15), calls=(int, 300))
     if args is None:
         return
     if not MEDIAPIPE.exists():
         subprocess.run(["bash", str(ROOT / "tests" / "setup_mediapipe.sh")], check=True)
     with tempfile.TemporaryDirectory() as tmp:
-        before = materialise(args.before, Path(tmp) / "before")
+        before = revision_view(args.before, Path(tmp) / "before")
         result = measure(model(Path(tmp)), before, args.rounds, args.calls)
     stamp = dt.date.today().isoformat()
     publish(args.out, f"frame-share-{stamp}", {"date": stamp, "before": args.before, "threads": THREADS,
