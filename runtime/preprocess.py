@@ -70,18 +70,6 @@ def build_lut(spec: InputSpec) -> np.ndarray | None:
     return np.ascontiguousarray(table[None, :, :])
 
 
-FOUR_CHANNELS_UP_TO = 1_000_000
-"""Frames up to this many pixels that are halved on the way to the input are resized as 4 channels: OpenCV's
-8-bit area and bilinear resizes are faster on 4 channels than on 3, by more than the conversion to 4 costs
-(measured here: 0.7-0.85 of the time at 640×480 and 800×600, 0.9 at 1280×720; 0.95 and unsteady at 1080p,
-where the 4-channel copy of the frame would be 8 MB)."""
-
-
-def _four_channels(image: np.ndarray, size: tuple[int, int]) -> bool:
-    h, w = image.shape[:2]
-    return h * w <= FOUR_CHANNELS_UP_TO and w >= 2 * size[0] and h >= 2 * size[1]
-
-
 class Preprocessor:
     """Callable turning :class:`Pixels` into one model input (no batch axis)."""
 
@@ -126,30 +114,17 @@ class Preprocessor:
             out[...] = self(pixels, resize=resize, sample=sample)
             return
         code = _COLOR_CODES[(3, pixels.order, spec.color)]
-        size = (spec.width, spec.height)
-        if sample == "area" and _four_channels(image, size):
-            resized, code = self._shrink_as_four(image, code, size), cv2.COLOR_BGRA2BGR  # then drop the 4th
-        else:
-            small = image.shape[0] * image.shape[1] <= spec.height * spec.width
-            if code is not None and sample != "warp" and small:  # convert the smaller: the picture
-                image, code = cv2.cvtColor(image, code, dst=self._scratch.get(image.shape, role="colour-first")), None
-            steps = (code is not None) + (self._lut is not None)  # after the resize
-            resized = resize_to(image, *size, "linear" if sample == "area" and small else sample, scratch=self._scratch,
-                                out=out if steps == 0 else self._scratch.get(out.shape, role="resized"))
+        small = image.shape[0] * image.shape[1] <= spec.height * spec.width
+        if code is not None and sample != "warp" and small:  # convert the smaller: the picture
+            image, code = cv2.cvtColor(image, code, dst=self._scratch.get(image.shape, role="colour-first")), None
+        steps = (code is not None) + (self._lut is not None)  # after the resize
+        resized = resize_to(image, spec.width, spec.height, "linear" if sample == "area" and small else sample,
+                            scratch=self._scratch, out=out if steps == 0 else self._scratch.get(out.shape, role="resized"))
         if code is not None:
             resized = cv2.cvtColor(resized, code, dst=out if self._lut is None else self._scratch.get(out.shape,
                                                                                                         role="colour"))
         if self._lut is not None:
             cv2.LUT(resized, self._lut, dst=out)
-
-    def _shrink_as_four(self, image: np.ndarray, code: int | None, size: tuple[int, int]) -> np.ndarray:
-        """``image`` (3 channels) shrunk to ``size`` as 4 channels: converted to BGRA (RGBA when ``code``
-        swaps the colours) then resized by :func:`~edgecls.runtime.resize.fast_resize`; returns the small
-        4-channel picture. The same pixels as resizing the 3 channels, faster (``benchmarks/frame_share.py``)."""
-        four = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA if code is None else cv2.COLOR_BGR2RGBA,
-                            dst=self._scratch.get((*image.shape[:2], 4), role="four"))
-        return resize_to(four, *size, out=self._scratch.get((size[1], size[0], 4), role="four-resized"),
-                         scratch=self._scratch)
 
     def __call__(self, pixels: Pixels, *, resize: str | None = None, sample: str = "area") -> np.ndarray:
         """The model input for ``pixels``, fitted by ``resize`` (default: the card's mode), shrunk by ``sample``
