@@ -6,8 +6,9 @@ Each round runs three fresh processes in turn: the runtime as it was at ``--befo
 taken with ``git archive``, first on ``PYTHONPATH``), the runtime of this checkout, and MediaPipe (its own
 virtual environment, ``tests/setup_mediapipe.sh``). In an edgecls process the variants (raw call, 640×480,
 1080p) alternate in blocks of 25 calls; the frames rotate over 16 so each is cold in the cache as a camera's
-would be. In the first two rounds' processes ``tracemalloc`` then counts what one ``classify`` allocates at its
-peak (the most over 40 calls after a warm-up) and what 2,000 calls leave held after the first 2,000.
+would be. Then the input of a 640×480 frame is timed inside ``classify`` and on its own. In the first two
+rounds' processes ``tracemalloc`` then counts what one ``classify`` allocates at its peak (the most over 40
+calls after a warm-up) and what 2,000 calls leave held after the first 2,000.
 
     python -m benchmarks.frame_share [--before 0bbf424] [--rounds 15] [--calls 300]
 """
@@ -59,11 +60,27 @@ def probe(spec: dict) -> dict:
                 call(i)
                 times[name].append((time.perf_counter() - t0) * 1e3)
     result = {name: statistics.median(ms) for name, ms in times.items()}
+    result["preprocess"] = _preprocess_ms(clf, frames["640x480"], spec["calls"])
     if spec.get("allocations"):
         result["allocations"] = {name: _allocations(clf, f) for name, f in frames.items()}
     result["categories"] = [c.label for c in clf.classify(frames["640x480"][0]).categories]
     clf.close()
     return result
+
+
+def _preprocess_ms(clf, frames: list[np.ndarray], calls: int) -> dict:
+    """Median ms of making the input of a 640×480 frame: inside ``classify`` (its ``preprocess_ms``, right after
+    the previous frame's engine call) and on its own (``into`` a buffer, frame after frame, no engine call)."""
+    from edgecls.runtime.images import to_pixels
+
+    pre, slot = clf.preprocessor, clf.preprocessor.buffer(1)[0]
+    inside = [clf.classify(frames[i % len(frames)]).timings.preprocess_ms for i in range(calls)]
+    alone = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        pre.into(to_pixels(frames[i % len(frames)], target=pre.target), slot)
+        alone.append((time.perf_counter() - t0) * 1e3)
+    return {"in_classify": statistics.median(inside), "alone": statistics.median(alone)}
 
 
 def _allocations(clf, frames: list[np.ndarray]) -> dict:
@@ -136,6 +153,7 @@ def _summary(runs: list[dict], mediapipe: list[dict]) -> dict:
                      **{figure: max(r["allocations"][name][figure] for r in runs if "allocations" in r)
                         for figure in ("peak_bytes_per_call", "left_by_2000_more_calls")}}
     out["raw_ms"] = statistics.median(r["raw"] for r in runs)
+    out["preprocess"] = {k: spread_of([r["preprocess"][k] for r in runs]) for k in ("in_classify", "alone")}
     out["mediapipe"] = spread_of([r["640x480"] / m["mediapipe"] for r, m in zip(runs, mediapipe, strict=True)])
     return out
 
@@ -151,6 +169,8 @@ def page(result: dict, before: str) -> str:
             ("our ms per frame, 640×480", lambda x: cell(x["640x480"]["overhead_ms"])),
             ("our ms per frame, 1920×1080", lambda x: cell(x["1920x1080"]["overhead_ms"])),
             ("edgecls / MediaPipe, 640×480 (target ≤ 0.45)", lambda x: cell(x["mediapipe"])),
+            ("ms making the input of a 640×480 frame, in `classify`", lambda x: cell(x["preprocess"]["in_classify"])),
+            ("the same on its own (no engine call between frames)", lambda x: cell(x["preprocess"]["alone"])),
             ("bytes one `classify` holds at its peak, 640×480", lambda x: f"{x['640x480']['peak_bytes_per_call']:,}"),
             ("bytes one `classify` holds at its peak, 1920×1080",
              lambda x: f"{x['1920x1080']['peak_bytes_per_call']:,}"),
