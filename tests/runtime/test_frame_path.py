@@ -47,8 +47,9 @@ def test_into_writes_what_the_reference_path_makes(name):
 @pytest.mark.parametrize("fmt", ["tflite_int8", "onnx_fp32"])
 def test_classify_allocates_nothing_the_size_of_a_frame(seed_exports, fmt):
     """After the first frames of a size, one ``classify`` of a 640×480 frame (921,600 bytes; its first halving
-    alone 230,400) holds at most a few kB at its peak (its result), and 2,000 more calls leave nothing held
-    (Python's tuple free list, which tracemalloc counts, fills during the first 2,000)."""
+    alone 230,400) holds a few kB at its peak (its result; now and then a few tens of kB as Python grows a free
+    list), and 2,000 more calls leave nothing held (Python's tuple free list, which tracemalloc counts, fills
+    during the first 2,000)."""
     frames = camera_frames((640, 480), count=4)
     with Classifier.from_path(seed_exports[1][fmt], num_threads=1) as clf:
         expected = [clf.classify(f).categories for f in frames]
@@ -68,7 +69,7 @@ def test_classify_allocates_nothing_the_size_of_a_frame(seed_exports, fmt):
             growth = tracemalloc.get_traced_memory()[0] - start
         finally:
             tracemalloc.stop()
-    assert max(peaks) < 32 * 1024, peaks
+    assert sorted(peaks)[len(peaks) // 2] < 16 * 1024 and max(peaks) < 64 * 1024, peaks
     assert growth < 16 * 1024  # under 8 bytes a call: not one object kept per frame
 
 
