@@ -41,6 +41,7 @@ MEDIAPIPE = ROOT / ".cache" / "mediapipe-venv" / "bin" / "python"
 
 def probe(spec: dict) -> dict:
     """In a fresh process: medians of the raw call and of ``classify`` per size; then the allocations."""
+    import edgecls.runtime
     from edgecls.bench.measure import camera_frames
     from edgecls.runtime import Classifier
 
@@ -64,6 +65,7 @@ def probe(spec: dict) -> dict:
     if spec.get("allocations"):
         result["allocations"] = {name: _allocations(clf, f) for name, f in frames.items()}
     result["categories"] = [c.label for c in clf.classify(frames["640x480"][0]).categories]
+    result["runtime"] = edgecls.runtime.__file__  # which version ran
     clf.close()
     return result
 

@@ -98,7 +98,8 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])  # the checkout's root, as `python -m benchmarks.export_memory` has it
 from benchmarks import export_memory
 work = Path(sys.argv[3])
-view = export_memory._package_view(Path(sys.argv[1]), work)
+from benchmarks.suite.checkout import package_view
+view = package_view(Path(sys.argv[1]), work)
 print(json.dumps(export_memory.measure(Path(sys.argv[2]), work, "tflite", view)))
 """
 
@@ -125,6 +126,30 @@ def test_export_memory_measures_a_checkout_in_its_own_process(seed_h5, digits, t
     page = export_memory.render({"date": "d", "before": "x", "rows": [{"config": "TFLite only", "version": "before",
                                                                         **row}]})
     assert f"| TFLite only | before | {row['peak_rss_mb']} |" in page and "Before: x" in page
+
+
+def test_frame_share_runs_the_runtime_of_a_commit_beside_this_one(seed_exports, tmp_path):
+    """benchmarks.frame_share's machinery on the seed CNN: ``revision_view`` of HEAD puts that commit's package
+    first, the probe (run as the suite runs it) imports the runtime from there, and times both sizes."""
+    import json
+    import os
+    import subprocess
+
+    from benchmarks import frame_share
+    from benchmarks.suite.checkout import revision_view
+    from benchmarks.suite.timing import root_env
+
+    view = revision_view("HEAD", tmp_path / "view")
+    env = root_env()
+    env["PYTHONPATH"] = os.pathsep.join((str(view), env["PYTHONPATH"]))
+    spec = json.dumps({"model": str(seed_exports[1]["tflite_int8"]), "calls": 25})
+    done = subprocess.run([sys.executable, frame_share.__file__, "--probe", spec], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(result["runtime"]).is_relative_to(view)  # the commit's package, not this checkout's
+    assert min(result[k] for k in ("raw", "640x480", "1920x1080")) > 0 and result["categories"]
+    assert result["preprocess"]["alone"] > 0 and result["preprocess"]["in_classify"] > 0
 
 
 SUITES = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "benchmarks").glob("*.py")
