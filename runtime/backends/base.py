@@ -36,7 +36,8 @@ class Backend(Protocol):
     """A loaded model ready to run.
 
     Implementations must make :meth:`run` safe to call from several threads at
-    once (serializing internally where the engine is not thread-safe).
+    once (serializing internally where the engine is not thread-safe). An engine with an input buffer of its
+    own may also offer ``run_filled(fill, spare)``: see :func:`run_filled`.
     """
 
     name: str
@@ -93,7 +94,6 @@ def in_steps(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, step: i
             part = np.concatenate([part, np.zeros((step - len(part), *part.shape[1:]), part.dtype)])
         parts.append(run(part)[:batch.shape[0] - i])
     return np.concatenate(parts)
-
 
 
 def run_filled(backend: Backend, fill: Fill, spare: np.ndarray) -> np.ndarray:
