@@ -78,6 +78,9 @@ class Preprocessor:
         self._lut = build_lut(spec)
         self._cast = np.float16 if spec.dtype == "float16" else None
         self._scratch = Scratch()
+        self._shape = (spec.channels, spec.height, spec.width) if spec.layout == "NCHW" else (
+            spec.height, spec.width, spec.channels)
+        """One input's shape, in the input's layout (no batch axis)."""
         self._dtype = np.dtype(np.float16 if self._cast is not None else
                                self._lut.dtype if self._lut is not None else np.uint8)
 
@@ -88,17 +91,11 @@ class Preprocessor:
 
     def buffer(self, n: int) -> np.ndarray:
         """An uninitialised batch of ``n`` inputs (what :meth:`into` fills), in the input's layout and dtype."""
-        spec = self.spec
-        shape = (spec.channels, spec.height, spec.width) if spec.layout == "NCHW" else (
-            spec.height, spec.width, spec.channels)
-        return np.empty((n, *shape), self._dtype)
+        return np.empty((n, *self._shape), self._dtype)
 
     def spare(self) -> np.ndarray:
         """This thread's batch of one input (what :meth:`buffer` makes), the same array from call to call."""
-        spec = self.spec
-        shape = (spec.channels, spec.height, spec.width) if spec.layout == "NCHW" else (
-            spec.height, spec.width, spec.channels)
-        return self._scratch.get((1, *shape), self._dtype, role="spare")
+        return self._scratch.get((1, *self._shape), self._dtype, role="spare")
 
     def into(self, pixels: Pixels, out: np.ndarray, *, resize: str | None = None, sample: str = "area") -> None:
         """Write the model input for ``pixels`` into ``out`` (one slot of a batch buffer, or the engine's own

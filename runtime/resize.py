@@ -60,9 +60,8 @@ def fast_resize(image: np.ndarray, width: int, height: int, *, out: np.ndarray |
         h, w = image.shape[:2]
     if (w, h) != (width, height):
         image = _written(cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_LINEAR), out)
-    elif out is not None and image is not out:
-        out[...] = image.reshape(out.shape)
-        return out
+    elif out is not None:
+        return _written(image, out)
     return image[:, :, None] if channels == 1 and image.ndim == 2 else image
 
 
@@ -81,10 +80,7 @@ def resize_to(image: np.ndarray, width: int, height: int, sample: str = "area", 
     if sample == "area":
         return fast_resize(image, width, height, out=out, scratch=scratch)
     if image.shape[1] == width and image.shape[0] == height:
-        if out is None:
-            return image
-        out[...] = image.reshape(out.shape)
-        return out
+        return _written(image, out)
     if sample == "warp":  # destination (x, y) samples the source at (x·W/w, y·H/h), as MediaPipe's warp
         h, w = image.shape[:2]
         matrix = np.array([[w / width, 0.0, 0.0], [0.0, h / height, 0.0]])
