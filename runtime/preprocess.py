@@ -10,12 +10,14 @@ uint8-input model that takes raw pixels skips even that.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
 from edgecls.runtime.card import InputSpec
 from edgecls.runtime.images import DecodeTarget, Pixels
-from edgecls.runtime.resize import Scratch, fit, resize_to
+from edgecls.runtime.resize import Scratch, fit, resize_to, written
 
 __all__ = ["Preprocessor", "build_lut"]
 
@@ -106,8 +108,7 @@ class Preprocessor:
         (:data:`~edgecls.runtime.resize.SAMPLES`)."""
         spec = self.spec
         image = pixels.array
-        if ((resize or spec.resize) != "stretch" or spec.layout != "NHWC" or self._cast is not None
-                or spec.channels != 3 or image.shape[2] != 3):
+        if not self._direct(resize, image):
             out[...] = self(pixels, resize=resize, sample=sample)
             return
         code = _COLOR_CODES[(3, pixels.order, spec.color)]
@@ -122,6 +123,45 @@ class Preprocessor:
                                                                                                         role="colour"))
         if self._lut is not None:
             cv2.LUT(resized, self._lut, dst=out)
+
+    def into_many(self, pictures: Sequence[np.ndarray], order: str, out: np.ndarray, *, resize: str | None = None,
+                  sample: str = "area") -> None:
+        """Write the model input of each picture (colour ``order``) into its slot of ``out`` (a batch from
+        :meth:`buffer`): as :meth:`into`, bit for bit, but each picture is only resized into a per-thread staging
+        batch and the colour conversion and lookup table run once over the whole batch (a colour swap permutes
+        channels, so it commutes with the resize exactly). Inputs :meth:`into` would make another way are made
+        one by one."""
+        if not all(self._direct(resize, picture) for picture in pictures):
+            for picture, slot in zip(pictures, out, strict=True):
+                self.into(Pixels(picture, order), slot, resize=resize, sample=sample)
+            return
+        spec, n = self.spec, len(pictures)
+        code = _COLOR_CODES[(3, order, spec.color)]
+        stage = out if code is None and self._lut is None else self._staging(n, "stage")
+        linear = "linear" if sample == "area" else sample  # a picture no larger than the input is not shrunk
+        for picture, slot in zip(pictures, stage, strict=True):  # crops differ in size: their halvings are
+            small = picture.shape[0] * picture.shape[1] <= spec.height * spec.width  # not worth keeping
+            resize_to(picture, spec.width, spec.height, linear if small else sample, out=slot)
+        rows = (n * spec.height, spec.width, 3)  # the batch as one picture: one OpenCV call each
+        if code is not None:
+            colour = out if self._lut is None else self._staging(n, "stage-colour")
+            written(cv2.cvtColor(stage.reshape(rows), code, dst=colour.reshape(rows)), colour.reshape(rows))
+            stage = colour
+        if self._lut is not None:
+            written(cv2.LUT(stage.reshape(rows), self._lut, dst=out.reshape(rows)), out.reshape(rows))
+
+    def _direct(self, resize: str | None, image: np.ndarray) -> bool:
+        """Whether :meth:`into` makes the input of ``image`` in reused buffers (a stretched 3-channel NHWC
+        8-bit or float32 input from a 3-channel picture) rather than through :meth:`__call__`."""
+        spec = self.spec
+        return ((resize or spec.resize) == "stretch" and spec.layout == "NHWC" and self._cast is None
+                and spec.channels == 3 and image.ndim == 3 and image.shape[2] == 3)
+
+    def _staging(self, n: int, role: str) -> np.ndarray:
+        """This thread's uint8 batch of ``n`` pictures at the input size (a power of two of them kept: a few
+        shapes whatever the number of regions)."""
+        capacity = 1 << (n - 1).bit_length()
+        return self._scratch.get((capacity, self.spec.height, self.spec.width, 3), role=role)[:n]
 
     def __call__(self, pixels: Pixels, *, resize: str | None = None, sample: str = "area") -> np.ndarray:
         """The model input for ``pixels``, fitted by ``resize`` (default: the card's mode), shrunk by ``sample``

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from edgecls.runtime.images import ImageInput, Pixels, to_pixels
+from edgecls.runtime.images import ImageInput, to_pixels
 from edgecls.runtime.options import ClassifyOptions
 from edgecls.runtime.regions import Crop, CropPolicy, cut, regions_from
 from edgecls.runtime.results import RegionResult, Timings
@@ -51,9 +51,8 @@ def classify_regions(clf: Classifier, frame: ImageInput, regions: object, policy
         chunk = todo[start:start + REGION_BATCH]
         t0 = time.perf_counter()
         inputs = clf.preprocessor.buffer(len(chunk))  # each crop resized straight into its slot
-        for slot, i in enumerate(chunk):
-            clf.preprocessor.into(Pixels(cut(pixels.array, plans[i], policy), pixels.order), inputs[slot],
-                                  resize=plans[i].fit, sample=policy.sample)
+        clf.preprocessor.into_many([cut(pixels.array, plans[i], policy) for i in chunk], pixels.order, inputs,
+                                   resize=plans[todo[0]].fit, sample=policy.sample)
         t1 = time.perf_counter()
         scores = clf.scores_of_inputs(inputs)
         t2 = time.perf_counter()

@@ -15,7 +15,7 @@ import threading
 import cv2
 import numpy as np
 
-__all__ = ["Scratch", "fast_resize", "fit", "resize_to", "SAMPLES"]
+__all__ = ["Scratch", "fast_resize", "fit", "resize_to", "written", "SAMPLES"]
 
 SAMPLES = ("area", "linear", "warp")
 """How a picture is shrunk: ``area`` (anti-aliased, :func:`fast_resize`), ``linear`` (one bilinear resize,
@@ -55,17 +55,17 @@ def fast_resize(image: np.ndarray, width: int, height: int, *, out: np.ndarray |
         half = (h // 2, w // 2, *image.shape[2:])
         last = half[:2] == (height, width)  # the last step writes straight into ``out``
         dst = out if last else (scratch.get(half) if scratch is not None else None)
-        image = _written(cv2.resize(image[: h - h % 2, : w - w % 2], (w // 2, h // 2), dst=dst,
+        image = written(cv2.resize(image[: h - h % 2, : w - w % 2], (w // 2, h // 2), dst=dst,
                                     interpolation=cv2.INTER_AREA), dst)
         h, w = image.shape[:2]
     if (w, h) != (width, height):
-        image = _written(cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_LINEAR), out)
+        image = written(cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_LINEAR), out)
     elif out is not None:
-        return _written(image, out)
+        return written(image, out)
     return image[:, :, None] if channels == 1 and image.ndim == 2 else image
 
 
-def _written(result: np.ndarray, dst: np.ndarray | None) -> np.ndarray:
+def written(result: np.ndarray, dst: np.ndarray | None) -> np.ndarray:
     """``dst`` holding ``result`` (OpenCV returns a new array instead of writing one it cannot use)."""
     if dst is None or result is dst:
         return result
@@ -80,7 +80,7 @@ def resize_to(image: np.ndarray, width: int, height: int, sample: str = "area", 
     if sample == "area":
         return fast_resize(image, width, height, out=out, scratch=scratch)
     if image.shape[1] == width and image.shape[0] == height:
-        return _written(image, out)
+        return written(image, out)
     if sample == "warp":  # destination (x, y) samples the source at (x·W/w, y·H/h), as MediaPipe's warp
         h, w = image.shape[:2]
         matrix = np.array([[w / width, 0.0, 0.0], [0.0, h / height, 0.0]])
@@ -88,7 +88,7 @@ def resize_to(image: np.ndarray, width: int, height: int, sample: str = "area", 
                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
     else:
         result = cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
-    result = _written(result, out)
+    result = written(result, out)
     return result[:, :, None] if image.ndim == 3 and result.ndim == 2 else result
 
 

@@ -44,6 +44,29 @@ def test_into_writes_what_the_reference_path_makes(name):
                 assert np.array_equal(slot, pre(pixels, sample=sample)), (width, height, order, sample)
 
 
+@pytest.mark.parametrize("name", SPECS)
+def test_into_many_writes_what_into_makes(name):
+    """A batch of crops of one frame (views, some larger and some smaller than the input, squares and not),
+    resized one by one and coloured and looked up in one call each over the batch, is bit for bit what
+    ``into`` writes crop by crop, for BGR and RGB frames and every way to shrink, on each call of the reused
+    staging buffers (batches of 5, 8 and 3)."""
+    pre = Preprocessor(SPECS[name])
+    frame = camera_frames((1280, 720), count=1, seed=7)[0]
+    boxes = [(0, 0, 300, 200), (100, 50, 164, 114), (600, 300, 610, 330), (900, 100, 1280, 720),
+             (40, 400, 300, 700), (500, 10, 560, 50), (1200, 600, 1280, 720), (200, 200, 650, 420)]
+    for order in ("bgr", "rgb"):
+        for sample in ("area", "linear", "warp"):
+            for n in (5, 8, 3):
+                crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes[:n]]
+                many = pre.buffer(n)
+                many[...] = 0
+                pre.into_many(crops, order, many, sample=sample)
+                one = pre.buffer(1)[0]
+                for crop, got in zip(crops, many, strict=True):
+                    pre.into(Pixels(crop, order), one, sample=sample)
+                    assert np.array_equal(got, one), (order, sample, n, crop.shape)
+
+
 @pytest.mark.parametrize("fmt", ["tflite_int8", "onnx_fp32"])
 def test_classify_allocates_nothing_the_size_of_a_frame(seed_exports, fmt):
     """After the first frames of a size, one ``classify`` of a 640×480 frame (921,600 bytes; its first halving
@@ -107,6 +130,9 @@ def test_top_k_is_the_stable_head_of_a_full_sort(classes):
             assert got == _reference_top(row, k)
             assert all(c.label == labels[c.index] for c in post.categories(row, options))
         assert post.categories_rows(rows, options) == [post.categories(row, options) for row in rows]
+        floor = ClassifyOptions(max_results=k, score_threshold=0.5)
+        assert post.categories_rows(rows, floor) == [post.categories(row, floor) for row in rows]
+        assert all(c.score >= 0.5 for row in post.categories_rows(rows, floor) for c in row)
     denied = ClassifyOptions(max_results=3, denylist=frozenset({"c0", "c1"}))
     for row in rows:
         row = row.copy()
