@@ -131,8 +131,9 @@ class Postprocessor:
             top = np.argpartition(keys, k - 1)[:k]
             top = top[np.argsort(keys[top])]
             best = list(zip(top.tolist(), scores[top].tolist(), strict=True))
-        else:  # few classes: Python sorts them (stably) faster than NumPy is called
-            best = sorted(enumerate(scores.tolist()), key=_score_then_index)[:k]
+        else:  # few classes: Python sorts them (stably: a tie keeps the lower index first) faster than NumPy is called
+            values = scores.tolist()
+            best = [(j, values[j]) for j in sorted(range(n), key=values.__getitem__, reverse=True)[:k]]
         labels, chosen = self._labels, candidates.tolist() if candidates is not None else None
         return tuple(Category(i, labels[i], score) for i, score in
                      ((j if chosen is None else chosen[j], score) for j, score in best))
@@ -145,12 +146,16 @@ class Postprocessor:
         k = min(options.max_results, rows.shape[1])
         if k == 0:
             return [() for _ in rows]
+        labels, floor = self._labels, options.score_threshold
+        if rows.shape[1] <= _PYTHON_SORT_UP_TO:  # few classes: Python sorts each row faster than NumPy is called
+            return [tuple(Category(i, labels[i], row[i]) for i in sorted(range(len(row)), key=row.__getitem__,
+                                                                           reverse=True)[:k] if row[i] >= floor)
+                    for row in rows.tolist()]
         keys = _descending(rows)
         order = np.argpartition(keys, k - 1, axis=1)[:, :k] if k < rows.shape[1] else \
             np.broadcast_to(np.arange(k), rows.shape)  # the top k of each row, unordered: no full sort
         order = np.take_along_axis(order, np.argsort(np.take_along_axis(keys, order, axis=1), axis=1), axis=1)
         top = np.take_along_axis(rows, order, axis=1)
-        labels, floor = self._labels, options.score_threshold
         return [tuple(Category(i, labels[i], s) for i, s in zip(index, scores, strict=True) if s >= floor)
                 for index, scores in zip(order.tolist(), top.astype(np.float64).tolist(), strict=True)]
 
@@ -178,10 +183,6 @@ def _descending(scores: np.ndarray) -> np.ndarray:
     bits = scores.astype(np.float32).view(np.int32).astype(np.int64)
     bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
     return ~((bits << 32) | (scores.shape[-1] - 1 - np.arange(scores.shape[-1])))
-
-
-def _score_then_index(pair: tuple[int, float]) -> tuple[float, int]:
-    return -pair[1], pair[0]
 
 
 _SUM_SLACK = 0.05

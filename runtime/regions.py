@@ -258,6 +258,8 @@ def _region(item: Any, index: int) -> Region:
     if isinstance(item, Region):
         return item
     try:
+        if type(item) in _PLAIN_BOXES and len(item) == 4 and all(type(v) in _PLAIN_NUMBERS for v in item):
+            return Region(*map(float, item))  # the common case, checked cheaply (Region checks the values)
         if isinstance(item, Mapping):
             label, confidence = item.get("label"), item.get("confidence", item.get("score"))
             normalized = bool(item.get("normalized", False))
@@ -274,6 +276,8 @@ def _region(item: Any, index: int) -> Region:
 
 
 _BOX_TYPES = (Sequence, np.ndarray)
+_PLAIN_BOXES = (tuple, list)
+_PLAIN_NUMBERS = (int, float)
 
 
 def _four(box: Any) -> tuple[float, float, float, float]:
