@@ -262,7 +262,7 @@ class Classifier:
                          max_results: int | None = None, score_threshold: float | None = None,
                          allowlist: Iterable[str] | None = None, denylist: Iterable[str] | None = None,
                          color: str = "bgr") -> list[RegionResult]:
-        """Classify each region of ``frame`` (the boxes a detector found), every crop in one engine call.
+        """Classify each region of ``frame`` (the boxes a detector found), the crops as one batch.
 
         ``frame``: the whole frame (BGR ndarray by default, a path or bytes); ``regions``: pixel boxes
         ``(x_min, y_min, x_max, y_max)``, :class:`Region` objects, DeepStack predictions or answer, dicts with

@@ -187,7 +187,7 @@ class FrameClassifier:
 
     def _by_region(self, index: int, timestamp_ms: float, read_at: float, frame: np.ndarray,
                    boxes: list) -> FrameResult:
-        """Each region of this frame, in one engine call; the capture gets the crops."""
+        """Each region of this frame, as one batch; the capture gets the crops."""
         from edgecls.runtime.region_batch import classify_regions
 
         results = classify_regions(self._clf, frame, boxes, self._policy, self._options, self._color) if boxes else []

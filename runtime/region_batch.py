@@ -1,12 +1,14 @@
-"""Classify the regions of one frame: every crop prepared from the decoded frame, run as one engine call.
+"""Classify the regions of one frame: every crop prepared from the decoded frame, run together as one batch.
 
 What :meth:`Classifier.classify_regions <edgecls.runtime.Classifier.classify_regions>` does: decode the
 frame once at full resolution, plan each region's crop (:meth:`CropPolicy.plan
-<edgecls.runtime.regions.CropPolicy.plan>`), resize each crop straight from the frame into the model's
-input, and run them together, at most :data:`REGION_BATCH` to an engine call (so a frame with a thousand
-boxes holds at most that many inputs at once). LiteRT resizes its input tensor to the batch; ONNX Runtime
-takes it through the dynamic batch dimension of our exports (a file with a fixed batch is run one crop at a
-time by its backend).
+<edgecls.runtime.regions.CropPolicy.plan>`), resize each crop from the frame, convert the colour and apply
+the input's lookup table once over the batch (:meth:`Preprocessor.into_many
+<edgecls.runtime.preprocess.Preprocessor.into_many>`), and run them together, at most :data:`REGION_BATCH`
+at once (so a frame with a thousand boxes holds at most that many inputs at once). ONNX Runtime takes a batch in one call through the dynamic
+batch dimension of our exports; LiteRT runs it in steps of 8 on an interpreter kept for batches, the rest one
+at a time (:class:`~edgecls.runtime.backends.litert.LiteRTBackend`); a file with a fixed batch is run in steps
+of it by its backend.
 """
 
 from __future__ import annotations

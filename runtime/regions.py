@@ -4,7 +4,7 @@ A camera classifier usually runs second: a detector (Frigate, DeepStack/CodeProj
 model, a motion box) finds objects and the classifier says which one each box holds. This module reads
 the boxes in the shapes those tools write (:func:`regions_from`), and decides for each which part of the
 frame the model sees (:class:`CropPolicy`, :meth:`CropPolicy.plan`); :meth:`Classifier.classify_regions
-<edgecls.runtime.Classifier.classify_regions>` runs every crop of a frame in one engine call.
+<edgecls.runtime.Classifier.classify_regions>` runs the crops of a frame as one batch.
 
 The policies, as ``--crop`` text (``MODE[:SCALE][,min=N][,shift|pad[=V|=edge]][,area|linear|warp]``):
 

@@ -7,7 +7,7 @@ Endpoints: ``POST /v1/classify[/NAME]`` (multipart field ``image`` or a raw imag
 
 Regions: with a form or query field ``boxes`` (JSON: a list of ``[x_min, y_min, x_max, y_max]`` pixel
 boxes or objects with them, or a DeepStack detection answer as it came) and optionally ``crop`` (a crop
-policy), every box of the image is classified in one engine call: ``/v1/classify`` answers ``regions``,
+policy), every box of the image is classified, as one batch: ``/v1/classify`` answers ``regions``,
 one per box in order; the DeepStack endpoints answer a detection-shaped ``predictions`` list (each box with
 the classifier's label and confidence). A capture keeps the crop, not the frame.
 
