@@ -1,4 +1,4 @@
-"""Writing a file whole: a new file under a random name beside it, then a rename.
+"""Writing a file whole (a new file under a random name beside it, then a rename), and knowing a file again.
 
 The new file is opened with ``O_EXCL`` (``mkstemp``), so a link someone planted in the folder is never
 followed, and no reader ever sees half a file under the final name. It gets the mode the umask gives a
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_whole", "current_umask"]
+__all__ = ["write_whole", "current_umask", "file_identity"]
 
 
 def current_umask() -> int:
@@ -62,3 +62,9 @@ def write_whole(path: str | os.PathLike, data: bytes | Callable[[BinaryIO], obje
         except OSError:
             pass
         raise
+
+
+def file_identity(stat: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file is replaced or rewritten: its device, inode, size, and modification and change
+    times (the change time cannot be set back by a user)."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns

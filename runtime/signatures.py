@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from edgecls.runtime.errors import BackendUnavailableError, SignatureError
-from edgecls.runtime.files import write_whole
+from edgecls.runtime.files import file_identity, write_whole
 
 __all__ = ["PublicKey", "Verified", "load_public_keys", "sign_file", "verify_file", "signature_path",
-           "generate_key_pair", "file_identity", "SIGNATURE_SUFFIX"]
+           "generate_key_pair", "SIGNATURE_SUFFIX"]
 
 SIGNATURE_SUFFIX = ".sig"
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -294,11 +294,6 @@ def _hash_file(path: Path) -> tuple[str, int, tuple[int, ...]]:
             digest.update(view[:n])
             length += n
     return digest.hexdigest(), length, identity
-
-
-def file_identity(stat: os.stat_result) -> tuple[int, ...]:
-    """What changes when a file is replaced or rewritten: its device, inode, size and modification time."""
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _valid(key: PublicKey, signature: bytes, payload: bytes, exceptions: Any) -> bool:

@@ -23,8 +23,8 @@ from typing import Any
 
 from edgecls.runtime.card import ModelCard
 from edgecls.runtime.errors import DowngradeError, OptionError, SignatureError
-from edgecls.runtime.files import write_whole
-from edgecls.runtime.signatures import PublicKey, Verified, file_identity, load_public_keys, verify_file
+from edgecls.runtime.files import file_identity, write_whole
+from edgecls.runtime.signatures import PublicKey, Verified, load_public_keys, verify_file
 
 __all__ = ["Trust", "VersionState", "TRUSTED_KEYS_ENV", "STATE_DIR_ENV", "STATE_FILE"]
 

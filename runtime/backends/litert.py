@@ -33,9 +33,10 @@ from edgecls.runtime.errors import (
     OptionError,
     engine_errors,
 )
+from edgecls.runtime.files import file_identity
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["open_litert", "LiteRTBackend", "BATCH_STEP", "file_identity", "LiteRTGpuBackend", "read_appended_card", "metadata_names",
+__all__ = ["open_litert", "LiteRTBackend", "BATCH_STEP", "LiteRTGpuBackend", "read_appended_card", "metadata_names",
            "check_flatbuffer"]
 
 # tensorflow.lite itself is a lazy alias whose module has no Interpreter attribute: name the real module.
@@ -106,12 +107,6 @@ def _load_interpreter(path: Path, threads: int, content: bytes | None = None) ->
     return interpreter, engine
 
 
-def file_identity(path: Path) -> tuple[int, ...]:
-    """What changes when a file is replaced or written: device, inode, size, modification and change times."""
-    st = os.stat(path)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
 class LiteRTBackend:
     """CPU inference through the LiteRT Interpreter.
 
@@ -128,8 +123,8 @@ class LiteRTBackend:
     def __init__(self, path: Path, config: BackendConfig, notes: tuple[str, ...] = (),
                  identity: tuple[int, ...] | None = None) -> None:
         self._path = path
-        self._identity = identity if identity is not None else file_identity(path)
-        """The file as it was checked and loaded (:func:`file_identity`): what a batch interpreter is made from."""
+        self._identity = identity if identity is not None else file_identity(os.stat(path))
+        """The file as it was checked and loaded (:func:`~edgecls.runtime.files.file_identity`): what a batch interpreter is made from."""
         self._threads = config.num_threads or os.cpu_count() or 1
         self._interpreter, engine = _load_interpreter(path, self._threads)
         self.name = "litert" if engine == "ai_edge_litert" else engine
@@ -218,15 +213,13 @@ class LiteRTBackend:
 
 
 def _same_file(path: Path, identity: tuple[int, ...]) -> bytes | None:
-    """The bytes of ``path`` when it is still the file of ``identity`` (:func:`file_identity`), else None."""
+    """The bytes of ``path`` when it is still the file of ``identity`` (:func:`~edgecls.runtime.files.file_identity`), else None."""
     try:
         with open(path, "rb") as file:
-            st = os.fstat(file.fileno())
-            if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != identity:
+            if file_identity(os.fstat(file.fileno())) != identity:
                 return None
             content = file.read()
-            st = os.fstat(file.fileno())  # not written while it was read
-            same = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == identity
+            same = file_identity(os.fstat(file.fileno())) == identity  # not written while it was read
     except OSError:
         return None
     return content if same else None
@@ -292,7 +285,7 @@ def open_litert(path: Path, config: BackendConfig):
     if config.profile:
         raise OptionError(f"{path}: LiteRT's Python API has no per-operator profiler (its C++ benchmark_model "
                           "tool has: --enable_op_profiling=true); profile the .onnx export instead")
-    identity = file_identity(path)  # the file as checked here: what a batch interpreter may later be made from
+    identity = file_identity(os.stat(path))  # the file as checked here: what a batch interpreter may later be made from
     check_flatbuffer(path)
     check_tflite_graph(path)
     notes = () if schema_available() else (UNCHECKED_NOTE,)
