@@ -4,17 +4,19 @@ MediaPipe's ``classify`` with ``region_of_interest`` once per box, on the same f
 
 8 boxes (24-300 px, held-out digits pasted on a scikit-image photo) of a 1920×1080 frame; the seed CNN
 (32×32) and MobileNetV2-224 (weights=None, BatchNorm from real photos), both TFLite int8 with 2 engine
-threads. Each round runs the edgecls variants call by call in one fresh runtime-only process and MediaPipe
-in its own (its virtual environment: it pins its own OpenCV), the processes alternating; the ratios are per
-round, with their spread. Run:
+threads. Each round runs the edgecls variants call by call in fresh runtime-only processes, one for the
+runtime as it was at ``--before`` (that commit's package, taken with ``git archive``, first on
+``PYTHONPATH``) and one for this checkout's, in alternating order, and MediaPipe in its own (its virtual
+environment: it pins its own OpenCV); the ratios are per round, with their spread. Run:
 
-    python -m benchmarks.regions_suite [--rounds 5] [--per-round 40] [--out benchmarks/results]
+    python -m benchmarks.regions_suite [--before 3edb702] [--rounds 5] [--per-round 40] [--out benchmarks/results]
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -24,8 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.suite.checkout import revision_view
 from benchmarks.suite.publish import RESULTS, publish, spread_range
-from benchmarks.suite.timing import module, probe_cli, root_env, run_json
+from benchmarks.suite.timing import probe_cli, root_env, run_json
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
 
@@ -56,6 +59,7 @@ print(json.dumps({"ms": statistics.median(times), "labels": labels}))
 
 def probe(spec: dict) -> dict:
     """In a fresh runtime-only process: per variant, the median ms of one frame's 8 regions."""
+    import edgecls.runtime
     from edgecls.runtime import Classifier
     from edgecls.runtime.backends import BackendConfig, open_backend
     from edgecls.runtime.regions import CropPolicy, Region, cut
@@ -83,7 +87,8 @@ def probe(spec: dict) -> dict:
             times[name].append((time.perf_counter() - t) * 1000)
     labels = [r.top.label for r in clf.classify_regions(frame, boxes, crop=stretch)]
     heavy = sorted(m for m in ("tensorflow", "keras", "onnxruntime") if m in sys.modules)
-    return {"ms": {name: statistics.median(v) for name, v in times.items()}, "labels": labels, "modules": heavy}
+    return {"ms": {name: statistics.median(v) for name, v in times.items()}, "labels": labels, "modules": heavy,
+            "runtime": edgecls.runtime.__file__}
 
 
 def _mediapipe(spec: dict) -> dict:
@@ -92,25 +97,34 @@ def _mediapipe(spec: dict) -> dict:
     return run_json([str(ensure_mediapipe()), "-c", MEDIAPIPE, json.dumps(spec)])
 
 
-def measure(model: Path, frame_path: Path, boxes: list, rounds: int, per_round: int) -> dict:
-    """Rounds of the edgecls probe and the MediaPipe probe, alternating; per-round ratios and their spread."""
+def measure(model: Path, frame_path: Path, boxes: list, rounds: int, per_round: int, before: Path) -> dict:
+    """Rounds of the edgecls probe (the runtime at ``before`` and this checkout's, alternating) and the MediaPipe
+    probe; per side, the per-round ratios and their spread."""
     height, width = cv2.imread(str(frame_path)).shape[:2]
     spec = {"model": str(model), "frame": str(frame_path), "boxes": boxes, "warmup": 10, "per_round": per_round}
     mp_spec = {**spec, "rects": [(x0 / width, y0 / height, x1 / width, y1 / height) for x0, y0, x1, y1 in boxes]}
-    per_round = []
-    for _ in range(rounds):
-        ours = run_json(module("benchmarks.regions_suite", "--probe", json.dumps(spec)), env=root_env())
-        if ours["modules"]:
-            raise RuntimeError(f"the probe was not runtime-only: it held {ours['modules']}")
+    env = {"before": root_env(), "after": root_env()}
+    env["before"]["PYTHONPATH"] = os.pathsep.join((str(before), env["before"]["PYTHONPATH"]))  # its package first
+    rounds_of: dict[str, list[dict]] = {"before": [], "after": []}
+    for r in range(rounds):
         theirs = _mediapipe(mp_spec)
-        per_round.append({**ours["ms"], "MediaPipe 8 ROI calls": theirs["ms"],
-                          "agree": float(np.mean([a == b for a, b in zip(ours["labels"], theirs["labels"],
-                                                                          strict=True)]))})
-    one = [r["classify_regions"] for r in per_round]
+        for side in ("before", "after") if r % 2 == 0 else ("after", "before"):
+            # run as a script: ``-m`` would put the working folder, and its ``edgecls``, before PYTHONPATH
+            ours = run_json([sys.executable, __file__, "--probe", json.dumps(spec)], env=env[side])
+            if ours["modules"]:
+                raise RuntimeError(f"the probe was not runtime-only: it held {ours['modules']}")
+            if Path(ours["runtime"]).is_relative_to(before) != (side == "before"):
+                raise RuntimeError(f"the {side} probe ran the runtime at {ours['runtime']}")
+            rounds_of[side].append({**ours["ms"], "MediaPipe 8 ROI calls": theirs["ms"], "agree": float(np.mean(
+                [a == b for a, b in zip(ours["labels"], theirs["labels"], strict=True)]))})
+    return {side: _summary(per_round) for side, per_round in rounds_of.items()}
+
+
+def _summary(per_round: list[dict]) -> dict:
     ratios = {
         "8 classify / classify_regions": [r["crop + 8 classify"] / r["classify_regions"] for r in per_round],
         "classify_regions / 8 raw invokes": [r["classify_regions"] / r["8 raw invokes"] for r in per_round],
-        "MediaPipe / classify_regions": [r["MediaPipe 8 ROI calls"] / o for r, o in zip(per_round, one, strict=True)],
+        "MediaPipe / classify_regions": [r["MediaPipe 8 ROI calls"] / r["classify_regions"] for r in per_round],
     }
     return {"rounds": per_round, "ratios": {k: {"value": statistics.median(v), "spread": spread_of(v)}
                                            for k, v in ratios.items()},
@@ -125,27 +139,29 @@ def models(work: Path) -> dict[str, Path]:
     return {"seed CNN 32x32 int8": seed_int8(work / "seed"), "MobileNetV2-224 int8": mobilenet_int8(work / "mobilenet")}
 
 
-def page(results: dict) -> str:
+def page(results: dict, before: str) -> str:
     lines = ["8 regions of a 1920×1080 frame, TFLite int8, 2 engine threads; median ms per frame (all 8 boxes), "
-             "per-round ratios with min–max.", "",
-             "| model | classify_regions ms | crop + 8 classify ms | 8 raw invokes ms | MediaPipe 8 ROI ms | "
+             f"per-round ratios with min–max; each model with the runtime at {before} (before) and this "
+             "checkout's (after), side by side.", "",
+             "| model | runtime | classify_regions ms | crop + 8 classify ms | 8 raw invokes ms | MediaPipe 8 ROI ms | "
              "8 classify / regions | regions / raw | MediaPipe / regions | top-1 agreement with MediaPipe |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, r in results.items():
-        ms, ratios = r["ms"], r["ratios"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, sides in results.items():
+        for side in ("before", "after"):
+            ms, ratios = sides[side]["ms"], sides[side]["ratios"]
 
-        def cell(key: str, ratios: dict = ratios) -> str:
-            return f"{ratios[key]['value']:.2f}{spread_range(ratios[key]['spread'])}"
+            def cell(key: str, ratios: dict = ratios) -> str:
+                return f"{ratios[key]['value']:.2f}{spread_range(ratios[key]['spread'])}"
 
-        lines.append(f"| {name} | {ms['classify_regions']:.2f} | {ms['crop + 8 classify']:.2f} | "
-                     f"{ms['8 raw invokes']:.2f} | {ms['MediaPipe 8 ROI calls']:.2f} | "
-                     f"{cell('8 classify / classify_regions')} | {cell('classify_regions / 8 raw invokes')} | "
-                     f"{cell('MediaPipe / classify_regions')} | {ms['agree']:.3f} |")
+            lines.append(f"| {name} | {side} | {ms['classify_regions']:.2f} | {ms['crop + 8 classify']:.2f} | "
+                         f"{ms['8 raw invokes']:.2f} | {ms['MediaPipe 8 ROI calls']:.2f} | "
+                         f"{cell('8 classify / classify_regions')} | {cell('classify_regions / 8 raw invokes')} | "
+                         f"{cell('MediaPipe / classify_regions')} | {ms['agree']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    args = probe_cli(__doc__, probe, RESULTS, rounds=(int, 5), per_round=(int, 40))
+    args = probe_cli(__doc__, probe, RESULTS, before=(str, "3edb702"), rounds=(int, 5), per_round=(int, 40))
     if args is None:
         return
     images, labels = realdata.digits_rgb()
@@ -155,11 +171,13 @@ def main() -> None:
         work = Path(tmp)
         frame_path = work / "frame.png"
         cv2.imwrite(str(frame_path), frame)
-        results = {name: measure(path, frame_path, [list(b) for b in boxes], args.rounds, args.per_round)
+        before = revision_view(args.before, work / "before")
+        results = {name: measure(path, frame_path, [list(b) for b in boxes], args.rounds, args.per_round, before)
                    for name, path in models(work).items()}
     stamp = dt.date.today().isoformat()
-    publish(args.out, f"regions-{stamp}", {"date": stamp, "threads": THREADS, "boxes": [list(b) for b in boxes],
-                                           "results": results}, page(results))
+    publish(args.out, f"regions-{stamp}", {"date": stamp, "threads": THREADS, "before": args.before,
+                                           "boxes": [list(b) for b in boxes], "results": results},
+            page(results, args.before))
 
 
 if __name__ == "__main__":
