@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks.suite.streaming import stream_throughput, write_video
@@ -150,6 +151,38 @@ def test_frame_share_runs_the_runtime_of_a_commit_beside_this_one(seed_exports, 
     assert Path(result["runtime"]).is_relative_to(view)  # the commit's package, not this checkout's
     assert min(result[k] for k in ("raw", "640x480", "1920x1080")) > 0 and result["categories"]
     assert result["preprocess"]["alone"] > 0 and result["preprocess"]["in_classify"] > 0
+
+
+def test_regions_suite_runs_the_runtime_of_a_commit_beside_this_one(seed_exports, tmp_path):
+    """benchmarks.regions_suite's probe, run as the suite runs it for ``--before``: with ``revision_view`` of HEAD
+    first on ``PYTHONPATH`` it imports that commit's runtime, times every variant and answers each box."""
+    import json
+    import os
+    import subprocess
+
+    import cv2
+
+    from benchmarks import regions_suite
+    from benchmarks.suite.checkout import revision_view
+    from benchmarks.suite.timing import root_env
+
+    frame = np.zeros((360, 640, 3), np.uint8)
+    boxes = [[10, 10, 90, 120], [300, 100, 340, 130], [500, 200, 640, 360]]
+    for (x0, y0, x1, y1), image in zip(boxes, seed_exports[2][0], strict=False):
+        frame[y0:y1, x0:x1] = cv2.resize(image[:, :, ::-1], (x1 - x0, y1 - y0))
+    cv2.imwrite(str(tmp_path / "frame.png"), frame)
+    view = revision_view("HEAD", tmp_path / "view")
+    env = root_env()
+    env["PYTHONPATH"] = os.pathsep.join((str(view), env["PYTHONPATH"]))
+    spec = json.dumps({"model": str(seed_exports[1]["tflite_int8"]), "frame": str(tmp_path / "frame.png"),
+                       "boxes": boxes, "warmup": 2, "per_round": 5})
+    done = subprocess.run([sys.executable, regions_suite.__file__, "--probe", spec], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(result["runtime"]).is_relative_to(view)  # the commit's package, not this checkout's
+    assert set(result["ms"]) == {"classify_regions", "crop + 8 classify", "8 raw invokes"}
+    assert min(result["ms"].values()) > 0 and len(result["labels"]) == len(boxes) and not result["modules"]
 
 
 SUITES = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "benchmarks").glob("*.py")
