@@ -131,7 +131,7 @@ class Postprocessor:
             top = np.argpartition(keys, k - 1)[:k]
             top = top[np.argsort(keys[top])]
             best = list(zip(top.tolist(), scores[top].tolist(), strict=True))
-        else:  # few classes: Python sorts them (stably: a tie keeps the lower index first) faster than NumPy is called
+        else:  # few classes: Python sorts them faster than NumPy is called (stably: a tie keeps the lower index)
             values = scores.tolist()
             best = [(j, values[j]) for j in sorted(range(n), key=values.__getitem__, reverse=True)[:k]]
         labels, chosen = self._labels, candidates.tolist() if candidates is not None else None

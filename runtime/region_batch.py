@@ -5,10 +5,10 @@ frame once at full resolution, plan each region's crop (:meth:`CropPolicy.plan
 <edgecls.runtime.regions.CropPolicy.plan>`), resize each crop from the frame, convert the colour and apply
 the input's lookup table once over the batch (:meth:`Preprocessor.into_many
 <edgecls.runtime.preprocess.Preprocessor.into_many>`), and run them together, at most :data:`REGION_BATCH`
-at once (so a frame with a thousand boxes holds at most that many inputs at once). ONNX Runtime takes a batch in one call through the dynamic
-batch dimension of our exports; LiteRT runs it in steps of 8 on an interpreter kept for batches, the rest one
-at a time (:class:`~edgecls.runtime.backends.litert.LiteRTBackend`); a file with a fixed batch is run in steps
-of it by its backend.
+at once (so a frame with a thousand boxes holds at most that many inputs at once). ONNX Runtime takes a
+batch in one call through the dynamic batch dimension of our exports; LiteRT runs it in steps of 8 on an
+interpreter kept for batches, the rest one at a time (:class:`~edgecls.runtime.backends.litert.LiteRTBackend`);
+a file with a fixed batch is run in steps of it by its backend.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def classify_regions(clf: Classifier, frame: ImageInput, regions: object, policy
     for start in range(0, len(todo), REGION_BATCH):
         chunk = todo[start:start + REGION_BATCH]
         t0 = time.perf_counter()
-        inputs = clf.preprocessor.buffer(len(chunk))  # each crop resized straight into its slot
+        inputs = clf.preprocessor.buffer(len(chunk))  # one slot per crop (every crop is fitted the policy's way)
         clf.preprocessor.into_many([cut(pixels.array, plans[i], policy) for i in chunk], pixels.order, inputs,
-                                   resize=plans[todo[0]].fit, sample=policy.sample)
+                                   resize=plans[chunk[0]].fit, sample=policy.sample)
         t1 = time.perf_counter()
         scores = clf.scores_of_inputs(inputs)
         t2 = time.perf_counter()

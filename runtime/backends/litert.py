@@ -36,8 +36,8 @@ from edgecls.runtime.errors import (
 from edgecls.runtime.files import file_identity
 from edgecls.runtime.tensors import TensorInfo
 
-__all__ = ["open_litert", "LiteRTBackend", "BATCH_STEP", "LiteRTGpuBackend", "read_appended_card", "metadata_names",
-           "check_flatbuffer"]
+__all__ = ["open_litert", "LiteRTBackend", "BATCH_STEP", "LiteRTGpuBackend", "read_appended_card",
+           "metadata_names", "check_flatbuffer"]
 
 # tensorflow.lite itself is a lazy alias whose module has no Interpreter attribute: name the real module.
 _INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.python.interpreter")
@@ -124,7 +124,8 @@ class LiteRTBackend:
                  identity: tuple[int, ...] | None = None) -> None:
         self._path = path
         self._identity = identity if identity is not None else file_identity(os.stat(path))
-        """The file as it was checked and loaded (:func:`~edgecls.runtime.files.file_identity`): what a batch interpreter is made from."""
+        """The file as it was checked and loaded (:func:`~edgecls.runtime.files.file_identity`): what a batch
+        interpreter may be made from."""
         self._threads = config.num_threads or os.cpu_count() or 1
         self._interpreter, engine = _load_interpreter(path, self._threads)
         self.name = "litert" if engine == "ai_edge_litert" else engine
@@ -213,7 +214,8 @@ class LiteRTBackend:
 
 
 def _same_file(path: Path, identity: tuple[int, ...]) -> bytes | None:
-    """The bytes of ``path`` when it is still the file of ``identity`` (:func:`~edgecls.runtime.files.file_identity`), else None."""
+    """The bytes of ``path`` when it is still the file of ``identity``
+    (:func:`~edgecls.runtime.files.file_identity`), else None."""
     try:
         with open(path, "rb") as file:
             if file_identity(os.fstat(file.fileno())) != identity:
@@ -285,7 +287,7 @@ def open_litert(path: Path, config: BackendConfig):
     if config.profile:
         raise OptionError(f"{path}: LiteRT's Python API has no per-operator profiler (its C++ benchmark_model "
                           "tool has: --enable_op_profiling=true); profile the .onnx export instead")
-    identity = file_identity(os.stat(path))  # the file as checked here: what a batch interpreter may later be made from
+    identity = file_identity(os.stat(path))  # the file as checked here: what a batch interpreter may be made from
     check_flatbuffer(path)
     check_tflite_graph(path)
     notes = () if schema_available() else (UNCHECKED_NOTE,)

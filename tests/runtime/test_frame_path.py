@@ -49,14 +49,15 @@ def test_into_many_writes_what_into_makes(name):
     """A batch of crops of one frame (views, some larger and some smaller than the input, squares and not),
     resized one by one and coloured and looked up in one call each over the batch, is bit for bit what
     ``into`` writes crop by crop, for BGR and RGB frames and every way to shrink, on each call of the reused
-    staging buffers (batches of 5, 8 and 3)."""
+    staging buffers (batches of 5, 13 (two groups) and 3)."""
     pre = Preprocessor(SPECS[name])
     frame = camera_frames((1280, 720), count=1, seed=7)[0]
     boxes = [(0, 0, 300, 200), (100, 50, 164, 114), (600, 300, 610, 330), (900, 100, 1280, 720),
-             (40, 400, 300, 700), (500, 10, 560, 50), (1200, 600, 1280, 720), (200, 200, 650, 420)]
+             (40, 400, 300, 700), (500, 10, 560, 50), (1200, 600, 1280, 720), (200, 200, 650, 420),
+             (0, 0, 1280, 720), (640, 0, 900, 90), (30, 30, 31, 31), (700, 500, 1100, 700), (10, 600, 90, 719)]
     for order in ("bgr", "rgb"):
         for sample in ("area", "linear", "warp"):
-            for n in (5, 8, 3):
+            for n in (5, 13, 3):
                 crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes[:n]]
                 many = pre.buffer(n)
                 many[...] = 0
