@@ -73,12 +73,16 @@ class Region:
     def __post_init__(self) -> None:
         values = (self.x_min, self.y_min, self.x_max, self.y_max)
         for name, v in zip(("x_min", "y_min", "x_max", "y_max"), values, strict=True):
-            if type(v) is not float:  # the common case (as regions_from makes them) needs no conversion
+            if type(v) is not float:  # a float needs no conversion
                 if not isinstance(v, _NUMBERS) or isinstance(v, bool):
-                    raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}")
-                object.__setattr__(self, name, float(v))  # numpy numbers in, plain (JSON-ready) floats kept
-        if not all(map(math.isfinite, values)):
-            raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}")
+                    raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}"[:200])
+                try:
+                    v = float(v)  # numpy numbers and ints in, plain (JSON-ready) floats kept
+                except OverflowError:  # an integer beyond any float
+                    v = math.inf
+                object.__setattr__(self, name, v)
+        if not all(map(math.isfinite, (self.x_min, self.y_min, self.x_max, self.y_max))):
+            raise RegionError(f"a box is four finite numbers x_min, y_min, x_max, y_max; got {values}"[:200])
         if self.x_max <= self.x_min or self.y_max <= self.y_min:
             raise RegionError(f"a box needs x_max > x_min and y_max > y_min; got {values}")
 
@@ -259,7 +263,7 @@ def _region(item: Any, index: int) -> Region:
         return item
     try:
         if type(item) in _PLAIN_BOXES and len(item) == 4 and all(type(v) in _PLAIN_NUMBERS for v in item):
-            return Region(*map(float, item))  # the common case, checked cheaply (Region checks the values)
+            return Region(*item)  # the common case, checked cheaply (Region checks and converts the values)
         if isinstance(item, Mapping):
             label, confidence = item.get("label"), item.get("confidence", item.get("score"))
             normalized = bool(item.get("normalized", False))
@@ -271,7 +275,7 @@ def _region(item: Any, index: int) -> Region:
         return Region(*_four(item))
     except RegionError as exc:
         raise RegionError(f"region {index}: {exc}", options=("boxes",)) from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise RegionError(f"region {index}: not a box ({exc})", options=("boxes",)) from None
 
 
@@ -280,15 +284,15 @@ _PLAIN_BOXES = (tuple, list)
 _PLAIN_NUMBERS = (int, float)
 
 
-def _four(box: Any) -> tuple[float, float, float, float]:
-    """Four floats from a 4-number sequence (the numbers themselves are checked by :class:`Region`)."""
+def _four(box: Any) -> tuple[Any, Any, Any, Any]:
+    """The four numbers of a 4-number sequence (their values are checked, and made floats, by :class:`Region`)."""
     if isinstance(box, (str, bytes)) or not isinstance(box, _BOX_TYPES) or len(box) != 4:
         raise RegionError(f"a box is four numbers x_min, y_min, x_max, y_max; got {box!r}"[:200])
     x0, y0, x1, y1 = box
     for v in box:
         if not isinstance(v, _NUMBERS) or isinstance(v, bool):
             raise RegionError(f"a box is four numbers x_min, y_min, x_max, y_max; got {box!r}"[:200])
-    return float(x0), float(y0), float(x1), float(y1)
+    return x0, y0, x1, y1
 
 
 def regions_from(data: Any, *, max_regions: int | None = None) -> list[Region]:

@@ -56,7 +56,7 @@ def fast_resize(image: np.ndarray, width: int, height: int, *, out: np.ndarray |
         last = half[:2] == (height, width)  # the last step writes straight into ``out``
         dst = out if last else (scratch.get(half) if scratch is not None else None)
         image = written(cv2.resize(image[: h - h % 2, : w - w % 2], (w // 2, h // 2), dst=dst,
-                                    interpolation=cv2.INTER_AREA), dst)
+                                   interpolation=cv2.INTER_AREA), dst)
         h, w = image.shape[:2]
     if (w, h) != (width, height):
         image = written(cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_LINEAR), out)

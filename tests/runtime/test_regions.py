@@ -101,6 +101,9 @@ def test_boxes_are_read_as_detectors_write_them_and_bad_ones_name_their_index():
     for bad, message in (([(1, 2, 3)], "region 0: a box is four numbers"),
                          ([(1, 2, 3, 4), (5, 5, 5, 9)], "region 1: a box needs x_max > x_min"),
                          ([(0, 0, math.inf, 4)], "region 0: a box is four finite numbers"),
+                         ([[10**400, 0, 1, 1]], "region 0: a box is four finite numbers"),
+                         ([{"x_min": 0, "y_min": 0, "x_max": 10**400, "y_max": 1}], "region 0: a box is four finite"),
+                         ([np.array([0, 0, 10**400, 1], dtype=object)], "region 0: a box is four finite"),
                          ([{"x": 1}], "region 0: a box dict has x_min"), ([("a", 1, 2, 3)], "region 0"),
                          ({"boxes": []}, "DeepStack detection answer"), ("0,0,1,1", "a list of boxes")):
         with pytest.raises(RegionError, match=message):

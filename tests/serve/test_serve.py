@@ -552,6 +552,7 @@ def test_a_deepstack_client_sends_boxes_and_gets_one_answer_per_box_in_order(see
                                                                             for x0, y0, x1, y1 in boxes]
         for bad, message in (("[[1, 2, 3]]", "region 0: a box is four numbers"), ("{not json", "boxes must be JSON"),
                              ("[[10, 10, 5, 20]]", "region 0: a box needs x_max > x_min"),
+                             ("[[0, 0, 1%s, 9]]" % ("0" * 400), "region 0: a box is four finite numbers"),
                              (json.dumps([[0, 0, 9, 9]] * 257), "more than 256 boxes"),
                              ("[" * 5_000, "boxes must be JSON")):  # nested too deep for the parser: still a 400
             refused = client.post("/v1/vision/scene", files={"image": ("f.jpg", jpeg, "image/jpeg")},
