@@ -92,7 +92,7 @@ class ClassifyOptions:
                               options=("max_results",))
         try:
             threshold = float(self.score_threshold)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise OptionError(f"score_threshold must be a number in [0, 1], got {self.score_threshold!r}",
                               options=("score_threshold",)) from None
         if not 0.0 <= threshold <= 1.0:

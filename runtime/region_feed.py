@@ -15,6 +15,7 @@ detector that writes as the camera streams is read up to its last whole line, an
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -87,14 +88,20 @@ class JsonlRegions:
         key = data.get(kind) if kind else None
         if kind is None or not isinstance(key, (int, float)) or isinstance(key, bool):
             raise self._error("a line names its frame (\"frame\": N) or its time (\"timestamp_ms\": T)")
+        try:
+            key = float(key)
+        except OverflowError:  # an integer beyond any float
+            key = math.inf
+        if not math.isfinite(key):
+            raise self._error(f"{kind} must be a finite number")
         if key < self._last:
-            raise self._error(f"{kind} {key} comes after {self._last:g}: lines go in increasing order")
+            raise self._error(f"{kind} {key:g} comes after {self._last:g}: lines go in increasing order")
         self._last = key
         try:
             boxes = regions_from(data["boxes"] if "boxes" in data else data.get("predictions", []))
         except RegionError as exc:
             raise self._error(str(exc)) from None
-        return kind, float(key), boxes
+        return kind, key, boxes
 
     def __call__(self, index: int, timestamp_ms: float, frame: np.ndarray) -> list[Region]:
         """The regions of the frame ``index`` at ``timestamp_ms`` (none when no line names it)."""

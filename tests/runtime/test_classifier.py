@@ -64,6 +64,7 @@ def test_result_filters(color_model):
         ({"max_results": 0}, "max_results must be a positive integer"),
         ({"score_threshold": 1.5}, r"score_threshold must be in \[0, 1\]"),
         ({"score_threshold": -0.1}, r"score_threshold must be in \[0, 1\]"),
+        ({"score_threshold": 10**400}, r"score_threshold must be a number in \[0, 1\]"),
         ({"allowlist": ["red"], "denylist": ["blue"]}, "mutually exclusive"),
         ({"allowlist": ["purple"]}, "allowlist names labels the model does not have: purple"),
         ({"denylist": "red"}, "must be a list of labels"),

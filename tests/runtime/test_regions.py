@@ -387,6 +387,12 @@ def test_a_stream_classifies_the_boxes_a_detector_wrote_for_each_frame(seed_expo
         with pytest.raises(RegionError, match=r"backwards.jsonl:2: frame 1 comes after 2"), \
                 clf.stream(video, regions=backwards) as stream:
             list(stream)
+        for i, line in enumerate(('{"frame": NaN, "boxes": []}', '{"timestamp_ms": 1%s, "boxes": []}' % ("0" * 400))):
+            bad = tmp_path / f"bad{i}.jsonl"
+            bad.write_text('{"frame": 0, "boxes": []}\n' + line + "\n")
+            with pytest.raises(RegionError, match=rf"bad{i}.jsonl:2: (frame|timestamp_ms) must be a finite number"), \
+                    clf.stream(video, regions=bad) as stream:
+                list(stream)
         with pytest.raises(OptionError, match="smooth and events follow a whole frame"):
             clf.stream(video, regions=jsonl, events=True)
     assert main(["stream", str(model), str(video), "--boxes", str(jsonl), "--crop", "square:1.2", "--json"]) == 0
