@@ -65,11 +65,13 @@ def _numbers(value: Any, label: str, error: type[EdgeclsError]) -> tuple[float, 
     try:
         out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise error(f"{label} must be a list of numbers, got {value!r}") from None
+        raise error(f"{label} must be a list of numbers, got {value!r}"[:300]) from None
+    except OverflowError:  # an integer beyond any float
+        raise error(f"{label} must hold finite numbers, got {value!r}"[:300]) from None
     if not out:
         raise error(f"{label} must not be empty")
     if not all(math.isfinite(v) for v in out):
-        raise error(f"{label} must hold finite numbers, got {value!r}")
+        raise error(f"{label} must hold finite numbers, got {value!r}"[:300])
     return out
 
 
@@ -103,10 +105,12 @@ class Quantization:
             return None
         try:
             scale, zero_point = float(data["scale"]), int(data["zero_point"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: beyond a float, or an infinity
             raise CardError(f"card field {name!r} needs numeric 'scale' and 'zero_point'") from None
         if not (scale > 0 and math.isfinite(scale)):
             raise CardError(f"card field {name!r} has a non-positive scale {scale} (it must be positive and finite)")
+        if not -2**31 <= zero_point < 2**31:
+            raise CardError(f"card field {name!r} has a zero_point outside 32-bit integers")
         return cls(scale, zero_point)
 
 
