@@ -101,6 +101,15 @@ def _checked(data: Any, path: Path) -> Deployment:
         raise ModelLoadError(f"{path}: 'threads' must be 1 to {max_threads()}, got {str(threads)[:20]!r}")
     if device not in DEVICES:
         raise ModelLoadError(f"{path}: 'device' must be one of {', '.join(DEVICES)}, got {str(device)[:20]!r}")
+    p50 = data.get("p50_ms", 0.0)
+    if isinstance(p50, bool) or not isinstance(p50, (int, float)) or not 0 <= p50 < 1e9:
+        raise ModelLoadError(f"{path}: 'p50_ms' must be a number of milliseconds, got {str(p50)[:20]!r}")
+    for name in ("sha256", "picked"):
+        if not isinstance(data.get(name, ""), str):
+            raise ModelLoadError(f"{path}: {name!r} must be text, got {str(data[name])[:20]!r}")
+    for name, kind in (("spread", (dict, type(None))), ("machine", dict), ("candidates", list)):
+        if name in data and not isinstance(data[name], kind):
+            raise ModelLoadError(f"{path}: {name!r} must be {'a list' if kind is list else 'an object'}")
     known = {k: v for k, v in data.items() if k in Deployment.__dataclass_fields__}
     try:
         return Deployment(**known)

@@ -89,10 +89,12 @@ class Reference:
         try:
             edges, shares = tuple(map(float, data["edges"])), tuple(map(float, data["shares"]))
             ref = cls(edges, shares, float(data["mean"]), float(data["min"]), float(data["max"]))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
             raise CardError(f"card field 'profile': signal {name!r} needs edges, shares, mean, min and max") from None
         if len(shares) != len(edges) + 1 or list(edges) != sorted(edges) or not all(map(math.isfinite, edges)):
             raise CardError(f"card field 'profile': signal {name!r} has {len(edges)} edges for {len(shares)} bins")
+        if not all(map(math.isfinite, (ref.mean, ref.low, ref.high))):
+            raise CardError(f"card field 'profile': signal {name!r} has a mean, min or max that is not finite")
         if not all(math.isfinite(x) and x >= 0 for x in shares):
             raise CardError(f"card field 'profile': signal {name!r} has shares that are not non-negative numbers")
         return ref
@@ -129,7 +131,7 @@ class Profile:
         try:
             classes = tuple(float(s) for s in data.get("classes", ()))
             images = int(data.get("images", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: beyond a float, or an infinite count
             raise CardError("card field 'profile': classes must be numbers, images a count") from None
         if not all(math.isfinite(x) and x >= 0 for x in classes) or images < 0:
             raise CardError("card field 'profile': class shares must be non-negative numbers, images a count")

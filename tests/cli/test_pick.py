@@ -97,6 +97,10 @@ def test_the_folder_runs_what_deploy_json_names(capsys, picked, tmp_path):
     ({"file": "seed_int8.tflite", "backend": "litert", "threads": 10**6}, "'threads' must be 1 to"),
     ({"file": "seed_int8.tflite", "backend": "litert", "threads": 1, "device": "tpu"}, "'device' must be one of"),
     ({"file": "seed_int8.tflite", "backend": "litert", "threads": 1, "version": 9}, "not a version-1 deploy.json"),
+    ({"file": "seed_int8.tflite", "backend": "litert", "threads": 1, "p50_ms": "fast"}, "'p50_ms' must be a number"),
+    ({"file": "seed_int8.tflite", "backend": "litert", "threads": 1, "p50_ms": 10**400}, "'p50_ms' must be a number"),
+    ({"file": "seed_int8.tflite", "backend": "litert", "threads": 1, "picked": 5}, "'picked' must be text"),
+    ({"file": "seed_int8.tflite", "backend": "litert", "threads": 1, "machine": []}, "'machine' must be an object"),
     ("[" * 100_000, "not valid JSON"),
 ])
 def test_a_deploy_json_that_names_what_it_may_not_is_refused_naming_it(tmp_path, int8_model, record, message):

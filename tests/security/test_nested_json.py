@@ -59,3 +59,11 @@ def test_a_card_profile_with_impossible_shares_is_refused():
     with pytest.raises(CardError, match="class shares"):
         Profile.from_dict({"version": 1, "images": 10, "signals": {"brightness": signal}, "classes": [float("nan")]})
     assert Profile.from_dict({"version": 1, "images": 10, "signals": {"brightness": signal}, "classes": [1.0]})
+    for field, value, message in (("mean", 10**400, "needs edges, shares, mean"), ("max", float("inf"), "not finite"),
+                                  ("edges", [0.1, 10**400], "needs edges, shares, mean")):
+        bad = {**signal, field: value}
+        with pytest.raises(CardError, match=message):
+            Profile.from_dict({"version": 1, "images": 10, "signals": {"brightness": bad}, "classes": [1.0]})
+    for field, value in (("images", float("inf")), ("classes", [10**400])):
+        with pytest.raises(CardError, match="classes must be numbers, images a count"):
+            Profile.from_dict({"version": 1, "images": 10, "signals": {}, "classes": [1.0], field: value})
