@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.suite.checkout import revision_view
+from benchmarks.suite.checkout import revision_view, side_envs
 from benchmarks.suite.probes import mediapipe_rounds
 from benchmarks.suite.publish import RESULTS, ROOT, publish
-from benchmarks.suite.timing import probe_cli, root_env, run_json
+from benchmarks.suite.timing import probe_cli, run_json
 from edgecls.bench.measure import spread_of
 
 THREADS = 2
@@ -131,8 +130,7 @@ def measure(path: Path, before: Path, rounds: int, calls: int) -> dict:
     from edgecls.bench.measure import camera_frames
 
     spec = {"model": str(path), "calls": calls}
-    env = {"before": root_env(), "after": root_env()}
-    env["before"]["PYTHONPATH"] = os.pathsep.join((str(before), env["before"]["PYTHONPATH"]))  # its package first
+    env = side_envs(before)
     frames = path.parent / "frames.npz"
     np.savez(frames, frames=np.stack([f[:, :, ::-1] for f in camera_frames(SIZES["640x480"], count=16)]))
     runs: dict[str, list[dict]] = {"before": [], "after": [], "mediapipe": []}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -26,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.suite.checkout import revision_view
+from benchmarks.suite.checkout import revision_view, side_envs
 from benchmarks.suite.publish import RESULTS, publish, spread_range
-from benchmarks.suite.timing import probe_cli, root_env, run_json
+from benchmarks.suite.timing import probe_cli, run_json
 from edgecls import realdata
 from edgecls.bench.measure import spread_of
 
@@ -103,8 +102,7 @@ def measure(model: Path, frame_path: Path, boxes: list, rounds: int, per_round: 
     height, width = cv2.imread(str(frame_path)).shape[:2]
     spec = {"model": str(model), "frame": str(frame_path), "boxes": boxes, "warmup": 10, "per_round": per_round}
     mp_spec = {**spec, "rects": [(x0 / width, y0 / height, x1 / width, y1 / height) for x0, y0, x1, y1 in boxes]}
-    env = {"before": root_env(), "after": root_env()}
-    env["before"]["PYTHONPATH"] = os.pathsep.join((str(before), env["before"]["PYTHONPATH"]))  # its package first
+    env = side_envs(before)
     rounds_of: dict[str, list[dict]] = {"before": [], "after": []}
     for r in range(rounds):
         theirs = _mediapipe(mp_spec)

@@ -3,12 +3,13 @@ package is a given checkout's, or a given commit's, to put first on ``PYTHONPATH
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 from benchmarks.suite.publish import ROOT
 
-__all__ = ["package_view", "revision_view"]
+__all__ = ["package_view", "revision_view", "side_envs"]
 
 
 def package_view(source: Path, work: Path) -> Path:
@@ -34,3 +35,14 @@ def revision_view(revision: str, work: Path) -> Path:
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
     return package_view(source, work)
+
+
+def side_envs(before: Path) -> dict[str, dict[str, str]]:
+    """The environments of a suite's fresh probe processes: ``before`` (the :func:`revision_view` ``before``
+    first on ``PYTHONPATH``) and ``after`` (this checkout). Run the probe as a script, not with ``-m``: that
+    would put the working folder, and its ``edgecls``, before ``PYTHONPATH``."""
+    from benchmarks.suite.timing import root_env
+
+    env = {"before": root_env(), "after": root_env()}
+    env["before"]["PYTHONPATH"] = os.pathsep.join((str(before), env["before"]["PYTHONPATH"]))
+    return env

@@ -133,16 +133,13 @@ def test_frame_share_runs_the_runtime_of_a_commit_beside_this_one(seed_exports, 
     """benchmarks.frame_share's machinery on the seed CNN: ``revision_view`` of HEAD puts that commit's package
     first, the probe (run as the suite runs it) imports the runtime from there, and times both sizes."""
     import json
-    import os
     import subprocess
 
     from benchmarks import frame_share
-    from benchmarks.suite.checkout import revision_view
-    from benchmarks.suite.timing import root_env
+    from benchmarks.suite.checkout import revision_view, side_envs
 
     view = revision_view("HEAD", tmp_path / "view")
-    env = root_env()
-    env["PYTHONPATH"] = os.pathsep.join((str(view), env["PYTHONPATH"]))
+    env = side_envs(view)["before"]
     spec = json.dumps({"model": str(seed_exports[1]["tflite_int8"]), "calls": 25})
     done = subprocess.run([sys.executable, frame_share.__file__, "--probe", spec], capture_output=True, text=True,
                           env=env, timeout=600)
@@ -157,14 +154,12 @@ def test_regions_suite_runs_the_runtime_of_a_commit_beside_this_one(seed_exports
     """benchmarks.regions_suite's probe, run as the suite runs it for ``--before``: with ``revision_view`` of HEAD
     first on ``PYTHONPATH`` it imports that commit's runtime, times every variant and answers each box."""
     import json
-    import os
     import subprocess
 
     import cv2
 
     from benchmarks import regions_suite
-    from benchmarks.suite.checkout import revision_view
-    from benchmarks.suite.timing import root_env
+    from benchmarks.suite.checkout import revision_view, side_envs
 
     frame = np.zeros((360, 640, 3), np.uint8)
     boxes = [[10, 10, 90, 120], [300, 100, 340, 130], [500, 200, 640, 360]]
@@ -172,8 +167,7 @@ def test_regions_suite_runs_the_runtime_of_a_commit_beside_this_one(seed_exports
         frame[y0:y1, x0:x1] = cv2.resize(image[:, :, ::-1], (x1 - x0, y1 - y0))
     cv2.imwrite(str(tmp_path / "frame.png"), frame)
     view = revision_view("HEAD", tmp_path / "view")
-    env = root_env()
-    env["PYTHONPATH"] = os.pathsep.join((str(view), env["PYTHONPATH"]))
+    env = side_envs(view)["before"]
     spec = json.dumps({"model": str(seed_exports[1]["tflite_int8"]), "frame": str(tmp_path / "frame.png"),
                        "boxes": boxes, "warmup": 2, "per_round": 5})
     done = subprocess.run([sys.executable, regions_suite.__file__, "--probe", spec], capture_output=True, text=True,
